@@ -1,0 +1,1 @@
+"""Shared plumbing of the settlewatch services: config, logging, database, Kafka, HTTP."""

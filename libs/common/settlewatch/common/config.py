@@ -1,0 +1,168 @@
+"""Configuration from the environment (SPEC §2).
+
+One frozen settings class per process kind, built once in ``__main__`` and passed down; nothing
+reads the environment at import time. Every field is named after its environment variable so a
+validation error tells the operator exactly which variable to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "AlertsSettings",
+    "ApiToken",
+    "CommonSettings",
+    "ConfigError",
+    "IngestSettings",
+    "MatcherSettings",
+    "StackSettings",
+    "load_settings",
+]
+
+_ID = r"[A-Za-z0-9._:-]{1,64}"
+_SCOPE = re.compile(rf"acquirer|merchant:{_ID}")
+_DB_SCHEMES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
+
+
+class ConfigError(Exception):
+    """The environment holds a value settlewatch cannot use; the message names the variable."""
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive ISO 8601 duration such as PT1S")
+    return value
+
+
+PositiveDuration = Annotated[timedelta, AfterValidator(_positive)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ApiToken(BaseModel):
+    """A bearer token and the scope it grants: ``acquirer`` or ``merchant:<id>``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    secret: SecretStr
+    scope: str
+
+
+def _parse_tokens(raw: object) -> object:
+    """``token=scope,token=scope`` → ApiToken list; anything else is left to pydantic."""
+    if not isinstance(raw, str):
+        return raw
+    tokens: list[ApiToken] = []
+    for number, entry in enumerate(filter(None, (e.strip() for e in raw.split(","))), start=1):
+        secret, sep, scope = entry.rpartition("=")
+        # Never echo the token itself: config errors end up in logs.
+        if not sep or not secret:
+            raise ValueError(f"entry {number} is not of the form token=scope")
+        if not _SCOPE.fullmatch(scope):
+            raise ValueError(f"entry {number} has scope {scope!r}; use acquirer or merchant:<id>")
+        tokens.append(ApiToken(secret=SecretStr(secret), scope=scope))
+    return tuple(tokens)
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+
+    data_dir: Path = Field(Path(".data"), validation_alias="SETTLEWATCH_DATA_DIR")
+    topic_prefix: str = Field(
+        "settlewatch",
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        validation_alias="SETTLEWATCH_TOPIC_PREFIX",
+    )
+    topic_partitions: int = Field(
+        12, ge=1, le=1000, validation_alias="SETTLEWATCH_TOPIC_PARTITIONS"
+    )
+    topic_replication_factor: int = Field(
+        1, ge=1, le=32, validation_alias="SETTLEWATCH_TOPIC_REPLICATION_FACTOR"
+    )
+    kafka_enable_idempotence: bool = Field(False, validation_alias="KAFKA_ENABLE_IDEMPOTENCE")
+    host: str = Field("127.0.0.1", validation_alias="SETTLEWATCH_HOST")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias="SETTLEWATCH_LOG_LEVEL"
+    )
+    api_tokens: Annotated[tuple[ApiToken, ...], NoDecode] = Field(
+        (), validation_alias="SETTLEWATCH_API_TOKENS"
+    )
+
+    _tokens = field_validator("api_tokens", mode="before")(_parse_tokens)
+
+    @field_validator("database_url", mode="after", check_fields=False)
+    @classmethod
+    def _asyncpg_url(cls, value: str | None) -> str | None:
+        """Accept the URL forms operators paste (postgres://, postgresql://) and use asyncpg."""
+        if value is None:
+            return None
+        for scheme in _DB_SCHEMES:
+            if value.startswith(scheme):
+                return "postgresql+asyncpg://" + value.removeprefix(scheme)
+        raise ValueError("must be a PostgreSQL URL such as postgresql://user@host:5432/db")
+
+
+class CommonSettings(_Settings):
+    """What every service needs: where the database and the broker are, and its own port."""
+
+    port: Port  # each service names its own variable: INGEST_PORT, MATCHER_PORT, ALERTS_PORT
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    kafka_bootstrap_servers: str = Field(min_length=1, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+
+
+class IngestSettings(CommonSettings):
+    port: Port = Field(8001, validation_alias="INGEST_PORT")
+
+
+class MatcherSettings(CommonSettings):
+    port: Port = Field(8002, validation_alias="MATCHER_PORT")
+    timer_interval: PositiveDuration = Field(
+        timedelta(seconds=1), validation_alias="SETTLEWATCH_TIMER_INTERVAL"
+    )
+
+
+class AlertsSettings(CommonSettings):
+    port: Port = Field(8003, validation_alias="ALERTS_PORT")
+    group_wait: PositiveDuration = Field(
+        timedelta(seconds=10), validation_alias="SETTLEWATCH_GROUP_WAIT"
+    )
+    alertmanager_url: str | None = Field(None, validation_alias="ALERTMANAGER_URL")
+
+
+class StackSettings(_Settings):
+    """``settlewatch up``: embedded parts unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set."""
+
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    kafka_bootstrap_servers: str | None = Field(None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    broker_port: Port = Field(9092, validation_alias="BROKER_PORT")
+    ingest_port: Port = Field(8001, validation_alias="INGEST_PORT")
+    matcher_port: Port = Field(8002, validation_alias="MATCHER_PORT")
+    alerts_port: Port = Field(8003, validation_alias="ALERTS_PORT")
+
+
+S = TypeVar("S", bound=_Settings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings from the environment, turning validation errors into one readable message."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

@@ -1,0 +1,52 @@
+"""PostgreSQL plumbing: async engines, the readiness ping and Alembic migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["create_engine", "migrate", "ping", "safe_url"]
+
+# Long enough for a busy database, short enough that /readyz answers before a probe times out.
+CONNECT_TIMEOUT_S = 2.0
+
+
+def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
+    """An asyncpg engine whose pooled connections are checked before use (they die with the DB)."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        connect_args={"timeout": CONNECT_TIMEOUT_S},
+    )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query within the connect timeout."""
+    async with asyncio.timeout(CONNECT_TIMEOUT_S):
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password masked, for logs and banners."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("settlewatch.common") / "migrations"))
+    # ConfigParser interpolation would choke on a '%' in a password.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the schema to `revision`; safe to run concurrently and repeatedly (blocking)."""
+    command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,88 @@
+"""Kafka plumbing shared by the services: topic names, topic creation, the readiness probe.
+
+Only plain Kafka features are used (SPEC: consumer groups, keyed partitions, manual commits), so
+the same code runs against Apache Kafka in production and the embedded Tansu broker in dev/tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+
+__all__ = ["BrokerProbe", "Topics", "ensure_topics"]
+
+_log = logging.getLogger(__name__)
+_TOPIC_ALREADY_EXISTS = 36
+PROBE_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names under one ``SETTLEWATCH_TOPIC_PREFIX``."""
+
+    prefix: str
+
+    @property
+    def transactions(self) -> str:
+        return f"{self.prefix}.transactions"
+
+    @property
+    def settlements(self) -> str:
+        return f"{self.prefix}.settlements"
+
+    @property
+    def findings(self) -> str:
+        return f"{self.prefix}.findings"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}.dead-letter"
+
+    def all(self) -> tuple[str, ...]:
+        return (self.transactions, self.settlements, self.findings, self.dead_letter)
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: Topics, *, partitions: int, replication_factor: int
+) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        response = await admin.create_topics(
+            [
+                NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+                for name in topics.all()
+            ]
+        )
+        for name, code, message in response.topic_errors:
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+    finally:
+        await admin.close()
+
+
+class BrokerProbe:
+    """Answers "can this process talk to the broker right now?" with a metadata round trip."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._client = AIOKafkaClient(
+            bootstrap_servers=bootstrap_servers, request_timeout_ms=int(PROBE_TIMEOUT_S * 1000)
+        )
+        self._bootstrapped = False
+
+    async def check(self) -> None:
+        """Raise unless the broker answers a metadata request within the probe timeout."""
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            if not self._bootstrapped:
+                # The broker may come up after the service: bootstrap lazily, retrying per probe.
+                await self._client.bootstrap()
+                self._bootstrapped = True
+            await self._client.fetch_all_metadata()
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,129 @@
+"""What every service process shares: its connections, health endpoints, metrics and server.
+
+A service builds its FastAPI app with :func:`create_service_app`, opening its connections in the
+app's lifespan with :func:`open_resources`, and is run by :func:`serve` (uvicorn), which turns
+SIGTERM/SIGINT into a graceful shutdown (a second signal forces exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, TypeVar
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settlewatch.common.config import CommonSettings, ConfigError, load_settings
+from settlewatch.common.db import create_engine, ping
+from settlewatch.common.kafka import BrokerProbe
+from settlewatch.common.logging import configure_logging
+from settlewatch.common.metrics import BUILD_INFO, DEPENDENCY_UP
+from settlewatch.common.problems import install_problem_handlers
+
+__all__ = ["Resources", "create_service_app", "open_resources", "run_service", "serve"]
+
+_log = logging.getLogger(__name__)
+S = TypeVar("S", bound=CommonSettings)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The connections of one service process; ``/readyz`` probes each of them."""
+
+    engine: AsyncEngine
+    broker: BrokerProbe
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, Callable[[], Awaitable[None]]] = {
+            "database": lambda: ping(self.engine),
+            "broker": self.broker.check,
+        }
+        results = await asyncio.gather(
+            *(check() for check in checks.values()), return_exceptions=True
+        )
+        report: dict[str, str] = {}
+        for name, result in zip(checks, results, strict=True):
+            DEPENDENCY_UP.labels(name).set(0 if isinstance(result, BaseException) else 1)
+            report[name] = (
+                f"error: {type(result).__name__}" if isinstance(result, BaseException) else "ok"
+            )
+        return report
+
+
+@asynccontextmanager
+async def open_resources(settings: CommonSettings) -> AsyncIterator[Resources]:
+    async with AsyncExitStack() as stack:
+        engine = create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        broker = BrokerProbe(settings.kafka_bootstrap_servers)
+        stack.push_async_callback(broker.close)
+        yield Resources(engine=engine, broker=broker)
+
+
+def create_service_app(*, service: str, settings: CommonSettings, title: str) -> FastAPI:
+    """The app skeleton of a service: health, readiness, metrics and problem+json errors.
+
+    The lifespan opens the service's :class:`Resources` and keeps them on ``app.state``.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            _log.info("service started", extra={"port": settings.port})
+            yield
+        _log.info("service stopped")
+
+    app = FastAPI(title=title, version=version("settlewatch"), lifespan=lifespan)
+    BUILD_INFO.info({"service": service, "version": version("settlewatch")})
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive.")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="200 only when database and broker answer.")
+    async def readyz(request: Request) -> JSONResponse:
+        report = await request.app.state.resources.readiness()
+        ready = all(value == "ok" for value in report.values())
+        body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": report}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics.")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def serve(app: FastAPI, *, host: str, port: int) -> None:
+    """Run the app until SIGTERM/SIGINT, then drain requests and close the lifespan."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep our JSON handler
+        access_log=False,  # request metrics live in /metrics; access lines would swamp the logs
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+
+
+def run_service(service: str, settings_cls: type[S], create_app: Callable[[S], FastAPI]) -> None:
+    """The ``__main__`` of a service: settings from the environment, JSON logs, then serve."""
+    try:
+        settings = load_settings(settings_cls)
+    except ConfigError as exc:
+        print(f"settlewatch {service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(service, settings.log_level)
+    serve(create_app(settings), host=settings.host, port=settings.port)

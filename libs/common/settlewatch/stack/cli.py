@@ -1,0 +1,56 @@
+"""The ``settlewatch`` command (SPEC §2)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+
+from settlewatch.common.config import ConfigError, StackSettings, load_settings
+from settlewatch.common.db import migrate
+from settlewatch.common.logging import configure_logging
+from settlewatch.stack.up import SERVICES, StackError, run_up
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="settlewatch",
+        description="Settlement monitoring for card acquirers. Configured by environment "
+        "variables; see the README's configuration table.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="run the whole stack in the foreground (what `make run` runs)")
+    serve = commands.add_parser(
+        "serve", help="run one service (needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS)"
+    )
+    serve.add_argument("service", choices=SERVICES)
+    commands.add_parser("migrate", help="upgrade the database schema at DATABASE_URL")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        importlib.import_module(f"settlewatch.{args.service}.__main__").main()
+        return
+    try:
+        settings = load_settings(StackSettings)
+        configure_logging("stack", settings.log_level)
+        if args.command == "up":
+            asyncio.run(run_up(settings))
+        elif settings.database_url is None:
+            raise ConfigError("DATABASE_URL is required for migrate")
+        else:
+            migrate(settings.database_url)
+            logging.getLogger(__name__).info("database schema is up to date")
+    except (ConfigError, StackError) as exc:
+        print(f"settlewatch {args.command}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

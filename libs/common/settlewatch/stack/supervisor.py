@@ -1,0 +1,114 @@
+"""Runs one service as an OS process and restarts it when it dies.
+
+A service that dies after running a while is restarted at once (well within SPEC §2's 2 s); one
+that keeps dying young is restarted with exponential backoff so a crash loop does not spin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from settlewatch.stack.processes import die_with_parent
+
+__all__ = ["Backoff", "SupervisedProcess"]
+
+_log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Restart delay: ``first`` after a death, doubling while the process dies within ``stable``
+    seconds of its start, capped at ``cap``; reset once a run outlives ``stable``."""
+
+    def __init__(self, first: float = 0.1, cap: float = 30.0, stable: float = 10.0) -> None:
+        self.first, self.cap, self.stable = first, cap, stable
+        self._failures = 0
+
+    def next_delay(self, uptime: float) -> float:
+        self._failures = 1 if uptime >= self.stable else self._failures + 1
+        return min(self.first * 2.0 ** (self._failures - 1), self.cap)
+
+
+class SupervisedProcess:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        pid_file: Path,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.name = name
+        self._argv = list(argv)
+        self._env = dict(env)
+        self.pid_file = pid_file
+        self._backoff = backoff or Backoff()
+        self._process: asyncio.subprocess.Process | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"supervise-{self.name}")
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            *self._argv,
+            env=self._env,
+            stdin=asyncio.subprocess.DEVNULL,
+            # Own process group: a terminal Ctrl-C reaches only `up`, which stops us in order.
+            process_group=0,
+            preexec_fn=die_with_parent,
+        )
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(f"{process.pid}\n")
+        tmp.replace(self.pid_file)  # readers never see a half-written file
+        _log.info("service started", extra={"child": self.name, "pid": process.pid})
+        return process
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            self._process = await self._spawn()
+            if self._stopping.is_set():  # stop() came while we were spawning
+                self._signal(signal.SIGTERM)
+            code = await self._process.wait()
+            if self._stopping.is_set():
+                break
+            delay = self._backoff.next_delay(time.monotonic() - started)
+            _log.warning(
+                "service died; restarting",
+                extra={"child": self.name, "exit_code": code, "restart_in_s": delay},
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    def _signal(self, signum: int) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signum)
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (the service drains and closes), SIGKILL if it outstays ``timeout``."""
+        self._stopping.set()
+        self._signal(signal.SIGTERM)
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                _log.error("service ignored SIGTERM; killing", extra={"child": self.name})
+                self.kill()
+                await self._task
+        self.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """Second Ctrl-C: no more waiting."""
+        self._stopping.set()
+        self._signal(signal.SIGKILL)

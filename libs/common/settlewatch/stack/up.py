@@ -1,0 +1,180 @@
+"""``settlewatch up``: the whole stack in the foreground, stopped cleanly by Ctrl-C or SIGTERM.
+
+Order of start: database → broker → migrations → topics → services; stop in reverse. A first
+signal stops the services gracefully (SIGTERM, they drain and close); a second one kills them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from settlewatch.common.config import StackSettings
+from settlewatch.common.db import migrate, safe_url
+from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.stack.broker import EmbeddedBroker
+from settlewatch.stack.postgres import EmbeddedPostgres
+from settlewatch.stack.processes import port_is_free
+from settlewatch.stack.supervisor import SupervisedProcess
+
+__all__ = ["SERVICES", "StackError", "run_up"]
+
+_log = logging.getLogger(__name__)
+SERVICES = ("ingest", "matcher", "alerts")
+READY_TIMEOUT_S = 60.0
+
+
+class StackError(Exception):
+    """The stack cannot start as configured (port taken, dependency unreachable...)."""
+
+
+def _ports(settings: StackSettings) -> dict[str, int]:
+    return {
+        "ingest": settings.ingest_port,
+        "matcher": settings.matcher_port,
+        "alerts": settings.alerts_port,
+    }
+
+
+def _dev_token(data_dir: Path) -> str:
+    """A dev acquirer token kept in the data folder, so scripts keep working across restarts."""
+    path = data_dir / "dev-token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _check_ports(settings: StackSettings) -> None:
+    wanted = {f"{name.upper()}_PORT": port for name, port in _ports(settings).items()}
+    if settings.kafka_bootstrap_servers is None:
+        wanted["BROKER_PORT"] = settings.broker_port
+    taken = [
+        f"{var}={port}" for var, port in wanted.items() if not port_is_free(settings.host, port)
+    ]
+    if taken:
+        raise StackError(f"port already in use: {', '.join(taken)} (another settlewatch up?)")
+
+
+async def _wait_ready(base_urls: dict[str, str], timeout: float) -> list[str]:
+    """Poll every /readyz until 200; return the services still not ready at the deadline."""
+    pending = dict(base_urls)
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=3.0) as client:
+        while pending and time.monotonic() < deadline:
+            for name, url in list(pending.items()):
+                try:
+                    if (await client.get(f"{url}/readyz")).status_code == 200:
+                        del pending[name]
+                except httpx.HTTPError:
+                    pass
+            await asyncio.sleep(0.1)
+    return sorted(pending)
+
+
+async def run_up(settings: StackSettings, out: TextIO = sys.stdout) -> None:
+    """Run the stack until SIGINT/SIGTERM. Raises StackError when it cannot start."""
+    _check_ports(settings)
+    data_dir = settings.data_dir.resolve()
+    run_dir = data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    children: list[SupervisedProcess] = []
+
+    def on_signal() -> None:
+        if stop.is_set():
+            for child in children:
+                child.kill()
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+
+    async with AsyncExitStack() as stack:
+        database_url = settings.database_url
+        if database_url is None:
+            postgres = EmbeddedPostgres(data_dir / "pg")
+            database_url = await asyncio.to_thread(postgres.start)
+            stack.push_async_callback(asyncio.to_thread, postgres.stop)
+        bootstrap = settings.kafka_bootstrap_servers
+        if bootstrap is None:
+            broker = EmbeddedBroker(settings.broker_port, data_dir / "log" / "broker.log")
+            bootstrap = await broker.start()
+            stack.push_async_callback(broker.stop)
+
+        await asyncio.to_thread(migrate, database_url)
+        await ensure_topics(
+            bootstrap,
+            Topics(settings.topic_prefix),
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
+
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=database_url,
+            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+            SETTLEWATCH_DATA_DIR=str(data_dir),
+        )
+        token = None
+        if not settings.api_tokens:
+            token = _dev_token(data_dir)
+            env["SETTLEWATCH_API_TOKENS"] = f"{token}=acquirer"
+        for name in SERVICES:
+            child = SupervisedProcess(
+                name, [sys.executable, "-m", f"settlewatch.{name}"], env, run_dir / f"{name}.pid"
+            )
+            children.append(child)
+            child.start()
+        stack.push_async_callback(_stop_all, children)
+
+        urls = {name: f"http://{settings.host}:{port}" for name, port in _ports(settings).items()}
+        ready_wait = asyncio.create_task(_wait_ready(urls, READY_TIMEOUT_S))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([ready_wait, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            _print_banner(out, settings, urls, database_url, bootstrap, token, ready_wait.result())
+            await stopped
+        ready_wait.cancel()
+        print("settlewatch: stopping...", file=out, flush=True)
+    print("settlewatch: stopped.", file=out, flush=True)
+
+
+async def _stop_all(children: list[SupervisedProcess]) -> None:
+    await asyncio.gather(*(child.stop() for child in children))
+
+
+def _print_banner(
+    out: TextIO,
+    settings: StackSettings,
+    urls: dict[str, str],
+    database_url: str,
+    bootstrap: str,
+    token: str | None,
+    not_ready: list[str],
+) -> None:
+    embedded_db = " (embedded)" if settings.database_url is None else ""
+    embedded_broker = " (embedded, in memory)" if settings.kafka_bootstrap_servers is None else ""
+    lines = ["", "settlewatch is up:"]
+    lines += [f"  {name:<8} {url}   docs: {url}/docs" for name, url in urls.items()]
+    lines.append(f"  database {safe_url(database_url)}{embedded_db}")
+    lines.append(f"  broker   {bootstrap}{embedded_broker}")
+    if token is not None:
+        lines.append(
+            f"  dev acquirer token: {token}   (set SETTLEWATCH_API_TOKENS to use your own)"
+        )
+    if not_ready:
+        lines.append(f"  NOT READY after {READY_TIMEOUT_S:.0f}s: {', '.join(not_ready)} (see logs)")
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), file=out, flush=True)

@@ -1,0 +1,1 @@
+"""The alerts service: turns findings into alerts, merchant webhooks and on-call pages."""

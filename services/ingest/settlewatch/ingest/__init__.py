@@ -1,0 +1,1 @@
+"""The ingest service: the acquirer backend's HTTP entry point into settlewatch."""

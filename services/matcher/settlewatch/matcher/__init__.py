@@ -1,0 +1,1 @@
+"""The matcher service: watches every payment until it is settled and emits findings."""

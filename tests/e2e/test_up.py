@@ -1,0 +1,112 @@
+"""`settlewatch up` as a user runs it: start, readiness, restarts, clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support.ports import is_listening
+from tests.support.stack import SERVICES, RunningStack, StartStack
+
+pytestmark = pytest.mark.e2e
+
+
+def postgres_pid(data_dir: Path) -> int | None:
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
+
+def all_gone(pids: list[int], timeout: float = 5.0) -> list[int]:
+    """The pids still alive after `timeout` (zombies count as gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [
+            pid
+            for pid in pids
+            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def listening_ports(stack: RunningStack) -> list[int]:
+    ports = [*stack.ports.values(), *([stack.broker_port] if stack.broker_port else [])]
+    return [port for port in ports if is_listening(port)]
+
+
+def test_up_runs_everything_on_embedded_parts_and_ctrl_c_leaves_nothing_behind(
+    start_stack: StartStack,
+) -> None:
+    stack = start_stack()
+    stack.wait_ready()
+
+    pids = [stack.pid(name) for name in SERVICES]
+    assert all(psutil.pid_exists(pid) for pid in pids)
+    descendants = [p.pid for p in psutil.Process(stack.process.pid).children(recursive=True)]
+    assert set(pids) <= set(descendants)
+    database_pid = postgres_pid(stack.data_dir)
+    assert database_pid is not None and psutil.pid_exists(database_pid)
+    banner = stack.stdout.read_text()
+    for name in SERVICES:
+        assert stack.url(name) in banner
+    assert re.search(r"dev acquirer token: \S{20,}", banner)
+
+    assert stack.stop(signal.SIGINT) == 0
+    assert all_gone([*descendants, database_pid]) == []
+    assert listening_ports(stack) == []
+    assert not list((stack.data_dir / "run").glob("*.pid"))
+
+
+def test_a_second_start_keeps_the_data_and_the_dev_token(start_stack: StartStack) -> None:
+    first = start_stack()
+    first.wait_ready()
+    token = (first.data_dir / "dev-token").read_text().strip()
+    assert first.stop() == 0
+
+    second = start_stack()
+    assert second.wait_ready() < 15
+    assert f"dev acquirer token: {token}" in second.stdout.read_text()
+    assert second.stop(signal.SIGTERM) == 0
+
+
+def test_a_service_killed_with_sigkill_is_ready_again_within_5_seconds(
+    start_stack: StartStack, database_url: str, broker_bootstrap: str, topic_prefix: str
+) -> None:
+    stack = start_stack(
+        {
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
+            "SETTLEWATCH_TOPIC_PREFIX": topic_prefix,
+            "SETTLEWATCH_API_TOKENS": "e2e-token=acquirer",
+        }
+    )
+    stack.wait_ready()
+    assert "dev acquirer token" not in stack.stdout.read_text()  # tokens were given
+
+    for name in SERVICES:
+        old = stack.pid(name)
+        os.kill(old, signal.SIGKILL)
+        killed_at = time.monotonic()
+        while not stack.ready(name) or stack.pid(name) == old:
+            assert time.monotonic() - killed_at < 5, f"{name} not back within 5 s"
+            time.sleep(0.05)
+    assert stack.stop(signal.SIGTERM) == 0
+
+
+def test_up_refuses_to_start_on_a_taken_port(start_stack: StartStack) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        stack = start_stack({"INGEST_PORT": str(port)})
+        assert stack.process.wait(60) == 2
+    assert f"INGEST_PORT={port}" in stack.stderr.read_text()
+    assert postgres_pid(stack.data_dir) is None  # nothing was started

@@ -126,6 +126,9 @@ class CommonSettings(_Settings):
 
 class IngestSettings(CommonSettings):
     port: Port = Field(8001, validation_alias="INGEST_PORT")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_BODY_BYTES"
+    )
 
 
 class MatcherSettings(CommonSettings):

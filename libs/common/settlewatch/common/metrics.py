@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from prometheus_client import Gauge, Info
+from prometheus_client import Gauge, Histogram, Info
 
-__all__ = ["BUILD_INFO", "DEPENDENCY_UP"]
+__all__ = ["BUILD_INFO", "DEPENDENCY_UP", "HTTP_REQUEST_SECONDS"]
 
 BUILD_INFO = Info("settlewatch_build", "Version and service name of this process.")
 DEPENDENCY_UP = Gauge(
     "settlewatch_dependency_up",
     "1 when the last readiness probe reached the dependency (database, broker), else 0.",
     ["dependency"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "settlewatch_http_request_duration_seconds",
+    "HTTP request latency by method, route template and status code.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

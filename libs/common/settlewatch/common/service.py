@@ -1,8 +1,9 @@
 """What every service process shares: its connections, health endpoints, metrics and server.
 
-A service builds its FastAPI app with :func:`create_service_app`, opening its connections in the
-app's lifespan with :func:`open_resources`, and is run by :func:`serve` (uvicorn), which turns
-SIGTERM/SIGINT into a graceful shutdown (a second signal forces exit).
+A service builds its FastAPI app with :func:`create_service_app`, which opens the shared
+:class:`Resources` in the app's lifespan and then the service's own (``lifespan`` argument), and
+is run by :func:`run_service` (uvicorn), which turns SIGTERM/SIGINT into a graceful shutdown (a
+second signal forces exit).
 """
 
 from __future__ import annotations
@@ -10,26 +11,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, TypeVar
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from settlewatch.common.auth import Authenticator
 from settlewatch.common.config import CommonSettings, ConfigError, load_settings
 from settlewatch.common.db import create_engine, ping
 from settlewatch.common.kafka import BrokerProbe
 from settlewatch.common.logging import configure_logging
-from settlewatch.common.metrics import BUILD_INFO, DEPENDENCY_UP
+from settlewatch.common.metrics import BUILD_INFO, DEPENDENCY_UP, HTTP_REQUEST_SECONDS
 from settlewatch.common.problems import install_problem_handlers
 
-__all__ = ["Resources", "create_service_app", "open_resources", "run_service", "serve"]
+__all__ = ["Resources", "ServiceLifespan", "create_service_app", "run_service", "serve"]
 
 _log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
@@ -52,15 +55,14 @@ class Resources:
         )
         report: dict[str, str] = {}
         for name, result in zip(checks, results, strict=True):
-            DEPENDENCY_UP.labels(name).set(0 if isinstance(result, BaseException) else 1)
-            report[name] = (
-                f"error: {type(result).__name__}" if isinstance(result, BaseException) else "ok"
-            )
+            failed = isinstance(result, BaseException)
+            DEPENDENCY_UP.labels(name).set(0 if failed else 1)
+            report[name] = f"error: {type(result).__name__}" if failed else "ok"
         return report
 
 
 @asynccontextmanager
-async def open_resources(settings: CommonSettings) -> AsyncIterator[Resources]:
+async def _open_resources(settings: CommonSettings) -> AsyncIterator[Resources]:
     async with AsyncExitStack() as stack:
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
@@ -69,23 +71,41 @@ async def open_resources(settings: CommonSettings) -> AsyncIterator[Resources]:
         yield Resources(engine=engine, broker=broker)
 
 
-def create_service_app(*, service: str, settings: CommonSettings, title: str) -> FastAPI:
-    """The app skeleton of a service: health, readiness, metrics and problem+json errors.
+# A service's own start/stop work, run inside the shared resources (e.g. producer, consumer loop).
+ServiceLifespan = Callable[[FastAPI, Resources], AbstractAsyncContextManager[None]]
 
-    The lifespan opens the service's :class:`Resources` and keeps them on ``app.state``.
-    """
+
+def create_service_app(
+    *,
+    service: str,
+    settings: CommonSettings,
+    title: str,
+    description: str = "",
+    routers: Sequence[APIRouter] = (),
+    lifespan: ServiceLifespan | None = None,
+) -> FastAPI:
+    """The app of a service: its routers plus health, readiness, metrics and problem+json."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _open_resources(settings) as resources:
             app.state.resources = resources
-            _log.info("service started", extra={"port": settings.port})
-            yield
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app, resources):
+                    yield
         _log.info("service stopped")
 
-    app = FastAPI(title=title, version=version("settlewatch"), lifespan=lifespan)
+    app = FastAPI(
+        title=title, description=description, version=version("settlewatch"), lifespan=app_lifespan
+    )
+    app.state.authenticator = Authenticator(settings.api_tokens)
     BUILD_INFO.info({"service": service, "version": version("settlewatch")})
     install_problem_handlers(app)
+    app.middleware("http")(_observe_request)
+    for router in routers:
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive.")
     async def healthz() -> dict[str, str]:
@@ -103,6 +123,23 @@ def create_service_app(*, service: str, settings: CommonSettings, title: str) ->
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _observe_request(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    HTTP_REQUEST_SECONDS.labels(
+        request.method, _route_template(request), str(response.status_code)
+    ).observe(time.perf_counter() - started)
+    return response
+
+
+def _route_template(request: Request) -> str:
+    """The matched route's path template (bounded label values), not the concrete path."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:

@@ -1,12 +1,90 @@
-"""The ingest service's HTTP app."""
+"""The ingest service's HTTP app: the acquirer backend's entry point (SPEC §4)."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
 from settlewatch.common.config import IngestSettings
-from settlewatch.common.service import create_service_app
+from settlewatch.common.events import (
+    MaintenanceWindowIn,
+    MerchantProfile,
+    SettlementBatch,
+    TransactionBatch,
+)
+from settlewatch.common.kafka import Topics
+from settlewatch.common.openapi import register_schemas
+from settlewatch.common.problems import Problem
+from settlewatch.common.service import Resources, create_service_app
+from settlewatch.ingest.context import Ingest
+from settlewatch.ingest.limits import BodySizeLimit
+from settlewatch.ingest.publisher import Publisher
+from settlewatch.ingest.pulses import PulseWriter
+from settlewatch.ingest.registry import MerchantRegistry
+from settlewatch.ingest.routes import events, maintenance, merchants
+
+__all__ = ["create_app"]
+
+# SPEC §4: 503 within 5 s when the broker does not acknowledge; leave room for the response.
+PUBLISH_TIMEOUT_S = 4.0
+
+DESCRIPTION = """\
+The acquirer backend pushes merchant profiles, terminal transactions, bank settlements and bank
+maintenance windows here. Bodies are validated strictly (integer minor units, ISO 4217
+currencies, RFC 3339 times with an offset, no card numbers anywhere); a batch is all-or-nothing;
+202 means the broker has every item. Every write is idempotent by its id: resending is safe.
+Authenticate with `Authorization: Bearer <token>`.
+"""
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
-    return create_service_app(service="ingest", settings=settings, title="settlewatch ingest")
+    topics = Topics(settings.topic_prefix)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
+        publisher = Publisher(
+            settings.kafka_bootstrap_servers,
+            enable_idempotence=settings.kafka_enable_idempotence,
+            timeout=PUBLISH_TIMEOUT_S,
+        )
+        app.state.ingest = Ingest(
+            engine=resources.engine,
+            publisher=publisher,
+            registry=MerchantRegistry(resources.engine),
+            topics=topics,
+        )
+        pulses = PulseWriter(
+            publisher,
+            (topics.transactions, topics.settlements),
+            source=f"{socket.gethostname()}:{os.getpid()}",
+            clock=lambda: datetime.now(UTC),
+        )
+        pulsing = asyncio.create_task(pulses.run(), name="clock-pulses")
+        try:
+            yield
+        finally:
+            pulsing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pulsing
+            await publisher.close()
+
+    app = create_service_app(
+        service="ingest",
+        settings=settings,
+        title="settlewatch ingest",
+        description=DESCRIPTION,
+        routers=(merchants.router, events.router, maintenance.router),
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    register_schemas(
+        app, (TransactionBatch, SettlementBatch, MerchantProfile, MaintenanceWindowIn, Problem)
+    )
+    return app

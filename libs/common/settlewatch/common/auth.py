@@ -1,0 +1,90 @@
+"""Bearer-token authentication and scopes (SPEC §4).
+
+Scopes: ``acquirer`` (everything) and ``merchant:<id>`` (read-only, that merchant's objects).
+Missing or unknown token → 401; wrong scope → 403; a merchant asking for another merchant's
+object → 404, so the existence of other merchants is not revealed. Tokens are compared in
+constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from settlewatch.common.config import ApiToken
+
+__all__ = [
+    "AcquirerOnly",
+    "Authenticated",
+    "Authenticator",
+    "Principal",
+    "not_found_unless_allowed",
+]
+
+
+@dataclass(frozen=True)
+class Principal:
+    scope: str
+
+    @property
+    def is_acquirer(self) -> bool:
+        return self.scope == "acquirer"
+
+    @property
+    def merchant_id(self) -> str | None:
+        return self.scope.removeprefix("merchant:") if self.scope.startswith("merchant:") else None
+
+    def may_read(self, merchant_id: str | None) -> bool:
+        return self.is_acquirer or (merchant_id is not None and self.merchant_id == merchant_id)
+
+
+def _digest(token: str) -> bytes:
+    # Comparing fixed-length digests keeps the comparison time independent of token lengths.
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Authenticator:
+    def __init__(self, tokens: tuple[ApiToken, ...]) -> None:
+        self._tokens = [(_digest(t.secret.get_secret_value()), t.scope) for t in tokens]
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("missing bearer token")
+        offered = _digest(token.strip())
+        found: str | None = None
+        for digest, scope in self._tokens:  # no early exit: every token is compared
+            if hmac.compare_digest(digest, offered):
+                found = scope
+        if found is None:
+            raise _unauthorized("unknown token")
+        return Principal(found)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _authenticated(request: Request) -> Principal:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.authenticate(request.headers.get("authorization"))
+
+
+def _acquirer(principal: Annotated[Principal, Depends(_authenticated)]) -> Principal:
+    if not principal.is_acquirer:
+        raise HTTPException(403, "this operation needs an acquirer token")
+    return principal
+
+
+Authenticated = Annotated[Principal, Depends(_authenticated)]
+AcquirerOnly = Annotated[Principal, Depends(_acquirer)]
+
+
+def not_found_unless_allowed(principal: Principal, merchant_id: str | None, what: str) -> None:
+    """404 for a merchant token asking for another merchant's object (SPEC §4)."""
+    if not principal.may_read(merchant_id):
+        raise HTTPException(404, f"{what} not found")

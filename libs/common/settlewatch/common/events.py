@@ -1,0 +1,237 @@
+"""The event schemas (SPEC §3–4): what the acquirer sends and what travels on Kafka.
+
+The same models validate the HTTP bodies (strictly: integers are integers, times carry an
+offset) and describe the records on the topics. A record's value is an envelope
+``{"v": 1, "kind": ..., "body": {...}}``; transactions, settlements and merchant profiles are
+keyed by ``merchant_id``, so one merchant's events stay in order in one partition.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from settlewatch.common.money import MAX_MINOR, is_iso4217
+
+__all__ = [
+    "MaintenanceWindow",
+    "MaintenanceWindowIn",
+    "MerchantChanged",
+    "MerchantProfile",
+    "Pulse",
+    "Settlement",
+    "SettlementBatch",
+    "SettlementLine",
+    "Transaction",
+    "TransactionBatch",
+    "Webhook",
+    "encode_event",
+]
+
+MAX_BATCH = 5000
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Timestamp = Annotated[AwareDatetime, Strict()]  # strict: an RFC 3339 string, never a number
+PositiveMinor = Annotated[StrictInt, Field(gt=0, le=MAX_MINOR)]
+SignedMinor = Annotated[StrictInt, Field(ge=-MAX_MINOR, le=MAX_MINOR)]
+LocalTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+def _currency(code: str) -> str:
+    if not is_iso4217(code):
+        raise ValueError("must be an ISO 4217 alpha-3 currency code such as CNY")
+    return code
+
+
+Currency = Annotated[str, AfterValidator(_currency)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Transaction(_Model):
+    """A terminal transaction: a sale, or a refund/void/reversal of an earlier one."""
+
+    txn_id: Id
+    merchant_id: Id
+    terminal_id: Id
+    type: Literal["sale", "refund", "void", "reversal"]
+    original_txn_id: Id | None = Field(None, validate_default=True)
+    amount_minor: PositiveMinor
+    currency: Currency
+    occurred_at: Timestamp
+    card_fingerprint: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:+/=-]{1,128}$")]
+    rrn: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,32}$")] | None = None
+    stan: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None = None
+    auth_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,12}$")] | None = None
+    region: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+    @field_validator("original_txn_id")
+    @classmethod
+    def _original_where_required(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if value is None and kind in ("refund", "void", "reversal"):
+            raise ValueError(f"is required for a {kind}")
+        return value
+
+
+class SettlementLine(_Model):
+    """One transaction inside a bank settlement; refunds carry negative gross and net."""
+
+    txn_id: Id
+    gross_minor: SignedMinor
+    fee_minor: SignedMinor
+    net_minor: SignedMinor
+
+
+class Settlement(_Model):
+    """A bank's confirmation that it paid out (or failed to pay out) a set of transactions."""
+
+    settlement_id: Id
+    merchant_id: Id
+    bank_code: Id
+    status: Literal["settled", "failed", "returned"]
+    occurred_at: Timestamp
+    value_date: Annotated[date, Strict()] | None = None
+    failure_reason: Text | None = None
+    items: Annotated[list[SettlementLine], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class TransactionBatch(_Model):
+    items: Annotated[list[Transaction], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class SettlementBatch(_Model):
+    items: Annotated[list[Settlement], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+def _webhook_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    loopback = parts.hostname in ("localhost", "::1") or parts.hostname.startswith("127.")
+    if parts.scheme != "https" and not loopback:
+        raise ValueError("must use https unless the host is loopback")
+    return url
+
+
+_WHSEC = re.compile(r"^whsec_[A-Za-z0-9+/]{16,}={0,2}$")
+
+
+def _webhook_secret(secret: SecretStr) -> SecretStr:
+    if not _WHSEC.fullmatch(secret.get_secret_value()):
+        raise ValueError("must be whsec_ followed by base64 (at least 12 bytes)")
+    return secret
+
+
+class Webhook(_Model):
+    url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(_webhook_url)]
+    secret: Annotated[SecretStr, AfterValidator(_webhook_secret)]
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Asia/Shanghai") from None
+    return name
+
+
+def _positive_sla(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive ISO 8601 duration such as PT2H")
+    return value
+
+
+class MerchantProfile(_Model):
+    """How and when a merchant is paid (SPEC §4–5)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    settlement_bank: Id
+    settlement_cycle: Annotated[str, StringConstraints(pattern=r"^(T[0-9]|D[0-9]|instant)$")]
+    instant_sla: Annotated[timedelta, Strict(), AfterValidator(_positive_sla)] | None = Field(
+        None, validate_default=True
+    )
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Shanghai"
+    calendar: Literal["CN", "weekdays"] = "CN"
+    cutoff_time: LocalTime = "23:00"
+    due_time: Annotated[
+        str, StringConstraints(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+    ] = "24:00"
+    mdr_bps: Annotated[StrictInt, Field(ge=0, le=10_000)] = 60
+    fee_cap_minor: Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)] | None = None
+    amount_tolerance_minor: Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)] = 1
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    webhook: Webhook | None = None
+
+    @field_validator("instant_sla")
+    @classmethod
+    def _sla_for_instant(cls, value: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        if value is None and info.data.get("settlement_cycle") == "instant":
+            raise ValueError("is required when settlement_cycle is instant")
+        return value
+
+
+class MaintenanceWindowIn(_Model):
+    """A bank's announced maintenance: deadlines falling inside move to its end + 2 h."""
+
+    bank_code: Id
+    starts_at: Timestamp
+    ends_at: Timestamp
+    reason: Text
+
+    @field_validator("ends_at")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        starts_at = info.data.get("starts_at")
+        if starts_at is not None and value <= starts_at:
+            raise ValueError("must be after starts_at")
+        return value
+
+
+class MaintenanceWindow(MaintenanceWindowIn):
+    """A stored window; its id is derived from bank and times, so resending it is harmless."""
+
+    id: Id
+
+
+class MerchantChanged(_Model):
+    """A merchant profile as the matcher sees it (the webhook and its secret stay in the DB)."""
+
+    merchant_id: Id
+    profile: MerchantProfile
+
+
+class Pulse(_Model):
+    """Ingest's clock: every record it acknowledged before ``at`` precedes this one (SPEC §5)."""
+
+    at: AwareDatetime
+    source: str
+
+
+EventKind = Literal["transaction", "settlement", "merchant", "maintenance", "pulse"]
+
+
+def encode_event(kind: EventKind, body_json: bytes) -> bytes:
+    """The record value for a body already serialised with ``model_dump_json``."""
+    return b'{"v":1,"kind":"' + kind.encode() + b'","body":' + body_json + b"}"

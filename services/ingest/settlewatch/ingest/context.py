@@ -1,0 +1,31 @@
+"""What the ingest handlers share, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settlewatch.common.kafka import Topics
+from settlewatch.ingest.publisher import Publisher
+from settlewatch.ingest.registry import MerchantRegistry
+
+__all__ = ["Ingest", "IngestDep"]
+
+
+@dataclass(frozen=True)
+class Ingest:
+    engine: AsyncEngine
+    publisher: Publisher
+    registry: MerchantRegistry
+    topics: Topics
+
+
+def _ingest(request: Request) -> Ingest:
+    ingest: Ingest = request.app.state.ingest
+    return ingest
+
+
+IngestDep = Annotated[Ingest, Depends(_ingest)]

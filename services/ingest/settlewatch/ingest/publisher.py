@@ -1,0 +1,112 @@
+"""Publishing to Kafka: keyed records in per-partition batches, acknowledged by all replicas.
+
+``publish`` returns only when the broker acknowledged every record (acks=all), or raises
+:class:`BrokerUnavailable` within ``timeout`` seconds, so the API can answer 202 or 503 and never
+202 for something not stored. Records of a failed call may still arrive later; every event is
+idempotent by its id downstream, so a client that resends after a 503 is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
+
+__all__ = ["BrokerUnavailable", "Publisher", "Record"]
+
+_log = logging.getLogger(__name__)
+Record = tuple[bytes, bytes]  # (key, value)
+# Large batches amortise the per-request cost; Kafka's default message.max.bytes is ~1 MiB.
+MAX_BATCH_BYTES = 512 * 1024
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge in time; nothing can be promised about the records."""
+
+
+class Publisher:
+    def __init__(self, bootstrap_servers: str, *, enable_idempotence: bool, timeout: float) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._enable_idempotence = enable_idempotence
+        self._timeout = timeout
+        self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
+        self._partitioner = (
+            DefaultPartitioner()
+        )  # murmur2, as the Java client: same key → same partition
+
+    async def _ready(self) -> AIOKafkaProducer:
+        """The started producer; started on first use so the service can come up before Kafka."""
+        if self._producer is not None:
+            return self._producer
+        async with self._starting:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap_servers,
+                    acks="all",
+                    enable_idempotence=self._enable_idempotence,
+                    max_batch_size=MAX_BATCH_BYTES,
+                    max_request_size=MAX_BATCH_BYTES + 64 * 1024,
+                    request_timeout_ms=int(self._timeout * 1000),
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+        return self._producer
+
+    async def publish(self, topic: str, records: Sequence[Record]) -> None:
+        """Send `records` to `topic`, partitioned by key; return once all are acknowledged."""
+
+        async def send(producer: AIOKafkaProducer) -> None:
+            partitions = sorted(await producer.partitions_for(topic))
+            by_partition: dict[int, list[Record]] = defaultdict(list)
+            for record in records:
+                by_partition[self._partitioner(record[0], partitions, partitions)].append(record)
+            await self._send_batches(producer, topic, by_partition.items())
+
+        await self._with_producer(send)
+
+    async def publish_everywhere(self, topic: str, value: bytes) -> None:
+        """One unkeyed record into every partition of `topic` (clock pulses, bank-wide events)."""
+
+        async def send(producer: AIOKafkaProducer) -> None:
+            partitions = sorted(await producer.partitions_for(topic))
+            await self._send_batches(producer, topic, ((p, [(b"", value)]) for p in partitions))
+
+        await self._with_producer(send)
+
+    async def _with_producer(self, send: Callable[[AIOKafkaProducer], Awaitable[None]]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await send(await self._ready())
+        except (TimeoutError, KafkaError, OSError) as exc:
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    async def _send_batches(
+        producer: AIOKafkaProducer, topic: str, by_partition: Iterable[tuple[int, list[Record]]]
+    ) -> None:
+        acks: list[asyncio.Future[object]] = []
+        for partition, records in by_partition:
+            batch = producer.create_batch()
+            for key, value in records:
+                if batch.append(key=key or None, value=value, timestamp=None) is None:
+                    batch.close()
+                    acks.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key or None, value=value, timestamp=None)
+            batch.close()
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*acks)
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()

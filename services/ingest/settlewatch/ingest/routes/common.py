@@ -1,0 +1,44 @@
+"""Shared pieces of the ingest routes: responses, the 503 for an unavailable broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from settlewatch.common.problems import PROBLEM_JSON, ProblemError
+from settlewatch.ingest.publisher import BrokerUnavailable
+
+__all__ = ["Accepted", "ERRORS", "broker_unavailable"]
+
+# Clients retry after this long; the broker outage that caused it is usually seconds.
+RETRY_AFTER_S = 1
+
+
+class Accepted(BaseModel):
+    accepted: int
+
+
+def broker_unavailable(exc: BrokerUnavailable) -> ProblemError:
+    return ProblemError(
+        503,
+        "The broker did not acknowledge; nothing is promised. Resending is safe.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _problem("The body is not valid JSON."),
+    401: _problem("Missing or unknown bearer token."),
+    403: _problem("The token's scope does not allow this."),
+    413: _problem("The body is larger than SETTLEWATCH_MAX_BODY_BYTES."),
+    422: _problem("Bad fields; `errors` names each one. Nothing was accepted."),
+    503: _problem("The broker is unavailable; retry after `Retry-After` seconds."),
+}

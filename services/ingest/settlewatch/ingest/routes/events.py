@@ -1,0 +1,112 @@
+"""POST /v1/transactions and POST /v1/settlements: all-or-nothing batches, 202 after the ack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import TypeAdapter
+
+from settlewatch.common.auth import AcquirerOnly
+from settlewatch.common.events import (
+    Settlement,
+    SettlementBatch,
+    Transaction,
+    TransactionBatch,
+    encode_event,
+)
+from settlewatch.common.openapi import json_body
+from settlewatch.common.problems import ProblemError
+from settlewatch.ingest import examples
+from settlewatch.ingest.context import Ingest, IngestDep
+from settlewatch.ingest.metrics import BATCH_SIZE, EVENTS, PUBLISH_SECONDS
+from settlewatch.ingest.publisher import BrokerUnavailable
+from settlewatch.ingest.routes.common import ERRORS, Accepted, broker_unavailable
+from settlewatch.ingest.validation import parse_body, reject, unregistered_errors
+
+router = APIRouter(tags=["events"])
+
+_TRANSACTION = TypeAdapter(Transaction)
+_SETTLEMENT = TypeAdapter(Settlement)
+
+
+@router.post(
+    "/v1/transactions",
+    status_code=202,
+    summary="Terminal transactions (1–5000), accepted only once the broker has them.",
+    openapi_extra=json_body(TransactionBatch, examples.TRANSACTIONS),
+    responses=ERRORS,
+)
+async def post_transactions(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Accepted:
+    raw = await request.body()
+    with _counting_rejections("transaction"):
+        items = parse_body(raw, TransactionBatch).items
+        await _check_merchants(ingest, items)
+    records = [
+        (
+            t.merchant_id.encode(),
+            encode_event("transaction", _TRANSACTION.dump_json(t, exclude_none=True)),
+        )
+        for t in items
+    ]
+    await _publish(ingest, "transaction", ingest.topics.transactions, records)
+    return Accepted(accepted=len(items))
+
+
+@router.post(
+    "/v1/settlements",
+    status_code=202,
+    summary="Bank settlement results (1–5000), accepted only once the broker has them.",
+    openapi_extra=json_body(SettlementBatch, examples.SETTLEMENTS),
+    responses=ERRORS,
+)
+async def post_settlements(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Accepted:
+    raw = await request.body()
+    with _counting_rejections("settlement"):
+        items = parse_body(raw, SettlementBatch).items
+        await _check_merchants(ingest, items)
+    records = [
+        (
+            s.merchant_id.encode(),
+            encode_event("settlement", _SETTLEMENT.dump_json(s, exclude_none=True)),
+        )
+        for s in items
+    ]
+    await _publish(ingest, "settlement", ingest.topics.settlements, records)
+    return Accepted(accepted=len(items))
+
+
+async def _check_merchants(ingest: Ingest, items: Sequence[Transaction | Settlement]) -> None:
+    merchant_ids = [item.merchant_id for item in items]
+    reject(unregistered_errors(merchant_ids, await ingest.registry.unknown(merchant_ids)))
+
+
+Kind = Literal["transaction", "settlement"]
+
+
+async def _publish(
+    ingest: Ingest, kind: Kind, topic: str, records: list[tuple[bytes, bytes]]
+) -> None:
+    started = time.perf_counter()
+    try:
+        await ingest.publisher.publish(topic, records)
+    except BrokerUnavailable as exc:
+        EVENTS.labels(kind, "unavailable").inc(len(records))
+        raise broker_unavailable(exc) from exc
+    PUBLISH_SECONDS.labels(kind).observe(time.perf_counter() - started)
+    BATCH_SIZE.labels(kind).observe(len(records))
+    EVENTS.labels(kind, "accepted").inc(len(records))
+
+
+@contextmanager
+def _counting_rejections(kind: Kind) -> Iterator[None]:
+    """Counts the bad items of a rejected batch (each distinct item index, or 1 for the body)."""
+    try:
+        yield
+    except ProblemError as exc:
+        bad = {e["loc"][1] for e in exc.errors if e["loc"][:1] == ["items"] and len(e["loc"]) > 1}
+        EVENTS.labels(kind, "rejected").inc(len(bad) or 1)
+        raise

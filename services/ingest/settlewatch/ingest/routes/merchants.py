@@ -1,0 +1,129 @@
+"""PUT/GET /v1/merchants/{merchant_id}: merchant profiles, stored and sent to the matcher.
+
+The row is written and the profile published to the merchant's partition in one database
+transaction that commits only after the broker acknowledged, so the stored profile and the one
+the matcher sees never disagree for long: a failure of either answers 503 and changes nothing
+durable that a retry would not repeat.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
+from sqlalchemy import func, literal_column, select
+from sqlalchemy.dialects.postgresql import insert
+
+from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
+from settlewatch.common.events import MerchantChanged, MerchantProfile, encode_event
+from settlewatch.common.openapi import json_body
+from settlewatch.common.problems import ProblemError
+from settlewatch.common.schema import merchants
+from settlewatch.ingest import examples
+from settlewatch.ingest.context import IngestDep
+from settlewatch.ingest.metrics import EVENTS
+from settlewatch.ingest.publisher import BrokerUnavailable
+from settlewatch.ingest.routes.common import ERRORS, broker_unavailable
+from settlewatch.ingest.validation import check_path_id, parse_body
+
+router = APIRouter(tags=["merchants"])
+
+_CHANGED = TypeAdapter(MerchantChanged)
+MASKED_SECRET = "whsec_**********"
+
+
+def _stored(profile: MerchantProfile) -> dict[str, Any]:
+    """The profile as kept in the database: JSON, with the webhook secret (needed to sign)."""
+    data = profile.model_dump(mode="json")
+    if profile.webhook is not None:
+        data["webhook"]["secret"] = profile.webhook.secret.get_secret_value()
+    return data
+
+
+def _public(
+    merchant_id: str, stored: dict[str, Any], created: datetime, updated: datetime
+) -> dict[str, Any]:
+    data = {"merchant_id": merchant_id, **stored}
+    if data.get("webhook"):
+        data["webhook"] = {**data["webhook"], "secret": MASKED_SECRET}
+    return data | {"created_at": created.isoformat(), "updated_at": updated.isoformat()}
+
+
+@router.put(
+    "/v1/merchants/{merchant_id}",
+    summary="Register or update a merchant (201 created, 200 updated).",
+    openapi_extra=json_body(MerchantProfile, examples.MERCHANT),
+    responses={200: {"description": "Updated."}, 201: {"description": "Created."}, **ERRORS},
+)
+async def put_merchant(
+    merchant_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep
+) -> JSONResponse:
+    try:
+        check_path_id("merchant_id", merchant_id)
+        profile = parse_body(await request.body(), MerchantProfile)
+    except ProblemError:
+        EVENTS.labels("merchant", "rejected").inc()
+        raise
+    stored = _stored(profile)
+    changed = MerchantChanged(
+        merchant_id=merchant_id, profile=profile.model_copy(update={"webhook": None})
+    )
+    row_values = insert(merchants).values(
+        merchant_id=merchant_id, settlement_bank=profile.settlement_bank, profile=stored
+    )
+    upsert = row_values.on_conflict_do_update(
+        index_elements=[merchants.c.merchant_id],
+        set_={
+            "settlement_bank": row_values.excluded.settlement_bank,
+            "profile": row_values.excluded.profile,
+            "updated_at": func.now(),
+        },
+    ).returning(
+        merchants.c.created_at,
+        merchants.c.updated_at,
+        literal_column("xmax = 0").label("inserted"),  # PostgreSQL: true when the row is new
+    )
+    try:
+        async with ingest.engine.begin() as conn:
+            row = (await conn.execute(upsert)).one()
+            await ingest.publisher.publish(
+                ingest.topics.transactions,
+                [
+                    (
+                        merchant_id.encode(),
+                        encode_event("merchant", _CHANGED.dump_json(changed, exclude_none=True)),
+                    )
+                ],
+            )
+    except BrokerUnavailable as exc:
+        EVENTS.labels("merchant", "unavailable").inc()
+        raise broker_unavailable(exc) from exc
+    ingest.registry.add(merchant_id)
+    EVENTS.labels("merchant", "accepted").inc()
+    body = _public(merchant_id, stored, row.created_at, row.updated_at)
+    return JSONResponse(body, status_code=201 if row.inserted else 200)
+
+
+@router.get(
+    "/v1/merchants/{merchant_id}",
+    summary="A merchant's profile (webhook secret masked); a merchant token sees only its own.",
+    responses={404: ERRORS[422] | {"description": "No such merchant."}, 401: ERRORS[401]},
+)
+async def get_merchant(
+    merchant_id: str, principal: Authenticated, ingest: IngestDep
+) -> JSONResponse:
+    not_found_unless_allowed(principal, merchant_id, "merchant")
+    async with ingest.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(merchants.c.profile, merchants.c.created_at, merchants.c.updated_at).where(
+                    merchants.c.merchant_id == merchant_id
+                )
+            )
+        ).one_or_none()
+    if row is None:
+        raise ProblemError(404, "merchant not found")
+    return JSONResponse(_public(merchant_id, row.profile, row.created_at, row.updated_at))

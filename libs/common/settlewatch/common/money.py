@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import pycountry
 
-__all__ = ["MAX_MINOR", "is_iso4217"]
+__all__ = ["ISO4217_CODES", "MAX_MINOR", "is_iso4217"]
 
 # 10^15 minor units (10 trillion yuan): far above any card payment or payout, and well inside
 # PostgreSQL bigint, so sums over millions of payments cannot overflow.
 MAX_MINOR = 10**15
 
 
-@cache
-def _codes() -> frozenset[str]:
-    return frozenset(currency.alpha_3 for currency in pycountry.currencies)
+ISO4217_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 
 def is_iso4217(code: str) -> bool:
     """True for a current ISO 4217 alpha-3 code (upper case, as the standard writes them)."""
-    return code in _codes()
+    return code in ISO4217_CODES

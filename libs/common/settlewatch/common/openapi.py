@@ -11,15 +11,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import TypeAdapter
 
 __all__ = ["json_body", "register_schemas"]
 
 _REF = "#/components/schemas/{model}"
 
 
-def json_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
-    """``openapi_extra`` declaring `model` as the JSON request body, with named examples."""
+def json_body(model: type, examples: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` declaring `model` (a pydantic model or TypedDict) as the JSON request
+    body, with named examples."""
     return {
         "requestBody": {
             "required": True,
@@ -33,7 +34,7 @@ def json_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any
     }
 
 
-def register_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+def register_schemas(app: FastAPI, models: Sequence[type]) -> None:
     """Add the schemas of `models` (and what they refer to) to the app's OpenAPI components."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
@@ -42,7 +43,7 @@ def register_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
             schema = generate()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in models:
-                model_schema = model.model_json_schema(ref_template=_REF)
+                model_schema = TypeAdapter(model).json_schema(ref_template=_REF)
                 components.update(model_schema.pop("$defs", {}))
                 components[model.__name__] = model_schema
             app.openapi_schema = schema

@@ -9,6 +9,7 @@ idempotent by its id downstream, so a client that resends after a 503 is safe.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 __all__ = ["BrokerUnavailable", "Publisher", "Record"]
 
@@ -36,9 +38,11 @@ class Publisher:
         self._timeout = timeout
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
-        self._partitioner = (
-            DefaultPartitioner()
-        )  # murmur2, as the Java client: same key → same partition
+        self._partition_locks: defaultdict[tuple[str, int], asyncio.Lock] = defaultdict(
+            asyncio.Lock
+        )
+        # murmur2, as the Java client: the same key lands in the same partition as elsewhere
+        self._partitioner = DefaultPartitioner()
 
     async def _ready(self) -> AIOKafkaProducer:
         """The started producer; started on first use so the service can come up before Kafka."""
@@ -69,10 +73,17 @@ class Publisher:
             partitions = sorted(await producer.partitions_for(topic))
             by_partition: dict[int, list[Record]] = defaultdict(list)
             for record in records:
-                by_partition[self._partitioner(record[0], partitions, partitions)].append(record)
+                by_partition[self._partition(record[0], len(partitions))].append(record)
             await self._send_batches(producer, topic, by_partition.items())
 
         await self._with_producer(send)
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one publisher per process, bounded
+    def _partition(self, key: bytes, count: int) -> int:
+        """Kafka's default partition for `key` (murmur2 in pure Python: worth remembering)."""
+        partitions = list(range(count))
+        partition: int = self._partitioner(key, partitions, partitions)
+        return partition
 
     async def publish_everywhere(self, topic: str, value: bytes) -> None:
         """One unkeyed record into every partition of `topic` (clock pulses, bank-wide events)."""
@@ -90,22 +101,34 @@ class Publisher:
         except (TimeoutError, KafkaError, OSError) as exc:
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    @staticmethod
     async def _send_batches(
-        producer: AIOKafkaProducer, topic: str, by_partition: Iterable[tuple[int, list[Record]]]
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        by_partition: Iterable[tuple[int, list[Record]]],
     ) -> None:
         acks: list[asyncio.Future[object]] = []
         for partition, records in by_partition:
             batch = producer.create_batch()
             for key, value in records:
                 if batch.append(key=key or None, value=value, timestamp=None) is None:
-                    batch.close()
-                    acks.append(await producer.send_batch(batch, topic, partition=partition))
+                    acks.append(await self._submit(producer, batch, topic, partition))
                     batch = producer.create_batch()
                     batch.append(key=key or None, value=value, timestamp=None)
-            batch.close()
-            acks.append(await producer.send_batch(batch, topic, partition=partition))
+            acks.append(await self._submit(producer, batch, topic, partition))
         await asyncio.gather(*acks)
+
+    async def _submit(
+        self, producer: AIOKafkaProducer, batch: BatchBuilder, topic: str, partition: int
+    ) -> asyncio.Future[object]:
+        batch.close()
+        # One submitter per partition at a time: aiokafka's accumulator lets a single batch wait
+        # per partition, and concurrent waiters exhaust its timeout early (KafkaTimeoutError).
+        async with self._partition_locks[(topic, partition)]:
+            ack: asyncio.Future[object] = await producer.send_batch(
+                batch, topic, partition=partition
+            )
+        return ack
 
     async def close(self) -> None:
         if self._producer is not None:

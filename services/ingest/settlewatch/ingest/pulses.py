@@ -60,5 +60,8 @@ class PulseWriter:
             except BrokerUnavailable as exc:
                 PULSES.labels("failed").inc()
                 _log.warning("clock pulse not written", extra={"error": str(exc)})
+            except Exception:  # a bug must not stop the clock for good: log it, keep pulsing
+                PULSES.labels("failed").inc()
+                _log.exception("clock pulse failed")
             next_at = max(next_at + self._interval, loop.time())
             await asyncio.sleep(next_at - loop.time())

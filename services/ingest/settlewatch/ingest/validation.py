@@ -13,15 +13,22 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from settlewatch.common.events import ID_PATTERN
+from settlewatch.common.events import ID_PATTERN, Transaction
 from settlewatch.common.pan import find_pans, looks_like_pan, may_contain_pan
 from settlewatch.common.problems import ProblemError
 
-__all__ = ["PAN_MESSAGE", "check_path_id", "parse_body", "reject", "unregistered_errors"]
+__all__ = [
+    "PAN_MESSAGE",
+    "check_path_id",
+    "missing_original_errors",
+    "parse_body",
+    "reject",
+    "unregistered_errors",
+]
 
-M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 Error = dict[str, Any]
 _ID = re.compile(ID_PATTERN)
 PAN_MESSAGE = "looks like a card number (PAN); send card_fingerprint, never the PAN"
@@ -37,11 +44,11 @@ def _pan_errors(raw: bytes) -> list[Error]:
     return [{"loc": list(loc), "msg": PAN_MESSAGE} for loc in find_pans(data)]
 
 
-def parse_body(raw: bytes, model: type[M]) -> M:
+def parse_body(raw: bytes, schema: TypeAdapter[T]) -> T:
     """The validated body, or ProblemError (400 for malformed JSON, 422 for bad fields)."""
     errors = _pan_errors(raw)
     try:
-        parsed = model.model_validate_json(raw)
+        parsed = schema.validate_json(raw)
     except ValidationError as exc:
         if any(err["type"] == "json_invalid" for err in exc.errors()):
             raise ProblemError(
@@ -59,6 +66,15 @@ def unregistered_errors(merchant_ids: Sequence[str], unknown: set[str]) -> list[
         {"loc": ["items", index, "merchant_id"], "msg": "merchant is not registered"}
         for index, merchant_id in enumerate(merchant_ids)
         if merchant_id in unknown
+    ]
+
+
+def missing_original_errors(transactions: Sequence[Transaction]) -> list[Error]:
+    """Refunds, voids and reversals must name the transaction they undo."""
+    return [
+        {"loc": ["items", index, "original_txn_id"], "msg": f"is required for a {txn['type']}"}
+        for index, txn in enumerate(transactions)
+        if txn["type"] != "sale" and not txn.get("original_txn_id")
     ]
 
 

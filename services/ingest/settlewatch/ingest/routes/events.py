@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal
 
+import orjson
 from fastapi import APIRouter, Request
 from pydantic import TypeAdapter
 
@@ -25,12 +26,17 @@ from settlewatch.ingest.context import Ingest, IngestDep
 from settlewatch.ingest.metrics import BATCH_SIZE, EVENTS, PUBLISH_SECONDS
 from settlewatch.ingest.publisher import BrokerUnavailable
 from settlewatch.ingest.routes.common import ERRORS, Accepted, broker_unavailable
-from settlewatch.ingest.validation import parse_body, reject, unregistered_errors
+from settlewatch.ingest.validation import (
+    missing_original_errors,
+    parse_body,
+    reject,
+    unregistered_errors,
+)
 
 router = APIRouter(tags=["events"])
 
-_TRANSACTION = TypeAdapter(Transaction)
-_SETTLEMENT = TypeAdapter(Settlement)
+_TRANSACTIONS = TypeAdapter(TransactionBatch)
+_SETTLEMENTS = TypeAdapter(SettlementBatch)
 
 
 @router.post(
@@ -43,16 +49,11 @@ _SETTLEMENT = TypeAdapter(Settlement)
 async def post_transactions(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Accepted:
     raw = await request.body()
     with _counting_rejections("transaction"):
-        items = parse_body(raw, TransactionBatch).items
+        parse_body(raw, _TRANSACTIONS)
+        items: list[Transaction] = orjson.loads(raw)["items"]  # valid: published exactly as sent
+        reject(missing_original_errors(items))
         await _check_merchants(ingest, items)
-    records = [
-        (
-            t.merchant_id.encode(),
-            encode_event("transaction", _TRANSACTION.dump_json(t, exclude_none=True)),
-        )
-        for t in items
-    ]
-    await _publish(ingest, "transaction", ingest.topics.transactions, records)
+    await _publish(ingest, "transaction", ingest.topics.transactions, items)
     return Accepted(accepted=len(items))
 
 
@@ -66,21 +67,15 @@ async def post_transactions(request: Request, _: AcquirerOnly, ingest: IngestDep
 async def post_settlements(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Accepted:
     raw = await request.body()
     with _counting_rejections("settlement"):
-        items = parse_body(raw, SettlementBatch).items
+        parse_body(raw, _SETTLEMENTS)
+        items: list[Settlement] = orjson.loads(raw)["items"]
         await _check_merchants(ingest, items)
-    records = [
-        (
-            s.merchant_id.encode(),
-            encode_event("settlement", _SETTLEMENT.dump_json(s, exclude_none=True)),
-        )
-        for s in items
-    ]
-    await _publish(ingest, "settlement", ingest.topics.settlements, records)
+    await _publish(ingest, "settlement", ingest.topics.settlements, items)
     return Accepted(accepted=len(items))
 
 
 async def _check_merchants(ingest: Ingest, items: Sequence[Transaction | Settlement]) -> None:
-    merchant_ids = [item.merchant_id for item in items]
+    merchant_ids = [item["merchant_id"] for item in items]
     reject(unregistered_errors(merchant_ids, await ingest.registry.unknown(merchant_ids)))
 
 
@@ -88,8 +83,10 @@ Kind = Literal["transaction", "settlement"]
 
 
 async def _publish(
-    ingest: Ingest, kind: Kind, topic: str, records: list[tuple[bytes, bytes]]
+    ingest: Ingest, kind: Kind, topic: str, items: Sequence[Transaction | Settlement]
 ) -> None:
+    """Publish keyed by merchant; 503 unless the broker acknowledged every item."""
+    records = [(i["merchant_id"].encode(), encode_event(kind, orjson.dumps(i))) for i in items]
     started = time.perf_counter()
     try:
         await ingest.publisher.publish(topic, records)

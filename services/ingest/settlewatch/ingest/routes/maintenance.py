@@ -35,6 +35,7 @@ from settlewatch.ingest.validation import parse_body
 
 router = APIRouter(tags=["maintenance windows"])
 
+_ANNOUNCED = TypeAdapter(MaintenanceWindowIn)
 _WINDOW = TypeAdapter(MaintenanceWindow)
 
 
@@ -66,7 +67,7 @@ def window_id(window: MaintenanceWindowIn) -> str:
 )
 async def post_maintenance_window(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Created:
     try:
-        announced = parse_body(await request.body(), MaintenanceWindowIn)
+        announced = parse_body(await request.body(), _ANNOUNCED)
     except ProblemError:
         EVENTS.labels("maintenance", "rejected").inc()
         raise

@@ -31,6 +31,7 @@ from settlewatch.ingest.validation import check_path_id, parse_body
 
 router = APIRouter(tags=["merchants"])
 
+_PROFILE = TypeAdapter(MerchantProfile)
 _CHANGED = TypeAdapter(MerchantChanged)
 MASKED_SECRET = "whsec_**********"
 
@@ -63,7 +64,7 @@ async def put_merchant(
 ) -> JSONResponse:
     try:
         check_path_id("merchant_id", merchant_id)
-        profile = parse_body(await request.body(), MerchantProfile)
+        profile = parse_body(await request.body(), _PROFILE)
     except ProblemError:
         EVENTS.labels("merchant", "rejected").inc()
         raise

@@ -1,0 +1,50 @@
+"""Real parts for the benchmarks: the embedded PostgreSQL and broker, or yours via the env."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from settlewatch.common.db import migrate
+from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.stack.broker import EmbeddedBroker
+from settlewatch.stack.postgres import EmbeddedPostgres
+from tests.support.ports import free_port
+
+
+@dataclass(frozen=True)
+class Parts:
+    database_url: str
+    bootstrap: str
+    topics: Topics
+    workdir: Path
+
+
+@asynccontextmanager
+async def parts(prefix: str, partitions: int = 12) -> AsyncIterator[Parts]:
+    workdir = Path(tempfile.mkdtemp(prefix="settlewatch-bench-"))
+    if True:
+        postgres = broker = None
+        database_url = os.environ.get("DATABASE_URL")
+        if not database_url:
+            postgres = EmbeddedPostgres(workdir / "pg")
+            database_url = await asyncio.to_thread(postgres.start)
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            broker = EmbeddedBroker(free_port(), workdir / "broker.log")
+            bootstrap = await broker.start()
+        try:
+            await asyncio.to_thread(migrate, database_url)
+            topics = Topics(prefix)
+            await ensure_topics(bootstrap, topics, partitions=partitions, replication_factor=1)
+            yield Parts(database_url, bootstrap, topics, workdir)
+        finally:
+            if broker is not None:
+                await broker.stop()
+            if postgres is not None:
+                await asyncio.to_thread(postgres.stop)

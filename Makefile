@@ -25,5 +25,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy libs services
 
+# Each script prints its figures and a last line `RESULT <name>=<ratio>`; see docs/benchmarks.md.
+bench: install
+	$(BIN)/python -m bench.ingest
+
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

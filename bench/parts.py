@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,24 +28,21 @@ class Parts:
 
 @asynccontextmanager
 async def parts(prefix: str, partitions: int = 12) -> AsyncIterator[Parts]:
+    """A migrated database and the topics under `prefix`; logs are kept in ``workdir``."""
     workdir = Path(tempfile.mkdtemp(prefix="settlewatch-bench-"))
-    if True:
-        postgres = broker = None
+    async with AsyncExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
             postgres = EmbeddedPostgres(workdir / "pg")
             database_url = await asyncio.to_thread(postgres.start)
+            stack.push_async_callback(asyncio.to_thread, postgres.stop)
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
             broker = EmbeddedBroker(free_port(), workdir / "broker.log")
             bootstrap = await broker.start()
-        try:
-            await asyncio.to_thread(migrate, database_url)
-            topics = Topics(prefix)
-            await ensure_topics(bootstrap, topics, partitions=partitions, replication_factor=1)
-            yield Parts(database_url, bootstrap, topics, workdir)
-        finally:
-            if broker is not None:
-                await broker.stop()
-            if postgres is not None:
-                await asyncio.to_thread(postgres.stop)
+            stack.push_async_callback(broker.stop)
+        await asyncio.to_thread(migrate, database_url)
+        topics = Topics(prefix)
+        await ensure_topics(bootstrap, topics, partitions=partitions, replication_factor=1)
+        yield Parts(database_url, bootstrap, topics, workdir)
+    shutil.rmtree(workdir, ignore_errors=True)

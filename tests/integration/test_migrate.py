@@ -3,13 +3,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 
 from settlewatch.common.db import alembic_config, migrate
-from tests.support.urls import asyncpg_dsn
+from tests.support.urls import asyncpg_dsn, with_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,13 +47,22 @@ async def run_migrate(env: dict[str, str]) -> tuple[int, str]:
     return process.returncode or 0, stderr.decode()
 
 
-async def test_settlewatch_migrate_upgrades_a_fresh_database(database_url: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    await conn.execute("DROP TABLE alembic_version")
-    await conn.close()
-    code, stderr = await run_migrate(os.environ | {"DATABASE_URL": database_url})
-    assert code == 0, stderr
-    assert await schema_version(database_url) == head()
+async def test_settlewatch_migrate_upgrades_an_empty_database(postgres_server_url: str) -> None:
+    name = f"sw_empty_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = with_database(postgres_server_url, name)
+        code, stderr = await run_migrate(os.environ | {"DATABASE_URL": url})
+        assert code == 0, stderr
+        assert await schema_version(url) == head()
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables")}
+        await conn.close()
+        assert {"merchants", "maintenance_windows"} <= tables
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 async def test_concurrent_migrations_from_several_processes_are_harmless(

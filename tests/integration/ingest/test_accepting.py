@@ -224,3 +224,35 @@ async def test_a_window_ending_before_it_starts_is_refused(client: httpx.AsyncCl
     response = await client.post("/v1/maintenance-windows", json=window)
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["ends_at"]
+
+
+async def test_metrics_count_events_by_kind_and_outcome_and_time_requests_by_route(
+    client: httpx.AsyncClient,
+) -> None:
+    def sample(text: str, line_start: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(line_start)
+        )
+
+    before = (await client.get("/metrics")).text
+    assert (
+        await client.post("/v1/transactions", json={"items": [sale("T1"), sale("T2")]})
+    ).status_code == 202
+    assert (
+        await client.post("/v1/transactions", json={"items": [sale("T3", amount_minor=-1)]})
+    ).status_code == 422
+    after = (await client.get("/metrics")).text
+
+    accepted = 'settlewatch_ingest_events_total{kind="transaction",outcome="accepted"}'
+    rejected = 'settlewatch_ingest_events_total{kind="transaction",outcome="rejected"}'
+    assert sample(after, accepted) - sample(before, accepted) == 2
+    assert sample(after, rejected) - sample(before, rejected) == 1
+    timed = (
+        "settlewatch_http_request_duration_seconds_count"
+        '{method="POST",route="/v1/transactions",status="202"}'
+    )
+    assert sample(after, timed) - sample(before, timed) == 1
+    assert 'settlewatch_ingest_batch_size_bucket{kind="transaction"' in after
+    assert 'settlewatch_ingest_publish_duration_seconds_bucket{kind="transaction"' in after

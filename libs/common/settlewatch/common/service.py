@@ -23,6 +23,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from settlewatch.common.auth import Authenticator
 from settlewatch.common.config import CommonSettings, ConfigError, load_settings
@@ -103,7 +104,7 @@ def create_service_app(
     app.state.authenticator = Authenticator(settings.api_tokens)
     BUILD_INFO.info({"service": service, "version": version("settlewatch")})
     install_problem_handlers(app)
-    app.middleware("http")(_observe_request)
+    app.add_middleware(_ObserveRequests)
     for router in routers:
         app.include_router(router)
 
@@ -125,21 +126,32 @@ def create_service_app(
     return app
 
 
-async def _observe_request(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    HTTP_REQUEST_SECONDS.labels(
-        request.method, _route_template(request), str(response.status_code)
-    ).observe(time.perf_counter() - started)
-    return response
+class _ObserveRequests:
+    """Request latency by route template (bounded label values), as plain ASGI middleware."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-def _route_template(request: Request) -> str:
-    """The matched route's path template (bounded label values), not the concrete path."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:

@@ -33,19 +33,23 @@ async def own_broker(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
     await broker.stop()
 
 
+async def ingest_on(broker: EmbeddedBroker, database_url: str, topics: Topics) -> IngestSettings:
+    await ensure_topics(
+        broker.bootstrap_servers, topics, partitions=PARTITIONS, replication_factor=1
+    )
+    return IngestSettings(  # type: ignore[call-arg]
+        DATABASE_URL=database_url,
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+        SETTLEWATCH_TOPIC_PREFIX=topics.prefix,
+        SETTLEWATCH_API_TOKENS=TOKENS,
+    )
+
+
 async def test_a_hung_broker_gets_503_within_5s_and_a_resend_is_accepted_when_it_is_back(
     own_broker: EmbeddedBroker, database_url: str, topic_prefix: str
 ) -> None:
     topics = Topics(topic_prefix)
-    await ensure_topics(
-        own_broker.bootstrap_servers, topics, partitions=PARTITIONS, replication_factor=1
-    )
-    settings = IngestSettings(  # type: ignore[call-arg]
-        DATABASE_URL=database_url,
-        KAFKA_BOOTSTRAP_SERVERS=own_broker.bootstrap_servers,
-        SETTLEWATCH_TOPIC_PREFIX=topic_prefix,
-        SETTLEWATCH_API_TOKENS=TOKENS,
-    )
+    settings = await ingest_on(own_broker, database_url, topics)
     batch = {"items": [sale(f"T{i}") for i in range(10)]}
     async with app_client(create_app(settings), ACQUIRER) as client:
         assert (await client.put("/v1/merchants/M1", json=PROFILE)).status_code == 201
@@ -83,15 +87,7 @@ async def test_a_stopped_broker_gets_503_and_a_restarted_one_accepts(
     own_broker: EmbeddedBroker, database_url: str, topic_prefix: str
 ) -> None:
     topics = Topics(topic_prefix)
-    await ensure_topics(
-        own_broker.bootstrap_servers, topics, partitions=PARTITIONS, replication_factor=1
-    )
-    settings = IngestSettings(  # type: ignore[call-arg]
-        DATABASE_URL=database_url,
-        KAFKA_BOOTSTRAP_SERVERS=own_broker.bootstrap_servers,
-        SETTLEWATCH_TOPIC_PREFIX=topic_prefix,
-        SETTLEWATCH_API_TOKENS=TOKENS,
-    )
+    settings = await ingest_on(own_broker, database_url, topics)
     async with app_client(create_app(settings), ACQUIRER) as client:
         assert (await client.put("/v1/merchants/M1", json=PROFILE)).status_code == 201
         await own_broker.stop()

@@ -8,21 +8,22 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_topic(bootstrap: str, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of every partition of `topics`, up to their ends as of now."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer.topics()  # refresh metadata once
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
+        await consumer.topics()  # metadata for every topic
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord[bytes, bytes]] = []
         remaining = {tp for tp in partitions if ends[tp] > 0}
+        records: list[ConsumerRecord[bytes, bytes]] = []
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
             for tp, got in batch.items():
@@ -39,6 +40,6 @@ def decoded(record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
     return value
 
 
-async def data_events(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """Every non-pulse event on `topic`, decoded."""
-    return [e for e in map(decoded, await read_topic(bootstrap, topic)) if e["kind"] != "pulse"]
+async def data_events(bootstrap: str, *topics: str) -> list[dict[str, Any]]:
+    """Every non-pulse event on `topics`, decoded."""
+    return [e for e in map(decoded, await read_topic(bootstrap, *topics)) if e["kind"] != "pulse"]

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from settlewatch.common.calendar import CALENDARS, CalendarName, next_business_day
 from settlewatch.common.events import MerchantProfile
 
-__all__ = ["MAINTENANCE_GRACE", "Deadline", "Schedule", "Window", "deadline"]
+__all__ = ["MAINTENANCE_GRACE", "Deadline", "Schedule", "Window", "after_maintenance", "deadline"]
 
 MAINTENANCE_GRACE = timedelta(hours=2)
 
@@ -92,7 +92,8 @@ def _due_date(business_date: date, schedule: Schedule) -> date:
     return day
 
 
-def _after_maintenance(due_at: datetime, windows: Iterable[Window]) -> datetime:
+def after_maintenance(due_at: datetime, windows: Iterable[Window]) -> datetime:
+    """`due_at`, moved past every announced window it falls in (end + 2 h)."""
     ordered = sorted(windows, key=lambda w: w.starts_at)
     moved = True
     while moved:
@@ -110,9 +111,9 @@ def deadline(occurred_at: datetime, schedule: Schedule, windows: Iterable[Window
     if schedule.cycle == "instant":
         assert schedule.instant_sla is not None, "validated at ingest"
         due_at = occurred_at + schedule.instant_sla
-        return Deadline(business_date, _after_maintenance(due_at, windows))
+        return Deadline(business_date, after_maintenance(due_at, windows))
     due_date = _due_date(business_date, schedule)
-    due_at = _after_maintenance(_at_local(due_date, schedule.due_time, schedule.timezone), windows)
+    due_at = after_maintenance(_at_local(due_date, schedule.due_time, schedule.timezone), windows)
     calendar = CALENDARS[schedule.calendar]
     fallback = not all(
         calendar.covers(year) for year in range(business_date.year, due_date.year + 1)

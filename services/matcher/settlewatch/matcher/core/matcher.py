@@ -1,0 +1,396 @@
+"""Matching (SPEC §5–6): facts are recorded as events arrive; decisions are made at clock ticks.
+
+Events between two ticks of a partition may be applied in any order, duplicated or replayed:
+every decision is a function of the facts known at the tick, so the statuses and the findings
+are the same. A payment's status is derived from its facts:
+
+    a successful latest settlement   → settled (settled_late if the overdue finding fired)
+    voided or reversed               → cancelled
+    a failed/returned latest one     → failed
+    otherwise                        → overdue once a tick passed due_at, else pending
+
+"Latest" is by the bank's confirmation time, so a return after a payout fails it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from settlewatch.common.events import MaintenanceWindow, MerchantChanged, Settlement, Transaction
+from settlewatch.matcher.core.deadlines import Schedule, Window, after_maintenance, deadline
+from settlewatch.matcher.core.model import (
+    Finding,
+    FindingType,
+    MerchantTerms,
+    PartitionState,
+    Payment,
+    SettlementFact,
+    Status,
+)
+
+__all__ = ["DUPLICATE_WINDOW", "EXPIRY", "UNKNOWN_AFTER", "Matcher", "UnknownMerchant", "fee"]
+
+UNKNOWN_AFTER = timedelta(minutes=15)
+DUPLICATE_WINDOW = timedelta(minutes=10)
+EXPIRY = timedelta(days=30)
+
+
+class UnknownMerchant(Exception):
+    """A transaction of a merchant whose profile the partition has not seen (dead-letter it)."""
+
+
+def fee(gross_minor: int, terms: MerchantTerms) -> int:
+    """round-half-up(gross × mdr_bps / 10000), capped by fee_cap_minor; integers only."""
+    amount = (gross_minor * terms.mdr_bps * 2 + 10_000) // 20_000
+    return min(amount, terms.fee_cap_minor) if terms.fee_cap_minor is not None else amount
+
+
+def _digest(txn: Mapping[str, Any]) -> str:
+    canonical = json.dumps(txn, sort_keys=True, default=lambda v: v.isoformat(), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class Matcher:
+    """The core for one partition: ``apply_*`` record facts, ``tick`` decides and reports."""
+
+    def __init__(self, state: PartitionState) -> None:
+        self.state = state
+
+    # --- reference data -------------------------------------------------------------------
+
+    def apply_merchant(self, change: MerchantChanged) -> None:
+        profile = change.profile
+        self.state.merchants[change.merchant_id] = MerchantTerms(
+            bank_code=profile.settlement_bank,
+            cycle=profile.settlement_cycle,
+            schedule=Schedule.of(profile),
+            mdr_bps=profile.mdr_bps,
+            fee_cap_minor=profile.fee_cap_minor,
+            amount_tolerance_minor=profile.amount_tolerance_minor,
+        )
+
+    def apply_window(self, window: MaintenanceWindow) -> None:
+        """A bank's maintenance: deadlines of its not-yet-overdue payments move past it."""
+        bank = self.state.windows.setdefault(window.bank_code, {})
+        bank[window.id] = Window(window.starts_at, window.ends_at)
+        for payment in self.state.payments.values():
+            if payment.bank_code == window.bank_code and not payment.overdue_fired:
+                self._reschedule(payment)
+
+    def _reschedule(self, payment: Payment) -> None:
+        windows = self.state.windows.get(payment.bank_code, {}).values()
+        due_at = after_maintenance(payment.base_due_at, windows)
+        if due_at != payment.due_at:
+            payment.due_at = due_at
+            payment.history.append((due_at, "due date moved by bank maintenance"))
+            heapq.heappush(self.state.deadlines, (due_at, payment.txn_id))
+            self.state.dirty.add(payment.txn_id)
+
+    # --- events ---------------------------------------------------------------------------
+
+    def apply_transaction(self, txn: Transaction) -> None:
+        if txn["type"] in ("void", "reversal"):
+            self._cancel(txn["original_txn_id"] or "", by=txn["txn_id"], at=txn["occurred_at"])
+            return
+        txn_id, digest = txn["txn_id"], _digest(txn)
+        existing = self.state.payments.get(txn_id)
+        if existing is not None:
+            if existing.digest != digest and (txn_id, digest) not in self.state.conflicts:
+                self.state.conflicts.add((txn_id, digest))
+                self._note(
+                    "transaction.conflict",
+                    f"{txn_id}:{digest}",
+                    existing,
+                    {"kept": existing.digest, "ignored": digest},
+                )
+            return
+        self._open_payment(txn, digest)
+
+    def _open_payment(self, txn: Transaction, digest: str) -> None:
+        terms = self.state.merchants.get(txn["merchant_id"])
+        if terms is None:
+            raise UnknownMerchant(txn["merchant_id"])
+        windows = self.state.windows.get(terms.bank_code, {}).values()
+        due = deadline(txn["occurred_at"], terms.schedule)
+        sale = txn["type"] == "sale"
+        amount = txn["amount_minor"]
+        payment = Payment(
+            txn_id=txn["txn_id"],
+            merchant_id=txn["merchant_id"],
+            kind="sale" if sale else "refund",
+            amount_minor=amount if sale else -amount,
+            currency=txn["currency"],
+            occurred_at=txn["occurred_at"],
+            business_date=due.business_date,
+            base_due_at=due.due_at,
+            due_at=due.due_at,
+            expected_net_minor=amount - fee(amount, terms) if sale else -amount,
+            bank_code=terms.bank_code,
+            cycle=terms.cycle,
+            digest=digest,
+            evidence={k: txn.get(k) for k in ("terminal_id", "rrn", "stan", "auth_code")},
+            history=[(txn["occurred_at"], f"{txn['type']} received")],
+        )
+        self.state.payments[payment.txn_id] = payment
+        self.state.dirty.add(payment.txn_id)
+        heapq.heappush(self.state.deadlines, (payment.due_at, payment.txn_id))
+        if windows:
+            self._reschedule(payment)
+        if (void := self.state.early_cancellations.pop(payment.txn_id, None)) is not None:
+            self._cancel(payment.txn_id, by=void, at=payment.occurred_at)
+        for fact in self.state.early_settlements.pop(payment.txn_id, {}).values():
+            self._attach(payment, fact)
+            key = (fact.settlement_id, payment.txn_id)
+            self.state.early_settlement_merchant.pop(key, None)
+            if key in self.state.unknown_reported:
+                self.state.unknown_reported.discard(key)
+                self._note(
+                    "settlement.unknown_transaction", f"{key[0]}:{key[1]}", payment, {}, "resolved"
+                )
+        if sale:
+            self._index_sale(payment, txn["card_fingerprint"])
+
+    def _index_sale(self, payment: Payment, fingerprint: str) -> None:
+        key = (payment.merchant_id, fingerprint, payment.amount_minor, payment.currency)
+        same_card = self.state.sales_by_card.setdefault(key, [])
+        for other_id in same_card:
+            other = self.state.payments.get(other_id)
+            if (
+                other is not None
+                and abs(other.occurred_at - payment.occurred_at) <= DUPLICATE_WINDOW
+            ):
+                pair = (min(other_id, payment.txn_id), max(other_id, payment.txn_id))
+                if pair not in self.state.reported_duplicates:
+                    self.state.duplicate_candidates.add(pair)
+        same_card.append(payment.txn_id)
+
+    def _cancel(self, original: str, *, by: str, at: datetime) -> None:
+        payment = self.state.payments.get(original)
+        if payment is None:
+            self.state.early_cancellations[original] = by
+        elif not payment.cancelled:
+            payment.cancelled = True
+            payment.history.append((at, f"cancelled by {by}"))
+            self._refresh(payment)
+
+    def apply_settlement(self, settlement: Settlement) -> None:
+        for line in settlement["items"]:
+            fact = SettlementFact(
+                settlement_id=settlement["settlement_id"],
+                status=settlement["status"],
+                occurred_at=settlement["occurred_at"],
+                gross_minor=line["gross_minor"],
+                fee_minor=line["fee_minor"],
+                net_minor=line["net_minor"],
+                failure_reason=settlement.get("failure_reason"),
+            )
+            payment = self.state.payments.get(line["txn_id"])
+            if payment is not None:
+                self._attach(payment, fact)
+            else:
+                self.state.early_settlements.setdefault(line["txn_id"], {})[fact.settlement_id] = (
+                    fact
+                )
+                key = (fact.settlement_id, line["txn_id"])
+                self.state.early_settlement_merchant[key] = settlement["merchant_id"]
+
+    def _attach(self, payment: Payment, fact: SettlementFact) -> None:
+        if payment.settlements.get(fact.settlement_id) == fact:
+            return  # redelivered
+        payment.settlements[fact.settlement_id] = fact
+        payment.history.append(
+            (fact.occurred_at, f"settlement {fact.settlement_id}: {fact.status}")
+        )
+        self._refresh(payment)
+
+    def _refresh(self, payment: Payment) -> None:
+        payment.status = _derived_status(payment)
+        self.state.dirty.add(payment.txn_id)
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> list[Finding]:
+        """The clock moved to `now`: decide everything the facts now allow, oldest first."""
+        state = self.state
+        if state.clock is not None and now <= state.clock:
+            now = state.clock
+        state.clock = now
+        for txn_id in sorted(state.dirty):
+            if (payment := state.payments.get(txn_id)) is not None:
+                self._report(payment, now)
+        state.dirty.clear()
+        self._fire_due(now)
+        self._judge_unknown(now)
+        self._judge_duplicates(now)
+        findings, state.pending_findings = state.pending_findings, []
+        return findings
+
+    def _fire_due(self, now: datetime) -> None:
+        deadlines = self.state.deadlines
+        while deadlines and deadlines[0][0] <= now:
+            due_at, txn_id = heapq.heappop(deadlines)
+            payment = self.state.payments.get(txn_id)
+            if payment is None:
+                continue  # gone
+            if due_at == payment.due_at:
+                if payment.status == "pending":
+                    payment.overdue_fired = True
+                    payment.status = "overdue"
+                    payment.history.append((now, "overdue"))
+                    self._report(payment, now)
+                if payment.status in ("overdue", "failed"):
+                    heapq.heappush(deadlines, (due_at + EXPIRY, txn_id))
+            elif due_at == payment.due_at + EXPIRY and payment.status in ("overdue", "failed"):
+                self._expire(payment, now)
+
+    def _expire(self, payment: Payment, now: datetime) -> None:
+        payment.status = "expired"
+        payment.history.append((now, "expired"))
+        self._report(payment, now)
+        del self.state.payments[payment.txn_id]  # leaves the state window
+
+    def _report(self, payment: Payment, now: datetime) -> None:
+        """Findings for the change from the last reported status to the current one."""
+        before, after = payment.reported, payment.status
+        if before == after:
+            return
+        latest = payment.latest_settlement
+        if after == "overdue":
+            self._note("settlement.overdue", payment.txn_id, payment, {}, at=now)
+        elif after in ("settled", "settled_late"):
+            if before == "overdue" or after == "settled_late":
+                self._note("settlement.settled_late", payment.txn_id, payment, {}, at=now)
+                self._note("settlement.overdue", payment.txn_id, payment, {}, "resolved", now)
+            if before == "failed":
+                self._resolve_failures(payment, now)
+                self._note("settlement.recovered", payment.txn_id, payment, {}, at=now)
+            self._check_amounts(payment, now)
+        elif after == "failed" and latest is not None:
+            self._note(
+                "settlement.failed",
+                f"{payment.txn_id}:{latest.settlement_id}",
+                payment,
+                {"failure_reason": latest.failure_reason},
+                at=now,
+            )
+        elif after == "cancelled" and before == "overdue":
+            self._note("settlement.overdue", payment.txn_id, payment, {}, "resolved", now)
+        elif after == "expired":
+            self._note("settlement.expired", payment.txn_id, payment, {}, at=now)
+        payment.reported = after
+
+    def _resolve_failures(self, payment: Payment, now: datetime) -> None:
+        for fact in payment.settlements.values():
+            if not fact.succeeded:
+                subject = f"{payment.txn_id}:{fact.settlement_id}"
+                self._note("settlement.failed", subject, payment, {}, "resolved", now)
+
+    def _check_amounts(self, payment: Payment, now: datetime) -> None:
+        latest = payment.latest_settlement
+        terms = self.state.merchants.get(payment.merchant_id)
+        if latest is None or terms is None:
+            return
+        gross_off = latest.gross_minor != payment.amount_minor
+        net_off = abs(latest.net_minor - payment.expected_net_minor) > terms.amount_tolerance_minor
+        if gross_off or net_off:
+            self._note(
+                "settlement.amount_mismatch",
+                f"{payment.txn_id}:{latest.settlement_id}",
+                payment,
+                {
+                    "expected_gross_minor": payment.amount_minor,
+                    "settled_gross_minor": latest.gross_minor,
+                    "expected_net_minor": payment.expected_net_minor,
+                    "settled_net_minor": latest.net_minor,
+                },
+                at=now,
+            )
+
+    def _judge_unknown(self, now: datetime) -> None:
+        for txn_id, facts in sorted(self.state.early_settlements.items()):
+            for settlement_id, fact in sorted(facts.items()):
+                key = (settlement_id, txn_id)
+                if key in self.state.unknown_reported or now < fact.occurred_at + UNKNOWN_AFTER:
+                    continue
+                self.state.unknown_reported.add(key)
+                merchant_id = self.state.early_settlement_merchant.get(key)
+                self.state.pending_findings.append(
+                    Finding(
+                        id=f"settlement.unknown_transaction:{settlement_id}:{txn_id}",
+                        type="settlement.unknown_transaction",
+                        state="open",
+                        at=now,
+                        merchant_id=merchant_id,
+                        txn_id=txn_id,
+                        evidence={"settlement_id": settlement_id, "net_minor": fact.net_minor},
+                    )
+                )
+
+    def _judge_duplicates(self, now: datetime) -> None:
+        for first_id, second_id in sorted(self.state.duplicate_candidates):
+            first = self.state.payments.get(first_id)
+            second = self.state.payments.get(second_id)
+            if first is None or second is None or first.cancelled or second.cancelled:
+                continue
+            self.state.reported_duplicates.add((first_id, second_id))
+            self._note(
+                "transaction.duplicate_suspected",
+                f"{first_id}:{second_id}",
+                second,
+                {"txn_ids": [first_id, second_id]},
+                at=now,
+            )
+        self.state.duplicate_candidates.clear()
+
+    def _note(
+        self,
+        kind: FindingType,
+        subject: str,
+        payment: Payment,
+        extra: dict[str, Any],
+        state: str = "open",
+        at: datetime | None = None,
+    ) -> None:
+        latest = payment.latest_settlement
+        evidence = {
+            "txn_id": payment.txn_id,
+            **payment.evidence,
+            "occurred_at": payment.occurred_at.isoformat(),
+            "amount_minor": abs(payment.amount_minor),
+            "currency": payment.currency,
+            "bank_code": payment.bank_code,
+            "settlement_cycle": payment.cycle,
+            "due_at": payment.due_at.isoformat(),
+            "settlement_id": latest.settlement_id if latest else None,
+            "failure_reason": latest.failure_reason if latest else None,
+            **extra,
+        }
+        self.state.pending_findings.append(
+            Finding(
+                id=f"{kind}:{subject}",
+                type=kind,
+                state="resolved" if state == "resolved" else "open",
+                at=at or self.state.clock or payment.occurred_at,
+                merchant_id=payment.merchant_id,
+                txn_id=payment.txn_id,
+                evidence=evidence,
+            )
+        )
+
+
+def _derived_status(payment: Payment) -> Status:
+    if payment.status == "expired":
+        return "expired"
+    latest = payment.latest_settlement
+    if latest is not None and latest.succeeded:
+        return "settled_late" if payment.overdue_fired else "settled"
+    if payment.cancelled:
+        return "cancelled"
+    if latest is not None:
+        return "failed"
+    return "overdue" if payment.overdue_fired else "pending"

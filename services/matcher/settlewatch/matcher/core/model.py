@@ -1,0 +1,138 @@
+"""The matcher's data: payments being watched, findings, and one partition's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from settlewatch.matcher.core.deadlines import Schedule, Window
+
+__all__ = [
+    "Finding",
+    "FindingType",
+    "MerchantTerms",
+    "PartitionState",
+    "Payment",
+    "SettlementFact",
+    "Status",
+]
+
+Status = Literal["pending", "overdue", "settled", "settled_late", "failed", "cancelled", "expired"]
+FindingType = Literal[
+    "settlement.overdue",
+    "settlement.settled_late",
+    "settlement.failed",
+    "settlement.recovered",
+    "settlement.amount_mismatch",
+    "settlement.unknown_transaction",
+    "settlement.expired",
+    "transaction.duplicate_suspected",
+    "transaction.conflict",
+]
+# Statuses from which a payment can still change.
+OPEN: frozenset[Status] = frozenset({"pending", "overdue", "failed"})
+
+
+@dataclass(frozen=True)
+class MerchantTerms:
+    """What the matcher needs of a merchant profile."""
+
+    bank_code: str
+    cycle: str
+    schedule: Schedule
+    mdr_bps: int
+    fee_cap_minor: int | None
+    amount_tolerance_minor: int
+
+
+@dataclass(frozen=True)
+class SettlementFact:
+    """One line of a bank settlement, as it concerns one payment."""
+
+    settlement_id: str
+    status: Literal["settled", "failed", "returned"]
+    occurred_at: datetime
+    gross_minor: int
+    fee_minor: int
+    net_minor: int
+    failure_reason: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "settled"
+
+
+@dataclass
+class Payment:
+    """A sale or refund watched until the money moves; amounts signed as the bank books them."""
+
+    txn_id: str
+    merchant_id: str
+    kind: Literal["sale", "refund"]
+    amount_minor: int
+    currency: str
+    occurred_at: datetime
+    business_date: Any  # datetime.date
+    base_due_at: datetime  # before maintenance windows
+    due_at: datetime
+    expected_net_minor: int
+    bank_code: str
+    cycle: str
+    digest: str  # of the transaction as first seen: a different one later is a conflict
+    evidence: dict[str, Any]
+    status: Status = "pending"
+    reported: Status = "pending"  # the status findings have been emitted for
+    overdue_fired: bool = False
+    cancelled: bool = False
+    settlements: dict[str, SettlementFact] = field(default_factory=dict)
+    history: list[tuple[datetime, str]] = field(default_factory=list)
+
+    @property
+    def latest_settlement(self) -> SettlementFact | None:
+        """The bank's last word: the settlement with the latest confirmation time."""
+        if not self.settlements:
+            return None
+        return max(self.settlements.values(), key=lambda s: (s.occurred_at, s.settlement_id))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a person should know. ``id`` is deterministic (type + subject), so a replayed
+    or duplicated event never yields a second one; ``state`` is ``open`` or ``resolved``."""
+
+    id: str
+    type: FindingType
+    state: Literal["open", "resolved"]
+    at: datetime  # the matcher clock when it was decided
+    merchant_id: str | None
+    txn_id: str | None
+    evidence: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}#{self.state}"
+
+
+@dataclass
+class PartitionState:
+    """Everything the core knows about one partition (the store persists it)."""
+
+    clock: datetime | None = None
+    merchants: dict[str, MerchantTerms] = field(default_factory=dict)
+    windows: dict[str, dict[str, Window]] = field(default_factory=dict)  # bank → id → window
+    payments: dict[str, Payment] = field(default_factory=dict)
+    # Facts that arrived before the transaction they concern (any order within a tick is fine).
+    early_settlements: dict[str, dict[str, SettlementFact]] = field(default_factory=dict)
+    early_settlement_seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    early_settlement_merchant: dict[tuple[str, str], str] = field(default_factory=dict)
+    early_cancellations: dict[str, str] = field(default_factory=dict)  # original txn → void txn
+    unknown_reported: set[tuple[str, str]] = field(default_factory=set)
+    # Sales by (merchant, card, amount, currency), and pairs to judge at the next tick.
+    sales_by_card: dict[tuple[str, str, int, str], list[str]] = field(default_factory=dict)
+    duplicate_candidates: set[tuple[str, str]] = field(default_factory=set)
+    reported_duplicates: set[tuple[str, str]] = field(default_factory=set)
+    conflicts: set[tuple[str, str]] = field(default_factory=set)  # (txn_id, digest) reported
+    pending_findings: list[Finding] = field(default_factory=list)  # decided between ticks
+    deadlines: list[tuple[datetime, str]] = field(default_factory=list)  # heap, lazily pruned
+    dirty: set[str] = field(default_factory=set)  # payments changed since the last tick

@@ -6,10 +6,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settlewatch.common.events import MaintenanceWindow
+from settlewatch.matcher.codec import (
+    partition_from_json,
+    partition_to_json,
+    payment_from_json,
+    payment_to_json,
+)
+from settlewatch.matcher.core.matcher import Matcher
 from tests.unit.matcher.scenario import Event, Run, merchant, sale, settlement, void
 
 START = datetime.fromisoformat("2025-11-20T00:00+08:00")
@@ -96,3 +104,34 @@ def test_order_and_duplication_within_a_tick_change_nothing(
     )
     rng.shuffle(duplicated)
     assert run(ticks, duplicated) == reference
+
+
+def run_with_restart(
+    ticks: list[datetime], placed: list[tuple[int, Event]], restart_after: int
+) -> tuple[dict[str, str], set[str]]:
+    """The same run, but the state goes through the store's JSON form after tick `restart_after`,
+    as when a matcher restarts or a partition moves to another instance."""
+    matcher_run = Run().feed(merchant("M1"), merchant("M2", settlement_cycle="D0"))
+    for index, now in enumerate(ticks):
+        matcher_run.feed(*(event for i, event in placed if i == index))
+        matcher_run.tick(now)
+        if index == restart_after:
+            state = matcher_run.matcher.state
+            payments = [
+                payment_from_json(orjson.loads(orjson.dumps(payment_to_json(p))))
+                for p in state.payments.values()
+            ]
+            blob = orjson.loads(orjson.dumps(partition_to_json(state)))
+            matcher_run.matcher = Matcher(partition_from_json(blob, state.clock, payments))
+    statuses = {txn_id: matcher_run.status(txn_id) for txn_id in TXN_IDS}
+    return statuses, {finding.key for finding in matcher_run.findings}
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(), st.data())
+def test_a_state_saved_and_loaded_between_ticks_continues_exactly(
+    scenario: tuple[list[datetime], list[tuple[int, Event]]], data: st.DataObject
+) -> None:
+    ticks, placed = scenario
+    restart_after = data.draw(st.integers(0, len(ticks) - 1))
+    assert run_with_restart(ticks, placed, restart_after) == run(ticks, placed)

@@ -89,7 +89,7 @@ class Matcher:
             payment.due_at = due_at
             payment.history.append((due_at, "due date moved by bank maintenance"))
             heapq.heappush(self.state.deadlines, (due_at, payment.txn_id))
-            self.state.dirty.add(payment.txn_id)
+            self._touch(payment)
 
     # --- events ---------------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ class Matcher:
             history=[(txn["occurred_at"], f"{txn['type']} received")],
         )
         self.state.payments[payment.txn_id] = payment
-        self.state.dirty.add(payment.txn_id)
+        self._touch(payment)
         heapq.heappush(self.state.deadlines, (payment.due_at, payment.txn_id))
         if windows:
             self._reschedule(payment)
@@ -208,9 +208,13 @@ class Matcher:
         )
         self._refresh(payment)
 
+    def _touch(self, payment: Payment) -> None:
+        self.state.dirty.add(payment.txn_id)
+        self.state.changed.add(payment.txn_id)
+
     def _refresh(self, payment: Payment) -> None:
         payment.status = _derived_status(payment)
-        self.state.dirty.add(payment.txn_id)
+        self._touch(payment)
 
     # --- decisions ------------------------------------------------------------------------
 
@@ -253,6 +257,8 @@ class Matcher:
         payment.history.append((now, "expired"))
         self._report(payment, now)
         del self.state.payments[payment.txn_id]  # leaves the state window
+        self.state.changed.discard(payment.txn_id)
+        self.state.removed.add(payment.txn_id)
 
     def _report(self, payment: Payment, now: datetime) -> None:
         """Findings for the change from the last reported status to the current one."""
@@ -283,6 +289,7 @@ class Matcher:
         elif after == "expired":
             self._note("settlement.expired", payment.txn_id, payment, {}, at=now)
         payment.reported = after
+        self.state.changed.add(payment.txn_id)
 
     def _resolve_failures(self, payment: Payment, now: datetime) -> None:
         for fact in payment.settlements.values():

@@ -135,4 +135,6 @@ class PartitionState:
     conflicts: set[tuple[str, str]] = field(default_factory=set)  # (txn_id, digest) reported
     pending_findings: list[Finding] = field(default_factory=list)  # decided between ticks
     deadlines: list[tuple[datetime, str]] = field(default_factory=list)  # heap, lazily pruned
-    dirty: set[str] = field(default_factory=set)  # payments changed since the last tick
+    dirty: set[str] = field(default_factory=set)  # payments to judge at the next tick
+    changed: set[str] = field(default_factory=set)  # payments to save (the store clears it)
+    removed: set[str] = field(default_factory=set)  # payments that left the window (ditto)

@@ -1,0 +1,211 @@
+"""The matcher state as JSON for the store: payments one row each, the rest of a partition in
+one document. Explicit, versioned field by field, so a newer matcher can read an older state."""
+
+from __future__ import annotations
+
+import heapq
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from settlewatch.matcher.core.deadlines import Schedule, Window
+from settlewatch.matcher.core.matcher import EXPIRY
+from settlewatch.matcher.core.model import (
+    Finding,
+    MerchantTerms,
+    PartitionState,
+    Payment,
+    SettlementFact,
+)
+
+__all__ = [
+    "finding_to_json",
+    "partition_from_json",
+    "partition_to_json",
+    "payment_from_json",
+    "payment_to_json",
+]
+
+Json = dict[str, Any]
+
+
+def _fact_to_json(fact: SettlementFact) -> Json:
+    return {
+        "settlement_id": fact.settlement_id,
+        "status": fact.status,
+        "occurred_at": fact.occurred_at.isoformat(),
+        "gross_minor": fact.gross_minor,
+        "fee_minor": fact.fee_minor,
+        "net_minor": fact.net_minor,
+        "failure_reason": fact.failure_reason,
+    }
+
+
+def _fact_from_json(data: Json) -> SettlementFact:
+    return SettlementFact(**(data | {"occurred_at": datetime.fromisoformat(data["occurred_at"])}))
+
+
+def payment_to_json(payment: Payment) -> Json:
+    return {
+        "txn_id": payment.txn_id,
+        "merchant_id": payment.merchant_id,
+        "kind": payment.kind,
+        "amount_minor": payment.amount_minor,
+        "currency": payment.currency,
+        "occurred_at": payment.occurred_at.isoformat(),
+        "business_date": payment.business_date.isoformat(),
+        "base_due_at": payment.base_due_at.isoformat(),
+        "due_at": payment.due_at.isoformat(),
+        "expected_net_minor": payment.expected_net_minor,
+        "bank_code": payment.bank_code,
+        "cycle": payment.cycle,
+        "digest": payment.digest,
+        "evidence": payment.evidence,
+        "status": payment.status,
+        "reported": payment.reported,
+        "overdue_fired": payment.overdue_fired,
+        "cancelled": payment.cancelled,
+        "settlements": [_fact_to_json(f) for f in payment.settlements.values()],
+        "history": [[at.isoformat(), event] for at, event in payment.history],
+    }
+
+
+def payment_from_json(data: Json) -> Payment:
+    return Payment(
+        txn_id=data["txn_id"],
+        merchant_id=data["merchant_id"],
+        kind=data["kind"],
+        amount_minor=data["amount_minor"],
+        currency=data["currency"],
+        occurred_at=datetime.fromisoformat(data["occurred_at"]),
+        business_date=date.fromisoformat(data["business_date"]),
+        base_due_at=datetime.fromisoformat(data["base_due_at"]),
+        due_at=datetime.fromisoformat(data["due_at"]),
+        expected_net_minor=data["expected_net_minor"],
+        bank_code=data["bank_code"],
+        cycle=data["cycle"],
+        digest=data["digest"],
+        evidence=data["evidence"],
+        status=data["status"],
+        reported=data["reported"],
+        overdue_fired=data["overdue_fired"],
+        cancelled=data["cancelled"],
+        settlements={f["settlement_id"]: _fact_from_json(f) for f in data["settlements"]},
+        history=[(datetime.fromisoformat(at), event) for at, event in data["history"]],
+    )
+
+
+def _terms_to_json(terms: MerchantTerms) -> Json:
+    schedule = terms.schedule
+    return {
+        "bank_code": terms.bank_code,
+        "cycle": terms.cycle,
+        "timezone": schedule.timezone.key,
+        "calendar": schedule.calendar,
+        "cutoff": schedule.cutoff.isoformat(),
+        "due_time": schedule.due_time,
+        "instant_sla_s": schedule.instant_sla.total_seconds() if schedule.instant_sla else None,
+        "mdr_bps": terms.mdr_bps,
+        "fee_cap_minor": terms.fee_cap_minor,
+        "amount_tolerance_minor": terms.amount_tolerance_minor,
+    }
+
+
+def _terms_from_json(data: Json) -> MerchantTerms:
+    sla = data["instant_sla_s"]
+    return MerchantTerms(
+        bank_code=data["bank_code"],
+        cycle=data["cycle"],
+        schedule=Schedule(
+            timezone=ZoneInfo(data["timezone"]),
+            calendar=data["calendar"],
+            cycle=data["cycle"],
+            cutoff=time.fromisoformat(data["cutoff"]),
+            due_time=data["due_time"],
+            instant_sla=timedelta(seconds=sla) if sla is not None else None,
+        ),
+        mdr_bps=data["mdr_bps"],
+        fee_cap_minor=data["fee_cap_minor"],
+        amount_tolerance_minor=data["amount_tolerance_minor"],
+    )
+
+
+def finding_to_json(finding: Finding) -> Json:
+    return {
+        "id": finding.id,
+        "type": finding.type,
+        "state": finding.state,
+        "at": finding.at.isoformat(),
+        "merchant_id": finding.merchant_id,
+        "txn_id": finding.txn_id,
+        "evidence": finding.evidence,
+    }
+
+
+def _finding_from_json(data: Json) -> Finding:
+    return Finding(**(data | {"at": datetime.fromisoformat(data["at"])}))
+
+
+def partition_to_json(state: PartitionState) -> Json:
+    """Everything but the payments (stored as rows) and what is rebuilt from them."""
+    return {
+        "merchants": {m: _terms_to_json(t) for m, t in state.merchants.items()},
+        "windows": {
+            bank: {wid: [w.starts_at.isoformat(), w.ends_at.isoformat()] for wid, w in ws.items()}
+            for bank, ws in state.windows.items()
+        },
+        "early_settlements": {
+            txn: [_fact_to_json(f) for f in facts.values()]
+            for txn, facts in state.early_settlements.items()
+        },
+        "early_settlement_merchant": [
+            [s, t, m] for (s, t), m in state.early_settlement_merchant.items()
+        ],
+        "early_cancellations": state.early_cancellations,
+        "unknown_reported": sorted(state.unknown_reported),
+        "sales_by_card": [[*key, txns] for key, txns in state.sales_by_card.items()],
+        "duplicate_candidates": sorted(state.duplicate_candidates),
+        "reported_duplicates": sorted(state.reported_duplicates),
+        "conflicts": sorted(state.conflicts),
+        "pending_findings": [finding_to_json(f) for f in state.pending_findings],
+        "dirty": sorted(state.dirty),
+    }
+
+
+def partition_from_json(
+    data: Json, clock: datetime | None, payments: list[Payment]
+) -> PartitionState:
+    state = PartitionState(clock=clock)
+    state.merchants = {m: _terms_from_json(t) for m, t in data.get("merchants", {}).items()}
+    state.windows = {
+        bank: {
+            wid: Window(datetime.fromisoformat(s), datetime.fromisoformat(e))
+            for wid, (s, e) in ws.items()
+        }
+        for bank, ws in data.get("windows", {}).items()
+    }
+    state.early_settlements = {
+        txn: {f["settlement_id"]: _fact_from_json(f) for f in facts}
+        for txn, facts in data.get("early_settlements", {}).items()
+    }
+    state.early_settlement_merchant = {
+        (s, t): m for s, t, m in data.get("early_settlement_merchant", [])
+    }
+    state.early_cancellations = dict(data.get("early_cancellations", {}))
+    state.unknown_reported = {(s, t) for s, t in data.get("unknown_reported", [])}
+    state.sales_by_card = {
+        (m, fp, amt, cur): list(txns) for m, fp, amt, cur, txns in data.get("sales_by_card", [])
+    }
+    state.duplicate_candidates = {(a, b) for a, b in data.get("duplicate_candidates", [])}
+    state.reported_duplicates = {(a, b) for a, b in data.get("reported_duplicates", [])}
+    state.conflicts = {(t, d) for t, d in data.get("conflicts", [])}
+    state.pending_findings = [_finding_from_json(f) for f in data.get("pending_findings", [])]
+    state.dirty = set(data.get("dirty", []))
+    state.payments = {p.txn_id: p for p in payments}
+    for payment in payments:  # the deadline index is derived, not stored
+        if payment.status == "pending":
+            state.deadlines.append((payment.due_at, payment.txn_id))
+        elif payment.status in ("overdue", "failed"):
+            state.deadlines.append((payment.due_at + EXPIRY, payment.txn_id))
+    heapq.heapify(state.deadlines)
+    return state

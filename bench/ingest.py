@@ -22,7 +22,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from bench.parts import parts
 from settlewatch.common.events import encode_event
-from settlewatch.ingest.publisher import MAX_BATCH_BYTES
+from settlewatch.common.publisher import MAX_BATCH_BYTES
 from tests.support.service import served
 
 TOKEN = "bench-token-0123456789"

@@ -136,6 +136,9 @@ class MatcherSettings(CommonSettings):
     timer_interval: PositiveDuration = Field(
         timedelta(seconds=1), validation_alias="SETTLEWATCH_TIMER_INTERVAL"
     )
+    session_timeout: PositiveDuration = Field(
+        timedelta(seconds=10), validation_alias="MATCHER_SESSION_TIMEOUT"
+    )
 
 
 class AlertsSettings(CommonSettings):

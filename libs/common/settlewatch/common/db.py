@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from importlib.resources import files
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
@@ -24,6 +25,8 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         pool_size=pool_size,
         pool_pre_ping=True,
         connect_args={"timeout": CONNECT_TIMEOUT_S},
+        json_serializer=lambda value: orjson.dumps(value).decode(),
+        json_deserializer=orjson.loads,
     )
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     Strict,
     StrictInt,
     StringConstraints,
+    TypeAdapter,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -45,6 +46,8 @@ __all__ = [
     "Transaction",
     "TransactionBatch",
     "Webhook",
+    "Record",
+    "decode_event",
     "encode_event",
 ]
 
@@ -245,3 +248,45 @@ EventKind = Literal["transaction", "settlement", "merchant", "maintenance", "pul
 def encode_event(kind: EventKind, body_json: bytes) -> bytes:
     """The record value for a body already serialised with ``model_dump_json``."""
     return b'{"v":1,"kind":"' + kind.encode() + b'","body":' + body_json + b"}"
+
+
+class TransactionRecord(TypedDict):
+    v: int
+    kind: Literal["transaction"]
+    body: Transaction
+
+
+class SettlementRecord(TypedDict):
+    v: int
+    kind: Literal["settlement"]
+    body: Settlement
+
+
+class MerchantRecord(TypedDict):
+    v: int
+    kind: Literal["merchant"]
+    body: MerchantChanged
+
+
+class MaintenanceRecord(TypedDict):
+    v: int
+    kind: Literal["maintenance"]
+    body: MaintenanceWindow
+
+
+class PulseRecord(TypedDict):
+    v: int
+    kind: Literal["pulse"]
+    body: Pulse
+
+
+Record = Annotated[
+    TransactionRecord | SettlementRecord | MerchantRecord | MaintenanceRecord | PulseRecord,
+    Field(discriminator="kind"),
+]
+_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
+
+
+def decode_event(value: bytes) -> Record:
+    """A record value from the transactions or settlements topic, validated (ValidationError)."""
+    return _RECORD.validate_json(value)

@@ -22,10 +22,10 @@ from settlewatch.common.events import (
 from settlewatch.common.kafka import Topics
 from settlewatch.common.openapi import register_schemas
 from settlewatch.common.problems import Problem
+from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.ingest.context import Ingest
 from settlewatch.ingest.limits import BodySizeLimit
-from settlewatch.ingest.publisher import Publisher
 from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.ingest.registry import MerchantRegistry
 from settlewatch.ingest.routes import events, maintenance, merchants

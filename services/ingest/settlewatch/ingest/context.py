@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.kafka import Topics
-from settlewatch.ingest.publisher import Publisher
+from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.registry import MerchantRegistry
 
 __all__ = ["Ingest", "IngestDep"]

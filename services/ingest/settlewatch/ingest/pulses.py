@@ -17,8 +17,8 @@ from datetime import datetime
 from pydantic import TypeAdapter
 
 from settlewatch.common.events import Pulse, encode_event
+from settlewatch.common.publisher import BrokerUnavailable, Publisher
 from settlewatch.ingest.metrics import PULSES
-from settlewatch.ingest.publisher import BrokerUnavailable, Publisher
 
 __all__ = ["PulseWriter"]
 

@@ -1,12 +1,64 @@
-"""The matcher service's HTTP app."""
+"""The matcher service: the consumer loop around the core, and its HTTP app."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from settlewatch.common.config import MatcherSettings
-from settlewatch.common.service import create_service_app
+from settlewatch.common.kafka import Topics
+from settlewatch.common.publisher import Publisher
+from settlewatch.common.service import Resources, create_service_app
+from settlewatch.matcher.consumer import MatcherLoop
+from settlewatch.matcher.store import MatcherStore
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger(__name__)
 
 
 def create_app(settings: MatcherSettings) -> FastAPI:
-    return create_service_app(service="matcher", settings=settings, title="settlewatch matcher")
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
+        publisher = Publisher(
+            settings.kafka_bootstrap_servers,
+            enable_idempotence=settings.kafka_enable_idempotence,
+            timeout=30.0,
+        )
+        loop = MatcherLoop(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=Topics(settings.topic_prefix),
+            store=MatcherStore(resources.engine),
+            publisher=publisher,
+            session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
+        )
+        app.state.matcher = loop
+        task = asyncio.create_task(loop.run(), name="matcher-loop")
+        task.add_done_callback(_stop_process_if_failed)
+        try:
+            yield
+        finally:
+            task.remove_done_callback(_stop_process_if_failed)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await publisher.close()
+
+    return create_service_app(
+        service="matcher", settings=settings, title="settlewatch matcher", lifespan=lifespan
+    )
+
+
+def _stop_process_if_failed(task: asyncio.Task[None]) -> None:
+    """Crash-only: a loop that died (lost a partition, lost the database) takes the process down
+    gracefully; `settlewatch up` or the orchestrator restarts it, and it resumes from the store."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("matcher loop failed", exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from settlewatch.common.problems import PROBLEM_JSON, ProblemError
-from settlewatch.ingest.publisher import BrokerUnavailable
+from settlewatch.common.publisher import BrokerUnavailable
 
 __all__ = ["Accepted", "ERRORS", "broker_unavailable"]
 

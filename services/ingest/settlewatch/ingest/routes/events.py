@@ -21,10 +21,10 @@ from settlewatch.common.events import (
 )
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
+from settlewatch.common.publisher import BrokerUnavailable
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import Ingest, IngestDep
 from settlewatch.ingest.metrics import BATCH_SIZE, EVENTS, PUBLISH_SECONDS
-from settlewatch.ingest.publisher import BrokerUnavailable
 from settlewatch.ingest.routes.common import ERRORS, Accepted, broker_unavailable
 from settlewatch.ingest.validation import (
     missing_original_errors,

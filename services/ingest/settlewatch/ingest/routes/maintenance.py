@@ -25,11 +25,11 @@ from settlewatch.common.events import (
 )
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
+from settlewatch.common.publisher import BrokerUnavailable
 from settlewatch.common.schema import maintenance_windows as windows
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
-from settlewatch.ingest.publisher import BrokerUnavailable
 from settlewatch.ingest.routes.common import ERRORS, broker_unavailable
 from settlewatch.ingest.validation import parse_body
 

@@ -21,11 +21,11 @@ from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unles
 from settlewatch.common.events import MerchantChanged, MerchantProfile, encode_event
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
+from settlewatch.common.publisher import BrokerUnavailable
 from settlewatch.common.schema import merchants
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
-from settlewatch.ingest.publisher import BrokerUnavailable
 from settlewatch.ingest.routes.common import ERRORS, broker_unavailable
 from settlewatch.ingest.validation import check_path_id, parse_body
 

@@ -1,0 +1,192 @@
+"""The matcher's state store in PostgreSQL.
+
+A batch is saved in one transaction: the payments it changed, each partition's state document,
+the findings it decided (outbox) and the offsets it consumed. So after a crash the matcher
+resumes from exactly the state that goes with its offsets, and no finding is lost or doubled.
+Each partition row carries a generation, bumped by every new owner: a matcher that lost a
+partition in a rebalance fails its next save instead of overwriting the new owner's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from settlewatch.matcher import tables
+from settlewatch.matcher.codec import (
+    finding_to_json,
+    partition_from_json,
+    partition_to_json,
+    payment_from_json,
+    payment_to_json,
+)
+from settlewatch.matcher.core.model import Finding, PartitionState
+
+__all__ = ["LostOwnership", "MatcherStore", "Owned", "StoredFinding"]
+
+
+class LostOwnership(Exception):
+    """Another matcher instance owns the partition now; this one must drop it."""
+
+
+@dataclass
+class Owned:
+    """A partition this instance owns: its state and the generation that fences its writes."""
+
+    partition: int
+    generation: int
+    state: PartitionState
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    key: str
+    merchant_id: str | None
+    body: dict[str, Any]
+
+
+class MatcherStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def claim(self, partition: int) -> Owned:
+        """Take ownership of `partition` and load its state."""
+        claim = (
+            insert(tables.partitions)
+            .values(partition=partition, generation=1, body={})
+            .on_conflict_do_update(
+                index_elements=[tables.partitions.c.partition],
+                set_={"generation": tables.partitions.c.generation + 1},
+            )
+            .returning(
+                tables.partitions.c.generation, tables.partitions.c.clock, tables.partitions.c.body
+            )
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(claim)).one()
+            bodies = await conn.scalars(
+                select(tables.payments.c.body).where(tables.payments.c.partition == partition)
+            )
+            payments = [payment_from_json(body) for body in bodies]
+        return Owned(partition, row.generation, partition_from_json(row.body, row.clock, payments))
+
+    async def offsets(
+        self, topics: Iterable[str], partitions: Iterable[int]
+    ) -> dict[tuple[str, int], int]:
+        query = select(tables.offsets).where(
+            tables.offsets.c.topic.in_(list(topics)),
+            tables.offsets.c.partition.in_(list(partitions)),
+        )
+        async with self._engine.connect() as conn:
+            return {(r.topic, r.partition): r.next_offset for r in await conn.execute(query)}
+
+    async def save(
+        self,
+        owned: Sequence[Owned],
+        findings: Sequence[Finding],
+        next_offsets: Mapping[tuple[str, int], int],
+    ) -> list[StoredFinding]:
+        """Write a processed batch atomically; return the findings that are new (to publish)."""
+        async with self._engine.begin() as conn:
+            for part in owned:
+                await self._save_partition(conn, part)
+            new = await self._add_to_outbox(conn, findings)
+            if next_offsets:
+                rows = [
+                    {"topic": t, "partition": p, "next_offset": o}
+                    for (t, p), o in next_offsets.items()
+                ]
+                upsert = insert(tables.offsets).values(rows)
+                await conn.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[tables.offsets.c.topic, tables.offsets.c.partition],
+                        set_={"next_offset": upsert.excluded.next_offset},
+                    )
+                )
+        for part in owned:
+            part.state.changed.clear()
+            part.state.removed.clear()
+        return new
+
+    async def _save_partition(self, conn: AsyncConnection, part: Owned) -> None:
+        state = part.state
+        fenced = (
+            update(tables.partitions)
+            .where(
+                tables.partitions.c.partition == part.partition,
+                tables.partitions.c.generation == part.generation,
+            )
+            .values(clock=state.clock, body=partition_to_json(state), updated_at=func.now())
+        )
+        if (await conn.execute(fenced)).rowcount != 1:
+            raise LostOwnership(f"partition {part.partition} has a newer owner")
+        changed = [state.payments[t] for t in sorted(state.changed) if t in state.payments]
+        if changed:
+            rows = [
+                {
+                    "txn_id": p.txn_id,
+                    "partition": part.partition,
+                    "merchant_id": p.merchant_id,
+                    "status": p.status,
+                    "bank_code": p.bank_code,
+                    "currency": p.currency,
+                    "amount_minor": p.amount_minor,
+                    "occurred_at": p.occurred_at,
+                    "business_date": p.business_date,
+                    "due_at": p.due_at,
+                    "body": payment_to_json(p),
+                }
+                for p in changed
+            ]
+            upsert = insert(tables.payments).values(rows)
+            columns = ("partition", "status", "due_at", "body")
+            await conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[tables.payments.c.txn_id],
+                    set_={c: upsert.excluded[c] for c in columns} | {"updated_at": func.now()},
+                )
+            )
+        if state.removed:
+            await conn.execute(
+                delete(tables.payments).where(tables.payments.c.txn_id.in_(sorted(state.removed)))
+            )
+
+    async def _add_to_outbox(
+        self, conn: AsyncConnection, findings: Sequence[Finding]
+    ) -> list[StoredFinding]:
+        if not findings:
+            return []
+        stored = [StoredFinding(f.key, f.merchant_id, finding_to_json(f)) for f in findings]
+        rows = [{"key": f.key, "merchant_id": f.merchant_id, "body": f.body} for f in stored]
+        inserted = await conn.execute(
+            insert(tables.outbox)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(tables.outbox.c.key)
+        )
+        new_keys = set(inserted.scalars())
+        return [f for f in stored if f.key in new_keys]
+
+    async def unpublished(self, limit: int = 1000) -> list[StoredFinding]:
+        query = (
+            select(tables.outbox.c.key, tables.outbox.c.merchant_id, tables.outbox.c.body)
+            .where(tables.outbox.c.published_at.is_(None))
+            .order_by(tables.outbox.c.created_at, tables.outbox.c.key)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [StoredFinding(r.key, r.merchant_id, r.body) for r in await conn.execute(query)]
+
+    async def mark_published(self, keys: Sequence[str]) -> None:
+        if keys:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    update(tables.outbox)
+                    .where(tables.outbox.c.key.in_(list(keys)))
+                    .values(published_at=func.now())
+                )

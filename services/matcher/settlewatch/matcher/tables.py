@@ -1,0 +1,57 @@
+"""The matcher's tables (created by migration 0003)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+
+from settlewatch.common.schema import metadata
+
+__all__ = ["offsets", "outbox", "partitions", "payments"]
+
+payments = Table(
+    "matcher_payments",
+    metadata,
+    Column("txn_id", Text, primary_key=True),
+    Column("partition", Integer, nullable=False),
+    Column("merchant_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("bank_code", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One row per partition of the transactions/settlements topics; `generation` fences writers: an
+# instance that lost a partition in a rebalance can no longer write its state.
+partitions = Table(
+    "matcher_partitions",
+    metadata,
+    Column("partition", Integer, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("clock", DateTime(timezone=True)),
+    Column("body", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+offsets = Table(
+    "matcher_offsets",
+    metadata,
+    Column("topic", Text, primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+outbox = Table(
+    "matcher_outbox",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("merchant_id", Text),
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,106 @@
+"""Ingest → broker → matcher → findings, on the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from settlewatch.common.config import IngestSettings, MatcherSettings
+from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.ingest.app import create_app as create_ingest
+from settlewatch.matcher.app import create_app as create_matcher
+from tests.integration.ingest.conftest import ACQUIRER, PROFILE, TOKENS, sale
+from tests.support.apps import app_client
+from tests.support.kafka import decoded, read_topic
+from tests.support.urls import asyncpg_dsn
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.2)
+
+
+def settings(
+    database_url: str, bootstrap: str, prefix: str
+) -> tuple[IngestSettings, MatcherSettings]:
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "SETTLEWATCH_TOPIC_PREFIX": prefix,
+        "SETTLEWATCH_API_TOKENS": TOKENS,
+    }
+    return IngestSettings(**env), MatcherSettings(**env, MATCHER_SESSION_TIMEOUT="PT2S")  # type: ignore[arg-type]
+
+
+async def matcher_clock(database_url: str) -> datetime | None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        clock: datetime | None = await conn.fetchval("SELECT min(clock) FROM matcher_partitions")
+        return clock
+    finally:
+        await conn.close()
+
+
+async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_restart(
+    database_url: str, broker_bootstrap: str, topic_prefix: str
+) -> None:
+    topics = Topics(topic_prefix)
+    await ensure_topics(broker_bootstrap, topics, partitions=2, replication_factor=1)
+    ingest_settings, matcher_settings = settings(database_url, broker_bootstrap, topic_prefix)
+
+    async def findings() -> list[str]:
+        return sorted(
+            f"{decoded(r)['id']}#{decoded(r)['state']}"
+            for r in await read_topic(broker_bootstrap, topics.findings)
+        )
+
+    async with app_client(create_ingest(ingest_settings), ACQUIRER) as ingest:
+        d0 = PROFILE | {"settlement_cycle": "D0"}
+        assert (await ingest.put("/v1/merchants/M1", json=d0)).status_code == 201
+        # Two days ago, due at the end of that day: overdue now, not yet expired (a backfill).
+        when = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+        batch = [
+            sale("T-unpaid", occurred_at=when, card_fingerprint="fp-1"),
+            sale("T-paid", occurred_at=when, card_fingerprint="fp-2"),
+            sale("T-voided", occurred_at=when, card_fingerprint="fp-3"),
+            sale("V1", type="void", original_txn_id="T-voided", occurred_at=when),
+        ]
+        assert (await ingest.post("/v1/transactions", json={"items": batch})).status_code == 202
+        paid = {
+            "settlement_id": "S1",
+            "merchant_id": "M1",
+            "bank_code": "ICBC",
+            "status": "settled",
+            "occurred_at": "2025-11-21T09:00:00+08:00",
+            "items": [
+                {"txn_id": "T-paid", "gross_minor": 12800, "fee_minor": 77, "net_minor": 12723}
+            ],
+        }
+        assert (await ingest.post("/v1/settlements", json={"items": [paid]})).status_code == 202
+
+        async with app_client(create_matcher(matcher_settings)):
+            await eventually(lambda: _has(findings, "settlement.overdue:T-unpaid#open"))
+        assert await findings() == ["settlement.overdue:T-unpaid#open"]
+
+        restarted_at = datetime.now(UTC)
+        async with app_client(create_matcher(matcher_settings)):
+            await eventually(lambda: _clock_past(database_url, restarted_at))
+        assert await findings() == ["settlement.overdue:T-unpaid#open"]  # not twice
+
+
+async def _has(findings: Callable[[], Awaitable[list[str]]], key: str) -> bool:
+    return key in await findings()
+
+
+async def _clock_past(database_url: str, moment: datetime) -> bool:
+    clock = await matcher_clock(database_url)
+    return clock is not None and clock > moment

@@ -14,7 +14,7 @@ from settlewatch.common.config import IngestSettings, MatcherSettings
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
-from tests.integration.ingest.conftest import ACQUIRER, PROFILE, TOKENS, sale
+from tests.integration.ingest.conftest import ACQUIRER, MERCHANT_M1, PROFILE, TOKENS, sale
 from tests.support.apps import app_client
 from tests.support.kafka import decoded, read_topic
 from tests.support.urls import asyncpg_dsn
@@ -87,8 +87,21 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
         }
         assert (await ingest.post("/v1/settlements", json={"items": [paid]})).status_code == 202
 
-        async with app_client(create_matcher(matcher_settings)):
+        async with app_client(create_matcher(matcher_settings), ACQUIRER) as matcher:
             await eventually(lambda: _has(findings, "settlement.overdue:T-unpaid#open"))
+            unpaid = (await matcher.get("/v1/payments/T-unpaid")).json()
+            assert (unpaid["status"], unpaid["settlement_id"]) == ("overdue", None)
+            assert [h["event"] for h in unpaid["history"]] == ["sale received", "overdue"]
+            paid_now = (await matcher.get("/v1/payments/T-paid")).json()
+            assert (paid_now["status"], paid_now["settlement_id"]) == ("settled", "S1")
+            assert paid_now["settled_net_minor"] == 12723
+            assert (await matcher.get("/v1/payments/T-voided")).json()["status"] == "cancelled"
+            as_m1 = {"authorization": f"Bearer {MERCHANT_M1}"}
+            summary = (await matcher.get("/v1/merchants/M1/summary", headers=as_m1)).json()
+            assert summary["overdue"] == [{"currency": "CNY", "count": 1, "amount_minor": 12800}]
+            assert summary["pending"] == []
+            assert (await matcher.get("/v1/merchants/M2/summary", headers=as_m1)).status_code == 404
+            assert (await matcher.get("/v1/payments/T-nope")).status_code == 404
         assert await findings() == ["settlement.overdue:T-unpaid#open"]
 
         restarted_at = datetime.now(UTC)

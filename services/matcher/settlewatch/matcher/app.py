@@ -16,6 +16,7 @@ from settlewatch.common.config import MatcherSettings
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
+from settlewatch.matcher import api
 from settlewatch.matcher.consumer import MatcherLoop
 from settlewatch.matcher.store import MatcherStore
 
@@ -52,7 +53,12 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             await publisher.close()
 
     return create_service_app(
-        service="matcher", settings=settings, title="settlewatch matcher", lifespan=lifespan
+        service="matcher",
+        settings=settings,
+        title="settlewatch matcher",
+        description="Every payment watched until settled: its status, deadline and history.",
+        routers=(api.router,),
+        lifespan=lifespan,
     )
 
 

@@ -102,6 +102,16 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
             assert summary["pending"] == []
             assert (await matcher.get("/v1/merchants/M2/summary", headers=as_m1)).status_code == 404
             assert (await matcher.get("/v1/payments/T-nope")).status_code == 404
+            metrics = (await matcher.get("/metrics")).text
+            assert (
+                'settlewatch_matcher_open_payments{bank_code="ICBC",status="overdue"} 1.0'
+                in metrics
+            )
+            assert (
+                'settlewatch_matcher_findings_total{state="open",type="settlement.overdue"}'
+                in metrics
+            )
+            assert "settlewatch_matcher_clock_lag_seconds" in metrics
         assert await findings() == ["settlement.overdue:T-unpaid#open"]
 
         restarted_at = datetime.now(UTC)

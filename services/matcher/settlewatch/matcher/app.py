@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from settlewatch.common.config import MatcherSettings
 from settlewatch.common.kafka import Topics
@@ -18,6 +19,7 @@ from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.matcher import api
 from settlewatch.matcher.consumer import MatcherLoop
+from settlewatch.matcher.metrics import register_open_payments
 from settlewatch.matcher.store import MatcherStore
 
 __all__ = ["create_app"]
@@ -41,6 +43,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
         )
         app.state.matcher = loop
+        collector = register_open_payments(loop.states)
         task = asyncio.create_task(loop.run(), name="matcher-loop")
         task.add_done_callback(_stop_process_if_failed)
         try:
@@ -51,6 +54,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await publisher.close()
+            REGISTRY.unregister(collector)
 
     return create_service_app(
         service="matcher",

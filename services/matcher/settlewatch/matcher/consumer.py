@@ -32,7 +32,8 @@ from settlewatch.common.events import Record, decode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant
-from settlewatch.matcher.core.model import Finding
+from settlewatch.matcher.core.model import Finding, PartitionState
+from settlewatch.matcher.metrics import BATCH_SECONDS, CONSUMER_LAG, FINDINGS
 from settlewatch.matcher.store import MatcherStore, Owned, StoredFinding
 
 __all__ = ["MatcherLoop", "PartitionWork"]
@@ -140,6 +141,9 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             max_poll_records=MAX_RECORDS,
         )
 
+    def states(self) -> dict[int, PartitionState]:
+        return {partition: work.owned.state for partition, work in self.works.items()}
+
     @property
     def inputs(self) -> tuple[str, str]:
         return (self._topics.transactions, self._topics.settlements)
@@ -164,7 +168,8 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 batch = await self._consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
                 if batch:
                     async with self._lock:
-                        await self._process(batch)
+                        with BATCH_SECONDS.time():
+                            await self._process(batch)
         finally:
             await self._consumer.stop()
 
@@ -198,6 +203,14 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             [self.works[p].owned for p in sorted(touched)], findings, offsets
         )
         await self._publish(new)
+        for finding in findings:
+            FINDINGS.labels(finding.type, finding.state).inc()
+        for tp, records in batch.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and records:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                    highwater - records[-1].offset - 1
+                )
 
     async def _dead_letter(
         self,

@@ -1,0 +1,88 @@
+"""The matcher service's metrics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+from settlewatch.matcher.core.model import PartitionState
+
+__all__ = [
+    "BATCH_SECONDS",
+    "CONSUMER_LAG",
+    "FINDINGS",
+    "OpenPaymentsCollector",
+    "register_open_payments",
+]
+
+FINDINGS = Counter(
+    "settlewatch_matcher_findings_total",
+    "Findings decided, by type and state (open, resolved).",
+    ["type", "state"],
+)
+BATCH_SECONDS = Histogram(
+    "settlewatch_matcher_batch_duration_seconds",
+    "Time to apply, decide, save and publish one consumed batch.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CONSUMER_LAG = Gauge(
+    "settlewatch_matcher_consumer_lag_records",
+    "Records in the partition not yet consumed (high watermark − position).",
+    ["topic", "partition"],
+)
+
+
+class OpenPaymentsCollector(Collector):
+    """Pending and overdue payments and amounts by bank, and the clock lag, read at scrape time
+    from the partitions this instance owns."""
+
+    def __init__(self, states: Callable[[], Mapping[int, PartitionState]]) -> None:
+        self._states = states
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        counts = GaugeMetricFamily(
+            "settlewatch_matcher_open_payments",
+            "Payments pending or overdue, by bank and status.",
+            labels=["bank_code", "status"],
+        )
+        amounts = GaugeMetricFamily(
+            "settlewatch_matcher_open_amount_minor",
+            "Sum of the amounts of payments pending or overdue, in minor units, by bank, status "
+            "and currency.",
+            labels=["bank_code", "status", "currency"],
+        )
+        lag = GaugeMetricFamily(
+            "settlewatch_matcher_clock_lag_seconds",
+            "Wall clock minus the matcher clock (the oldest latest pulse of its partitions).",
+        )
+        number: dict[tuple[str, str], int] = defaultdict(int)
+        total: dict[tuple[str, str, str], int] = defaultdict(int)
+        states = dict(self._states())
+        for state in states.values():
+            for payment in list(state.payments.values()):
+                if payment.status in ("pending", "overdue"):
+                    number[(payment.bank_code, payment.status)] += 1
+                    total[(payment.bank_code, payment.status, payment.currency)] += abs(
+                        payment.amount_minor
+                    )
+        for labels, value in sorted(number.items()):
+            counts.add_metric(labels, value)
+        for amount_labels, amount in sorted(total.items()):
+            amounts.add_metric(amount_labels, amount)
+        clocks = [s.clock for s in states.values() if s.clock is not None]
+        if clocks:
+            lag.add_metric([], (datetime.now(UTC) - min(clocks)).total_seconds())
+        yield counts
+        yield amounts
+        yield lag
+
+
+def register_open_payments(states: Callable[[], Mapping[int, PartitionState]]) -> Collector:
+    collector = OpenPaymentsCollector(states)
+    REGISTRY.register(collector)
+    return collector

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -33,6 +33,7 @@ from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant
 from settlewatch.matcher.core.model import Finding, PartitionState
+from settlewatch.matcher.core.stall import StallWatch
 from settlewatch.matcher.metrics import BATCH_SECONDS, CONSUMER_LAG, FINDINGS
 from settlewatch.matcher.store import MatcherStore, Owned, StoredFinding
 
@@ -119,11 +120,14 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         store: MatcherStore,
         publisher: Publisher,
         session_timeout_ms: int = 10_000,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._topics = topics
         self._store = store
         self._publisher = publisher
         self._lock = asyncio.Lock()
+        self._wall = wall
+        self._stall = StallWatch(topics.prefix)
         self.works: dict[int, PartitionWork] = {}
         self._bootstrap_servers = bootstrap_servers
         self._session_timeout_ms = session_timeout_ms
@@ -150,28 +154,53 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def run(self) -> None:
         """Consume until cancelled; waits for the broker if it is not up yet."""
+        await self._start()
+        try:
+            self._consumer.subscribe(list(self.inputs), listener=self)
+            await self._publish_leftovers()
+            async with asyncio.TaskGroup() as group:  # either failing stops both
+                group.create_task(self._consume(), name="matcher-consume")
+                group.create_task(self._watch_clock(), name="matcher-stall-watch")
+        finally:
+            await self._consumer.stop()
+
+    async def _start(self) -> None:
         delay = 0.5
         while True:
             try:
                 await self._consumer.start()
-                break
+                return
             except KafkaError as exc:
+                await self._consumer.stop()
+                self._consumer = self._new_consumer()
                 _log.warning(
                     "broker unavailable; retrying", extra={"error": str(exc), "in_s": delay}
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        try:
-            self._consumer.subscribe(list(self.inputs), listener=self)
-            await self._publish_leftovers()
-            while True:
-                batch = await self._consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
-                if batch:
-                    async with self._lock:
-                        with BATCH_SECONDS.time():
-                            await self._process(batch)
-        finally:
-            await self._consumer.stop()
+
+    async def _consume(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+            if batch:
+                async with self._lock:
+                    with BATCH_SECONDS.time():
+                        await self._process(batch)
+
+    async def _watch_clock(self, every: float = 5.0) -> None:
+        """pipeline.stalled when the clock of the owned partitions stops (ingest down, pulses
+        lost), resolved when it moves again: one page for on-call, not one per payment."""
+        while True:
+            await asyncio.sleep(every)
+            async with self._lock:
+                if not self.works:
+                    continue
+                clocks = [w.owned.state.clock for w in self.works.values()]
+                clock = None if None in clocks else min(c for c in clocks if c is not None)
+                finding = self._stall.observe(clock, self._wall())
+                if finding is not None:
+                    FINDINGS.labels(finding.type, finding.state).inc()
+                    await self._publish(await self._store.save([], [finding], {}))
 
     async def _process(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

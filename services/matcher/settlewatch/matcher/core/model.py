@@ -29,6 +29,7 @@ FindingType = Literal[
     "settlement.expired",
     "transaction.duplicate_suspected",
     "transaction.conflict",
+    "pipeline.stalled",
 ]
 # Statuses from which a payment can still change.
 OPEN: frozenset[Status] = frozenset({"pending", "overdue", "failed"})

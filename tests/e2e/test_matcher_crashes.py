@@ -35,10 +35,18 @@ def start_matcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "settlewatch.stack.cli", "serve", "matcher"],
-            env=os.environ | env,
+            env=os.environ | env | {"MATCHER_PORT": str(free_port())},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def kill_one(matchers: list[subprocess.Popen[bytes]], rng: random.Random) -> int:
+    """SIGKILL one matcher instance (its index is returned); the caller restarts it."""
+    victim = rng.randrange(len(matchers))
+    matchers[victim].send_signal(signal.SIGKILL)
+    matchers[victim].wait()
+    return victim
 
 
 async def matcher_clock(database_url: str) -> datetime | None:
@@ -50,8 +58,9 @@ async def matcher_clock(database_url: str) -> datetime | None:
         await conn.close()
 
 
+@pytest.mark.parametrize("instances", [1, 2])
 async def test_sigkill_at_random_points_loses_and_doubles_nothing(
-    database_url: str, broker_bootstrap: str, topic_prefix: str, tmp_path: Path
+    database_url: str, broker_bootstrap: str, topic_prefix: str, tmp_path: Path, instances: int
 ) -> None:
     topics = Topics(topic_prefix)
     await ensure_topics(broker_bootstrap, topics, partitions=4, replication_factor=1)
@@ -61,7 +70,6 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
         "SETTLEWATCH_TOPIC_PREFIX": topic_prefix,
         "SETTLEWATCH_API_TOKENS": TOKENS,
         "MATCHER_SESSION_TIMEOUT": "PT2S",
-        "MATCHER_PORT": str(free_port()),
     }
     rng = random.Random(20261122)
     log = tmp_path / "matcher.log"
@@ -72,7 +80,7 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
             for m in merchants:
                 profile = PROFILE | {"settlement_cycle": "instant", "instant_sla": f"PT{SLA_S}S"}
                 assert (await ingest.put(f"/v1/merchants/{m}", json=profile)).status_code == 201
-            matcher = start_matcher(env, log)
+            matchers = [start_matcher(env, log) for _ in range(instances)]
             kills = 0
             now = datetime.now(UTC)
             txns = [
@@ -131,19 +139,16 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
                     await ingest.post("/v1/transactions", json={"items": voids})
                 ).status_code == 202
                 if rng.random() < 0.3:
-                    matcher.send_signal(signal.SIGKILL)
-                    matcher.wait()
+                    matchers[kill_one(matchers, rng)] = start_matcher(env, log)
                     kills += 1
-                    matcher = start_matcher(env, log)
             # keep killing while the deadlines fall due
             until = time.monotonic() + SLA_S + 5
             while time.monotonic() < until:
                 await asyncio.sleep(rng.uniform(1, 6))
-                matcher.send_signal(signal.SIGKILL)
-                matcher.wait()
+                victim = kill_one(matchers, rng)
                 kills += 1
                 await asyncio.sleep(rng.uniform(0, 1.5))
-                matcher = start_matcher(env, log)
+                matchers[victim] = start_matcher(env, log)
             try:
                 last_due = now + timedelta(seconds=SLA_S)
                 deadline = time.monotonic() + 60
@@ -156,8 +161,9 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
                     await asyncio.sleep(0.5)
                 await asyncio.sleep(2)  # publish the last outbox rows
             finally:
-                matcher.terminate()
-                matcher.wait(20)
+                for matcher in matchers:
+                    matcher.terminate()
+                    matcher.wait(20)
 
     assert kills >= 3
     keys = [
@@ -178,3 +184,71 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
         await conn.close()
     assert outbox == len(unpaid)  # exactly once in the store; the topic is at-least-once
     assert statuses == {"overdue": len(unpaid), "settled": len(settled), "cancelled": len(voided)}
+
+
+async def test_a_matcher_that_was_down_while_settlements_piled_up_fires_no_false_overdue(
+    database_url: str, broker_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = Topics(topic_prefix)
+    await ensure_topics(broker_bootstrap, topics, partitions=2, replication_factor=1)
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
+        "SETTLEWATCH_TOPIC_PREFIX": topic_prefix,
+        "SETTLEWATCH_API_TOKENS": TOKENS,
+        "MATCHER_SESSION_TIMEOUT": "PT2S",
+    }
+    sla = 5
+    with served("ingest", env, tmp_path / "ingest.log") as ingest_url:
+        auth = {"authorization": f"Bearer {ACQUIRER}"}
+        async with httpx.AsyncClient(base_url=ingest_url, headers=auth, timeout=30) as ingest:
+            profile = PROFILE | {"settlement_cycle": "instant", "instant_sla": f"PT{sla}S"}
+            assert (await ingest.put("/v1/merchants/M1", json=profile)).status_code == 201
+            now = datetime.now(UTC)
+            txns = [
+                sale(f"T{i}", card_fingerprint=f"fp{i}", occurred_at=now.isoformat())
+                for i in range(300)
+            ]
+            assert (await ingest.post("/v1/transactions", json={"items": txns})).status_code == 202
+            settlement = {
+                "settlement_id": "S1",
+                "merchant_id": "M1",
+                "bank_code": "ICBC",
+                "status": "settled",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "items": [
+                    {
+                        "txn_id": t["txn_id"],
+                        "gross_minor": 12800,
+                        "fee_minor": 77,
+                        "net_minor": 12723,
+                    }
+                    for t in txns
+                ],
+            }
+            assert (
+                await ingest.post("/v1/settlements", json={"items": [settlement]})
+            ).status_code == 202
+            await asyncio.sleep(sla + 3)  # every deadline passes while no matcher runs
+
+            matcher = start_matcher(env, tmp_path / "matcher.log")
+            try:
+                deadline = time.monotonic() + 60
+                target = datetime.now(UTC)
+                while (clock := await matcher_clock(database_url)) is None or clock < target:
+                    assert time.monotonic() < deadline, "matcher did not catch up"
+                    await asyncio.sleep(0.3)
+                await asyncio.sleep(1)
+            finally:
+                matcher.terminate()
+                matcher.wait(20)
+
+    assert await read_topic(broker_bootstrap, topics.findings) == []
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        statuses = dict(
+            await conn.fetch("SELECT status, count(*) FROM matcher_payments GROUP BY status")
+        )
+    finally:
+        await conn.close()
+    assert statuses == {"settled": 300}

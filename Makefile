@@ -28,6 +28,7 @@ lint: install
 # Each script prints its figures and a last line `RESULT <name>=<ratio>`; see docs/benchmarks.md.
 bench: install
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.matcher
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

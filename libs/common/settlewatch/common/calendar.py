@@ -7,6 +7,7 @@ falls back to weekdays; :meth:`BusinessCalendar.covers` tells callers so they ca
 
 from __future__ import annotations
 
+import functools
 from datetime import date, timedelta
 from typing import Literal, Protocol
 
@@ -34,18 +35,29 @@ class Weekdays:
 
 
 class ChinaCalendar:
-    def is_business_day(self, day: date) -> bool:
+    # The package validates its input on every call (slow); its answers never change: remember.
+    @staticmethod
+    @functools.cache
+    def _is_business_day(day: date) -> bool:
         try:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:  # a year not yet announced
             return day.weekday() < 5
 
-    def covers(self, year: int) -> bool:
+    @staticmethod
+    @functools.cache
+    def _covers(year: int) -> bool:
         try:
             chinese_calendar.is_workday(date(year, 1, 1))
         except NotImplementedError:
             return False
         return True
+
+    def is_business_day(self, day: date) -> bool:
+        return self._is_business_day(day)
+
+    def covers(self, year: int) -> bool:
+        return self._covers(year)
 
 
 CALENDARS: dict[CalendarName, BusinessCalendar] = {"CN": ChinaCalendar(), "weekdays": Weekdays()}

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from settlewatch.matcher.core.deadlines import Schedule, Window
-from settlewatch.matcher.core.matcher import EXPIRY
+from settlewatch.matcher.core.matcher import EXPIRY, Matcher
 from settlewatch.matcher.core.model import (
     Finding,
     MerchantTerms,
@@ -60,6 +60,7 @@ def payment_to_json(payment: Payment) -> Json:
         "bank_code": payment.bank_code,
         "cycle": payment.cycle,
         "digest": payment.digest,
+        "card_fingerprint": payment.card_fingerprint,
         "evidence": payment.evidence,
         "status": payment.status,
         "reported": payment.reported,
@@ -85,6 +86,7 @@ def payment_from_json(data: Json) -> Payment:
         bank_code=data["bank_code"],
         cycle=data["cycle"],
         digest=data["digest"],
+        card_fingerprint=data["card_fingerprint"],
         evidence=data["evidence"],
         status=data["status"],
         reported=data["reported"],
@@ -163,7 +165,6 @@ def partition_to_json(state: PartitionState) -> Json:
         ],
         "early_cancellations": state.early_cancellations,
         "unknown_reported": sorted(state.unknown_reported),
-        "sales_by_card": [[*key, txns] for key, txns in state.sales_by_card.items()],
         "duplicate_candidates": sorted(state.duplicate_candidates),
         "reported_duplicates": sorted(state.reported_duplicates),
         "conflicts": sorted(state.conflicts),
@@ -193,15 +194,15 @@ def partition_from_json(
     }
     state.early_cancellations = dict(data.get("early_cancellations", {}))
     state.unknown_reported = {(s, t) for s, t in data.get("unknown_reported", [])}
-    state.sales_by_card = {
-        (m, fp, amt, cur): list(txns) for m, fp, amt, cur, txns in data.get("sales_by_card", [])
-    }
     state.duplicate_candidates = {(a, b) for a, b in data.get("duplicate_candidates", [])}
     state.reported_duplicates = {(a, b) for a, b in data.get("reported_duplicates", [])}
     state.conflicts = {(t, d) for t, d in data.get("conflicts", [])}
     state.pending_findings = [_finding_from_json(f) for f in data.get("pending_findings", [])]
     state.dirty = set(data.get("dirty", []))
     state.payments = {p.txn_id: p for p in payments}
+    for payment in sorted(payments, key=lambda p: (p.occurred_at, p.txn_id)):
+        if payment.kind == "sale":
+            Matcher(state).index_sale(payment, judge=False)
     for payment in payments:  # the deadline index is derived, not stored
         if payment.status == "pending":
             state.deadlines.append((payment.due_at, payment.txn_id))

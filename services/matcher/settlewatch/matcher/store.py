@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+import orjson
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +29,29 @@ from settlewatch.matcher.codec import (
 from settlewatch.matcher.core.model import Finding, PartitionState
 
 __all__ = ["LostOwnership", "MatcherStore", "Owned", "StoredFinding"]
+
+
+# Set-based writes (unnest): one statement per batch whatever its size, no parameter limit.
+_UPSERT_PAYMENTS = """
+INSERT INTO matcher_payments (txn_id, partition, merchant_id, status, bank_code, currency,
+                              amount_minor, occurred_at, business_date, due_at, body)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::bigint[], $8::timestamptz[], $9::date[], $10::timestamptz[], $11::jsonb[])
+ON CONFLICT (txn_id) DO UPDATE SET partition = EXCLUDED.partition, status = EXCLUDED.status,
+    due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
+"""
+_INSERT_OUTBOX = """
+INSERT INTO matcher_outbox (key, merchant_id, body)
+SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+ON CONFLICT (key) DO NOTHING
+RETURNING key
+"""
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under SQLAlchemy's, in the same transaction."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
 
 
 class LostOwnership(Exception):
@@ -127,33 +151,25 @@ class MatcherStore:
             raise LostOwnership(f"partition {part.partition} has a newer owner")
         changed = [state.payments[t] for t in sorted(state.changed) if t in state.payments]
         if changed:
-            rows = [
-                {
-                    "txn_id": p.txn_id,
-                    "partition": part.partition,
-                    "merchant_id": p.merchant_id,
-                    "status": p.status,
-                    "bank_code": p.bank_code,
-                    "currency": p.currency,
-                    "amount_minor": p.amount_minor,
-                    "occurred_at": p.occurred_at,
-                    "business_date": p.business_date,
-                    "due_at": p.due_at,
-                    "body": payment_to_json(p),
-                }
-                for p in changed
-            ]
-            upsert = insert(tables.payments).values(rows)
-            columns = ("partition", "status", "due_at", "body")
-            await conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=[tables.payments.c.txn_id],
-                    set_={c: upsert.excluded[c] for c in columns} | {"updated_at": func.now()},
-                )
+            driver = await _driver(conn)
+            await driver.execute(
+                _UPSERT_PAYMENTS,
+                [p.txn_id for p in changed],
+                [part.partition] * len(changed),
+                [p.merchant_id for p in changed],
+                [p.status for p in changed],
+                [p.bank_code for p in changed],
+                [p.currency for p in changed],
+                [p.amount_minor for p in changed],
+                [p.occurred_at for p in changed],
+                [p.business_date for p in changed],
+                [p.due_at for p in changed],
+                [orjson.dumps(payment_to_json(p)).decode() for p in changed],
             )
         if state.removed:
-            await conn.execute(
-                delete(tables.payments).where(tables.payments.c.txn_id.in_(sorted(state.removed)))
+            driver = await _driver(conn)
+            await driver.execute(
+                "DELETE FROM matcher_payments WHERE txn_id = ANY($1::text[])", sorted(state.removed)
             )
 
     async def _add_to_outbox(
@@ -162,14 +178,14 @@ class MatcherStore:
         if not findings:
             return []
         stored = [StoredFinding(f.key, f.merchant_id, finding_to_json(f)) for f in findings]
-        rows = [{"key": f.key, "merchant_id": f.merchant_id, "body": f.body} for f in stored]
-        inserted = await conn.execute(
-            insert(tables.outbox)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(tables.outbox.c.key)
+        driver = await _driver(conn)
+        inserted = await driver.fetch(
+            _INSERT_OUTBOX,
+            [f.key for f in stored],
+            [f.merchant_id for f in stored],
+            [orjson.dumps(f.body).decode() for f in stored],
         )
-        new_keys = set(inserted.scalars())
+        new_keys = {row["key"] for row in inserted}
         return [f for f in stored if f.key in new_keys]
 
     async def unpublished(self, limit: int = 1000) -> list[StoredFinding]:

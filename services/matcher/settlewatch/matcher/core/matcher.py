@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
 
 from settlewatch.common.events import MaintenanceWindow, MerchantChanged, Settlement, Transaction
 from settlewatch.matcher.core.deadlines import Schedule, Window, after_maintenance, deadline
@@ -51,8 +52,8 @@ def fee(gross_minor: int, terms: MerchantTerms) -> int:
 
 
 def _digest(txn: Mapping[str, Any]) -> str:
-    canonical = json.dumps(txn, sort_keys=True, default=lambda v: v.isoformat(), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    canonical = orjson.dumps(txn, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:16]
 
 
 class Matcher:
@@ -133,6 +134,7 @@ class Matcher:
             bank_code=terms.bank_code,
             cycle=terms.cycle,
             digest=digest,
+            card_fingerprint=txn["card_fingerprint"],
             evidence={k: txn.get(k) for k in ("terminal_id", "rrn", "stan", "auth_code")},
             history=[(txn["occurred_at"], f"{txn['type']} received")],
         )
@@ -153,12 +155,18 @@ class Matcher:
                     "settlement.unknown_transaction", f"{key[0]}:{key[1]}", payment, {}, "resolved"
                 )
         if sale:
-            self._index_sale(payment, txn["card_fingerprint"])
+            self.index_sale(payment)
 
-    def _index_sale(self, payment: Payment, fingerprint: str) -> None:
-        key = (payment.merchant_id, fingerprint, payment.amount_minor, payment.currency)
+    def index_sale(self, payment: Payment, *, judge: bool = True) -> None:
+        """Remember a sale by card and amount; with `judge`, pair it with recent look-alikes."""
+        key = (
+            payment.merchant_id,
+            payment.card_fingerprint,
+            payment.amount_minor,
+            payment.currency,
+        )
         same_card = self.state.sales_by_card.setdefault(key, [])
-        for other_id in same_card:
+        for other_id in same_card if judge else ():
             other = self.state.payments.get(other_id)
             if (
                 other is not None

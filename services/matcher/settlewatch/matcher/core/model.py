@@ -81,6 +81,7 @@ class Payment:
     bank_code: str
     cycle: str
     digest: str  # of the transaction as first seen: a different one later is a conflict
+    card_fingerprint: str
     evidence: dict[str, Any]
     status: Status = "pending"
     reported: Status = "pending"  # the status findings have been emitted for
@@ -129,7 +130,8 @@ class PartitionState:
     early_settlement_merchant: dict[tuple[str, str], str] = field(default_factory=dict)
     early_cancellations: dict[str, str] = field(default_factory=dict)  # original txn → void txn
     unknown_reported: set[tuple[str, str]] = field(default_factory=set)
-    # Sales by (merchant, card, amount, currency), and pairs to judge at the next tick.
+    # Sales by (merchant, card, amount, currency) (derived from the payments, not stored), and
+    # pairs to judge at the next tick.
     sales_by_card: dict[tuple[str, str, int, str], list[str]] = field(default_factory=dict)
     duplicate_candidates: set[tuple[str, str]] = field(default_factory=set)
     reported_duplicates: set[tuple[str, str]] = field(default_factory=set)

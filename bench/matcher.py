@@ -1,0 +1,187 @@
+"""Matcher throughput: events/s applied with durable state vs raw aiokafka consume + decode.
+
+The same records (merchant profiles, then transactions and settlements with a clock pulse in
+every partition every 2000 events) are read from the same broker in the same run: once by a
+plain consumer that decodes each value, once by `settlewatch serve matcher`, which applies them
+to its state and saves state, findings and offsets in PostgreSQL. Last line:
+``RESULT matcher_ratio=<matcher events/s ÷ raw events/s>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.parts import parts
+from settlewatch.common.events import encode_event
+from settlewatch.common.kafka import Topics
+from settlewatch.common.publisher import Publisher
+from tests.support.ports import free_port
+from tests.support.urls import asyncpg_dsn
+
+PARTITIONS = 12
+
+
+async def produce(bootstrap: str, topics: Topics, events: int, merchants: int) -> int:
+    """Write the workload; return how many records the two input topics now hold."""
+    publisher = Publisher(bootstrap, enable_idempotence=False, timeout=60)
+    profile = {"name": "m", "settlement_bank": "ICBC", "settlement_cycle": "T1"}
+    await publisher.publish(
+        topics.transactions,
+        [
+            (
+                f"M{m}".encode(),
+                encode_event(
+                    "merchant", orjson.dumps({"merchant_id": f"M{m}", "profile": profile})
+                ),
+            )
+            for m in range(merchants)
+        ],
+    )
+    now = datetime.now(UTC)
+    sent = merchants
+    for start in range(0, events, 2000):
+        txns, settlements = [], []
+        for i in range(start, min(start + 2000, events)):
+            merchant = f"M{i % merchants}"
+            txn = {
+                "txn_id": f"T{i}",
+                "merchant_id": merchant,
+                "terminal_id": "POS-1",
+                "type": "sale",
+                "amount_minor": 12800,
+                "currency": "CNY",
+                "occurred_at": now.isoformat(),
+                "card_fingerprint": f"fp{i}",
+            }
+            txns.append((merchant.encode(), encode_event("transaction", orjson.dumps(txn))))
+            if i % 2:  # every other payment is settled
+                line = {
+                    "txn_id": f"T{i}",
+                    "gross_minor": 12800,
+                    "fee_minor": 77,
+                    "net_minor": 12723,
+                }
+                body = {
+                    "settlement_id": f"S{i}",
+                    "merchant_id": merchant,
+                    "bank_code": "ICBC",
+                    "status": "settled",
+                    "occurred_at": now.isoformat(),
+                    "items": [line],
+                }
+                settlements.append(
+                    (merchant.encode(), encode_event("settlement", orjson.dumps(body)))
+                )
+        await publisher.publish(topics.transactions, txns)
+        await publisher.publish(topics.settlements, settlements)
+        pulse = encode_event(
+            "pulse",
+            orjson.dumps(
+                {"at": (now + timedelta(seconds=start // 2000)).isoformat(), "source": "bench"}
+            ),
+        )
+        await publisher.publish_everywhere(topics.transactions, pulse)
+        await publisher.publish_everywhere(topics.settlements, pulse)
+        sent += len(txns) + len(settlements) + 2 * PARTITIONS
+    await publisher.close()
+    return sent
+
+
+async def raw_consume(bootstrap: str, topics: Topics, total: int) -> float:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=5000
+    )
+    await consumer.start()
+    partitions = [
+        TopicPartition(t, p)
+        for t in (topics.transactions, topics.settlements)
+        for p in range(PARTITIONS)
+    ]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    started, seen = time.perf_counter(), 0
+    while seen < total:
+        for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+            for record in records:
+                orjson.loads(record.value or b"")
+            seen += len(records)
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    return elapsed
+
+
+async def matcher_consume(
+    database_url: str, bootstrap: str, topics: Topics, total: int, log: str
+) -> float:
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "SETTLEWATCH_TOPIC_PREFIX": topics.prefix,
+        "MATCHER_PORT": str(free_port()),
+        "MATCHER_SESSION_TIMEOUT": "PT2S",
+        "SETTLEWATCH_LOG_LEVEL": "WARNING",
+    }
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "settlewatch.stack.cli", "serve", "matcher"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        started = None
+        while True:
+            consumed = "SELECT coalesce(sum(next_offset), 0) FROM matcher_offsets"
+            done = int(await conn.fetchval(consumed))
+            if started is None and done > 0:
+                started = time.perf_counter()  # from the first saved batch: group join excluded
+                first = done
+            if done >= total:
+                break
+            if process.poll() is not None:
+                raise RuntimeError(f"matcher exited; see {log}")
+            await asyncio.sleep(0.05)
+        assert started is not None and first < total, "workload too small to time"
+        return (time.perf_counter() - started) * total / (total - first)
+    finally:
+        process.terminate()
+        process.wait(30)
+        await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="transactions (half get settled)"
+    )
+    parser.add_argument("--merchants", type=int, default=200)
+    args = parser.parse_args()
+    async with parts(f"bench{uuid.uuid4().hex[:6]}", partitions=PARTITIONS) as p:
+        total = await produce(p.bootstrap, p.topics, args.events, args.merchants)
+        raw_s = await raw_consume(p.bootstrap, p.topics, total)
+        matcher_s = await matcher_consume(
+            p.database_url, p.bootstrap, p.topics, total, str(p.workdir / "matcher.log")
+        )
+    raw_rate, matcher_rate = total / raw_s, total / matcher_s
+    print(
+        f"records: {total} ({args.events} transactions, half settled, {args.merchants} merchants)"
+    )
+    print(f"raw consume + decode: {raw_rate:,.0f} records/s")
+    print(f"matcher with durable state: {matcher_rate:,.0f} records/s")
+    print(f"RESULT matcher_ratio={matcher_rate / raw_rate:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

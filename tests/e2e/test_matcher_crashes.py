@@ -21,6 +21,7 @@ import pytest
 from settlewatch.common.kafka import Topics, ensure_topics
 from tests.integration.ingest.conftest import ACQUIRER, PROFILE, TOKENS, sale
 from tests.support.kafka import decoded, read_topic
+from tests.support.matcher import matcher_clock, service_env
 from tests.support.ports import free_port
 from tests.support.service import served
 from tests.support.urls import asyncpg_dsn
@@ -49,28 +50,13 @@ def kill_one(matchers: list[subprocess.Popen[bytes]], rng: random.Random) -> int
     return victim
 
 
-async def matcher_clock(database_url: str) -> datetime | None:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        clock: datetime | None = await conn.fetchval("SELECT min(clock) FROM matcher_partitions")
-        return clock
-    finally:
-        await conn.close()
-
-
 @pytest.mark.parametrize("instances", [1, 2])
 async def test_sigkill_at_random_points_loses_and_doubles_nothing(
     database_url: str, broker_bootstrap: str, topic_prefix: str, tmp_path: Path, instances: int
 ) -> None:
     topics = Topics(topic_prefix)
     await ensure_topics(broker_bootstrap, topics, partitions=4, replication_factor=1)
-    env = {
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
-        "SETTLEWATCH_TOPIC_PREFIX": topic_prefix,
-        "SETTLEWATCH_API_TOKENS": TOKENS,
-        "MATCHER_SESSION_TIMEOUT": "PT2S",
-    }
+    env = service_env(database_url, broker_bootstrap, topic_prefix, TOKENS)
     rng = random.Random(20261122)
     log = tmp_path / "matcher.log"
     with served("ingest", env, tmp_path / "ingest.log") as ingest_url:
@@ -191,13 +177,7 @@ async def test_a_matcher_that_was_down_while_settlements_piled_up_fires_no_false
 ) -> None:
     topics = Topics(topic_prefix)
     await ensure_topics(broker_bootstrap, topics, partitions=2, replication_factor=1)
-    env = {
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
-        "SETTLEWATCH_TOPIC_PREFIX": topic_prefix,
-        "SETTLEWATCH_API_TOKENS": TOKENS,
-        "MATCHER_SESSION_TIMEOUT": "PT2S",
-    }
+    env = service_env(database_url, broker_bootstrap, topic_prefix, TOKENS)
     sla = 5
     with served("ingest", env, tmp_path / "ingest.log") as ingest_url:
         auth = {"authorization": f"Bearer {ACQUIRER}"}

@@ -7,7 +7,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 
 from settlewatch.common.config import IngestSettings, MatcherSettings
@@ -17,7 +16,7 @@ from settlewatch.matcher.app import create_app as create_matcher
 from tests.integration.ingest.conftest import ACQUIRER, MERCHANT_M1, PROFILE, TOKENS, sale
 from tests.support.apps import app_client
 from tests.support.kafka import decoded, read_topic
-from tests.support.urls import asyncpg_dsn
+from tests.support.matcher import matcher_clock, service_env
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -32,22 +31,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0
 def settings(
     database_url: str, bootstrap: str, prefix: str
 ) -> tuple[IngestSettings, MatcherSettings]:
-    env = {
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "SETTLEWATCH_TOPIC_PREFIX": prefix,
-        "SETTLEWATCH_API_TOKENS": TOKENS,
-    }
-    return IngestSettings(**env), MatcherSettings(**env, MATCHER_SESSION_TIMEOUT="PT2S")  # type: ignore[arg-type]
-
-
-async def matcher_clock(database_url: str) -> datetime | None:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        clock: datetime | None = await conn.fetchval("SELECT min(clock) FROM matcher_partitions")
-        return clock
-    finally:
-        await conn.close()
+    env = service_env(database_url, bootstrap, prefix, TOKENS)
+    return IngestSettings(**env), MatcherSettings(**env)  # type: ignore[arg-type]
 
 
 async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_restart(

@@ -7,7 +7,6 @@ the same code runs against Apache Kafka in production and the embedded Tansu bro
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -15,7 +14,6 @@ from aiokafka.client import AIOKafkaClient
 
 __all__ = ["BrokerProbe", "Topics", "ensure_topics"]
 
-_log = logging.getLogger(__name__)
 _TOPIC_ALREADY_EXISTS = 36
 PROBE_TIMEOUT_S = 2.0
 

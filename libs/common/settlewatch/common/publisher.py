@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
@@ -21,7 +20,6 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 __all__ = ["BrokerUnavailable", "Publisher", "Record"]
 
-_log = logging.getLogger(__name__)
 Record = tuple[bytes, bytes]  # (key, value)
 # Large batches amortise the per-request cost; Kafka's default message.max.bytes is ~1 MiB.
 MAX_BATCH_BYTES = 512 * 1024

@@ -7,7 +7,6 @@ signal stops the services gracefully (SIGTERM, they drain and close); a second o
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
 import signal
@@ -29,7 +28,6 @@ from settlewatch.stack.supervisor import SupervisedProcess
 
 __all__ = ["SERVICES", "StackError", "run_up"]
 
-_log = logging.getLogger(__name__)
 SERVICES = ("ingest", "matcher", "alerts")
 READY_TIMEOUT_S = 60.0
 

@@ -97,6 +97,10 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
                 in metrics
             )
             assert "settlewatch_matcher_clock_lag_seconds" in metrics
+            assert (
+                'settlewatch_matcher_settlement_delay_seconds_count{bank_code="ICBC"} 1.0'
+                in metrics
+            )
         assert await findings() == ["settlement.overdue:T-unpaid#open"]
 
         restarted_at = datetime.now(UTC)

@@ -226,3 +226,15 @@ def test_a_refund_is_watched_with_negative_amounts_and_no_fee() -> None:
     run = started(refund, settlement("S1", [("R1", -2800, 0, -2800)]))
     assert run.tick("2025-11-21T10:00+08:00") == []
     assert run.status("R1") == "settled"
+
+
+def test_the_core_notes_settlement_delays_and_calendar_fallbacks_for_metrics() -> None:
+    run = started(
+        sale("T1"),
+        paid("T1", occurred="2025-11-21T09:00+08:00"),
+        sale("T-2031", "2031-03-04T10:00+08:00"),
+    )
+    run.tick("2025-11-21T10:00+08:00")
+    state = run.matcher.state
+    assert state.settlement_delays == [("ICBC", 23 * 3600.0)]
+    assert state.calendar_fallbacks == 1

@@ -34,7 +34,13 @@ from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant
 from settlewatch.matcher.core.model import Finding, PartitionState
 from settlewatch.matcher.core.stall import StallWatch
-from settlewatch.matcher.metrics import BATCH_SECONDS, CONSUMER_LAG, FINDINGS
+from settlewatch.matcher.metrics import (
+    BATCH_SECONDS,
+    CALENDAR_FALLBACKS,
+    CONSUMER_LAG,
+    FINDINGS,
+    SETTLEMENT_DELAY,
+)
 from settlewatch.matcher.store import MatcherStore, Owned, StoredFinding
 
 __all__ = ["MatcherLoop", "PartitionWork"]
@@ -234,12 +240,28 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._publish(new)
         for finding in findings:
             FINDINGS.labels(finding.type, finding.state).inc()
+        for partition in touched:
+            self._observe(self.works[partition].owned.state)
         for tp, records in batch.items():
             highwater = self._consumer.highwater(tp)
             if highwater is not None and records:
                 CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
                     highwater - records[-1].offset - 1
                 )
+
+    @staticmethod
+    def _observe(state: PartitionState) -> None:
+        """Drain what the core noted for metrics."""
+        for bank_code, seconds in state.settlement_delays:
+            SETTLEMENT_DELAY.labels(bank_code).observe(seconds)
+        state.settlement_delays.clear()
+        if state.calendar_fallbacks:
+            CALENDAR_FALLBACKS.inc(state.calendar_fallbacks)
+            _log.warning(
+                "deadlines computed with weekdays: the PRC calendar does not know the year",
+                extra={"deadlines": state.calendar_fallbacks},
+            )
+            state.calendar_fallbacks = 0
 
     async def _dead_letter(
         self,

@@ -37,6 +37,28 @@ CONSUMER_LAG = Gauge(
 )
 
 
+SETTLEMENT_DELAY = Histogram(
+    "settlewatch_matcher_settlement_delay_seconds",
+    "Time from a transaction to the bank's confirmation of its payout, by bank.",
+    ["bank_code"],
+    buckets=(
+        3600,
+        6 * 3600,
+        12 * 3600,
+        86400,
+        2 * 86400,
+        3 * 86400,
+        5 * 86400,
+        7 * 86400,
+        14 * 86400,
+    ),
+)
+CALENDAR_FALLBACKS = Counter(
+    "settlewatch_matcher_calendar_fallback_total",
+    "Deadlines computed with Monday–Friday because the PRC calendar does not know the year yet.",
+)
+
+
 class OpenPaymentsCollector(Collector):
     """Pending and overdue payments and amounts by bank, and the clock lag, read at scrape time
     from the partitions this instance owns."""

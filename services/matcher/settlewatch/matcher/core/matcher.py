@@ -118,6 +118,7 @@ class Matcher:
             raise UnknownMerchant(txn["merchant_id"])
         windows = self.state.windows.get(terms.bank_code, {}).values()
         due = deadline(txn["occurred_at"], terms.schedule)
+        self.state.calendar_fallbacks += due.calendar_fallback
         sale = txn["type"] == "sale"
         amount = txn["amount_minor"]
         payment = Payment(
@@ -277,6 +278,9 @@ class Matcher:
         if after == "overdue":
             self._note("settlement.overdue", payment.txn_id, payment, {}, at=now)
         elif after in ("settled", "settled_late"):
+            if latest is not None:
+                delay = (latest.occurred_at - payment.occurred_at).total_seconds()
+                self.state.settlement_delays.append((payment.bank_code, delay))
             if before == "overdue" or after == "settled_late":
                 self._note("settlement.settled_late", payment.txn_id, payment, {}, at=now)
                 self._note("settlement.overdue", payment.txn_id, payment, {}, "resolved", now)

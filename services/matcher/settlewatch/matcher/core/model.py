@@ -141,3 +141,8 @@ class PartitionState:
     dirty: set[str] = field(default_factory=set)  # payments to judge at the next tick
     changed: set[str] = field(default_factory=set)  # payments to save (the store clears it)
     removed: set[str] = field(default_factory=set)  # payments that left the window (ditto)
+    # For the adapter's metrics, drained after each batch (not stored): settlement delays by bank
+    # (seconds from the transaction to the bank's confirmation), and deadlines computed with the
+    # weekday fallback because the calendar did not know a year.
+    settlement_delays: list[tuple[str, float]] = field(default_factory=list)
+    calendar_fallbacks: int = 0

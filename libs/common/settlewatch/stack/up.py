@@ -21,6 +21,7 @@ import httpx
 from settlewatch.common.config import StackSettings
 from settlewatch.common.db import migrate, safe_url
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.matcher.store import forget_consumed_offsets
 from settlewatch.stack.broker import EmbeddedBroker
 from settlewatch.stack.postgres import EmbeddedPostgres
 from settlewatch.stack.processes import port_is_free
@@ -112,6 +113,9 @@ async def run_up(settings: StackSettings, out: TextIO = sys.stdout) -> None:
             stack.push_async_callback(broker.stop)
 
         await asyncio.to_thread(migrate, database_url)
+        if bootstrap != settings.kafka_bootstrap_servers:
+            # A fresh in-memory broker: offsets saved against the last one point at nothing.
+            await forget_consumed_offsets(database_url)
         await ensure_topics(
             bootstrap,
             Topics(settings.topic_prefix),

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from settlewatch.common.db import create_engine
 from settlewatch.matcher import tables
 from settlewatch.matcher.codec import (
     finding_to_json,
@@ -28,7 +29,7 @@ from settlewatch.matcher.codec import (
 )
 from settlewatch.matcher.core.model import Finding, PartitionState
 
-__all__ = ["LostOwnership", "MatcherStore", "Owned", "StoredFinding"]
+__all__ = ["LostOwnership", "MatcherStore", "Owned", "StoredFinding", "forget_consumed_offsets"]
 
 
 # Set-based writes (unnest): one statement per batch whatever its size, no parameter limit.
@@ -206,3 +207,14 @@ class MatcherStore:
                     .where(tables.outbox.c.key.in_(list(keys)))
                     .values(published_at=func.now())
                 )
+
+
+async def forget_consumed_offsets(database_url: str) -> None:
+    """Make the matcher read its topics from the beginning (for a broker that starts empty,
+    like the embedded one; the state stays, and re-applied events are idempotent)."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(delete(tables.offsets))
+    finally:
+        await engine.dispose()

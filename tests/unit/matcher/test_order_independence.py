@@ -118,8 +118,7 @@ def run_with_restart(
         if index == restart_after:
             state = matcher_run.matcher.state
             payments = [
-                payment_from_json(orjson.loads(orjson.dumps(payment_to_json(p))))
-                for p in state.payments.values()
+                payment_from_json(orjson.loads(payment_to_json(p))) for p in state.payments.values()
             ]
             blob = orjson.loads(orjson.dumps(partition_to_json(state)))
             matcher_run.matcher = Matcher(partition_from_json(blob, state.clock, payments))

@@ -165,7 +165,7 @@ class MatcherStore:
                 [p.occurred_at for p in changed],
                 [p.business_date for p in changed],
                 [p.due_at for p in changed],
-                [orjson.dumps(payment_to_json(p)).decode() for p in changed],
+                [payment_to_json(p).decode() for p in changed],
             )
         if state.removed:
             driver = await _driver(conn)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from settlewatch.matcher.core.deadlines import Schedule, Window
@@ -74,7 +74,7 @@ class Payment:
     amount_minor: int
     currency: str
     occurred_at: datetime
-    business_date: Any  # datetime.date
+    business_date: date
     base_due_at: datetime  # before maintenance windows
     due_at: datetime
     expected_net_minor: int

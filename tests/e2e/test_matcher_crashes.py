@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -40,6 +41,19 @@ def start_matcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def paid_in_full(settlement_id: str, merchant_id: str, txns: list[Any]) -> dict[str, Any]:
+    """A bank settlement paying the 128.00 CNY sales `txns` of one merchant, fee 0.77."""
+    line = {"gross_minor": 12800, "fee_minor": 77, "net_minor": 12723}
+    return {
+        "settlement_id": settlement_id,
+        "merchant_id": merchant_id,
+        "bank_code": "ICBC",
+        "status": "settled",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "items": [{"txn_id": t["txn_id"], **line} for t in txns],
+    }
 
 
 def kill_one(matchers: list[subprocess.Popen[bytes]], rng: random.Random) -> int:
@@ -87,23 +101,7 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
                 lines = [t for t in chunk if int(t["txn_id"][1:]) % 4 in (0, 1)]
                 settled |= {t["txn_id"] for t in lines}
                 settlements = [  # a settlement concerns one merchant's payments
-                    {
-                        "settlement_id": f"S{start}-{m}",
-                        "merchant_id": m,
-                        "bank_code": "ICBC",
-                        "status": "settled",
-                        "occurred_at": datetime.now(UTC).isoformat(),
-                        "items": [
-                            {
-                                "txn_id": t["txn_id"],
-                                "gross_minor": 12800,
-                                "fee_minor": 77,
-                                "net_minor": 12723,
-                            }
-                            for t in lines
-                            if t["merchant_id"] == m
-                        ],
-                    }
+                    paid_in_full(f"S{start}-{m}", m, [t for t in lines if t["merchant_id"] == m])
                     for m in {t["merchant_id"] for t in lines}
                 ]
                 assert (
@@ -190,22 +188,7 @@ async def test_a_matcher_that_was_down_while_settlements_piled_up_fires_no_false
                 for i in range(300)
             ]
             assert (await ingest.post("/v1/transactions", json={"items": txns})).status_code == 202
-            settlement = {
-                "settlement_id": "S1",
-                "merchant_id": "M1",
-                "bank_code": "ICBC",
-                "status": "settled",
-                "occurred_at": datetime.now(UTC).isoformat(),
-                "items": [
-                    {
-                        "txn_id": t["txn_id"],
-                        "gross_minor": 12800,
-                        "fee_minor": 77,
-                        "net_minor": 12723,
-                    }
-                    for t in txns
-                ],
-            }
+            settlement = paid_in_full("S1", "M1", txns)
             assert (
                 await ingest.post("/v1/settlements", json={"items": [settlement]})
             ).status_code == 202

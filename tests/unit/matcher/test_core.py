@@ -238,3 +238,12 @@ def test_the_core_notes_settlement_delays_and_calendar_fallbacks_for_metrics() -
     state = run.matcher.state
     assert state.settlement_delays == [("ICBC", 23 * 3600.0)]
     assert state.calendar_fallbacks == 1
+
+
+def test_a_void_after_the_overdue_resolves_it() -> None:
+    run = started(sale("T1"))
+    run.tick(DUE)
+    run.feed(void("V1", "T1", occurred="2025-11-22T09:00+08:00"))
+    [finding] = run.tick("2025-11-22T09:00:01+08:00")
+    assert (finding.id, finding.state) == ("settlement.overdue:T1", "resolved")
+    assert run.status("T1") == "cancelled"

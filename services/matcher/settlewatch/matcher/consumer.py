@@ -202,7 +202,8 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 if not self.works:
                     continue
                 clocks = [w.owned.state.clock for w in self.works.values()]
-                clock = None if None in clocks else min(c for c in clocks if c is not None)
+                # A partition that never saw a pulse holds the whole clock back.
+                clock = min(c for c in clocks if c is not None) if all(clocks) else None
                 finding = self._stall.observe(clock, self._wall())
                 if finding is not None:
                     FINDINGS.labels(finding.type, finding.state).inc()

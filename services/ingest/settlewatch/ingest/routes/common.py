@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from settlewatch.common.problems import PROBLEM_JSON, ProblemError
-from settlewatch.common.publisher import BrokerUnavailable
 
 __all__ = ["Accepted", "ERRORS", "broker_unavailable"]
 
@@ -19,7 +18,7 @@ class Accepted(BaseModel):
     accepted: int
 
 
-def broker_unavailable(exc: BrokerUnavailable) -> ProblemError:
+def broker_unavailable() -> ProblemError:
     return ProblemError(
         503,
         "The broker did not acknowledge; nothing is promised. Resending is safe.",

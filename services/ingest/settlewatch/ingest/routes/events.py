@@ -92,7 +92,7 @@ async def _publish(
         await ingest.publisher.publish(topic, records)
     except BrokerUnavailable as exc:
         EVENTS.labels(kind, "unavailable").inc(len(records))
-        raise broker_unavailable(exc) from exc
+        raise broker_unavailable() from exc
     PUBLISH_SECONDS.labels(kind).observe(time.perf_counter() - started)
     BATCH_SIZE.labels(kind).observe(len(records))
     EVENTS.labels(kind, "accepted").inc(len(records))

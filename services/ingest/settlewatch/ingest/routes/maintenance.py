@@ -84,7 +84,7 @@ async def post_maintenance_window(request: Request, _: AcquirerOnly, ingest: Ing
             )
     except BrokerUnavailable as exc:
         EVENTS.labels("maintenance", "unavailable").inc()
-        raise broker_unavailable(exc) from exc
+        raise broker_unavailable() from exc
     EVENTS.labels("maintenance", "accepted").inc()
     return Created(id=window.id)
 

@@ -101,7 +101,7 @@ async def put_merchant(
             )
     except BrokerUnavailable as exc:
         EVENTS.labels("merchant", "unavailable").inc()
-        raise broker_unavailable(exc) from exc
+        raise broker_unavailable() from exc
     ingest.registry.add(merchant_id)
     EVENTS.labels("merchant", "accepted").inc()
     body = _public(merchant_id, stored, row.created_at, row.updated_at)

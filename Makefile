@@ -29,6 +29,8 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.matcher
+	$(BIN)/python -m bench.overdue_latency
+	$(BIN)/python -m bench.matcher_state
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,11 +19,10 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.parts import parts
+from bench.parts import Parts, parts, serve_matcher
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
-from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn
 
 PARTITIONS = 12
@@ -121,25 +117,9 @@ async def raw_consume(bootstrap: str, topics: Topics, total: int) -> float:
     return elapsed
 
 
-async def matcher_consume(
-    database_url: str, bootstrap: str, topics: Topics, total: int, log: str
-) -> float:
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "SETTLEWATCH_TOPIC_PREFIX": topics.prefix,
-        "MATCHER_PORT": str(free_port()),
-        "MATCHER_SESSION_TIMEOUT": "PT2S",
-        "SETTLEWATCH_LOG_LEVEL": "WARNING",
-    }
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.stack.cli", "serve", "matcher"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+async def matcher_consume(p: Parts, total: int, log: str) -> float:
+    conn = await asyncpg.connect(asyncpg_dsn(p.database_url))
+    process = serve_matcher(p, log)
     try:
         started = None
         while True:
@@ -171,9 +151,7 @@ async def main() -> None:
     async with parts(f"bench{uuid.uuid4().hex[:6]}", partitions=PARTITIONS) as p:
         total = await produce(p.bootstrap, p.topics, args.events, args.merchants)
         raw_s = await raw_consume(p.bootstrap, p.topics, total)
-        matcher_s = await matcher_consume(
-            p.database_url, p.bootstrap, p.topics, total, str(p.workdir / "matcher.log")
-        )
+        matcher_s = await matcher_consume(p, total, str(p.workdir / "matcher.log"))
     raw_rate, matcher_rate = total / raw_s, total / matcher_s
     print(
         f"records: {total} ({args.events} transactions, half settled, {args.merchants} merchants)"

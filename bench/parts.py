@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -46,3 +48,26 @@ async def parts(prefix: str, partitions: int = 12) -> AsyncIterator[Parts]:
         await ensure_topics(bootstrap, topics, partitions=partitions, replication_factor=1)
         yield Parts(database_url, bootstrap, topics, workdir)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def serve_matcher(p: Parts, log: str, **extra_env: str) -> subprocess.Popen[bytes]:
+    """`settlewatch serve matcher` as its own process, logging to `log`."""
+    env = (
+        os.environ
+        | {
+            "DATABASE_URL": p.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": p.bootstrap,
+            "SETTLEWATCH_TOPIC_PREFIX": p.topics.prefix,
+            "MATCHER_PORT": str(free_port()),
+            "MATCHER_SESSION_TIMEOUT": "PT2S",
+            "SETTLEWATCH_LOG_LEVEL": "WARNING",
+        }
+        | extra_env
+    )
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "settlewatch.stack.cli", "serve", "matcher"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

@@ -87,11 +87,15 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
             assert summary["pending"] == []
             assert (await matcher.get("/v1/merchants/M2/summary", headers=as_m1)).status_code == 404
             assert (await matcher.get("/v1/payments/T-nope")).status_code == 404
-            metrics = (await matcher.get("/metrics")).text
-            assert (
+            overdue_gauge = (
                 'settlewatch_matcher_open_payments{bank_code="ICBC",status="overdue"} 1.0'
-                in metrics
             )
+
+            async def gauge_refreshed() -> bool:  # read from the store every few seconds
+                return overdue_gauge in (await matcher.get("/metrics")).text
+
+            await eventually(gauge_refreshed)
+            metrics = (await matcher.get("/metrics")).text
             assert (
                 'settlewatch_matcher_findings_total{state="open",type="settlement.overdue"}'
                 in metrics

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import asyncpg
 import pytest
 
 from settlewatch.common.db import create_engine
-from settlewatch.matcher.store import LostOwnership, MatcherStore, forget_consumed_offsets
+from settlewatch.matcher.core.matcher import Matcher
+from settlewatch.matcher.store import LostOwnership, MatcherStore, Owned, forget_consumed_offsets
 from tests.support.urls import asyncpg_dsn
+from tests.unit.matcher.scenario import apply, at, merchant, paid, sale
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -18,8 +22,8 @@ async def test_a_partition_claimed_by_a_newer_owner_cannot_be_saved_by_the_old_o
     engine = create_engine(database_url)
     try:
         store = MatcherStore(engine)
-        old = await store.claim(3)
-        new = await store.claim(3)  # another instance took the partition over
+        [old] = await store.claim([3])
+        [new] = await store.claim([3])  # another instance took the partition over
         assert new.generation == old.generation + 1
         await store.save([new], [], {("t", 3): 10})
         with pytest.raises(LostOwnership):
@@ -39,3 +43,70 @@ async def test_forgetting_offsets_makes_the_matcher_start_from_the_beginning(
         assert await conn.fetchval("SELECT count(*) FROM matcher_offsets") == 0
     finally:
         await conn.close()
+
+
+def _matcher_with_payments(owned: Owned) -> Matcher:
+    """Two sales on 2025-11-20 (one settled), one on 2025-11-21 (left unsettled)."""
+    matcher = Matcher(owned.state)
+    for event in (
+        merchant("M1"),
+        sale("T-paid", "2025-11-20T10:00+08:00"),
+        sale("T-open", "2025-11-20T11:00+08:00"),
+        sale("T-later", "2025-11-21T10:00+08:00"),
+        paid("T-paid"),
+    ):
+        apply(matcher, event)
+    return matcher
+
+
+async def test_payments_are_read_back_by_id_and_by_deadline_earliest_first(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        store = MatcherStore(engine)
+        [owned] = await store.claim([0])
+        matcher = _matcher_with_payments(owned)
+        matcher.tick(at("2025-11-20T12:00+08:00"))
+        await store.save([owned], [], {})
+        matcher.evict(0)
+        assert owned.state.payments == {}
+
+        fetched = await store.fetch(owned, ["T-paid", "T-never-seen"])
+        assert [(p.txn_id, p.status) for p in fetched] == [("T-paid", "settled")]
+        due = await store.due(owned, at("2025-11-30T00:00+08:00"), limit=1)
+        assert [p.txn_id for p in due] == ["T-open"]  # due 11-21 24:00, before T-later's
+        due = await store.due(owned, at("2025-11-30T00:00+08:00"), limit=10)
+        assert [p.txn_id for p in due] == ["T-open", "T-later"]
+        assert await store.due(owned, at("2025-11-21T12:00+08:00"), limit=10) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_a_closed_day_is_dropped_whole_and_a_day_with_an_open_payment_stays(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        store = MatcherStore(engine)
+        [owned] = await store.claim([0])
+        matcher = _matcher_with_payments(owned)
+        apply(matcher, paid("T-open"))
+        matcher.tick(at("2025-11-26T12:00+08:00"))  # T-later (due Monday 24th) is overdue
+        await store.save([owned], [], {})
+
+        dropped = await store.drop_closed_windows(date(2025, 12, 31), [owned])
+
+        assert dropped == [date(2025, 11, 20)]
+        tables = await conn.fetch(
+            "SELECT relname FROM pg_class "
+            "WHERE relkind = 'r' AND relname LIKE 'matcher_payments_d%'"
+        )
+        assert [t["relname"] for t in tables] == ["matcher_payments_d20251121"]
+        assert sorted(owned.days) == ["T-later"]  # the index forgot the dropped payments
+        matcher.evict(0)
+        assert [p.status for p in await store.fetch(owned, ["T-later"])] == ["overdue"]
+    finally:
+        await conn.close()
+        await engine.dispose()

@@ -139,6 +139,9 @@ class MatcherSettings(CommonSettings):
     session_timeout: PositiveDuration = Field(
         timedelta(seconds=10), validation_alias="MATCHER_SESSION_TIMEOUT"
     )
+    state_retention: PositiveDuration = Field(
+        timedelta(days=35), validation_alias="SETTLEWATCH_STATE_RETENTION"
+    )
 
 
 class AlertsSettings(CommonSettings):

@@ -41,9 +41,11 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             store=MatcherStore(resources.engine),
             publisher=publisher,
             session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
+            timer_interval=settings.timer_interval,
+            retention=settings.state_retention,
         )
         app.state.matcher = loop
-        collector = register_open_payments(loop.states)
+        collector = register_open_payments(lambda: loop.open_totals, loop.states)
         task = asyncio.create_task(loop.run(), name="matcher-loop")
         task.add_done_callback(_stop_process_if_failed)
         try:

@@ -3,7 +3,7 @@ one document. Explicit, versioned field by field, so a newer matcher can read an
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from settlewatch.matcher.core.deadlines import Schedule, Window
-from settlewatch.matcher.core.matcher import EXPIRY, Matcher
+from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import (
     Finding,
     MerchantTerms,
     PartitionState,
     Payment,
+    SaleKey,
     SettlementFact,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "partition_to_json",
     "payment_from_json",
     "payment_to_json",
+    "reference_to_json",
 ]
 
 Json = dict[str, Any]
@@ -73,6 +75,7 @@ def payment_from_json(data: Json) -> Payment:
         reported=data["reported"],
         overdue_fired=data["overdue_fired"],
         cancelled=data["cancelled"],
+        conflicts=data.get("conflicts", []),
         settlements={sid: _fact_from_json(f) for sid, f in data["settlements"].items()},
         history=[(datetime.fromisoformat(at), event) for at, event in data["history"]],
     )
@@ -129,14 +132,21 @@ def _finding_from_json(data: Json) -> Finding:
     return Finding(**(data | {"at": datetime.fromisoformat(data["at"])}))
 
 
-def partition_to_json(state: PartitionState) -> Json:
-    """Everything but the payments (stored as rows) and what is rebuilt from them."""
+def reference_to_json(state: PartitionState) -> Json:
+    """Merchant terms and maintenance windows: saved only when they changed."""
     return {
         "merchants": {m: _terms_to_json(t) for m, t in state.merchants.items()},
         "windows": {
             bank: {wid: [w.starts_at.isoformat(), w.ends_at.isoformat()] for wid, w in ws.items()}
             for bank, ws in state.windows.items()
         },
+    }
+
+
+def partition_to_json(state: PartitionState) -> Json:
+    """The rest of a partition but its payments (stored as rows) and its recent-sales index
+    (rebuilt from them)."""
+    return {
         "early_settlements": {
             txn: [_fact_to_json(f) for f in facts.values()]
             for txn, facts in state.early_settlements.items()
@@ -144,27 +154,35 @@ def partition_to_json(state: PartitionState) -> Json:
         "early_settlement_merchant": [
             [s, t, m] for (s, t), m in state.early_settlement_merchant.items()
         ],
-        "early_cancellations": state.early_cancellations,
+        "early_cancellations": {
+            original: [void, at.isoformat()]
+            for original, (void, at) in state.early_cancellations.items()
+        },
         "unknown_reported": sorted(state.unknown_reported),
         "duplicate_candidates": sorted(state.duplicate_candidates),
-        "reported_duplicates": sorted(state.reported_duplicates),
-        "conflicts": sorted(state.conflicts),
+        "reported_duplicates": [
+            [a, b, later.isoformat()] for (a, b), later in state.reported_duplicates.items()
+        ],
         "pending_findings": [finding_to_json(f) for f in state.pending_findings],
         "dirty": sorted(state.dirty),
     }
 
 
 def partition_from_json(
-    data: Json, clock: datetime | None, payments: list[Payment]
+    reference: Json,
+    data: Json,
+    clock: datetime | None,
+    sales: Iterable[tuple[SaleKey, str, datetime]],
 ) -> PartitionState:
+    """A partition's state with an empty working set; `sales` are its recent sales."""
     state = PartitionState(clock=clock)
-    state.merchants = {m: _terms_from_json(t) for m, t in data.get("merchants", {}).items()}
+    state.merchants = {m: _terms_from_json(t) for m, t in reference.get("merchants", {}).items()}
     state.windows = {
         bank: {
             wid: Window(datetime.fromisoformat(s), datetime.fromisoformat(e))
             for wid, (s, e) in ws.items()
         }
-        for bank, ws in data.get("windows", {}).items()
+        for bank, ws in reference.get("windows", {}).items()
     }
     state.early_settlements = {
         txn: {f["settlement_id"]: _fact_from_json(f) for f in facts}
@@ -173,21 +191,18 @@ def partition_from_json(
     state.early_settlement_merchant = {
         (s, t): m for s, t, m in data.get("early_settlement_merchant", [])
     }
-    state.early_cancellations = dict(data.get("early_cancellations", {}))
+    state.early_cancellations = {
+        original: (void, datetime.fromisoformat(at))
+        for original, (void, at) in data.get("early_cancellations", {}).items()
+    }
     state.unknown_reported = {(s, t) for s, t in data.get("unknown_reported", [])}
     state.duplicate_candidates = {(a, b) for a, b in data.get("duplicate_candidates", [])}
-    state.reported_duplicates = {(a, b) for a, b in data.get("reported_duplicates", [])}
-    state.conflicts = {(t, d) for t, d in data.get("conflicts", [])}
+    state.reported_duplicates = {
+        (a, b): datetime.fromisoformat(later) for a, b, later in data.get("reported_duplicates", [])
+    }
     state.pending_findings = [_finding_from_json(f) for f in data.get("pending_findings", [])]
     state.dirty = set(data.get("dirty", []))
-    state.payments = {p.txn_id: p for p in payments}
-    for payment in sorted(payments, key=lambda p: (p.occurred_at, p.txn_id)):
-        if payment.kind == "sale":
-            Matcher(state).index_sale(payment, judge=False)
-    for payment in payments:  # the deadline index is derived, not stored
-        if payment.status == "pending":
-            state.deadlines.append((payment.due_at, payment.txn_id))
-        elif payment.status in ("overdue", "failed"):
-            state.deadlines.append((payment.due_at + EXPIRY, payment.txn_id))
-    heapq.heapify(state.deadlines)
+    matcher = Matcher(state)
+    for key, txn_id, occurred_at in sales:
+        matcher.remember_sale(key, txn_id, occurred_at)
     return state

@@ -7,6 +7,11 @@ then lets the core decide. C is the smaller of the two topics' next pulses, so n
 accepted before C can still be on its way when C passes, and the decisions depend only on the
 log, never on how it was cut into batches: a replay decides exactly what the live run decided.
 
+Payments are kept in the database; in memory is a working set: before records are applied, the
+payments they refer to are read; before a tick, the payments due (the deadline index, in
+bounded batches, earliest first) and those the tick judges. Ticks happen when the clock enters a
+new multiple of SETTLEWATCH_TIMER_INTERVAL, again a function of the log.
+
 A batch ends in one database transaction (state, findings outbox, offsets); then the findings
 are published, keyed by merchant, and marked published. On assignment the state and the offsets
 come from the database; on revocation the batch in hand is finished first.
@@ -16,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -31,7 +36,8 @@ from pydantic import ValidationError
 from settlewatch.common.events import Record, decode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
-from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant
+from settlewatch.matcher.core.deadlines import Window
+from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant, referenced
 from settlewatch.matcher.core.model import Finding, PartitionState
 from settlewatch.matcher.core.stall import StallWatch
 from settlewatch.matcher.metrics import (
@@ -41,12 +47,15 @@ from settlewatch.matcher.metrics import (
     FINDINGS,
     SETTLEMENT_DELAY,
 )
-from settlewatch.matcher.store import MatcherStore, Owned, StoredFinding
+from settlewatch.matcher.store import MatcherStore, OpenTotals, Owned, StoredFinding
 
-__all__ = ["MatcherLoop", "PartitionWork"]
+__all__ = ["MatcherLoop", "PartitionWork", "ticks"]
 
 _log = logging.getLogger(__name__)
 MAX_RECORDS = 5000
+TIMER_BATCH = 10_000  # due payments read and fired per round
+WORKING_SET = 2_000  # payments kept in memory per partition between batches
+DeadLetters = list[tuple[str, int, str, bytes]]  # topic, offset, reason, value
 
 
 @dataclass
@@ -58,10 +67,12 @@ class _Stream:
 
 @dataclass
 class PartitionWork:
-    """One owned partition: its core, and per topic the records not yet applied."""
+    """One owned partition: its core, per topic the records not yet applied, and the findings
+    decided since the last save."""
 
     owned: Owned
     streams: dict[str, _Stream]
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def matcher(self) -> Matcher:
@@ -73,30 +84,36 @@ class PartitionWork:
         if record is not None and record["kind"] == "pulse":
             stream.pulses += 1
 
-    def advance(self, dead_letter: list[tuple[str, int, str]]) -> list[Finding]:
-        """Apply and decide as far as the pulses of every topic allow."""
-        matcher = self.matcher
-        findings: list[Finding] = []
-        while all(stream.pulses for stream in self.streams.values()):
-            clock = min(_first_pulse(stream) for stream in self.streams.values())
-            for topic, stream in self.streams.items():
-                while stream.queue:
-                    offset, record = stream.queue[0]
-                    if record is not None and record["kind"] == "pulse":
-                        if record["body"].at <= clock:
-                            stream.queue.popleft()
-                            stream.pulses -= 1
-                            stream.applied = offset + 1
-                        break
-                    stream.queue.popleft()
-                    stream.applied = offset + 1
-                    if record is not None:
-                        try:
-                            _apply(matcher, record)
-                        except UnknownMerchant as exc:
-                            dead_letter.append((topic, offset, f"unknown merchant {exc}"))
-            findings += matcher.tick(clock)
-        return findings
+    def next_segment(self) -> tuple[datetime, list[tuple[str, int, Record]]] | None:
+        """The records to apply before the next clock tick, and its time; None until every
+        topic holds a pulse. C is the smaller of the topics' next pulses, so no event accepted
+        before C can still be on its way when C passes."""
+        if not all(stream.pulses for stream in self.streams.values()):
+            return None
+        clock = min(_first_pulse(stream) for stream in self.streams.values())
+        segment: list[tuple[str, int, Record]] = []
+        for topic, stream in self.streams.items():
+            while stream.queue:
+                offset, record = stream.queue[0]
+                if record is not None and record["kind"] == "pulse":
+                    if record["body"].at <= clock:
+                        stream.queue.popleft()
+                        stream.pulses -= 1
+                        stream.applied = offset + 1
+                    break
+                stream.queue.popleft()
+                stream.applied = offset + 1
+                if record is not None:
+                    segment.append((topic, offset, record))
+        return clock, segment
+
+    def offsets(self) -> dict[tuple[str, int], int]:
+        partition = self.owned.partition
+        return {
+            (topic, partition): stream.applied
+            for topic, stream in self.streams.items()
+            if stream.applied is not None
+        }
 
 
 def _first_pulse(stream: _Stream) -> datetime:
@@ -117,6 +134,15 @@ def _apply(matcher: Matcher, record: Record) -> None:
         matcher.apply_window(record["body"])
 
 
+def ticks(previous: datetime | None, clock: datetime, interval: timedelta) -> bool:
+    """Whether the clock moving from `previous` to `clock` checks deadlines: when it enters a
+    new multiple of `interval` (a function of the log, so a replay ticks where the live run did)."""
+    if previous is None:
+        return True
+    step = interval.total_seconds()
+    return int(clock.timestamp() // step) > int(previous.timestamp() // step)
+
+
 class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
         self,
@@ -126,6 +152,8 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         store: MatcherStore,
         publisher: Publisher,
         session_timeout_ms: int = 10_000,
+        timer_interval: timedelta = timedelta(seconds=1),
+        retention: timedelta = timedelta(days=35),
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._topics = topics
@@ -134,6 +162,10 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self._lock = asyncio.Lock()
         self._wall = wall
         self._stall = StallWatch(topics.prefix)
+        self._timer_interval = timer_interval
+        self._retention = retention
+        self._swept_before: date | None = None
+        self.open_totals: OpenTotals = {}
         self.works: dict[int, PartitionWork] = {}
         self._bootstrap_servers = bootstrap_servers
         self._session_timeout_ms = session_timeout_ms
@@ -195,7 +227,8 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _watch_clock(self, every: float = 5.0) -> None:
         """pipeline.stalled when the clock of the owned partitions stops (ingest down, pulses
-        lost), resolved when it moves again: one page for on-call, not one per payment."""
+        lost), resolved when it moves again: one page for on-call, not one per payment. Also
+        refreshes the open-payment gauges and drops closed windows once a day."""
         while True:
             await asyncio.sleep(every)
             async with self._lock:
@@ -208,11 +241,24 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 if finding is not None:
                     FINDINGS.labels(finding.type, finding.state).inc()
                     await self._publish(await self._store.save([], [finding], {}))
+                self.open_totals = await self._store.open_totals(sorted(self.works))
+                if clock is not None:
+                    await self._sweep((clock - self._retention).date())
+
+    async def _sweep(self, before: date) -> None:
+        """Drop the day tables whose window closed (once per day of matcher clock)."""
+        if self._swept_before == before:
+            return
+        owned = [work.owned for work in self.works.values()]
+        dropped = await self._store.drop_closed_windows(before, owned)
+        if dropped:
+            _log.info("closed windows dropped", extra={"days": [d.isoformat() for d in dropped]})
+        self._swept_before = before
 
     async def _process(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        dead_letter: list[tuple[str, int, str]] = []
+        dead_letter: DeadLetters = []
         touched: set[int] = set()
         for tp, records in batch.items():
             work = self.works.get(tp.partition)
@@ -223,32 +269,80 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 try:
                     work.add(tp.topic, record.offset, decode_event(record.value or b""))
                 except ValidationError as exc:
-                    dead_letter.append((tp.topic, record.offset, str(exc)[:2000]))
+                    dead_letter.append(
+                        (tp.topic, record.offset, str(exc)[:2000], record.value or b"")
+                    )
                     work.add(tp.topic, record.offset, None)
-        findings: list[Finding] = []
-        for partition in sorted(touched):
-            findings += self.works[partition].advance(dead_letter)
-        await self._dead_letter(batch, dead_letter)
-        offsets = {
-            (topic, partition): stream.applied
-            for partition in touched
-            for topic, stream in self.works[partition].streams.items()
-            if stream.applied is not None
-        }
-        new = await self._store.save(
-            [self.works[p].owned for p in sorted(touched)], findings, offsets
-        )
-        await self._publish(new)
-        for finding in findings:
-            FINDINGS.labels(finding.type, finding.state).inc()
-        for partition in touched:
-            self._observe(self.works[partition].owned.state)
+        works = [self.works[p] for p in sorted(touched)]
+        for work in works:
+            await self._advance(work, dead_letter)
+        await self._dead_letter(dead_letter)
+        await self._save(works)
         for tp, records in batch.items():
             highwater = self._consumer.highwater(tp)
             if highwater is not None and records:
                 CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
                     highwater - records[-1].offset - 1
                 )
+
+    async def _advance(self, work: PartitionWork, dead_letter: DeadLetters) -> None:
+        """Apply and decide as far as the pulses of every topic allow."""
+        matcher = work.matcher
+        state = work.owned.state
+        while (step := work.next_segment()) is not None:
+            clock, segment = step
+            await self._load_for(work, [record for _, _, record in segment])
+            for topic, offset, record in segment:
+                try:
+                    _apply(matcher, record)
+                except UnknownMerchant as exc:
+                    reason = f"unknown merchant {exc}"
+                    dead_letter.append((topic, offset, reason, orjson.dumps(record["body"])))
+            if ticks(state.clock, clock, self._timer_interval):
+                await self._tick(work, clock, dead_letter)
+
+    async def _load_for(self, work: PartitionWork, records: Sequence[Record]) -> None:
+        """Bring into the working set every stored payment these records may touch."""
+        owned = work.owned
+        wanted = [t for record in records for t in referenced(record["kind"], record["body"])]
+        loaded = await self._store.fetch(owned, wanted)
+        for record in records:
+            if record["kind"] == "maintenance":
+                window = record["body"]
+                stored = owned.state.windows.get(window.bank_code, {}).get(window.id)
+                if stored != Window(window.starts_at, window.ends_at):
+                    loaded += await self._store.pending_of_bank(
+                        owned, window.bank_code, window.starts_at
+                    )
+        work.matcher.load(loaded)
+
+    async def _tick(self, work: PartitionWork, clock: datetime, dead_letter: DeadLetters) -> None:
+        """Decide at `clock`. The payments due are read from the deadline index in bounded
+        batches, earliest first; a full batch is saved before the next is read."""
+        matcher = work.matcher
+        matcher.load(await self._store.fetch(work.owned, matcher.needed_at_tick()))
+        while True:
+            due = await self._store.due(work.owned, clock, TIMER_BATCH)
+            matcher.load(due)
+            work.findings += matcher.tick(clock)
+            if len(due) < TIMER_BATCH:
+                return
+            await self._dead_letter(dead_letter)
+            await self._save([work])
+
+    async def _save(self, works: Sequence[PartitionWork]) -> None:
+        """Save state, findings and offsets of `works` in one transaction, then publish the new
+        findings and shrink the working sets."""
+        findings = [finding for work in works for finding in work.findings]
+        offsets = {key: offset for work in works for key, offset in work.offsets().items()}
+        new = await self._store.save([w.owned for w in works], findings, offsets)
+        await self._publish(new)
+        for (kind, state), count in Counter((f.type, f.state) for f in findings).items():
+            FINDINGS.labels(kind, state).inc(count)
+        for work in works:
+            work.findings.clear()
+            self._observe(work.owned.state)
+            work.matcher.evict(WORKING_SET)
 
     @staticmethod
     def _observe(state: PartitionState) -> None:
@@ -264,16 +358,11 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             )
             state.calendar_fallbacks = 0
 
-    async def _dead_letter(
-        self,
-        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        dead: Sequence[tuple[str, int, str]],
-    ) -> None:
+    async def _dead_letter(self, dead: DeadLetters) -> None:
         """Poison records go to the dead-letter topic with the reason, before their offsets are
         saved as consumed: never silently dropped."""
         if not dead:
             return
-        values = {(tp.topic, r.offset): r.value for tp, rs in batch.items() for r in rs}
         records = [
             (
                 topic.encode(),
@@ -282,14 +371,15 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                         "topic": topic,
                         "offset": offset,
                         "reason": reason,
-                        "value": (values.get((topic, offset)) or b"").decode(errors="replace"),
+                        "value": value.decode(errors="replace"),
                     }
                 ),
             )
-            for topic, offset, reason in dead
+            for topic, offset, reason, value in dead
         ]
         _log.warning("records dead-lettered", extra={"count": len(records)})
         await self._publisher.publish(self._topics.dead_letter, records)
+        dead.clear()
 
     async def _publish(self, findings: Sequence[StoredFinding]) -> None:
         if not findings:
@@ -321,8 +411,9 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                     _log.error(
                         "partition assigned without its twin", extra={"partition": partition}
                     )
-                owned = await self._store.claim(partition)
-                self.works[partition] = PartitionWork(owned, {t: _Stream() for t in self.inputs})
+            for owned in await self._store.claim(partitions) if partitions else []:
+                streams = {t: _Stream() for t in self.inputs}
+                self.works[owned.partition] = PartitionWork(owned, streams)
             offsets = await self._store.offsets(self.inputs, partitions)
             for tp in assigned:
                 offset = offsets.get((tp.topic, tp.partition))

@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from settlewatch.matcher.core.model import PartitionState
+from settlewatch.matcher.store import OpenTotals
 
 __all__ = [
     "BATCH_SECONDS",
@@ -60,10 +61,15 @@ CALENDAR_FALLBACKS = Counter(
 
 
 class OpenPaymentsCollector(Collector):
-    """Pending and overdue payments and amounts by bank, and the clock lag, read at scrape time
-    from the partitions this instance owns."""
+    """Pending and overdue payments and amounts by bank (as the matcher last read them from the
+    store), and the clock lag of the partitions this instance owns, at scrape time."""
 
-    def __init__(self, states: Callable[[], Mapping[int, PartitionState]]) -> None:
+    def __init__(
+        self,
+        totals: Callable[[], OpenTotals],
+        states: Callable[[], Mapping[int, PartitionState]],
+    ) -> None:
+        self._totals = totals
         self._states = states
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
@@ -83,20 +89,12 @@ class OpenPaymentsCollector(Collector):
             "Wall clock minus the matcher clock (the oldest latest pulse of its partitions).",
         )
         number: dict[tuple[str, str], int] = defaultdict(int)
-        total: dict[tuple[str, str, str], int] = defaultdict(int)
-        states = dict(self._states())
-        for state in states.values():
-            for payment in list(state.payments.values()):
-                if payment.status in ("pending", "overdue"):
-                    number[(payment.bank_code, payment.status)] += 1
-                    total[(payment.bank_code, payment.status, payment.currency)] += abs(
-                        payment.amount_minor
-                    )
+        for (bank_code, status, currency), (count, amount) in sorted(self._totals().items()):
+            number[(bank_code, status)] += count
+            amounts.add_metric([bank_code, status, currency], amount)
         for labels, value in sorted(number.items()):
             counts.add_metric(labels, value)
-        for amount_labels, amount in sorted(total.items()):
-            amounts.add_metric(amount_labels, amount)
-        clocks = [s.clock for s in states.values() if s.clock is not None]
+        clocks = [s.clock for s in dict(self._states()).values() if s.clock is not None]
         if clocks:
             lag.add_metric([], (datetime.now(UTC) - min(clocks)).total_seconds())
         yield counts
@@ -104,7 +102,9 @@ class OpenPaymentsCollector(Collector):
         yield lag
 
 
-def register_open_payments(states: Callable[[], Mapping[int, PartitionState]]) -> Collector:
-    collector = OpenPaymentsCollector(states)
+def register_open_payments(
+    totals: Callable[[], OpenTotals], states: Callable[[], Mapping[int, PartitionState]]
+) -> Collector:
+    collector = OpenPaymentsCollector(totals, states)
     REGISTRY.register(collector)
     return collector

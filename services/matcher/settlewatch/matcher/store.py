@@ -1,5 +1,10 @@
 """The matcher's state store in PostgreSQL.
 
+Payments live in `matcher_payments`, one table per business date, so a closed window (every
+payment in it settled, cancelled or expired, and older than the retention) is dropped whole.
+The matcher keeps only a working set in memory plus, per owned partition, an index from txn_id to
+business date that points its reads at the right day.
+
 A batch is saved in one transaction: the payments it changed, each partition's state document,
 the findings it decided (outbox) and the offsets it consumed. So after a crash the matcher
 resumes from exactly the state that goes with its offsets, and no finding is lost or doubled.
@@ -9,8 +14,10 @@ partition in a rebalance fails its next save instead of overwriting the new owne
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -26,20 +33,38 @@ from settlewatch.matcher.codec import (
     partition_to_json,
     payment_from_json,
     payment_to_json,
+    reference_to_json,
 )
-from settlewatch.matcher.core.model import Finding, PartitionState
+from settlewatch.matcher.core.matcher import DUPLICATE_HORIZON, EXPIRY
+from settlewatch.matcher.core.model import OPEN, Finding, PartitionState, Payment
 
-__all__ = ["LostOwnership", "MatcherStore", "Owned", "StoredFinding", "forget_consumed_offsets"]
+__all__ = [
+    "LostOwnership",
+    "MatcherStore",
+    "OpenTotals",
+    "Owned",
+    "StoredFinding",
+    "forget_consumed_offsets",
+]
+
+# (bank_code, status, currency) → (payments, sum of absolute amounts in minor units)
+OpenTotals = dict[tuple[str, str, str], tuple[int, int]]
 
 
-# Set-based writes (unnest): one statement per batch whatever its size, no parameter limit.
+# Set-based statements (unnest): one per batch whatever its size, no parameter limit.
 _UPSERT_PAYMENTS = """
-INSERT INTO matcher_payments (txn_id, partition, merchant_id, status, bank_code, currency,
-                              amount_minor, occurred_at, business_date, due_at, body)
-SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::bigint[], $8::timestamptz[], $9::date[], $10::timestamptz[], $11::jsonb[])
-ON CONFLICT (txn_id) DO UPDATE SET partition = EXCLUDED.partition, status = EXCLUDED.status,
-    due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
+INSERT INTO matcher_payments (txn_id, business_date, partition, merchant_id, kind, status,
+                              bank_code, currency, amount_minor, occurred_at, due_at,
+                              card_fingerprint, body)
+SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[],
+                     $12::text[], $13::jsonb[])
+ON CONFLICT (txn_id, business_date) DO UPDATE SET partition = EXCLUDED.partition,
+    status = EXCLUDED.status, due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
+"""
+_DELETE_PAYMENTS = """
+DELETE FROM matcher_payments p USING unnest($1::text[], $2::date[]) AS gone(txn_id, day)
+WHERE p.txn_id = gone.txn_id AND p.business_date = gone.day
 """
 _INSERT_OUTBOX = """
 INSERT INTO matcher_outbox (key, merchant_id, body)
@@ -47,6 +72,44 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
 ON CONFLICT (key) DO NOTHING
 RETURNING key
 """
+# A day's table is looked up alone (the date is in the query), so only its index is probed.
+_FETCH = "SELECT body::text FROM matcher_payments WHERE business_date = $1 AND txn_id = ANY($2)"
+# The deadline index, in deadline order: pending payments past due_at, and unsettled ones
+# past their expiry.
+_DUE = """
+(SELECT body::text, due_at AS fires_at FROM matcher_payments
+ WHERE partition = $1 AND status = 'pending' AND due_at <= $2 ORDER BY due_at LIMIT $4)
+UNION ALL
+(SELECT body::text, due_at + $3::interval FROM matcher_payments
+ WHERE partition = $1 AND status IN ('overdue', 'failed') AND due_at <= $2 - $3::interval
+ ORDER BY due_at LIMIT $4)
+ORDER BY fires_at LIMIT $4
+"""
+_PENDING_OF_BANK = """
+SELECT body::text FROM matcher_payments
+WHERE partition = $1 AND status = 'pending' AND bank_code = $2 AND due_at >= $3
+"""
+_KEYS = "SELECT partition, txn_id, business_date FROM matcher_payments WHERE partition = ANY($1)"
+_RECENT_SALES = """
+SELECT partition, merchant_id, card_fingerprint, amount_minor, currency, txn_id, occurred_at
+FROM matcher_payments
+WHERE partition = ANY($1) AND kind = 'sale' AND occurred_at >= $2
+ORDER BY occurred_at, txn_id
+"""
+_OPEN_TOTALS = """
+SELECT bank_code, status, currency, count(*), sum(abs(amount_minor))::bigint
+FROM matcher_payments
+WHERE partition = ANY($1) AND status IN ('pending', 'overdue')
+GROUP BY bank_code, status, currency
+"""
+_DAYS = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'matcher_payments'::regclass
+"""
+
+
+def _day_table(day: date) -> str:
+    return f"matcher_payments_d{day:%Y%m%d}"
 
 
 async def _driver(conn: AsyncConnection) -> Any:
@@ -61,11 +124,13 @@ class LostOwnership(Exception):
 
 @dataclass
 class Owned:
-    """A partition this instance owns: its state and the generation that fences its writes."""
+    """A partition this instance owns: its state, the generation that fences its writes, and
+    where each of its payments is stored (txn_id → business date)."""
 
     partition: int
     generation: int
     state: PartitionState
+    days: dict[str, date] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,27 +143,50 @@ class StoredFinding:
 class MatcherStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._day_tables: set[date] = set()  # known to exist
+        self._dates: dict[date, date] = {}  # one object per day for the txn_id indexes
 
-    async def claim(self, partition: int) -> Owned:
-        """Take ownership of `partition` and load its state."""
+    async def claim(self, partitions: Sequence[int]) -> list[Owned]:
+        """Take ownership of `partitions` and load what their state needs in memory."""
         claim = (
             insert(tables.partitions)
-            .values(partition=partition, generation=1, body={})
+            .values([{"partition": p, "generation": 1, "body": {}} for p in partitions])
             .on_conflict_do_update(
                 index_elements=[tables.partitions.c.partition],
                 set_={"generation": tables.partitions.c.generation + 1},
             )
             .returning(
-                tables.partitions.c.generation, tables.partitions.c.clock, tables.partitions.c.body
+                tables.partitions.c.partition,
+                tables.partitions.c.generation,
+                tables.partitions.c.clock,
+                tables.partitions.c.reference,
+                tables.partitions.c.body,
             )
         )
         async with self._engine.begin() as conn:
-            row = (await conn.execute(claim)).one()
-            bodies = await conn.scalars(
-                select(tables.payments.c.body).where(tables.payments.c.partition == partition)
+            rows = {row.partition: row for row in await conn.execute(claim)}
+            driver = await _driver(conn)
+            clocks = [row.clock for row in rows.values() if row.clock is not None]
+            since = min(clocks) - DUPLICATE_HORIZON if clocks else datetime(1970, 1, 1, tzinfo=UTC)
+            sales = defaultdict(list)
+            for r in await driver.fetch(_RECENT_SALES, list(partitions), since):
+                key = (r["merchant_id"], r["card_fingerprint"], r["amount_minor"], r["currency"])
+                sales[r["partition"]].append((key, r["txn_id"], r["occurred_at"]))
+            days: dict[int, dict[str, date]] = defaultdict(dict)
+            for r in await driver.fetch(_KEYS, list(partitions)):
+                days[r["partition"]][r["txn_id"]] = self._date(r["business_date"])
+        return [
+            Owned(
+                p,
+                rows[p].generation,
+                partition_from_json(rows[p].reference, rows[p].body, rows[p].clock, sales[p]),
+                days[p],
             )
-            payments = [payment_from_json(body) for body in bodies]
-        return Owned(partition, row.generation, partition_from_json(row.body, row.clock, payments))
+            for p in partitions
+        ]
+
+    def _date(self, day: date) -> date:
+        return self._dates.setdefault(day, day)
 
     async def offsets(
         self, topics: Iterable[str], partitions: Iterable[int]
@@ -110,6 +198,50 @@ class MatcherStore:
         async with self._engine.connect() as conn:
             return {(r.topic, r.partition): r.next_offset for r in await conn.execute(query)}
 
+    # --- reads into the working set -------------------------------------------------------
+
+    async def fetch(self, owned: Owned, txn_ids: Iterable[str]) -> list[Payment]:
+        """The stored payments among `txn_ids` that are not in the working set."""
+        by_day: dict[date, list[str]] = defaultdict(list)
+        for txn_id in txn_ids:
+            day = owned.days.get(txn_id)
+            if day is not None and txn_id not in owned.state.payments:
+                by_day[day].append(txn_id)
+        if not by_day:
+            return []
+        async with self._engine.connect() as conn:
+            driver = await _driver(conn)
+            bodies = [
+                row[0]
+                for day, ids in sorted(by_day.items())
+                for row in await driver.fetch(_FETCH, day, ids)
+            ]
+        return [payment_from_json(orjson.loads(body)) for body in bodies]
+
+    async def due(self, owned: Owned, now: datetime, limit: int) -> list[Payment]:
+        """Up to `limit` payments whose deadline or expiry is at or before `now`, earliest
+        first, as last saved."""
+        async with self._engine.connect() as conn:
+            driver = await _driver(conn)
+            rows = await driver.fetch(_DUE, owned.partition, now, EXPIRY, limit)
+        return [payment_from_json(orjson.loads(row[0])) for row in rows]
+
+    async def pending_of_bank(self, owned: Owned, bank_code: str, since: datetime) -> list[Payment]:
+        """Pending payments of a bank due at or after `since` (a new maintenance window)."""
+        async with self._engine.connect() as conn:
+            driver = await _driver(conn)
+            rows = await driver.fetch(_PENDING_OF_BANK, owned.partition, bank_code, since)
+        return [payment_from_json(orjson.loads(row[0])) for row in rows]
+
+    async def open_totals(self, partitions: Sequence[int]) -> OpenTotals:
+        """Pending and overdue payments and amounts of `partitions`, as last saved."""
+        async with self._engine.connect() as conn:
+            driver = await _driver(conn)
+            rows = await driver.fetch(_OPEN_TOTALS, list(partitions))
+        return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+
+    # --- writes ---------------------------------------------------------------------------
+
     async def save(
         self,
         owned: Sequence[Owned],
@@ -117,6 +249,12 @@ class MatcherStore:
         next_offsets: Mapping[tuple[str, int], int],
     ) -> list[StoredFinding]:
         """Write a processed batch atomically; return the findings that are new (to publish)."""
+        await self._ensure_day_tables(
+            p.business_date
+            for part in owned
+            for t in part.state.changed
+            if (p := part.state.payments.get(t)) is not None
+        )
         async with self._engine.begin() as conn:
             for part in owned:
                 await self._save_partition(conn, part)
@@ -134,19 +272,48 @@ class MatcherStore:
                     )
                 )
         for part in owned:
-            part.state.changed.clear()
-            part.state.removed.clear()
+            state = part.state
+            for txn_id in state.changed:
+                if (payment := state.payments.get(txn_id)) is not None:
+                    part.days[txn_id] = self._date(payment.business_date)
+            for txn_id in state.removed:
+                part.days.pop(txn_id, None)
+            state.changed.clear()
+            state.removed.clear()
+            state.reference_changed = False
         return new
+
+    async def _ensure_day_tables(self, days: Iterable[date]) -> None:
+        missing = set(days) - self._day_tables
+        if not missing:
+            return
+        async with self._engine.begin() as conn:
+            driver = await _driver(conn)
+            # Serialises creators (two instances, one new day); the DDL is once per day.
+            await driver.execute("SELECT pg_advisory_xact_lock(hashtext('matcher_payments'))")
+            for day in sorted(missing):
+                await driver.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_day_table(day)} PARTITION OF matcher_payments "
+                    f"FOR VALUES FROM ('{day}') TO ('{day}'::date + 1)"
+                )
+        self._day_tables |= missing
 
     async def _save_partition(self, conn: AsyncConnection, part: Owned) -> None:
         state = part.state
+        values: dict[str, Any] = {
+            "clock": state.clock,
+            "body": partition_to_json(state),
+            "updated_at": func.now(),
+        }
+        if state.reference_changed:
+            values["reference"] = reference_to_json(state)
         fenced = (
             update(tables.partitions)
             .where(
                 tables.partitions.c.partition == part.partition,
                 tables.partitions.c.generation == part.generation,
             )
-            .values(clock=state.clock, body=partition_to_json(state), updated_at=func.now())
+            .values(**values)
         )
         if (await conn.execute(fenced)).rowcount != 1:
             raise LostOwnership(f"partition {part.partition} has a newer owner")
@@ -156,22 +323,23 @@ class MatcherStore:
             await driver.execute(
                 _UPSERT_PAYMENTS,
                 [p.txn_id for p in changed],
+                [p.business_date for p in changed],
                 [part.partition] * len(changed),
                 [p.merchant_id for p in changed],
+                [p.kind for p in changed],
                 [p.status for p in changed],
                 [p.bank_code for p in changed],
                 [p.currency for p in changed],
                 [p.amount_minor for p in changed],
                 [p.occurred_at for p in changed],
-                [p.business_date for p in changed],
                 [p.due_at for p in changed],
+                [p.card_fingerprint for p in changed],
                 [payment_to_json(p).decode() for p in changed],
             )
         if state.removed:
             driver = await _driver(conn)
-            await driver.execute(
-                "DELETE FROM matcher_payments WHERE txn_id = ANY($1::text[])", sorted(state.removed)
-            )
+            gone = sorted(state.removed.items())
+            await driver.execute(_DELETE_PAYMENTS, [t for t, _ in gone], [d for _, d in gone])
 
     async def _add_to_outbox(
         self, conn: AsyncConnection, findings: Sequence[Finding]
@@ -189,6 +357,31 @@ class MatcherStore:
         new_keys = {row["key"] for row in inserted}
         return [f for f in stored if f.key in new_keys]
 
+    async def drop_closed_windows(self, before: date, owned: Iterable[Owned]) -> list[date]:
+        """Drop the day tables before `before` in which no payment is still open, and forget
+        their payments in the owned partitions' indexes. Returns the days dropped."""
+        dropped: list[date] = []
+        async with self._engine.connect() as conn:
+            driver = await _driver(conn)
+            names = [row[0] for row in await driver.fetch(_DAYS)]
+        existing = {datetime.strptime(n.rsplit("_d", 1)[1], "%Y%m%d").date() for n in names}
+        for day in sorted(d for d in existing if d < before):
+            async with self._engine.begin() as conn:
+                driver = await _driver(conn)
+                table = _day_table(day)
+                still_open = await driver.fetchval(
+                    f"SELECT EXISTS (SELECT 1 FROM {table} WHERE status = ANY($1))", sorted(OPEN)
+                )
+                if not still_open:
+                    await driver.execute(f"DROP TABLE {table}")
+                    dropped.append(day)
+        gone = {d for d in self._dates if d < before} - (existing - set(dropped))
+        for part in owned:
+            for txn_id in [t for t, d in part.days.items() if d in gone]:
+                del part.days[txn_id]
+        self._day_tables -= gone
+        return dropped
+
     async def unpublished(self, limit: int = 1000) -> list[StoredFinding]:
         query = (
             select(tables.outbox.c.key, tables.outbox.c.merchant_id, tables.outbox.c.body)
@@ -202,10 +395,10 @@ class MatcherStore:
     async def mark_published(self, keys: Sequence[str]) -> None:
         if keys:
             async with self._engine.begin() as conn:
-                await conn.execute(
-                    update(tables.outbox)
-                    .where(tables.outbox.c.key.in_(list(keys)))
-                    .values(published_at=func.now())
+                driver = await _driver(conn)
+                await driver.execute(
+                    "UPDATE matcher_outbox SET published_at = now() WHERE key = ANY($1::text[])",
+                    list(keys),
                 )
 
 

@@ -9,21 +9,25 @@ from settlewatch.common.schema import metadata
 
 __all__ = ["offsets", "outbox", "partitions", "payments"]
 
+# Partitioned by business date, one table per day (created on demand, dropped when closed).
 payments = Table(
     "matcher_payments",
     metadata,
     Column("txn_id", Text, primary_key=True),
+    Column("business_date", Date, primary_key=True),
     Column("partition", Integer, nullable=False),
     Column("merchant_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
     Column("status", Text, nullable=False),
     Column("bank_code", Text, nullable=False),
     Column("currency", Text, nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("business_date", Date, nullable=False),
     Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("card_fingerprint", Text, nullable=False),
     Column("body", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    postgresql_partition_by="RANGE (business_date)",
 )
 
 # One row per partition of the transactions/settlements topics; `generation` fences writers: an
@@ -35,6 +39,7 @@ partitions = Table(
     Column("generation", BigInteger, nullable=False),
     Column("clock", DateTime(timezone=True)),
     Column("body", JSONB, nullable=False),
+    Column("reference", JSONB, nullable=False, server_default="{}"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

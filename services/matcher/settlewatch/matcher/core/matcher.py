@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,14 +30,27 @@ from settlewatch.matcher.core.model import (
     MerchantTerms,
     PartitionState,
     Payment,
+    SaleKey,
     SettlementFact,
     Status,
 )
 
-__all__ = ["DUPLICATE_WINDOW", "EXPIRY", "UNKNOWN_AFTER", "Matcher", "UnknownMerchant", "fee"]
+__all__ = [
+    "DUPLICATE_HORIZON",
+    "DUPLICATE_WINDOW",
+    "EXPIRY",
+    "UNKNOWN_AFTER",
+    "Matcher",
+    "UnknownMerchant",
+    "fee",
+    "referenced",
+]
 
 UNKNOWN_AFTER = timedelta(minutes=15)
 DUPLICATE_WINDOW = timedelta(minutes=10)
+# Sales are compared for duplicates while they are this close to the clock: memory stays bounded
+# by an hour of sales, and a backfill up to an hour late is still compared.
+DUPLICATE_HORIZON = timedelta(hours=1)
 EXPIRY = timedelta(days=30)
 
 
@@ -49,6 +62,17 @@ def fee(gross_minor: int, terms: MerchantTerms) -> int:
     """round-half-up(gross × mdr_bps / 10000), capped by fee_cap_minor; integers only."""
     amount = (gross_minor * terms.mdr_bps * 2 + 10_000) // 20_000
     return min(amount, terms.fee_cap_minor) if terms.fee_cap_minor is not None else amount
+
+
+def referenced(kind: str, body: Any) -> list[str]:
+    """The payments an event may read or change (the adapter loads them before applying it)."""
+    if kind == "transaction":
+        if body["type"] in ("void", "reversal"):
+            return [body["original_txn_id"] or ""]
+        return [body["txn_id"]]
+    if kind == "settlement":
+        return [line["txn_id"] for line in body["items"]]
+    return []
 
 
 def _digest(txn: Mapping[str, Any]) -> str:
@@ -74,13 +98,16 @@ class Matcher:
             fee_cap_minor=profile.fee_cap_minor,
             amount_tolerance_minor=profile.amount_tolerance_minor,
         )
+        self.state.reference_changed = True
 
     def apply_window(self, window: MaintenanceWindow) -> None:
-        """A bank's maintenance: deadlines of its not-yet-overdue payments move past it."""
+        """A bank's maintenance: deadlines of its pending payments due after its start move.
+        (The adapter loads those payments first.)"""
         bank = self.state.windows.setdefault(window.bank_code, {})
         bank[window.id] = Window(window.starts_at, window.ends_at)
+        self.state.reference_changed = True
         for payment in self.state.payments.values():
-            if payment.bank_code == window.bank_code and not payment.overdue_fired:
+            if payment.bank_code == window.bank_code and payment.status == "pending":
                 self._reschedule(payment)
 
     def _reschedule(self, payment: Payment) -> None:
@@ -101,8 +128,9 @@ class Matcher:
         txn_id, digest = txn["txn_id"], _digest(txn)
         existing = self.state.payments.get(txn_id)
         if existing is not None:
-            if existing.digest != digest and (txn_id, digest) not in self.state.conflicts:
-                self.state.conflicts.add((txn_id, digest))
+            if existing.digest != digest and digest not in existing.conflicts:
+                existing.conflicts.append(digest)
+                self._touch(existing)
                 self._note(
                     "transaction.conflict",
                     f"{txn_id}:{digest}",
@@ -144,8 +172,8 @@ class Matcher:
         heapq.heappush(self.state.deadlines, (payment.due_at, payment.txn_id))
         if windows:
             self._reschedule(payment)
-        if (void := self.state.early_cancellations.pop(payment.txn_id, None)) is not None:
-            self._cancel(payment.txn_id, by=void, at=payment.occurred_at)
+        if (early := self.state.early_cancellations.pop(payment.txn_id, None)) is not None:
+            self._cancel(payment.txn_id, by=early[0], at=payment.occurred_at)
         for fact in self.state.early_settlements.pop(payment.txn_id, {}).values():
             self._attach(payment, fact)
             key = (fact.settlement_id, payment.txn_id)
@@ -156,32 +184,29 @@ class Matcher:
                     "settlement.unknown_transaction", f"{key[0]}:{key[1]}", payment, {}, "resolved"
                 )
         if sale:
-            self.index_sale(payment)
+            sale_key = (payment.merchant_id, payment.card_fingerprint, amount, payment.currency)
+            self.remember_sale(sale_key, payment.txn_id, payment.occurred_at, judge=True)
 
-    def index_sale(self, payment: Payment, *, judge: bool = True) -> None:
-        """Remember a sale by card and amount; with `judge`, pair it with recent look-alikes."""
-        key = (
-            payment.merchant_id,
-            payment.card_fingerprint,
-            payment.amount_minor,
-            payment.currency,
-        )
-        same_card = self.state.sales_by_card.setdefault(key, [])
-        for other_id in same_card if judge else ():
-            other = self.state.payments.get(other_id)
-            if (
-                other is not None
-                and abs(other.occurred_at - payment.occurred_at) <= DUPLICATE_WINDOW
-            ):
-                pair = (min(other_id, payment.txn_id), max(other_id, payment.txn_id))
-                if pair not in self.state.reported_duplicates:
-                    self.state.duplicate_candidates.add(pair)
-        same_card.append(payment.txn_id)
+    def remember_sale(
+        self, key: SaleKey, txn_id: str, occurred_at: datetime, *, judge: bool = False
+    ) -> None:
+        """Index a recent sale by card and amount; with `judge`, pair it with look-alikes."""
+        state = self.state
+        if state.clock is not None and occurred_at < state.clock - DUPLICATE_HORIZON:
+            return
+        same_card = state.sales_by_card.setdefault(key, {})
+        for other_id, other_at in same_card.items() if judge else ():
+            if abs(other_at - occurred_at) <= DUPLICATE_WINDOW:
+                pair = (min(other_id, txn_id), max(other_id, txn_id))
+                if pair not in state.reported_duplicates:
+                    state.duplicate_candidates.add(pair)
+        same_card[txn_id] = occurred_at
+        heapq.heappush(state.sales_by_time, (occurred_at, key, txn_id))
 
     def _cancel(self, original: str, *, by: str, at: datetime) -> None:
         payment = self.state.payments.get(original)
         if payment is None:
-            self.state.early_cancellations[original] = by
+            self.state.early_cancellations.setdefault(original, (by, at))
         elif not payment.cancelled:
             payment.cancelled = True
             payment.history.append((at, f"cancelled by {by}"))
@@ -217,6 +242,47 @@ class Matcher:
         )
         self._refresh(payment)
 
+    # --- working set ----------------------------------------------------------------------
+
+    def load(self, payments: Iterable[Payment]) -> None:
+        """Bring stored payments into the working set (those already in it are newer)."""
+        state = self.state
+        for payment in payments:
+            if payment.txn_id in state.payments:
+                continue
+            state.payments[payment.txn_id] = payment
+            if payment.status == "pending":
+                heapq.heappush(state.deadlines, (payment.due_at, payment.txn_id))
+            elif payment.status in ("overdue", "failed"):
+                heapq.heappush(state.deadlines, (payment.due_at + EXPIRY, payment.txn_id))
+
+    def needed_at_tick(self) -> set[str]:
+        """Payments the next tick reads besides the due ones."""
+        pairs = self.state.duplicate_candidates
+        return self.state.dirty | {txn_id for pair in pairs for txn_id in pair}
+
+    def evict(self, keep: int) -> None:
+        """Shrink the working set to the `keep` latest loaded payments, plus those the next tick
+        needs. Call it only after the store saved the changes."""
+        state = self.state
+        needed = self.needed_at_tick()
+        excess = len(state.payments) - keep
+        if excess <= 0:
+            return
+        for txn_id in list(state.payments):
+            if excess <= 0:
+                break
+            if txn_id not in needed:
+                del state.payments[txn_id]
+                excess -= 1
+        state.deadlines = [
+            entry
+            for entry in state.deadlines
+            if (payment := state.payments.get(entry[1])) is not None
+            and entry[0] in (payment.due_at, payment.due_at + EXPIRY)
+        ]
+        heapq.heapify(state.deadlines)
+
     def _touch(self, payment: Payment) -> None:
         self.state.dirty.add(payment.txn_id)
         self.state.changed.add(payment.txn_id)
@@ -240,8 +306,36 @@ class Matcher:
         self._fire_due(now)
         self._judge_unknown(now)
         self._judge_duplicates(now)
+        self._forget(now)
         findings, state.pending_findings = state.pending_findings, []
         return findings
+
+    def _forget(self, now: datetime) -> None:
+        """Drop what can no longer matter, so the state does not grow without bound: sales
+        past the duplicate horizon, and early facts whose transaction never came."""
+        state = self.state
+        horizon = now - DUPLICATE_HORIZON
+        while state.sales_by_time and state.sales_by_time[0][0] < horizon:
+            _, key, txn_id = heapq.heappop(state.sales_by_time)
+            same_card = state.sales_by_card.get(key, {})
+            same_card.pop(txn_id, None)
+            if not same_card:
+                state.sales_by_card.pop(key, None)
+        for pair, later in list(state.reported_duplicates.items()):
+            if later < horizon:
+                del state.reported_duplicates[pair]
+        too_old = now - EXPIRY
+        for original, (_, at) in list(state.early_cancellations.items()):
+            if at < too_old:
+                del state.early_cancellations[original]
+        for txn_id, facts in list(state.early_settlements.items()):
+            for settlement_id, fact in list(facts.items()):
+                if fact.occurred_at < too_old:
+                    del facts[settlement_id]
+                    state.early_settlement_merchant.pop((settlement_id, txn_id), None)
+                    state.unknown_reported.discard((settlement_id, txn_id))
+            if not facts:
+                del state.early_settlements[txn_id]
 
     def _fire_due(self, now: datetime) -> None:
         deadlines = self.state.deadlines
@@ -267,7 +361,7 @@ class Matcher:
         self._report(payment, now)
         del self.state.payments[payment.txn_id]  # leaves the state window
         self.state.changed.discard(payment.txn_id)
-        self.state.removed.add(payment.txn_id)
+        self.state.removed[payment.txn_id] = payment.business_date
 
     def _report(self, payment: Payment, now: datetime) -> None:
         """Findings for the change from the last reported status to the current one."""
@@ -356,7 +450,8 @@ class Matcher:
             second = self.state.payments.get(second_id)
             if first is None or second is None or first.cancelled or second.cancelled:
                 continue
-            self.state.reported_duplicates.add((first_id, second_id))
+            later = max(first.occurred_at, second.occurred_at)
+            self.state.reported_duplicates[(first_id, second_id)] = later
             self._note(
                 "transaction.duplicate_suspected",
                 f"{first_id}:{second_id}",

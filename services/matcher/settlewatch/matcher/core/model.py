@@ -14,6 +14,7 @@ __all__ = [
     "MerchantTerms",
     "PartitionState",
     "Payment",
+    "SaleKey",
     "SettlementFact",
     "Status",
 ]
@@ -87,6 +88,7 @@ class Payment:
     reported: Status = "pending"  # the status findings have been emitted for
     overdue_fired: bool = False
     cancelled: bool = False
+    conflicts: list[str] = field(default_factory=list)  # other digests reported as conflicts
     settlements: dict[str, SettlementFact] = field(default_factory=dict)
     history: list[tuple[datetime, str]] = field(default_factory=list)
 
@@ -116,31 +118,35 @@ class Finding:
         return f"{self.id}#{self.state}"
 
 
+SaleKey = tuple[str, str, int, str]  # merchant, card fingerprint, amount, currency
+
+
 @dataclass
 class PartitionState:
-    """Everything the core knows about one partition (the store persists it)."""
+    """What the core knows about one partition. `payments` is a working set: the store holds
+    them all, and the adapter loads those the next events and the next tick concern."""
 
     clock: datetime | None = None
     merchants: dict[str, MerchantTerms] = field(default_factory=dict)
     windows: dict[str, dict[str, Window]] = field(default_factory=dict)  # bank → id → window
+    reference_changed: bool = False  # merchants or windows changed since the last save
     payments: dict[str, Payment] = field(default_factory=dict)
     # Facts that arrived before the transaction they concern (any order within a tick is fine).
     early_settlements: dict[str, dict[str, SettlementFact]] = field(default_factory=dict)
-    early_settlement_seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
     early_settlement_merchant: dict[tuple[str, str], str] = field(default_factory=dict)
-    early_cancellations: dict[str, str] = field(default_factory=dict)  # original txn → void txn
+    early_cancellations: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     unknown_reported: set[tuple[str, str]] = field(default_factory=set)
-    # Sales by (merchant, card, amount, currency) (derived from the payments, not stored), and
-    # pairs to judge at the next tick.
-    sales_by_card: dict[tuple[str, str, int, str], list[str]] = field(default_factory=dict)
+    # Recent sales by card and amount (rebuilt from the store, not saved), and pairs to judge at
+    # the next tick and pairs reported (with the later sale's time, to forget them).
+    sales_by_card: dict[SaleKey, dict[str, datetime]] = field(default_factory=dict)
+    sales_by_time: list[tuple[datetime, SaleKey, str]] = field(default_factory=list)  # heap
     duplicate_candidates: set[tuple[str, str]] = field(default_factory=set)
-    reported_duplicates: set[tuple[str, str]] = field(default_factory=set)
-    conflicts: set[tuple[str, str]] = field(default_factory=set)  # (txn_id, digest) reported
+    reported_duplicates: dict[tuple[str, str], datetime] = field(default_factory=dict)
     pending_findings: list[Finding] = field(default_factory=list)  # decided between ticks
     deadlines: list[tuple[datetime, str]] = field(default_factory=list)  # heap, lazily pruned
     dirty: set[str] = field(default_factory=set)  # payments to judge at the next tick
     changed: set[str] = field(default_factory=set)  # payments to save (the store clears it)
-    removed: set[str] = field(default_factory=set)  # payments that left the window (ditto)
+    removed: dict[str, date] = field(default_factory=dict)  # left the window → business date
     # For the adapter's metrics, drained after each batch (not stored): settlement delays by bank
     # (seconds from the transaction to the bank's confirmation), and deadlines computed with the
     # weekday fallback because the calendar did not know a year.

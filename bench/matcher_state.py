@@ -43,7 +43,9 @@ def rss_bytes(pid: int) -> int:
 
 
 def occurred(i: int, now: datetime) -> datetime:
-    return now - timedelta(seconds=i % SPREAD_S, microseconds=i % 997)
+    """Spread over two days ending two hours ago: a steady state, where only the last hour's
+    sales are kept for duplicate detection."""
+    return now - timedelta(hours=2, seconds=i % SPREAD_S, microseconds=i % 997)
 
 
 async def publish_pulse(publisher: Publisher, p: Parts, at: datetime) -> None:
@@ -52,8 +54,12 @@ async def publish_pulse(publisher: Publisher, p: Parts, at: datetime) -> None:
     await publisher.publish_everywhere(p.topics.settlements, pulse)
 
 
-async def produce_transactions(publisher: Publisher, p: Parts, n: int, merchants: int) -> None:
-    now = datetime.now(UTC)
+async def produce_transactions(
+    publisher: Publisher, p: Parts, n: int, merchants: int, now: datetime
+) -> int:
+    """Publish the transactions with a pulse after every 5000 (one second of matcher clock
+    apart, from 1000 s ago, as ingest's pulses); return the records published."""
+    published = 0
     for start in range(0, n, 5000):
         records = []
         for i in range(start, min(start + 5000, n)):
@@ -71,6 +77,9 @@ async def produce_transactions(publisher: Publisher, p: Parts, n: int, merchants
             }
             records.append((merchant.encode(), encode_event("transaction", orjson.dumps(txn))))
         await publisher.publish(p.topics.transactions, records)
+        await publish_pulse(publisher, p, now - timedelta(seconds=1000 - start // 5000 - 1))
+        published += len(records) + 2 * PARTITIONS
+    return published
 
 
 async def wait_for(conn: asyncpg.Connection, query: str, target: int, *args: object) -> float:
@@ -132,16 +141,14 @@ async def main() -> None:
             for m in range(args.merchants)
         ]
         await publisher.publish(p.topics.transactions, merchants)
-        await publish_pulse(publisher, p, now)
+        await publish_pulse(publisher, p, now - timedelta(seconds=1000))
         base = args.merchants + 2 * PARTITIONS
         process = serve_matcher(p, log)
         await wait_for(conn, CONSUMED, base)
         rss_before = rss_bytes(process.pid)
 
         load_started = time.perf_counter()
-        await produce_transactions(publisher, p, n, args.merchants)
-        await publish_pulse(publisher, p, now + timedelta(seconds=1))
-        total = base + n + 2 * PARTITIONS
+        total = base + await produce_transactions(publisher, p, n, args.merchants, now)
         await wait_for(conn, CONSUMED, total)
         load_s = time.perf_counter() - load_started
         rss_after = rss_bytes(process.pid)
@@ -151,8 +158,8 @@ async def main() -> None:
         process.wait()
         restart_started = time.perf_counter()
         process = serve_matcher(p, log)
-        await publish_pulse(publisher, p, now + timedelta(seconds=2))
-        await wait_for(conn, CLOCKS_PAST, PARTITIONS, now + timedelta(seconds=2))
+        await publish_pulse(publisher, p, now)
+        await wait_for(conn, CLOCKS_PAST, PARTITIONS, now)
         restart_s = time.perf_counter() - restart_started
 
         due_at_once = now + timedelta(days=12)

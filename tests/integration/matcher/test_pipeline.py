@@ -12,6 +12,7 @@ import pytest
 from settlewatch.common.config import IngestSettings, MatcherSettings
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.ingest.app import create_app as create_ingest
+from settlewatch.matcher import consumer
 from settlewatch.matcher.app import create_app as create_matcher
 from tests.integration.ingest.conftest import ACQUIRER, MERCHANT_M1, PROFILE, TOKENS, sale
 from tests.support.apps import app_client
@@ -120,3 +121,32 @@ async def _has(findings: Callable[[], Awaitable[list[str]]], key: str) -> bool:
 async def _clock_past(database_url: str, moment: datetime) -> bool:
     clock = await matcher_clock(database_url)
     return clock is not None and clock > moment
+
+
+async def test_more_payments_due_than_one_round_holds_all_fire_once_at_the_same_clock(
+    database_url: str, broker_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer, "TIMER_BATCH", 2)  # five due payments take three rounds
+    topics = Topics(topic_prefix)
+    await ensure_topics(broker_bootstrap, topics, partitions=1, replication_factor=1)
+    ingest_settings, matcher_settings = settings(database_url, broker_bootstrap, topic_prefix)
+    async with app_client(create_ingest(ingest_settings), ACQUIRER) as ingest:
+        d0 = PROFILE | {"settlement_cycle": "D0"}
+        assert (await ingest.put("/v1/merchants/M1", json=d0)).status_code == 201
+        when = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+        batch = [sale(f"T{i}", occurred_at=when, card_fingerprint=f"fp-{i}") for i in range(5)]
+        assert (await ingest.post("/v1/transactions", json={"items": batch})).status_code == 202
+
+        async def overdue() -> list[dict[str, object]]:
+            records = await read_topic(broker_bootstrap, topics.findings)
+            return [decoded(r) for r in records if decoded(r)["type"] == "settlement.overdue"]
+
+        async def five() -> bool:
+            return len(await overdue()) >= 5
+
+        async with app_client(create_matcher(matcher_settings)):
+            await eventually(five)
+            await asyncio.sleep(1.5)  # and nothing more comes
+            fired = await overdue()
+    assert sorted(str(f["txn_id"]) for f in fired) == [f"T{i}" for i in range(5)]
+    assert len({f["at"] for f in fired}) == 1

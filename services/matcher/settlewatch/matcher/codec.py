@@ -165,6 +165,7 @@ def partition_to_json(state: PartitionState) -> Json:
         ],
         "pending_findings": [finding_to_json(f) for f in state.pending_findings],
         "dirty": sorted(state.dirty),
+        "unfinished_tick": state.unfinished_tick.isoformat() if state.unfinished_tick else None,
     }
 
 
@@ -202,6 +203,8 @@ def partition_from_json(
     }
     state.pending_findings = [_finding_from_json(f) for f in data.get("pending_findings", [])]
     state.dirty = set(data.get("dirty", []))
+    if unfinished := data.get("unfinished_tick"):
+        state.unfinished_tick = datetime.fromisoformat(unfinished)
     matcher = Matcher(state)
     for key, txn_id, occurred_at in sales:
         matcher.remember_sale(key, txn_id, occurred_at)

@@ -33,7 +33,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from settlewatch.common.events import Record, decode_event
+from settlewatch.common.events import Record, decode_events
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.deadlines import Window
@@ -55,6 +55,7 @@ _log = logging.getLogger(__name__)
 MAX_RECORDS = 5000
 TIMER_BATCH = 10_000  # due payments read and fired per round
 WORKING_SET = 2_000  # payments kept in memory per partition between batches
+MAX_QUEUED = 20_000  # records of one topic-partition waiting for a pulse before it is paused
 DeadLetters = list[tuple[str, int, str, bytes]]  # topic, offset, reason, value
 
 
@@ -265,25 +266,38 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             if work is None:
                 continue  # revoked meanwhile
             touched.add(tp.partition)
-            for record in records:
-                try:
-                    work.add(tp.topic, record.offset, decode_event(record.value or b""))
-                except ValidationError as exc:
-                    dead_letter.append(
-                        (tp.topic, record.offset, str(exc)[:2000], record.value or b"")
-                    )
+            values = [record.value or b"" for record in records]
+            for record, value, decoded in zip(records, values, decode_events(values), strict=True):
+                if isinstance(decoded, ValidationError):
+                    dead_letter.append((tp.topic, record.offset, str(decoded)[:2000], value))
                     work.add(tp.topic, record.offset, None)
+                else:
+                    work.add(tp.topic, record.offset, decoded)
         works = [self.works[p] for p in sorted(touched)]
         for work in works:
             await self._advance(work, dead_letter)
         await self._dead_letter(dead_letter)
         await self._save(works)
+        self._backpressure()
         for tp, records in batch.items():
             highwater = self._consumer.highwater(tp)
             if highwater is not None and records:
                 CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
                     highwater - records[-1].offset - 1
                 )
+
+    def _backpressure(self) -> None:
+        """Pause a partition whose records wait for the other topic's pulse, so that the fetcher
+        brings that pulse instead of more of the same (a backlog on one topic would otherwise
+        fill memory and starve the other); resume it once its queue has drained."""
+        paused = self._consumer.paused()
+        for partition, work in self.works.items():
+            for topic, stream in work.streams.items():
+                tp = TopicPartition(topic, partition)
+                if len(stream.queue) >= MAX_QUEUED and tp not in paused:
+                    self._consumer.pause(tp)
+                elif len(stream.queue) < MAX_QUEUED // 2 and tp in paused:
+                    self._consumer.resume(tp)
 
     async def _advance(self, work: PartitionWork, dead_letter: DeadLetters) -> None:
         """Apply and decide as far as the pulses of every topic allow."""
@@ -320,13 +334,16 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         """Decide at `clock`. The payments due are read from the deadline index in bounded
         batches, earliest first; a full batch is saved before the next is read."""
         matcher = work.matcher
+        state = work.owned.state
         matcher.load(await self._store.fetch(work.owned, matcher.needed_at_tick()))
         while True:
             due = await self._store.due(work.owned, clock, TIMER_BATCH)
             matcher.load(due)
             work.findings += matcher.tick(clock)
             if len(due) < TIMER_BATCH:
+                state.unfinished_tick = None
                 return
+            state.unfinished_tick = clock
             await self._dead_letter(dead_letter)
             await self._save([work])
 
@@ -412,8 +429,11 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                         "partition assigned without its twin", extra={"partition": partition}
                     )
             for owned in await self._store.claim(partitions) if partitions else []:
-                streams = {t: _Stream() for t in self.inputs}
-                self.works[owned.partition] = PartitionWork(owned, streams)
+                work = PartitionWork(owned, {t: _Stream() for t in self.inputs})
+                self.works[owned.partition] = work
+                if (unfinished := owned.state.unfinished_tick) is not None:
+                    await self._tick(work, unfinished, [])
+                    await self._save([work])
             offsets = await self._store.offsets(self.inputs, partitions)
             for tp in assigned:
                 offset = offsets.get((tp.topic, tp.partition))

@@ -127,6 +127,9 @@ class PartitionState:
     them all, and the adapter loads those the next events and the next tick concern."""
 
     clock: datetime | None = None
+    # A tick whose due payments did not fit in one round; saved, so that after a crash between
+    # rounds the rest still fire at this clock, as they would have without the crash.
+    unfinished_tick: datetime | None = None
     merchants: dict[str, MerchantTerms] = field(default_factory=dict)
     windows: dict[str, dict[str, Window]] = field(default_factory=dict)  # bank → id → window
     reference_changed: bool = False  # merchants or windows changed since the last save

@@ -1,4 +1,4 @@
-"""The matcher's tables (created by migration 0003)."""
+"""The matcher's tables (created by migrations 0003 and 0004)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -9,12 +10,15 @@ import pytest
 
 from settlewatch.common.config import IngestSettings
 from settlewatch.common.kafka import Topics
-from tests.integration.ingest.conftest import sale, settlement
+from tests.integration.ingest.conftest import PROFILE, sale, settlement
 from tests.support.kafka import data_events
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PAN = "4111111111111111"  # a Luhn-valid test card number
+
+
+JSON = {"content-type": "application/json"}
 
 
 def items(*entries: dict[str, Any]) -> dict[str, Any]:
@@ -191,3 +195,18 @@ async def test_pan_in_a_path_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.put("/v1/merchants/4111111111111111", json={})
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["path", "merchant_id"]
+
+
+async def test_a_nul_in_free_text_is_refused_naming_the_field(
+    client: httpx.AsyncClient, ingest_settings: IngestSettings
+) -> None:
+    """JSON can carry one (\\u0000); PostgreSQL text cannot: found by the fuzz test as a 500."""
+    profile = json.dumps(PROFILE | {"name": "shop\x00"})
+    response = await client.put("/v1/merchants/M2", content=profile, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["name"]
+    batch = json.dumps(items(sale("T9", region="north\x00")))
+    response = await client.post("/v1/transactions", content=batch, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["items", 0, "region"]
+    assert await published_kinds(ingest_settings) == ["merchant"]  # only M1's registration

@@ -48,6 +48,7 @@ __all__ = [
     "Transaction",
     "TransactionBatch",
     "Webhook",
+    "PulseRecord",
     "Record",
     "decode_event",
     "decode_events",
@@ -58,7 +59,18 @@ MAX_BATCH = 5000
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+def _storable(text: str) -> str:
+    """JSON can escape a NUL (\\u0000), which PostgreSQL text cannot hold: refused here rather
+    than failing deep in storage. (A lone surrogate escape is already invalid JSON.)"""
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character")
+    return text
+
+
+Storable = AfterValidator(_storable)  # for every free-text field (patterned ones are ASCII)
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500), Storable]
 Timestamp = Annotated[AwareDatetime, Strict()]  # strict: an RFC 3339 string, never a number
 PositiveMinor = Annotated[StrictInt, Field(gt=0, le=MAX_MINOR)]
 SignedMinor = Annotated[StrictInt, Field(ge=-MAX_MINOR, le=MAX_MINOR)]
@@ -104,7 +116,9 @@ class Transaction(TypedDict):
     rrn: NotRequired[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,32}$")] | None]
     stan: NotRequired[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None]
     auth_code: NotRequired[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,12}$")] | None]
-    region: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=64)] | None]
+    region: NotRequired[
+        Annotated[str, StringConstraints(min_length=1, max_length=64), Storable] | None
+    ]
 
 
 @with_config(_STRICT)
@@ -161,7 +175,7 @@ def _webhook_secret(secret: SecretStr) -> SecretStr:
 
 
 class Webhook(_Model):
-    url: Annotated[str, StringConstraints(max_length=2000), AfterValidator(_webhook_url)]
+    url: Annotated[str, StringConstraints(max_length=2000), Storable, AfterValidator(_webhook_url)]
     secret: Annotated[SecretStr, AfterValidator(_webhook_secret)]
 
 
@@ -182,7 +196,7 @@ def _positive_sla(value: timedelta) -> timedelta:
 class MerchantProfile(_Model):
     """How and when a merchant is paid (SPEC §4–5)."""
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
     settlement_bank: Id
     settlement_cycle: Annotated[str, StringConstraints(pattern=r"^(T[0-9]|D[0-9]|instant)$")]
     instant_sla: Annotated[timedelta, Strict(), AfterValidator(_positive_sla)] | None = Field(

@@ -21,7 +21,7 @@ from settlewatch.matcher.codec import (
     payment_to_json,
     reference_to_json,
 )
-from settlewatch.matcher.core.matcher import EXPIRY, Matcher, referenced
+from settlewatch.matcher.core.matcher import Matcher, fires_at, referenced
 from settlewatch.matcher.core.model import PartitionState, Payment
 from tests.unit.matcher.scenario import Event, Run, apply, merchant, sale, settlement, void
 
@@ -135,11 +135,6 @@ class Shelf:
         return [p for p in self.stored() if p.txn_id in wanted]
 
     def due(self, now: datetime, limit: int) -> list[Payment]:
-        def fires_at(p: Payment) -> datetime | None:
-            if p.status == "pending":
-                return p.due_at
-            return p.due_at + EXPIRY if p.status in ("overdue", "failed") else None
-
         due = [(at, p.txn_id, p) for p in self.stored() if (at := fires_at(p)) and at <= now]
         return [p for _, _, p in sorted(due)[:limit]]
 

@@ -43,6 +43,7 @@ __all__ = [
     "Matcher",
     "UnknownMerchant",
     "fee",
+    "fires_at",
     "referenced",
 ]
 
@@ -62,6 +63,16 @@ def fee(gross_minor: int, terms: MerchantTerms) -> int:
     """round-half-up(gross × mdr_bps / 10000), capped by fee_cap_minor; integers only."""
     amount = (gross_minor * terms.mdr_bps * 2 + 10_000) // 20_000
     return min(amount, terms.fee_cap_minor) if terms.fee_cap_minor is not None else amount
+
+
+def fires_at(payment: Payment) -> datetime | None:
+    """When the timer next acts on a payment: at its deadline while pending, at its expiry
+    while overdue or failed, never otherwise (the store's deadline index follows this too)."""
+    if payment.status == "pending":
+        return payment.due_at
+    if payment.status in ("overdue", "failed"):
+        return payment.due_at + EXPIRY
+    return None
 
 
 def referenced(kind: str, body: Any) -> list[str]:
@@ -116,7 +127,7 @@ class Matcher:
         if due_at != payment.due_at:
             payment.due_at = due_at
             payment.history.append((due_at, "due date moved by bank maintenance"))
-            heapq.heappush(self.state.deadlines, (due_at, payment.txn_id))
+            self._schedule(payment)
             self._touch(payment)
 
     # --- events ---------------------------------------------------------------------------
@@ -169,7 +180,7 @@ class Matcher:
         )
         self.state.payments[payment.txn_id] = payment
         self._touch(payment)
-        heapq.heappush(self.state.deadlines, (payment.due_at, payment.txn_id))
+        self._schedule(payment)
         if windows:
             self._reschedule(payment)
         if (early := self.state.early_cancellations.pop(payment.txn_id, None)) is not None:
@@ -251,10 +262,7 @@ class Matcher:
             if payment.txn_id in state.payments:
                 continue
             state.payments[payment.txn_id] = payment
-            if payment.status == "pending":
-                heapq.heappush(state.deadlines, (payment.due_at, payment.txn_id))
-            elif payment.status in ("overdue", "failed"):
-                heapq.heappush(state.deadlines, (payment.due_at + EXPIRY, payment.txn_id))
+            self._schedule(payment)
 
     def needed_at_tick(self) -> set[str]:
         """Payments the next tick reads besides the due ones."""
@@ -276,19 +284,24 @@ class Matcher:
                 del state.payments[txn_id]
                 excess -= 1
         state.deadlines = [
-            entry
-            for entry in state.deadlines
-            if (payment := state.payments.get(entry[1])) is not None
-            and entry[0] in (payment.due_at, payment.due_at + EXPIRY)
+            (at, txn_id) for txn_id, p in state.payments.items() if (at := fires_at(p)) is not None
         ]
         heapq.heapify(state.deadlines)
+
+    def _schedule(self, payment: Payment) -> None:
+        """Put the payment's next timer event on the heap (stale entries are skipped)."""
+        if (at := fires_at(payment)) is not None:
+            heapq.heappush(self.state.deadlines, (at, payment.txn_id))
 
     def _touch(self, payment: Payment) -> None:
         self.state.dirty.add(payment.txn_id)
         self.state.changed.add(payment.txn_id)
 
     def _refresh(self, payment: Payment) -> None:
-        payment.status = _derived_status(payment)
+        status = _derived_status(payment)
+        if status != payment.status:
+            payment.status = status
+            self._schedule(payment)
         self._touch(payment)
 
     # --- decisions ------------------------------------------------------------------------
@@ -340,19 +353,17 @@ class Matcher:
     def _fire_due(self, now: datetime) -> None:
         deadlines = self.state.deadlines
         while deadlines and deadlines[0][0] <= now:
-            due_at, txn_id = heapq.heappop(deadlines)
+            at, txn_id = heapq.heappop(deadlines)
             payment = self.state.payments.get(txn_id)
-            if payment is None:
-                continue  # gone
-            if due_at == payment.due_at:
-                if payment.status == "pending":
-                    payment.overdue_fired = True
-                    payment.status = "overdue"
-                    payment.history.append((now, "overdue"))
-                    self._report(payment, now)
-                if payment.status in ("overdue", "failed"):
-                    heapq.heappush(deadlines, (due_at + EXPIRY, txn_id))
-            elif due_at == payment.due_at + EXPIRY and payment.status in ("overdue", "failed"):
+            if payment is None or at != fires_at(payment):
+                continue  # gone, or an entry the payment has moved past
+            if payment.status == "pending":
+                payment.overdue_fired = True
+                payment.status = "overdue"
+                payment.history.append((now, "overdue"))
+                self._report(payment, now)
+                self._schedule(payment)  # its expiry
+            else:
                 self._expire(payment, now)
 
     def _expire(self, payment: Payment, now: datetime) -> None:

@@ -59,8 +59,8 @@ INSERT INTO matcher_payments (txn_id, business_date, partition, merchant_id, kin
 SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::text[], $6::text[],
                      $7::text[], $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[],
                      $12::text[], $13::jsonb[])
-ON CONFLICT (txn_id, business_date) DO UPDATE SET partition = EXCLUDED.partition,
-    status = EXCLUDED.status, due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
+ON CONFLICT (txn_id, business_date) DO UPDATE SET status = EXCLUDED.status,
+    due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
 """
 _DELETE_PAYMENTS = """
 DELETE FROM matcher_payments p USING unnest($1::text[], $2::date[]) AS gone(txn_id, day)
@@ -200,6 +200,15 @@ class MatcherStore:
 
     # --- reads into the working set -------------------------------------------------------
 
+    async def _fetch(self, query: str, *args: Any) -> list[Any]:
+        async with self._engine.connect() as conn:
+            driver = await _driver(conn)
+            return list(await driver.fetch(query, *args))
+
+    async def _payments(self, query: str, *args: Any) -> list[Payment]:
+        """Payments from a query whose first column is the payment document as text."""
+        return [payment_from_json(orjson.loads(row[0])) for row in await self._fetch(query, *args)]
+
     async def fetch(self, owned: Owned, txn_ids: Iterable[str]) -> list[Payment]:
         """The stored payments among `txn_ids` that are not in the working set."""
         by_day: dict[date, list[str]] = defaultdict(list)
@@ -207,37 +216,24 @@ class MatcherStore:
             day = owned.days.get(txn_id)
             if day is not None and txn_id not in owned.state.payments:
                 by_day[day].append(txn_id)
-        if not by_day:
-            return []
-        async with self._engine.connect() as conn:
-            driver = await _driver(conn)
-            bodies = [
-                row[0]
-                for day, ids in sorted(by_day.items())
-                for row in await driver.fetch(_FETCH, day, ids)
-            ]
-        return [payment_from_json(orjson.loads(body)) for body in bodies]
+        return [
+            payment
+            for day, ids in sorted(by_day.items())
+            for payment in await self._payments(_FETCH, day, ids)
+        ]
 
     async def due(self, owned: Owned, now: datetime, limit: int) -> list[Payment]:
         """Up to `limit` payments whose deadline or expiry is at or before `now`, earliest
         first, as last saved."""
-        async with self._engine.connect() as conn:
-            driver = await _driver(conn)
-            rows = await driver.fetch(_DUE, owned.partition, now, EXPIRY, limit)
-        return [payment_from_json(orjson.loads(row[0])) for row in rows]
+        return await self._payments(_DUE, owned.partition, now, EXPIRY, limit)
 
     async def pending_of_bank(self, owned: Owned, bank_code: str, since: datetime) -> list[Payment]:
         """Pending payments of a bank due at or after `since` (a new maintenance window)."""
-        async with self._engine.connect() as conn:
-            driver = await _driver(conn)
-            rows = await driver.fetch(_PENDING_OF_BANK, owned.partition, bank_code, since)
-        return [payment_from_json(orjson.loads(row[0])) for row in rows]
+        return await self._payments(_PENDING_OF_BANK, owned.partition, bank_code, since)
 
     async def open_totals(self, partitions: Sequence[int]) -> OpenTotals:
         """Pending and overdue payments and amounts of `partitions`, as last saved."""
-        async with self._engine.connect() as conn:
-            driver = await _driver(conn)
-            rows = await driver.fetch(_OPEN_TOTALS, list(partitions))
+        rows = await self._fetch(_OPEN_TOTALS, list(partitions))
         return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
 
     # --- writes ---------------------------------------------------------------------------
@@ -361,9 +357,7 @@ class MatcherStore:
         """Drop the day tables before `before` in which no payment is still open, and forget
         their payments in the owned partitions' indexes. Returns the days dropped."""
         dropped: list[date] = []
-        async with self._engine.connect() as conn:
-            driver = await _driver(conn)
-            names = [row[0] for row in await driver.fetch(_DAYS)]
+        names = [row[0] for row in await self._fetch(_DAYS)]
         existing = {datetime.strptime(n.rsplit("_d", 1)[1], "%Y%m%d").date() for n in names}
         for day in sorted(d for d in existing if d < before):
             async with self._engine.begin() as conn:

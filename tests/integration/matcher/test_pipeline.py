@@ -7,10 +7,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from settlewatch.common.config import IngestSettings, MatcherSettings
+from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher import consumer
 from settlewatch.matcher.app import create_app as create_matcher
@@ -150,3 +153,42 @@ async def test_more_payments_due_than_one_round_holds_all_fire_once_at_the_same_
             fired = await overdue()
     assert sorted(str(f["txn_id"]) for f in fired) == [f"T{i}" for i in range(5)]
     assert len({f["at"] for f in fired}) == 1
+
+
+async def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_is_matched(
+    database_url: str, broker_bootstrap: str, topic_prefix: str
+) -> None:
+    topics = Topics(topic_prefix)
+    await ensure_topics(broker_bootstrap, topics, partitions=1, replication_factor=1)
+    _, matcher_settings = settings(database_url, broker_bootstrap, topic_prefix)
+    publisher = Publisher(broker_bootstrap, enable_idempotence=False, timeout=10)
+    profile = {"merchant_id": "M1", "profile": PROFILE}
+    now = datetime.now(UTC).isoformat()
+    stranger = sale("T-stranger", merchant_id="M-NEVER-SEEN", occurred_at=now)
+    known = sale("T-known", occurred_at=now)  # due the next working day: pending
+    pulse = {"at": now, "source": "test"}
+    await publisher.publish(
+        topics.transactions,
+        [
+            (b"M1", encode_event("merchant", orjson.dumps(profile))),
+            (b"M1", b"{not json"),
+            (b"M-NEVER-SEEN", encode_event("transaction", orjson.dumps(stranger))),
+            (b"M1", encode_event("transaction", orjson.dumps(known))),
+        ],
+    )
+    for topic in (topics.transactions, topics.settlements):
+        await publisher.publish_everywhere(topic, encode_event("pulse", orjson.dumps(pulse)))
+    await publisher.close()
+
+    async def two_dead() -> bool:
+        return len(await read_topic(broker_bootstrap, topics.dead_letter)) >= 2
+
+    async with app_client(create_matcher(matcher_settings), ACQUIRER) as matcher:
+        await eventually(two_dead)
+        await eventually(lambda: _clock_past(database_url, datetime.now(UTC) - timedelta(hours=1)))
+        assert (await matcher.get("/v1/payments/T-known")).json()["status"] == "pending"
+        assert (await matcher.get("/v1/payments/T-stranger")).status_code == 404
+    dead = [decoded(r) for r in await read_topic(broker_bootstrap, topics.dead_letter)]
+    assert [(d["offset"], d["value"][:9]) for d in dead] == [(1, "{not json"), (2, '{"txn_id"')]
+    assert "json" in dead[0]["reason"].lower()
+    assert dead[1]["reason"] == "unknown merchant M-NEVER-SEEN"

@@ -25,6 +25,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeGuard
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -33,7 +34,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from settlewatch.common.events import Record, decode_events
+from settlewatch.common.events import PulseRecord, Record, decode_events
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.deadlines import Window
@@ -49,7 +50,7 @@ from settlewatch.matcher.metrics import (
 )
 from settlewatch.matcher.store import MatcherStore, OpenTotals, Owned, StoredFinding
 
-__all__ = ["MatcherLoop", "PartitionWork", "ticks"]
+__all__ = ["MatcherLoop", "PartitionWork", "Poison", "ticks"]
 
 _log = logging.getLogger(__name__)
 MAX_RECORDS = 5000
@@ -59,9 +60,19 @@ MAX_QUEUED = 20_000  # records of one topic-partition waiting for a pulse before
 DeadLetters = list[tuple[str, int, str, bytes]]  # topic, offset, reason, value
 
 
+@dataclass(frozen=True)
+class Poison:
+    """A record that cannot be applied: dead-lettered when its turn comes, so that it is sent
+    once with the batch that saves its offset, not again each time it is fetched anew."""
+
+    reason: str
+    value: bytes
+
+
 @dataclass
 class _Stream:
-    queue: deque[tuple[int, Record | None]] = field(default_factory=deque)  # None: dead-lettered
+    queue: deque[tuple[int, Record | Poison]] = field(default_factory=deque)
+    fetched: int | None = None  # next offset after the last record queued
     pulses: int = 0  # pulses in the queue
     applied: int | None = None  # next offset after the last applied record
 
@@ -79,24 +90,27 @@ class PartitionWork:
     def matcher(self) -> Matcher:
         return Matcher(self.owned.state)
 
-    def add(self, topic: str, offset: int, record: Record | None) -> None:
+    def add(self, topic: str, offset: int, record: Record | Poison) -> None:
         stream = self.streams[topic]
+        if stream.fetched is not None and offset < stream.fetched:
+            return  # fetched again (a seek on assignment can deliver the start twice)
+        stream.fetched = offset + 1
         stream.queue.append((offset, record))
-        if record is not None and record["kind"] == "pulse":
+        if _is_pulse(record):
             stream.pulses += 1
 
-    def next_segment(self) -> tuple[datetime, list[tuple[str, int, Record]]] | None:
+    def next_segment(self) -> tuple[datetime, list[tuple[str, int, Record | Poison]]] | None:
         """The records to apply before the next clock tick, and its time; None until every
         topic holds a pulse. C is the smaller of the topics' next pulses, so no event accepted
         before C can still be on its way when C passes."""
         if not all(stream.pulses for stream in self.streams.values()):
             return None
         clock = min(_first_pulse(stream) for stream in self.streams.values())
-        segment: list[tuple[str, int, Record]] = []
+        segment: list[tuple[str, int, Record | Poison]] = []
         for topic, stream in self.streams.items():
             while stream.queue:
                 offset, record = stream.queue[0]
-                if record is not None and record["kind"] == "pulse":
+                if _is_pulse(record):
                     if record["body"].at <= clock:
                         stream.queue.popleft()
                         stream.pulses -= 1
@@ -104,8 +118,7 @@ class PartitionWork:
                     break
                 stream.queue.popleft()
                 stream.applied = offset + 1
-                if record is not None:
-                    segment.append((topic, offset, record))
+                segment.append((topic, offset, record))
         return clock, segment
 
     def offsets(self) -> dict[tuple[str, int], int]:
@@ -117,9 +130,13 @@ class PartitionWork:
         }
 
 
+def _is_pulse(record: Record | Poison) -> TypeGuard[PulseRecord]:
+    return not isinstance(record, Poison) and record["kind"] == "pulse"
+
+
 def _first_pulse(stream: _Stream) -> datetime:
     for _, record in stream.queue:
-        if record is not None and record["kind"] == "pulse":
+        if _is_pulse(record):
             return record["body"].at
     raise AssertionError("called only when the stream holds a pulse")
 
@@ -234,6 +251,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             await asyncio.sleep(every)
             async with self._lock:
                 if not self.works:
+                    self.open_totals = {}  # nothing owned, nothing to report
                     continue
                 clocks = [w.owned.state.clock for w in self.works.values()]
                 # A partition that never saw a pulse holds the whole clock back.
@@ -242,9 +260,11 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 if finding is not None:
                     FINDINGS.labels(finding.type, finding.state).inc()
                     await self._publish(await self._store.save([], [finding], {}))
-                self.open_totals = await self._store.open_totals(sorted(self.works))
                 if clock is not None:
                     await self._sweep((clock - self._retention).date())
+                partitions = sorted(self.works)
+            # A read of what is saved: no need to hold up the batches meanwhile.
+            self.open_totals = await self._store.open_totals(partitions)
 
     async def _sweep(self, before: date) -> None:
         """Drop the day tables whose window closed (once per day of matcher clock)."""
@@ -269,8 +289,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             values = [record.value or b"" for record in records]
             for record, value, decoded in zip(records, values, decode_events(values), strict=True):
                 if isinstance(decoded, ValidationError):
-                    dead_letter.append((tp.topic, record.offset, str(decoded)[:2000], value))
-                    work.add(tp.topic, record.offset, None)
+                    work.add(tp.topic, record.offset, Poison(str(decoded)[:2000], value))
                 else:
                     work.add(tp.topic, record.offset, decoded)
         works = [self.works[p] for p in sorted(touched)]
@@ -305,8 +324,12 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         state = work.owned.state
         while (step := work.next_segment()) is not None:
             clock, segment = step
-            await self._load_for(work, [record for _, _, record in segment])
+            records = [record for _, _, record in segment if not isinstance(record, Poison)]
+            await self._load_for(work, records)
             for topic, offset, record in segment:
+                if isinstance(record, Poison):
+                    dead_letter.append((topic, offset, record.reason, record.value))
+                    continue
                 try:
                     _apply(matcher, record)
                 except UnknownMerchant as exc:

@@ -110,3 +110,31 @@ async def test_a_closed_day_is_dropped_whole_and_a_day_with_an_open_payment_stay
     finally:
         await conn.close()
         await engine.dispose()
+
+
+async def test_overdue_ones_come_due_again_to_expire_and_a_bank_s_pending_ones_are_found(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        store = MatcherStore(engine)
+        [owned] = await store.claim([0])
+        matcher = _matcher_with_payments(owned)
+        matcher.tick(at("2025-11-22T12:00+08:00"))  # T-open overdue (due 21st), T-later pending
+        await store.save([owned], [], {})
+        matcher.evict(0)
+
+        # Due after a maintenance window's start: the pending ones only.
+        since = at("2025-11-21T00:00+08:00")
+        assert [p.txn_id for p in await store.pending_of_bank(owned, "ICBC", since)] == ["T-later"]
+        assert await store.pending_of_bank(owned, "BOC", since) == []
+        # Thirty days after its deadline the overdue one is due again, to expire; in the order
+        # the timer acts: T-later's deadline (24th) before T-open's expiry (21 Dec).
+        month_later = at("2025-12-22T12:00+08:00")
+        due = await store.due(owned, month_later, limit=10)
+        assert [(p.txn_id, p.status) for p in due] == [
+            ("T-later", "pending"),
+            ("T-open", "overdue"),
+        ]
+    finally:
+        await engine.dispose()

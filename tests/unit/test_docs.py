@@ -1,11 +1,17 @@
-"""The README's configuration table names every variable the settings read, and no other."""
+"""The README's tables name every variable the settings read and every metric the services
+export, and no other."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from prometheus_client import REGISTRY
+
+import settlewatch.common.metrics  # noqa: F401  (importing registers the metrics)
+import settlewatch.ingest.metrics  # noqa: F401
 from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings, StackSettings
+from settlewatch.matcher.metrics import OpenPaymentsCollector
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -19,3 +25,16 @@ def test_configuration_table_matches_the_settings() -> None:
     section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.MULTILINE))
     assert documented == read
+
+
+def test_metrics_table_matches_what_the_services_export() -> None:
+    families = [*REGISTRY.collect(), *OpenPaymentsCollector(dict, dict).collect()]
+    suffix = {"counter": "_total", "info": "_info"}
+    exported = {
+        family.name + suffix.get(family.type, "")
+        for family in families
+        if family.name.startswith("settlewatch_")
+    }
+    section = README.read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(settlewatch_[a-z_]+)` \|", section, flags=re.MULTILINE))
+    assert documented == exported

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from bench.parts import parts
+from bench.parts import parts, service_env
 from settlewatch.common.events import encode_event
 from settlewatch.common.publisher import MAX_BATCH_BYTES
 from tests.support.service import served
@@ -115,13 +115,7 @@ async def main() -> None:
     http_rates: list[float] = []
     raw_rates: list[float] = []
     async with parts(f"bench{uuid.uuid4().hex[:6]}") as p:
-        env = {
-            "DATABASE_URL": p.database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": p.bootstrap,
-            "SETTLEWATCH_TOPIC_PREFIX": p.topics.prefix,
-            "SETTLEWATCH_API_TOKENS": f"{TOKEN}=acquirer",
-            "SETTLEWATCH_LOG_LEVEL": "WARNING",
-        }
+        env = service_env(p, SETTLEWATCH_API_TOKENS=f"{TOKEN}=acquirer")
         with served("ingest", env, p.workdir / "ingest.log") as url:
             async with httpx.AsyncClient(headers={"authorization": f"Bearer {TOKEN}"}) as client:
                 for m in range(args.merchants):

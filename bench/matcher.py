@@ -19,7 +19,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.parts import Parts, parts, serve_matcher
+from bench.parts import Parts, merchant_records, parts, publish_pulse, sale_record, serve_matcher
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
@@ -32,35 +32,14 @@ async def produce(bootstrap: str, topics: Topics, events: int, merchants: int) -
     """Write the workload; return how many records the two input topics now hold."""
     publisher = Publisher(bootstrap, enable_idempotence=False, timeout=60)
     profile = {"name": "m", "settlement_bank": "ICBC", "settlement_cycle": "T1"}
-    await publisher.publish(
-        topics.transactions,
-        [
-            (
-                f"M{m}".encode(),
-                encode_event(
-                    "merchant", orjson.dumps({"merchant_id": f"M{m}", "profile": profile})
-                ),
-            )
-            for m in range(merchants)
-        ],
-    )
+    await publisher.publish(topics.transactions, merchant_records(merchants, profile))
     now = datetime.now(UTC)
     sent = merchants
     for start in range(0, events, 2000):
         txns, settlements = [], []
         for i in range(start, min(start + 2000, events)):
             merchant = f"M{i % merchants}"
-            txn = {
-                "txn_id": f"T{i}",
-                "merchant_id": merchant,
-                "terminal_id": "POS-1",
-                "type": "sale",
-                "amount_minor": 12800,
-                "currency": "CNY",
-                "occurred_at": now.isoformat(),
-                "card_fingerprint": f"fp{i}",
-            }
-            txns.append((merchant.encode(), encode_event("transaction", orjson.dumps(txn))))
+            txns.append(sale_record(i, merchant, now))
             if i % 2:  # every other payment is settled
                 line = {
                     "txn_id": f"T{i}",
@@ -81,14 +60,7 @@ async def produce(bootstrap: str, topics: Topics, events: int, merchants: int) -
                 )
         await publisher.publish(topics.transactions, txns)
         await publisher.publish(topics.settlements, settlements)
-        pulse = encode_event(
-            "pulse",
-            orjson.dumps(
-                {"at": (now + timedelta(seconds=start // 2000)).isoformat(), "source": "bench"}
-            ),
-        )
-        await publisher.publish_everywhere(topics.transactions, pulse)
-        await publisher.publish_everywhere(topics.settlements, pulse)
+        await publish_pulse(publisher, topics, now + timedelta(seconds=start // 2000))
         sent += len(txns) + len(settlements) + 2 * PARTITIONS
     await publisher.close()
     return sent

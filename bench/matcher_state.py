@@ -22,10 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import orjson
 
-from bench.parts import Parts, parts, serve_matcher
-from settlewatch.common.events import MerchantProfile, encode_event
+from bench.parts import Parts, merchant_records, parts, publish_pulse, sale_record, serve_matcher
+from settlewatch.common.events import MerchantProfile
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.deadlines import Schedule, deadline
 from tests.support.urls import asyncpg_dsn
@@ -48,12 +47,6 @@ def occurred(i: int, now: datetime) -> datetime:
     return now - timedelta(hours=2, seconds=i % SPREAD_S, microseconds=i % 997)
 
 
-async def publish_pulse(publisher: Publisher, p: Parts, at: datetime) -> None:
-    pulse = encode_event("pulse", orjson.dumps({"at": at.isoformat(), "source": "bench"}))
-    await publisher.publish_everywhere(p.topics.transactions, pulse)
-    await publisher.publish_everywhere(p.topics.settlements, pulse)
-
-
 async def produce_transactions(
     publisher: Publisher, p: Parts, n: int, merchants: int, now: datetime
 ) -> int:
@@ -61,23 +54,12 @@ async def produce_transactions(
     apart, from 1000 s ago, as ingest's pulses); return the records published."""
     published = 0
     for start in range(0, n, 5000):
-        records = []
-        for i in range(start, min(start + 5000, n)):
-            merchant = f"M{i % merchants}"
-            txn = {
-                "txn_id": f"T{i}",
-                "merchant_id": merchant,
-                "terminal_id": "POS-1",
-                "type": "sale",
-                "amount_minor": 12800,
-                "currency": "CNY",
-                "occurred_at": occurred(i, now).isoformat(),
-                "card_fingerprint": f"fp{i}",
-                "rrn": f"{i:012d}",
-            }
-            records.append((merchant.encode(), encode_event("transaction", orjson.dumps(txn))))
+        records = [
+            sale_record(i, f"M{i % merchants}", occurred(i, now))
+            for i in range(start, min(start + 5000, n))
+        ]
         await publisher.publish(p.topics.transactions, records)
-        await publish_pulse(publisher, p, now - timedelta(seconds=1000 - start // 5000 - 1))
+        await publish_pulse(publisher, p.topics, now - timedelta(seconds=1000 - start // 5000 - 1))
         published += len(records) + 2 * PARTITIONS
     return published
 
@@ -94,7 +76,9 @@ CLOCKS_PAST = "SELECT count(*) FROM matcher_partitions WHERE clock >= $1"
 PUBLISHED = "SELECT count(*) FROM matcher_outbox WHERE published_at IS NOT NULL"
 
 
-async def reconciliation(conn: asyncpg.Connection, n: int, now: datetime, at: datetime) -> tuple:
+async def reconciliation(
+    conn: asyncpg.Connection, n: int, now: datetime, at: datetime
+) -> tuple[int, float]:
     """The nightly job: every transaction due by `at` without a settlement."""
     await conn.execute(
         "CREATE TABLE recon_transactions (txn_id text PRIMARY KEY, merchant_id text, "
@@ -131,17 +115,8 @@ async def main() -> None:
         conn = await asyncpg.connect(asyncpg_dsn(p.database_url))
         publisher = Publisher(p.bootstrap, enable_idempotence=False, timeout=60)
         now = datetime.now(UTC)
-        merchants = [
-            (
-                f"M{m}".encode(),
-                encode_event(
-                    "merchant", orjson.dumps({"merchant_id": f"M{m}", "profile": PROFILE})
-                ),
-            )
-            for m in range(args.merchants)
-        ]
-        await publisher.publish(p.topics.transactions, merchants)
-        await publish_pulse(publisher, p, now - timedelta(seconds=1000))
+        await publisher.publish(p.topics.transactions, merchant_records(args.merchants, PROFILE))
+        await publish_pulse(publisher, p.topics, now - timedelta(seconds=1000))
         base = args.merchants + 2 * PARTITIONS
         process = serve_matcher(p, log)
         await wait_for(conn, CONSUMED, base)
@@ -158,12 +133,12 @@ async def main() -> None:
         process.wait()
         restart_started = time.perf_counter()
         process = serve_matcher(p, log)
-        await publish_pulse(publisher, p, now)
+        await publish_pulse(publisher, p.topics, now)
         await wait_for(conn, CLOCKS_PAST, PARTITIONS, now)
         restart_s = time.perf_counter() - restart_started
 
         due_at_once = now + timedelta(days=12)
-        await publish_pulse(publisher, p, due_at_once)
+        await publish_pulse(publisher, p.topics, due_at_once)
         due_s = await wait_for(conn, PUBLISHED, n)
         process.terminate()
         process.wait(30)

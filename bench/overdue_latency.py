@@ -21,7 +21,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.parts import parts
+from bench.parts import parts, service_env
 from tests.support.service import served
 
 TOKEN = "bench-token-0123456789"
@@ -93,14 +93,7 @@ async def main() -> None:
     args = parser.parse_args()
     expected = args.rate * args.seconds
     async with parts(f"bench{uuid.uuid4().hex[:6]}") as p:
-        env = {
-            "DATABASE_URL": p.database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": p.bootstrap,
-            "SETTLEWATCH_TOPIC_PREFIX": p.topics.prefix,
-            "SETTLEWATCH_API_TOKENS": f"{TOKEN}=acquirer",
-            "SETTLEWATCH_LOG_LEVEL": "WARNING",
-            "MATCHER_SESSION_TIMEOUT": "PT2S",
-        }
+        env = service_env(p, SETTLEWATCH_API_TOKENS=f"{TOKEN}=acquirer")
         reference = await broker_latency(p.bootstrap, p.topics.dead_letter)
         with (
             served("ingest", env, p.workdir / "ingest.log") as ingest,

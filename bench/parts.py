@@ -1,4 +1,5 @@
-"""Real parts for the benchmarks: the embedded PostgreSQL and broker, or yours via the env."""
+"""Real parts for the benchmarks: the embedded PostgreSQL and broker, or yours via the env;
+and the records the benchmarks publish."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from settlewatch.common.db import migrate
+from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.common.publisher import Publisher
 from settlewatch.stack.broker import EmbeddedBroker
 from settlewatch.stack.postgres import EmbeddedPostgres
 from tests.support.ports import free_port
@@ -50,24 +57,60 @@ async def parts(prefix: str, partitions: int = 12) -> AsyncIterator[Parts]:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def serve_matcher(p: Parts, log: str, **extra_env: str) -> subprocess.Popen[bytes]:
+def service_env(p: Parts, **extra: str) -> dict[str, str]:
+    """What a service needs to run on these parts (quiet logs, a short group session)."""
+    return {
+        "DATABASE_URL": p.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": p.bootstrap,
+        "SETTLEWATCH_TOPIC_PREFIX": p.topics.prefix,
+        "SETTLEWATCH_LOG_LEVEL": "WARNING",
+        "MATCHER_SESSION_TIMEOUT": "PT2S",
+    } | extra
+
+
+def serve_matcher(p: Parts, log: str) -> subprocess.Popen[bytes]:
     """`settlewatch serve matcher` as its own process, logging to `log`."""
-    env = (
-        os.environ
-        | {
-            "DATABASE_URL": p.database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": p.bootstrap,
-            "SETTLEWATCH_TOPIC_PREFIX": p.topics.prefix,
-            "MATCHER_PORT": str(free_port()),
-            "MATCHER_SESSION_TIMEOUT": "PT2S",
-            "SETTLEWATCH_LOG_LEVEL": "WARNING",
-        }
-        | extra_env
-    )
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "settlewatch.stack.cli", "serve", "matcher"],
-            env=env,
+            env=os.environ | service_env(p, MATCHER_PORT=str(free_port())),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+Record = tuple[bytes, bytes]  # key, value
+
+
+def merchant_records(count: int, profile: dict[str, Any]) -> list[Record]:
+    """Profiles M0…M<count-1>, as ingest publishes them."""
+    return [
+        (
+            f"M{m}".encode(),
+            encode_event("merchant", orjson.dumps({"merchant_id": f"M{m}", "profile": profile})),
+        )
+        for m in range(count)
+    ]
+
+
+def sale_record(i: int, merchant: str, occurred_at: datetime) -> Record:
+    """Sale T<i> of 128.00 CNY with a card of its own, keyed by merchant."""
+    txn = {
+        "txn_id": f"T{i}",
+        "merchant_id": merchant,
+        "terminal_id": "POS-1",
+        "type": "sale",
+        "amount_minor": 12800,
+        "currency": "CNY",
+        "occurred_at": occurred_at.isoformat(),
+        "card_fingerprint": f"fp{i}",
+        "rrn": f"{i:012d}",
+    }
+    return merchant.encode(), encode_event("transaction", orjson.dumps(txn))
+
+
+async def publish_pulse(publisher: Publisher, topics: Topics, at: datetime) -> None:
+    """A clock pulse at `at` into every partition of both input topics, as ingest writes."""
+    pulse = encode_event("pulse", orjson.dumps({"at": at.isoformat(), "source": "bench"}))
+    await publisher.publish_everywhere(topics.transactions, pulse)
+    await publisher.publish_everywhere(topics.settlements, pulse)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from importlib.resources import files
+from typing import Any
 
 import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["create_engine", "migrate", "ping", "safe_url"]
+__all__ = ["create_engine", "driver_connection", "migrate", "ping", "safe_url"]
 
 # Long enough for a busy database, short enough that /readyz answers before a probe times out.
 CONNECT_TIMEOUT_S = 2.0
@@ -28,6 +29,13 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,
     )
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under SQLAlchemy's, in the same transaction: for set-based writes
+    (`unnest` of arrays) that SQLAlchemy's bind-parameter expansion cannot do at scale."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from settlewatch.common.db import create_engine
+from settlewatch.common.db import create_engine, driver_connection
 from settlewatch.matcher import tables
 from settlewatch.matcher.codec import (
     finding_to_json,
@@ -112,12 +112,6 @@ def _day_table(day: date) -> str:
     return f"matcher_payments_d{day:%Y%m%d}"
 
 
-async def _driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under SQLAlchemy's, in the same transaction."""
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
-
-
 class LostOwnership(Exception):
     """Another matcher instance owns the partition now; this one must drop it."""
 
@@ -165,7 +159,7 @@ class MatcherStore:
         )
         async with self._engine.begin() as conn:
             rows = {row.partition: row for row in await conn.execute(claim)}
-            driver = await _driver(conn)
+            driver = await driver_connection(conn)
             clocks = [row.clock for row in rows.values() if row.clock is not None]
             since = min(clocks) - DUPLICATE_HORIZON if clocks else datetime(1970, 1, 1, tzinfo=UTC)
             sales = defaultdict(list)
@@ -202,7 +196,7 @@ class MatcherStore:
 
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
         async with self._engine.connect() as conn:
-            driver = await _driver(conn)
+            driver = await driver_connection(conn)
             return list(await driver.fetch(query, *args))
 
     async def _payments(self, query: str, *args: Any) -> list[Payment]:
@@ -284,7 +278,7 @@ class MatcherStore:
         if not missing:
             return
         async with self._engine.begin() as conn:
-            driver = await _driver(conn)
+            driver = await driver_connection(conn)
             # Serialises creators (two instances, one new day); the DDL is once per day.
             await driver.execute("SELECT pg_advisory_xact_lock(hashtext('matcher_payments'))")
             for day in sorted(missing):
@@ -315,7 +309,7 @@ class MatcherStore:
             raise LostOwnership(f"partition {part.partition} has a newer owner")
         changed = [state.payments[t] for t in sorted(state.changed) if t in state.payments]
         if changed:
-            driver = await _driver(conn)
+            driver = await driver_connection(conn)
             await driver.execute(
                 _UPSERT_PAYMENTS,
                 [p.txn_id for p in changed],
@@ -333,7 +327,7 @@ class MatcherStore:
                 [payment_to_json(p).decode() for p in changed],
             )
         if state.removed:
-            driver = await _driver(conn)
+            driver = await driver_connection(conn)
             gone = sorted(state.removed.items())
             await driver.execute(_DELETE_PAYMENTS, [t for t, _ in gone], [d for _, d in gone])
 
@@ -343,7 +337,7 @@ class MatcherStore:
         if not findings:
             return []
         stored = [StoredFinding(f.key, f.merchant_id, finding_to_json(f)) for f in findings]
-        driver = await _driver(conn)
+        driver = await driver_connection(conn)
         inserted = await driver.fetch(
             _INSERT_OUTBOX,
             [f.key for f in stored],
@@ -361,7 +355,7 @@ class MatcherStore:
         existing = {datetime.strptime(n.rsplit("_d", 1)[1], "%Y%m%d").date() for n in names}
         for day in sorted(d for d in existing if d < before):
             async with self._engine.begin() as conn:
-                driver = await _driver(conn)
+                driver = await driver_connection(conn)
                 table = _day_table(day)
                 still_open = await driver.fetchval(
                     f"SELECT EXISTS (SELECT 1 FROM {table} WHERE status = ANY($1))", sorted(OPEN)
@@ -389,7 +383,7 @@ class MatcherStore:
     async def mark_published(self, keys: Sequence[str]) -> None:
         if keys:
             async with self._engine.begin() as conn:
-                driver = await _driver(conn)
+                driver = await driver_connection(conn)
                 await driver.execute(
                     "UPDATE matcher_outbox SET published_at = now() WHERE key = ANY($1::text[])",
                     list(keys),

@@ -1,0 +1,239 @@
+"""Findings become alerts; alerts go `open` → `acknowledged` → `resolved` (SPEC §6).
+
+An alert's id is its finding's id (type + subject), so a replayed or duplicated finding never
+creates a second alert. Transitions only move forward: a stale `open` after a `resolved` (a
+replay, a zombie consumer) changes nothing, so findings can be absorbed at least once and in
+any batching. `settlement.settled_late` and `settlement.recovered` are follow-ups the merchant
+is told about, with nothing left to do: they are created resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from settlewatch.alerts.core.causes import Window, probable_cause
+from settlewatch.alerts.core.summaries import Locale, summary
+
+__all__ = [
+    "FOLLOW_UPS",
+    "ONCALL_TYPES",
+    "AlertStatus",
+    "Finding",
+    "Invalid",
+    "NewAlert",
+    "Note",
+    "Recipient",
+    "Resolution",
+    "absorb",
+    "after_action",
+    "note",
+]
+
+AlertStatus = Literal["open", "acknowledged", "resolved"]
+FOLLOW_UPS = frozenset({"settlement.settled_late", "settlement.recovered"})
+ONCALL_TYPES = frozenset({"pipeline.stalled", "bank.incident"})
+# Findings whose cause may lie with the bank: they carry probable_cause.
+_BANK_DEPENDENT = frozenset(
+    {"settlement.overdue", "settlement.failed", "settlement.expired", "settlement.settled_late"}
+)
+_RESOLVED_BECAUSE = {
+    "settlement.overdue": "the payment was settled or cancelled",
+    "settlement.failed": "a later settlement of the payment succeeded",
+    "settlement.unknown_transaction": "the transaction arrived",
+    "pipeline.stalled": "the matcher clock moves again",
+}
+SYSTEM = "settlewatch"
+Note = dict[str, str]
+
+
+class Invalid(Exception):
+    """An action the alert's status does not allow (ack of a resolved alert)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A finding as the matcher publishes it."""
+
+    id: str
+    type: str
+    state: Literal["open", "resolved"]
+    at: datetime
+    merchant_id: str | None
+    txn_id: str | None
+    evidence: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        state = data["state"]
+        if state not in ("open", "resolved"):
+            raise ValueError(f"unknown finding state {state!r}")
+        return cls(
+            id=str(data["id"]),
+            type=str(data["type"]),
+            state=state,
+            at=datetime.fromisoformat(data["at"]),
+            merchant_id=data.get("merchant_id"),
+            txn_id=data.get("txn_id"),
+            evidence=dict(data.get("evidence") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What the alerts need of a merchant profile."""
+
+    locale: Locale = "zh-CN"
+    timezone: str = "Asia/Shanghai"
+    has_webhook: bool = False
+
+
+@dataclass
+class NewAlert:
+    alert_id: str
+    type: str
+    status: AlertStatus
+    merchant_id: str | None
+    txn_id: str | None
+    txn_ids: list[str] | None
+    bank_code: str | None
+    probable_cause: str | None
+    summary: str
+    evidence: dict[str, Any]
+    notes: list[Note]
+    notify: bool  # to be delivered to the merchant's webhook
+    oncall: bool  # to be pushed to Alertmanager
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Resolution:
+    alert_id: str
+    note: Note
+
+
+@dataclass
+class _Absorbed:
+    new: dict[str, NewAlert] = field(default_factory=dict)
+    resolutions: list[Resolution] = field(default_factory=list)
+
+
+def note(at: datetime, by: str, action: str, text: str) -> Note:
+    return {"at": at.isoformat(), "by": by, "action": action, "note": text}
+
+
+def absorb(
+    findings: Iterable[Finding],
+    statuses: Mapping[str, AlertStatus],
+    recipients: Mapping[str, Recipient],
+    windows: Mapping[str, list[Window]],
+    incident_banks: frozenset[str],
+    now: datetime,
+) -> tuple[list[NewAlert], list[Resolution]]:
+    """The alerts to create and to resolve for `findings`, given the current status of the
+    alerts they name (`statuses`; absent = no such alert yet)."""
+    out = _Absorbed()
+    current = dict(statuses)
+    for finding in findings:
+        status = current.get(finding.id)
+        if status is None:
+            alert = _new_alert(finding, recipients, windows, incident_banks, now)
+            if finding.state == "resolved":
+                # Only a resolution came (its opening was lost to a crash of another era, or
+                # the order was broken): kept for the record, too late to tell anyone.
+                alert.status, alert.notify = "resolved", False
+                alert.notes.append(note(now, SYSTEM, "resolved", _because(finding)))
+            out.new[alert.alert_id] = alert
+            current[alert.alert_id] = alert.status
+        elif status in ("open", "acknowledged") and finding.state == "resolved":
+            because = _RESOLVED_BECAUSE.get(finding.type, "the matcher resolved it")
+            out.resolutions.append(Resolution(finding.id, note(now, SYSTEM, "resolved", because)))
+            current[finding.id] = "resolved"
+            if finding.id in out.new:  # opened and resolved in one batch
+                out.new[finding.id].status = "resolved"
+    resolutions = [r for r in out.resolutions if r.alert_id not in out.new]
+    for resolution in out.resolutions:
+        if resolution.alert_id in out.new:
+            out.new[resolution.alert_id].notes.append(resolution.note)
+    return list(out.new.values()), resolutions
+
+
+def _because(finding: Finding) -> str:
+    return _RESOLVED_BECAUSE.get(finding.type, "the matcher resolved it")
+
+
+def _new_alert(
+    finding: Finding,
+    recipients: Mapping[str, Recipient],
+    windows: Mapping[str, list[Window]],
+    incident_banks: frozenset[str],
+    now: datetime,
+) -> NewAlert:
+    evidence = finding.evidence
+    bank = evidence.get("bank_code")
+    cause = None
+    if finding.type in _BANK_DEPENDENT and bank:
+        occurred = evidence.get("occurred_at")
+        since = datetime.fromisoformat(occurred) if occurred else finding.at
+        cause = probable_cause(windows.get(bank, []), since, now, bank in incident_banks)
+    oncall = finding.type in ONCALL_TYPES or finding.merchant_id is None
+    recipient = recipients.get(finding.merchant_id or "", Recipient())
+    notes: list[Note] = []
+    status: AlertStatus = "open"
+    if finding.type in FOLLOW_UPS:
+        status = "resolved"
+        notes.append(note(now, SYSTEM, "resolved", "a follow-up: nothing left to do"))
+    return NewAlert(
+        alert_id=finding.id,
+        type=finding.type,
+        status=status,
+        merchant_id=finding.merchant_id,
+        txn_id=finding.txn_id,
+        txn_ids=evidence.get("txn_ids"),
+        bank_code=bank,
+        probable_cause=cause,
+        summary=summary(
+            finding.type,
+            evidence,
+            locale=recipient.locale,
+            timezone=recipient.timezone,
+            probable_cause=cause,
+        )
+        if not oncall
+        else oncall_summary(finding.type, evidence),
+        evidence=evidence,
+        notes=notes,
+        notify=not oncall and recipient.has_webhook,
+        oncall=oncall,
+        created_at=now,
+    )
+
+
+def oncall_summary(alert_type: str, evidence: Mapping[str, Any]) -> str:
+    """On-call alerts are read by SREs: English, with the numbers that triggered them."""
+    if alert_type == "pipeline.stalled":
+        return (
+            f"The matcher clock stopped at {evidence.get('matcher_clock')}: the settlement feed "
+            "is not known to be complete, so per-payment overdue alerts are held back."
+        )
+    if alert_type == "bank.incident":
+        return (
+            f"Bank {evidence.get('bank_code')}: {evidence.get('overdue')} of the "
+            f"{evidence.get('fell_due')} payments that fell due in the last hour are overdue "
+            f"(threshold {evidence.get('threshold')})."
+        )
+    return alert_type
+
+
+def after_action(status: AlertStatus, action: Literal["ack", "resolve"]) -> AlertStatus:
+    """The status after a person's ack or resolve; Invalid when the status does not allow it."""
+    if status == "resolved":
+        verb = "acknowledged" if action == "ack" else "resolved again"
+        raise Invalid(f"the alert is already resolved; it cannot be {verb}")
+    if action == "ack":
+        if status == "acknowledged":
+            raise Invalid("the alert is already acknowledged")
+        return "acknowledged"
+    return "resolved"

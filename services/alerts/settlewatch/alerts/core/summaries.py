@@ -1,0 +1,145 @@
+"""Human summaries of alerts in the merchant's locale (SPEC §6), e.g.
+「交易 T123（¥128.00，11月20日 10:02）未按 T+1 到账，应于 11月21日 24:00 前到账；
+可能原因：银行系统维护。」
+
+Money is formatted per currency by Babel (¥128.00, JP¥500: the currency's own minor units),
+times in the merchant's time zone; a deadline at local midnight reads as 24:00 of the day before,
+as banks and merchants say it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.numbers import format_currency, get_currency_precision
+
+__all__ = ["Locale", "money", "summary"]
+
+Locale = Literal["zh-CN", "en"]
+_BABEL = {"zh-CN": "zh_CN", "en": "en"}
+_TIME = {"zh-CN": "M月d日 HH:mm", "en": "MMM d, HH:mm"}
+_CAUSE = {
+    "zh-CN": {
+        "bank_maintenance": "银行系统维护",
+        "bank_incident": "银行系统故障",
+        "unknown": "未知",
+    },
+    "en": {
+        "bank_maintenance": "bank maintenance",
+        "bank_incident": "bank-wide incident",
+        "unknown": "unknown",
+    },
+}
+
+
+def money(amount_minor: int, currency: str, locale: Locale) -> str:
+    """¥128.00 for 12800 CNY in zh-CN; exact (Decimal), with the currency's own minor units."""
+    amount = Decimal(amount_minor).scaleb(-get_currency_precision(currency))
+    return format_currency(amount, currency, locale=_BABEL[locale])
+
+
+def _time(moment: str | None, tz: ZoneInfo, locale: Locale, *, midnight_as_24: bool) -> str:
+    if not moment:
+        return "?"
+    local = datetime.fromisoformat(moment).astimezone(tz)
+    if midnight_as_24 and (local.hour, local.minute) == (0, 0):
+        pattern = _TIME[locale].replace("HH:mm", "'24:00'")
+        return format_datetime(local - timedelta(days=1), pattern, locale=_BABEL[locale])
+    return format_datetime(local, _TIME[locale], locale=_BABEL[locale])
+
+
+def _cycle(cycle: str | None, locale: Locale) -> str:
+    if cycle == "instant":
+        return "约定时效" if locale == "zh-CN" else "within its instant SLA"
+    if cycle and cycle[0] in "TD" and cycle[1:].isdigit():
+        return f"{cycle[0]}+{cycle[1:]}"
+    return cycle or "?"
+
+
+def summary(
+    alert_type: str,
+    evidence: Mapping[str, Any],
+    *,
+    locale: Locale,
+    timezone: str,
+    probable_cause: str | None,
+) -> str:
+    """One or two sentences a merchant can act on, built only from the alert's evidence."""
+    tz = ZoneInfo(timezone)
+    e = evidence
+    currency = e.get("currency")
+    facts = {
+        "txn": e.get("txn_id", "?"),
+        "sid": e.get("settlement_id") or "?",
+        "reason": e.get("failure_reason") or ("未说明" if locale == "zh-CN" else "no reason given"),
+        "amount": money(e["amount_minor"], currency, locale) if currency else "?",
+        "occurred": _time(e.get("occurred_at"), tz, locale, midnight_as_24=False),
+        "due": _time(e.get("due_at"), tz, locale, midnight_as_24=True),
+        "cycle": _cycle(e.get("settlement_cycle"), locale),
+        "cause": _CAUSE[locale].get(probable_cause or "unknown", probable_cause or ""),
+        "pair": " / ".join(e.get("txn_ids") or [e.get("txn_id", "?")]),
+    }
+    if currency and "expected_net_minor" in e:
+        facts["expected_net"] = money(e["expected_net_minor"], currency, locale)
+        facts["settled_net"] = money(e["settled_net_minor"], currency, locale)
+    template = (_ZH if locale == "zh-CN" else _EN).get(alert_type)
+    if template is None:
+        return alert_type
+    return template.format_map(facts)
+
+
+_ZH = {
+    "settlement.overdue": (
+        "交易 {txn}（{amount}，{occurred}）未按 {cycle} 到账，"
+        "应于 {due} 前到账；可能原因：{cause}。"
+    ),
+    "settlement.settled_late": (
+        "交易 {txn}（{amount}，{occurred}）已到账（结算单 {sid}），晚于应到账时间 {due}。"
+    ),
+    "settlement.failed": (
+        "交易 {txn}（{amount}，{occurred}）打款失败（结算单 {sid}：{reason}）；可能原因：{cause}。"
+    ),
+    "settlement.recovered": (
+        "交易 {txn}（{amount}，{occurred}）此前打款失败，现已到账（结算单 {sid}）。"
+    ),
+    "settlement.amount_mismatch": (
+        "交易 {txn}（{amount}，{occurred}）到账金额不符："
+        "应到账 {expected_net}，实际到账 {settled_net}（结算单 {sid}）。"
+    ),
+    "settlement.unknown_transaction": (
+        "结算单 {sid} 中的交易 {txn} 在 15 分钟后仍未收到，无法核对。"
+    ),
+    "settlement.expired": (
+        "交易 {txn}（{amount}，{occurred}）应于 {due} 前到账，30 天后仍未到账，"
+        "已停止跟踪；可能原因：{cause}。"
+    ),
+    "transaction.duplicate_suspected": (
+        "疑似重复扣款：交易 {pair}（同一张卡，{amount}，{occurred}）。"
+    ),
+    "transaction.conflict": "交易 {txn} 被再次上送但内容不同，以首次上送的内容为准。",
+}
+_EN = {
+    "settlement.overdue": "Transaction {txn} ({amount}, {occurred}) was not settled {cycle}; "
+    "it was due by {due}. Probable cause: {cause}.",
+    "settlement.settled_late": "Transaction {txn} ({amount}, {occurred}) has been settled "
+    "(settlement {sid}), after its deadline of {due}.",
+    "settlement.failed": "The payout of transaction {txn} ({amount}, {occurred}) failed "
+    "(settlement {sid}: {reason}). Probable cause: {cause}.",
+    "settlement.recovered": "Transaction {txn} ({amount}, {occurred}), whose payout had failed, "
+    "has now been settled (settlement {sid}).",
+    "settlement.amount_mismatch": "Transaction {txn} ({amount}, {occurred}) was settled with the "
+    "wrong amount: expected net {expected_net}, received {settled_net} (settlement {sid}).",
+    "settlement.unknown_transaction": "Settlement {sid} pays transaction {txn}, which is still "
+    "unknown 15 minutes later and cannot be checked.",
+    "settlement.expired": "Transaction {txn} ({amount}, {occurred}), due by {due}, is still not "
+    "settled 30 days later and is no longer watched. Probable cause: {cause}.",
+    "transaction.duplicate_suspected": "Suspected duplicate charge: transactions {pair} (same "
+    "card, {amount}, {occurred}).",
+    "transaction.conflict": "Transaction {txn} was sent again with different content; the first "
+    "version is kept.",
+}

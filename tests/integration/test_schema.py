@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+from settlewatch.alerts import tables as alerts_tables
 from settlewatch.common.db import create_engine
 from settlewatch.common.schema import metadata
 from settlewatch.matcher import tables as matcher_tables
@@ -15,7 +16,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_tables_in_code_match_the_migrated_database(database_url: str) -> None:
-    assert matcher_tables.payments.metadata is metadata  # every service's tables are compared
+    # Every service's tables are compared.
+    assert matcher_tables.payments.metadata is metadata
+    assert alerts_tables.alerts.metadata is metadata
 
     def differences(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection)

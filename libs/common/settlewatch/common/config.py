@@ -150,6 +150,9 @@ class AlertsSettings(CommonSettings):
         timedelta(seconds=10), validation_alias="SETTLEWATCH_GROUP_WAIT"
     )
     alertmanager_url: str | None = Field(None, validation_alias="ALERTMANAGER_URL")
+    session_timeout: PositiveDuration = Field(
+        timedelta(seconds=10), validation_alias="ALERTS_SESSION_TIMEOUT"
+    )
 
 
 class StackSettings(_Settings):

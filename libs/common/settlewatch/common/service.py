@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -33,7 +35,14 @@ from settlewatch.common.logging import configure_logging
 from settlewatch.common.metrics import BUILD_INFO, DEPENDENCY_UP, HTTP_REQUEST_SECONDS
 from settlewatch.common.problems import install_problem_handlers
 
-__all__ = ["Resources", "ServiceLifespan", "create_service_app", "run_service", "serve"]
+__all__ = [
+    "Resources",
+    "ServiceLifespan",
+    "create_service_app",
+    "run_service",
+    "serve",
+    "stop_process_if_failed",
+]
 
 _log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
@@ -176,3 +185,12 @@ def run_service(service: str, settings_cls: type[S], create_app: Callable[[S], F
         raise SystemExit(2) from None
     configure_logging(service, settings.log_level)
     serve(create_app(settings), host=settings.host, port=settings.port)
+
+
+def stop_process_if_failed(task: asyncio.Task[None]) -> None:
+    """Crash-only: a service loop that died (lost its database, lost a partition) takes the
+    process down gracefully; `settlewatch up` or the orchestrator restarts it, and it resumes
+    from the database. Use as the loop task's done callback."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("%s failed", task.get_name(), exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)

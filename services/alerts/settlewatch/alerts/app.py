@@ -1,12 +1,95 @@
-"""The alerts service's HTTP app."""
+"""The alerts service: the findings consumer, merchant webhooks, on-call, and the alerts API."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import httpx
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
+from settlewatch.alerts import api
+from settlewatch.alerts.consumer import FindingsConsumer
+from settlewatch.alerts.delivery import Deliverer
+from settlewatch.alerts.metrics import AlertCounts, register_alert_counts
+from settlewatch.alerts.oncall import OnCall
+from settlewatch.alerts.store import AlertStore
 from settlewatch.common.config import AlertsSettings
-from settlewatch.common.service import create_service_app
+from settlewatch.common.kafka import Topics
+from settlewatch.common.publisher import Publisher
+from settlewatch.common.service import Resources, create_service_app, stop_process_if_failed
+
+__all__ = ["create_app"]
+
+COUNTS_EVERY_S = 10.0
 
 
-def create_app(settings: AlertsSettings) -> FastAPI:
-    return create_service_app(service="alerts", settings=settings, title="settlewatch alerts")
+def _wall() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
+        store = AlertStore(resources.engine)
+        app.state.alert_store, app.state.clock = store, clock
+        publisher = Publisher(
+            settings.kafka_bootstrap_servers,
+            enable_idempotence=settings.kafka_enable_idempotence,
+            timeout=30.0,
+        )
+        # Merchant endpoints are the merchants' business: no redirects, no proxies from the env.
+        client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        counts = AlertCounts()
+        collector = register_alert_counts(counts)
+        loops = {
+            "alerts-consumer": FindingsConsumer(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topics=Topics(settings.topic_prefix),
+                store=store,
+                publisher=publisher,
+                clock=clock,
+                session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
+            ).run(),
+            "alerts-webhooks": Deliverer(
+                store, group_wait=settings.group_wait, clock=clock, client=client
+            ).run(),
+            "alerts-oncall": OnCall(
+                store, clock=clock, client=client, alertmanager_url=settings.alertmanager_url
+            ).run(),
+            "alerts-counts": _refresh_counts(store, counts),
+        }
+        tasks = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
+        for task in tasks:
+            task.add_done_callback(stop_process_if_failed)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.remove_done_callback(stop_process_if_failed)
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await client.aclose()
+            await publisher.close()
+            REGISTRY.unregister(collector)
+
+    return create_service_app(
+        service="alerts",
+        settings=settings,
+        title="settlewatch alerts",
+        description="Alerts with evidence, merchant webhook deliveries, and on-call incidents.",
+        routers=(api.router,),
+        lifespan=lifespan,
+    )
+
+
+async def _refresh_counts(store: AlertStore, counts: AlertCounts) -> None:
+    while True:
+        counts.by_type_status, counts.disabled_endpoints, counts.incidents = await store.counts()
+        await asyncio.sleep(COUNTS_EVERY_S)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,15 +13,13 @@ from prometheus_client import REGISTRY
 from settlewatch.common.config import MatcherSettings
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
-from settlewatch.common.service import Resources, create_service_app
+from settlewatch.common.service import Resources, create_service_app, stop_process_if_failed
 from settlewatch.matcher import api
 from settlewatch.matcher.consumer import MatcherLoop
 from settlewatch.matcher.metrics import register_open_payments
 from settlewatch.matcher.store import MatcherStore
 
 __all__ = ["create_app"]
-
-_log = logging.getLogger(__name__)
 
 
 def create_app(settings: MatcherSettings) -> FastAPI:
@@ -47,11 +42,11 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         app.state.matcher = loop
         collector = register_open_payments(lambda: loop.open_totals, loop.states)
         task = asyncio.create_task(loop.run(), name="matcher-loop")
-        task.add_done_callback(_stop_process_if_failed)
+        task.add_done_callback(stop_process_if_failed)
         try:
             yield
         finally:
-            task.remove_done_callback(_stop_process_if_failed)
+            task.remove_done_callback(stop_process_if_failed)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -66,11 +61,3 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         routers=(api.router,),
         lifespan=lifespan,
     )
-
-
-def _stop_process_if_failed(task: asyncio.Task[None]) -> None:
-    """Crash-only: a loop that died (lost a partition, lost the database) takes the process down
-    gracefully; `settlewatch up` or the orchestrator restarts it, and it resumes from the store."""
-    if not task.cancelled() and task.exception() is not None:
-        _log.error("matcher loop failed", exc_info=task.exception())
-        os.kill(os.getpid(), signal.SIGTERM)

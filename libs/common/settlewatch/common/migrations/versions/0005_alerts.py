@@ -51,6 +51,11 @@ def upgrade() -> None:
     op.execute(
         "CREATE INDEX alerts_to_group ON alerts (created_at) WHERE notify AND delivery_id IS NULL"
     )
+    # One open incident per bank, whichever alerts instance judges first.
+    op.execute(
+        "CREATE UNIQUE INDEX alerts_one_open_incident ON alerts (bank_code) "
+        "WHERE type = 'bank.incident' AND status <> 'resolved'"
+    )
     op.execute(
         "CREATE INDEX alerts_oncall_active ON alerts (bank_code) "
         "WHERE oncall AND ends_pushed_at IS NULL"

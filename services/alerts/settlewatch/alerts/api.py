@@ -1,0 +1,260 @@
+"""The alerts API (SPEC §4): alerts (list, one, ack, resolve) and the webhook delivery log.
+
+A merchant token reads only its own alerts and deliveries (another merchant's: 404); ack,
+resolve and retry need the acquirer. Lists are newest first with an opaque cursor.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from settlewatch.alerts.core.lifecycle import Invalid
+from settlewatch.alerts.store import AlertStore
+from settlewatch.common.auth import AcquirerOnly, Authenticated, Principal, not_found_unless_allowed
+from settlewatch.common.events import Storable
+from settlewatch.common.problems import ProblemError
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or unknown bearer token."},
+    404: {"description": "No such object (or not yours)."},
+    422: {"description": "A bad query parameter or body field, named in `errors`."},
+}
+
+
+class NoteEntry(BaseModel):
+    at: datetime
+    by: str
+    action: str
+    note: str
+
+
+class AlertOut(BaseModel):
+    alert_id: str
+    type: str
+    status: Literal["open", "acknowledged", "resolved"]
+    merchant_id: str | None
+    txn_id: str | None
+    txn_ids: list[str] | None
+    bank_code: str | None
+    created_at: datetime
+    updated_at: datetime
+    probable_cause: str | None
+    summary: str
+    evidence: dict[str, Any]
+    notes: list[NoteEntry]
+    delivery_id: str | None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    next_cursor: str | None
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    at: datetime
+    url: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: str
+    merchant_id: str
+    type: str
+    status: Literal["pending", "delivered", "failed"]
+    alert_ids: list[str]
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str | None
+    attempts: list[AttemptOut]
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, StringConstraints(max_length=2000), Storable] = ""
+
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _store(request: Request) -> AlertStore:
+    store: AlertStore = request.app.state.alert_store
+    return store
+
+
+def _now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock()
+    return now
+
+
+def _scope(principal: Principal, merchant_id: str | None) -> str | None:
+    """The merchant a list is limited to: a merchant token sees only its own."""
+    if principal.is_acquirer:
+        return merchant_id
+    not_found_unless_allowed(principal, merchant_id or principal.merchant_id, "merchant")
+    return principal.merchant_id
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        created, key = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), str(key)
+    except (ValueError, TypeError):
+        raise ProblemError(
+            422,
+            "invalid cursor",
+            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor from a previous page"}],
+        ) from None
+
+
+def _next_cursor(items: list[dict[str, Any]], limit: int, key: str) -> str | None:
+    if len(items) < limit:
+        return None
+    last = items[-1]
+    return base64.urlsafe_b64encode(orjson.dumps([last["created_at"], last[key]])).decode()
+
+
+@router.get(
+    "/v1/alerts",
+    tags=["alerts"],
+    summary="Alerts, newest first; a merchant token sees only its own.",
+    responses=_ERRORS,
+)
+async def list_alerts(
+    request: Request,
+    principal: Authenticated,
+    merchant_id: str | None = None,
+    type: str | None = None,
+    status: Literal["open", "acknowledged", "resolved"] | None = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> AlertPage:
+    items = await _store(request).list_alerts(
+        merchant_id=_scope(principal, merchant_id),
+        kind=type,
+        status=status,
+        after=_decode_cursor(cursor),
+        limit=limit,
+    )
+    return AlertPage.model_validate(
+        {"items": items, "next_cursor": _next_cursor(items, limit, "alert_id")}
+    )
+
+
+@router.get(
+    "/v1/alerts/{alert_id}",
+    tags=["alerts"],
+    summary="One alert with its evidence and notes.",
+    responses=_ERRORS,
+)
+async def get_alert(alert_id: str, request: Request, principal: Authenticated) -> AlertOut:
+    alert = await _store(request).get_alert(alert_id)
+    if alert is None:
+        raise ProblemError(404, "alert not found")
+    not_found_unless_allowed(principal, alert["merchant_id"], "alert")
+    return AlertOut.model_validate(alert)
+
+
+async def _act(
+    alert_id: str,
+    body: NoteIn,
+    request: Request,
+    principal: Principal,
+    action: Literal["ack", "resolve"],
+) -> AlertOut:
+    try:
+        alert = await _store(request).act(
+            alert_id, action, body.note, principal.scope, _now(request)
+        )
+    except Invalid as exc:
+        raise ProblemError(409, str(exc)) from None
+    if alert is None:
+        raise ProblemError(404, "alert not found")
+    return AlertOut.model_validate(alert)
+
+
+@router.post(
+    "/v1/alerts/{alert_id}/ack",
+    tags=["alerts"],
+    summary="Acknowledge an open alert; the note joins its history.",
+    responses=_ERRORS | {409: {"description": "The alert is acknowledged or resolved already."}},
+)
+async def ack_alert(
+    alert_id: str, body: NoteIn, request: Request, principal: AcquirerOnly
+) -> AlertOut:
+    return await _act(alert_id, body, request, principal, "ack")
+
+
+@router.post(
+    "/v1/alerts/{alert_id}/resolve",
+    tags=["alerts"],
+    summary="Resolve an open or acknowledged alert; the note joins its history.",
+    responses=_ERRORS | {409: {"description": "The alert is resolved already."}},
+)
+async def resolve_alert(
+    alert_id: str, body: NoteIn, request: Request, principal: AcquirerOnly
+) -> AlertOut:
+    return await _act(alert_id, body, request, principal, "resolve")
+
+
+@router.get(
+    "/v1/deliveries",
+    tags=["deliveries"],
+    summary="Webhook deliveries with every attempt, newest first.",
+    responses=_ERRORS,
+)
+async def list_deliveries(
+    request: Request,
+    principal: Authenticated,
+    merchant_id: str | None = None,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> DeliveryPage:
+    items = await _store(request).list_deliveries(
+        merchant_id=_scope(principal, merchant_id),
+        status=status,
+        after=_decode_cursor(cursor),
+        limit=limit,
+    )
+    return DeliveryPage.model_validate(
+        {"items": items, "next_cursor": _next_cursor(items, limit, "delivery_id")}
+    )
+
+
+@router.post(
+    "/v1/deliveries/{delivery_id}/retry",
+    tags=["deliveries"],
+    status_code=202,
+    summary="Send a pending or failed delivery again now (enables a disabled endpoint).",
+    responses=_ERRORS | {409: {"description": "The delivery was delivered already."}},
+)
+async def retry_delivery(delivery_id: str, request: Request, _: AcquirerOnly) -> dict[str, str]:
+    before = await _store(request).retry(delivery_id, _now(request))
+    if before is None:
+        raise ProblemError(404, "delivery not found")
+    if before == "delivered":
+        raise ProblemError(409, "the delivery was delivered already")
+    return {"delivery_id": delivery_id, "status": "pending"}

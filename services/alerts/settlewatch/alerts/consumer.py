@@ -1,0 +1,118 @@
+"""The findings consumer: findings topic → alert store.
+
+Absorbing is idempotent (alert id = finding id, forward-only statuses), so this loop commits
+its Kafka offsets after the database transaction: a crash in between redelivers a batch that
+changes nothing. A finding that cannot be read goes to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import KafkaError
+
+from settlewatch.alerts.core.lifecycle import Finding
+from settlewatch.alerts.metrics import ALERTS_CREATED, CONSUMER_LAG, FINDINGS
+from settlewatch.alerts.store import AlertStore
+from settlewatch.common.kafka import Topics
+from settlewatch.common.publisher import Publisher
+
+__all__ = ["FindingsConsumer"]
+
+_log = logging.getLogger(__name__)
+MAX_RECORDS = 2000
+
+
+class FindingsConsumer:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topics: Topics,
+        store: AlertStore,
+        publisher: Publisher,
+        clock: Callable[[], datetime],
+        session_timeout_ms: int = 10_000,
+    ) -> None:
+        self._topics = topics
+        self._store = store
+        self._publisher = publisher
+        self._clock = clock
+        self._bootstrap_servers = bootstrap_servers
+        self._session_timeout_ms = session_timeout_ms
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            self._topics.findings,
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=f"{self._topics.prefix}.alerts",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(100, self._session_timeout_ms // 5),
+            max_poll_records=MAX_RECORDS,
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled; waits for the broker if it is not up yet."""
+        consumer = await self._started()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+                records = [r for part in batch.values() for r in part]
+                if records:
+                    await self._absorb(records)
+                    await consumer.commit()
+                for tp in consumer.assignment():
+                    high = consumer.highwater(tp)
+                    if high is not None:
+                        position = await consumer.position(tp)
+                        CONSUMER_LAG.labels(str(tp.partition)).set(max(high - position, 0))
+        finally:
+            await consumer.stop()
+
+    async def _started(self) -> AIOKafkaConsumer:
+        delay = 0.5
+        while True:
+            consumer = self._new_consumer()
+            try:
+                await consumer.start()
+                return consumer
+            except KafkaError as exc:
+                await consumer.stop()
+                _log.warning(
+                    "broker unavailable; retrying", extra={"error": str(exc), "in_s": delay}
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _absorb(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        findings: list[Finding] = []
+        poison: list[tuple[bytes, bytes]] = []
+        for record in records:
+            try:
+                findings.append(Finding.from_json(orjson.loads(record.value or b"")))
+            except (ValueError, KeyError, TypeError) as exc:
+                dead = {
+                    "topic": record.topic,
+                    "offset": record.offset,
+                    "reason": f"unreadable finding: {exc}",
+                    "value": (record.value or b"").decode(errors="replace"),
+                }
+                poison.append((record.topic.encode(), orjson.dumps(dead)))
+        if poison:
+            _log.warning("findings dead-lettered", extra={"count": len(poison)})
+            await self._publisher.publish(self._topics.dead_letter, poison)
+        new, resolved = await self._store.absorb(findings, self._clock())
+        for (kind, state), n in Counter((f.type, f.state) for f in findings).items():
+            FINDINGS.labels(kind, state).inc(n)
+        for kind, n in Counter(a.type for a in new).items():
+            ALERTS_CREATED.labels(kind).inc(n)
+        if new or resolved:
+            _log.info("findings absorbed", extra={"created": len(new), "resolved": resolved})

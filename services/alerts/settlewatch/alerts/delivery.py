@@ -1,0 +1,143 @@
+"""Merchant webhooks (SPEC §7): group waiting alerts into deliveries, send the deliveries due,
+log every attempt, and move each delivery on by the retry policy.
+
+One round (`run_once`) at time `now` of the injected clock: close the groups whose wait is
+over, claim the deliveries due (leased, so a crash mid-attempt means one more attempt with the
+same webhook-id after the lease, never a second delivery of the alerts), send them concurrently
+and record the results in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import httpx
+
+from settlewatch.alerts.core.grouping import ready_groups
+from settlewatch.alerts.core.retry import ATTEMPT_TIMEOUT, Outcome, next_step
+from settlewatch.alerts.core.signing import headers
+from settlewatch.alerts.metrics import (
+    ATTEMPT_SECONDS,
+    DELIVERIES,
+    DELIVERY_LATENCY,
+    RETRIES,
+)
+from settlewatch.alerts.store import AlertStore, Attempt, Job
+
+__all__ = ["LEASE", "Deliverer"]
+
+_log = logging.getLogger(__name__)
+# Longer than an attempt can take, so a live attempt is never duplicated by another instance.
+LEASE = ATTEMPT_TIMEOUT + timedelta(seconds=15)
+CONCURRENCY = 64
+USER_AGENT = "settlewatch-webhooks/1"
+
+
+class Deliverer:
+    def __init__(
+        self,
+        store: AlertStore,
+        *,
+        group_wait: timedelta,
+        clock: Callable[[], datetime],
+        client: httpx.AsyncClient,
+        interval: float = 0.2,
+    ) -> None:
+        self._store = store
+        self._wait = group_wait
+        self._clock = clock
+        self._client = client
+        self._interval = interval
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def run(self) -> None:
+        while True:
+            busy = await self.run_once()
+            if not busy:
+                await asyncio.sleep(self._interval)
+
+    async def run_once(self) -> bool:
+        """One round; True when it found work (the next round comes at once)."""
+        now = self._clock()
+        groups = ready_groups(await self._store.waiting(), now, self._wait)
+        created = await self._store.create_deliveries(groups, now) if groups else 0
+        jobs = await self._store.claim(now, LEASE)
+        if jobs:
+            attempts = await asyncio.gather(*(self._attempt(job) for job in jobs))
+            await self._store.record(attempts, self._clock())
+            for attempt in attempts:
+                _observe(attempt, self._clock())
+        return bool(created or jobs)
+
+    async def _attempt(self, job: Job) -> Attempt:
+        if job.url is None or job.secret is None:
+            return Attempt(job, Outcome("failed"), made=False, error="the merchant has no webhook")
+        if job.disabled:
+            return Attempt(
+                job,
+                Outcome("disabled"),
+                made=False,
+                error="the endpoint is disabled (it answered 410 Gone); retry to enable it",
+            )
+        async with self._slots:
+            sent_at = self._clock()
+            started = time.perf_counter()
+            status: int | None = None
+            retry_after: str | None = None
+            error: str | None = None
+            try:
+                response = await self._client.post(
+                    job.url,
+                    content=job.body,
+                    headers=headers(job.secret, job.delivery_id, int(sent_at.timestamp()), job.body)
+                    | {"user-agent": USER_AGENT},
+                    timeout=ATTEMPT_TIMEOUT.total_seconds(),
+                )
+                status, retry_after = response.status_code, response.headers.get("retry-after")
+                if not response.is_success:
+                    error = f"HTTP {status}"
+            except httpx.TimeoutException:
+                error = f"no answer within {ATTEMPT_TIMEOUT.total_seconds():.0f} s"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            latency = time.perf_counter() - started
+        ATTEMPT_SECONDS.observe(latency)
+        outcome = next_step(job.attempt, status, self._clock(), retry_after)
+        _log.info(
+            "webhook attempt",
+            extra={
+                "delivery_id": job.delivery_id,
+                "merchant_id": job.merchant_id,
+                "attempt": job.attempt,
+                "status_code": status,
+                "latency_ms": round(latency * 1000, 1),
+                "error": error,
+                "outcome": outcome.status,
+                "next_attempt_at": outcome.next_attempt_at.isoformat()
+                if outcome.next_attempt_at
+                else None,
+            },
+        )
+        return Attempt(
+            job,
+            outcome,
+            made=True,
+            at=sent_at,
+            status_code=status,
+            latency_ms=latency * 1000,
+            error=error,
+        )
+
+
+def _observe(attempt: Attempt, now: datetime) -> None:
+    status = attempt.outcome.status
+    if status == "retry":
+        RETRIES.inc()
+        return
+    DELIVERIES.labels(status).inc()
+    if status == "delivered":
+        DELIVERY_LATENCY.observe((now - attempt.job.first_alert_at).total_seconds())

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settlewatch.alerts.core.lifecycle import Finding
+from settlewatch.alerts.store import AlertStore
+from settlewatch.common.db import create_engine
+from tests.support.urls import asyncpg_dsn
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeClock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> None:
+        self.now += by
+
+    def to(self, moment: datetime) -> None:
+        self.now = max(self.now, moment)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def store(engine: AsyncEngine) -> AlertStore:
+    return AlertStore(engine)
+
+
+async def add_merchant(
+    database_url: str, merchant_id: str, webhook_url: str | None, **profile: Any
+) -> None:
+    """A merchant profile as ingest stores it (secret in clear, for signing)."""
+    stored = {"name": merchant_id, "settlement_bank": "ICBC", "settlement_cycle": "T1"} | profile
+    stored["webhook"] = {"url": webhook_url, "secret": SECRET} if webhook_url else None
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "INSERT INTO merchants (merchant_id, settlement_bank, profile) VALUES ($1, $2, $3)",
+            merchant_id,
+            stored["settlement_bank"],
+            orjson.dumps(stored).decode(),
+        )
+    finally:
+        await conn.close()
+
+
+def overdue(txn_id: str, merchant_id: str = "M1", bank: str = "ICBC", **state: Any) -> Finding:
+    """A settlement.overdue finding as the matcher publishes it."""
+    return Finding.from_json(
+        {
+            "id": f"settlement.overdue:{txn_id}",
+            "type": "settlement.overdue",
+            "state": state.get("state", "open"),
+            "at": T0.isoformat(),
+            "merchant_id": merchant_id,
+            "txn_id": txn_id,
+            "evidence": {
+                "txn_id": txn_id,
+                "terminal_id": "POS-1",
+                "rrn": "532410283771",
+                "stan": "000123",
+                "auth_code": "A1B2C3",
+                "occurred_at": "2026-11-20T02:02:00+00:00",
+                "amount_minor": 12800,
+                "currency": "CNY",
+                "bank_code": bank,
+                "settlement_cycle": "T1",
+                "due_at": "2026-11-21T16:00:00+00:00",
+                "settlement_id": None,
+                "failure_reason": None,
+            },
+        }
+    )

@@ -1,0 +1,77 @@
+"""A real HTTP receiver on a loopback port (uvicorn), recording what it is sent and answering
+as the test scripts it: a stand-in for a merchant's webhook endpoint or Alertmanager."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tests.support.ports import free_port
+
+Answer = tuple[int, dict[str, str]]  # status, headers
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float  # monotonic
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    url: str
+    received: list[Received] = field(default_factory=list)
+    # Called for each request (after it is recorded): the answer to give.
+    answer: Callable[[Received], Answer] = lambda _: (200, {})
+    delay: float = 0.0  # seconds to wait before answering
+
+    async def app(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        got = Received(
+            request.url.path, dict(request.headers), await request.body(), time.monotonic()
+        )
+        self.received.append(got)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        status, headers = self.answer(got)
+        await Response(status_code=status, headers=headers)(scope, receive, send)
+
+
+@asynccontextmanager
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    rec = Receiver(url=f"http://127.0.0.1:{port}")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            rec.app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            interface="asgi3",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield rec
+    finally:
+        server.should_exit = True
+        await task

@@ -18,7 +18,7 @@ def test_a_clock_stopped_for_over_60s_is_reported_once_and_resolved_when_it_move
     assert watch.observe(s(1), wall=s(61)) is None  # exactly 60 s: not yet
     stalled = watch.observe(s(1), wall=s(61.5))
     assert stalled is not None and (stalled.id, stalled.state) == (
-        "pipeline.stalled:settlewatch",
+        f"pipeline.stalled:settlewatch:{s(1).isoformat()}",
         "open",
     )
     assert stalled.merchant_id is None  # on-call only
@@ -39,3 +39,16 @@ def test_no_pulse_ever_counts_as_stalled_from_the_first_look() -> None:
     assert watch.observe(None, wall=s(0)) is None
     finding = watch.observe(None, wall=s(61))
     assert finding is not None and finding.state == "open"
+
+
+def test_a_second_stall_is_a_new_finding_not_a_repeat_of_the_first() -> None:
+    # The outbox drops a finding whose id and state it has seen: a second stall must differ.
+    watch = StallWatch("settlewatch")
+    watch.observe(s(0), wall=s(0))
+    first = watch.observe(s(0), wall=s(61))
+    first_end = watch.observe(s(1), wall=s(62))
+    second = watch.observe(s(1), wall=s(130))
+    second_end = watch.observe(s(2), wall=s(131))
+    assert first and first_end and second and second_end
+    assert first.id == first_end.id != second.id == second_end.id
+    assert first.evidence["matcher_clock"] == s(0).isoformat()

@@ -38,6 +38,7 @@ class Receiver:
     # Called for each request (after it is recorded): the answer to give.
     answer: Callable[[Received], Answer] = lambda _: (200, {})
     delay: float = 0.0  # seconds to wait before answering
+    in_flight: int = 0  # requests received and not answered yet
 
     async def app(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -47,8 +48,11 @@ class Receiver:
             request.url.path, dict(request.headers), await request.body(), time.monotonic()
         )
         self.received.append(got)
-        if self.delay:
+        self.in_flight += 1
+        try:
             await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         status, headers = self.answer(got)
         await Response(status_code=status, headers=headers)(scope, receive, send)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -72,9 +71,8 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
             for task in tasks:
                 task.remove_done_callback(stop_process_if_failed)
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # A loop that failed has been logged by its callback already.
+            await asyncio.gather(*tasks, return_exceptions=True)
             await client.aclose()
             await publisher.close()
             REGISTRY.unregister(collector)

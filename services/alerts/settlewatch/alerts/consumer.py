@@ -115,4 +115,6 @@ class FindingsConsumer:
         for kind, n in Counter(a.type for a in new).items():
             ALERTS_CREATED.labels(kind).inc(n)
         if new or resolved:
-            _log.info("findings absorbed", extra={"created": len(new), "resolved": resolved})
+            _log.info(
+                "findings absorbed", extra={"alerts_created": len(new), "alerts_resolved": resolved}
+            )

@@ -26,6 +26,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # monotonic
+    wall: float  # time.time(), to compare with times other processes noted
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -45,7 +46,11 @@ class Receiver:
             return
         request = Request(scope, receive)
         got = Received(
-            request.url.path, dict(request.headers), await request.body(), time.monotonic()
+            request.url.path,
+            dict(request.headers),
+            await request.body(),
+            time.monotonic(),
+            time.time(),
         )
         self.received.append(got)
         self.in_flight += 1

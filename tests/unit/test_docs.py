@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 
 import settlewatch.common.metrics  # noqa: F401  (importing registers the metrics)
 import settlewatch.ingest.metrics  # noqa: F401
+from settlewatch.alerts.metrics import AlertCounts, AlertCountsCollector
 from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings, StackSettings
 from settlewatch.matcher.metrics import OpenPaymentsCollector
 
@@ -28,7 +29,11 @@ def test_configuration_table_matches_the_settings() -> None:
 
 
 def test_metrics_table_matches_what_the_services_export() -> None:
-    families = [*REGISTRY.collect(), *OpenPaymentsCollector(dict, dict).collect()]
+    families = [
+        *REGISTRY.collect(),
+        *OpenPaymentsCollector(dict, dict).collect(),
+        *AlertCountsCollector(AlertCounts()).collect(),
+    ]
     suffix = {"counter": "_total", "info": "_info"}
     exported = {
         family.name + suffix.get(family.type, "")

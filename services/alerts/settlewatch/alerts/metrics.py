@@ -20,6 +20,7 @@ __all__ = [
     "FINDINGS",
     "RETRIES",
     "AlertCounts",
+    "AlertCountsCollector",
     "register_alert_counts",
 ]
 
@@ -71,7 +72,7 @@ class AlertCounts:
     incidents: dict[str, int] = field(default_factory=dict)
 
 
-class _AlertCountsCollector(Collector):
+class AlertCountsCollector(Collector):
     def __init__(self, counts: AlertCounts) -> None:
         self._counts = counts
 
@@ -99,6 +100,6 @@ class _AlertCountsCollector(Collector):
 
 
 def register_alert_counts(counts: AlertCounts) -> Collector:
-    collector = _AlertCountsCollector(counts)
+    collector = AlertCountsCollector(counts)
     REGISTRY.register(collector)
     return collector

@@ -40,6 +40,10 @@ from settlewatch.common.db import driver_connection
 
 __all__ = ["AlertStore", "Attempt", "Job", "alert_json"]
 
+_DELIVERY_COLUMNS = (
+    "delivery_id, merchant_id, type, status, created_at, updated_at, next_attempt_at, "
+    "delivered_at, last_error"
+)
 _ALERT_COLUMNS = (
     "alert_id, type, status, merchant_id, txn_id, txn_ids, bank_code, probable_cause, summary, "
     "evidence, notes, delivery_id, created_at, updated_at"
@@ -384,11 +388,19 @@ class AlertStore:
         async with self._engine.connect() as conn:
             db = await driver_connection(conn)
             rows = await db.fetch(
-                f"SELECT * FROM deliveries {where} "
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries {where} "
                 f"ORDER BY created_at DESC, delivery_id DESC LIMIT {int(limit)}",
                 *args,
             )
             ids = [r["delivery_id"] for r in rows]
+            alert_ids = {
+                r["delivery_id"]: sorted(r["alert_ids"])
+                for r in await db.fetch(
+                    "SELECT delivery_id, array_agg(alert_id) AS alert_ids FROM alerts "
+                    "WHERE delivery_id = ANY($1::text[]) GROUP BY delivery_id",
+                    ids,
+                )
+            }
             tried: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for a in await db.fetch(
                 "SELECT * FROM delivery_attempts WHERE delivery_id = ANY($1::text[]) "
@@ -405,7 +417,10 @@ class AlertStore:
                         "error": a["error"],
                     }
                 )
-        return [_delivery_json(r, tried[r["delivery_id"]]) for r in rows]
+        return [
+            _delivery_json(r, alert_ids.get(r["delivery_id"], []), tried[r["delivery_id"]])
+            for r in rows
+        ]
 
     async def retry(self, delivery_id: str, now: datetime) -> str | None:
         """Send a delivery again now (and enable its endpoint again); returns its status before,
@@ -560,14 +575,15 @@ def _filters(
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-def _delivery_json(row: Any, attempts: list[dict[str, Any]]) -> dict[str, Any]:
-    alerts = orjson.loads(bytes(row["body"]))["data"]["alerts"]
+def _delivery_json(
+    row: Any, alert_ids: list[str], attempts: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "delivery_id": row["delivery_id"],
         "merchant_id": row["merchant_id"],
         "type": row["type"],
         "status": row["status"],
-        "alert_ids": [a["alert_id"] for a in alerts],
+        "alert_ids": alert_ids,
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
         "next_attempt_at": _iso(row["next_attempt_at"]) if row["status"] == "pending" else None,

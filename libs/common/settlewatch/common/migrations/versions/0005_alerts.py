@@ -51,6 +51,9 @@ def upgrade() -> None:
     op.execute(
         "CREATE INDEX alerts_to_group ON alerts (created_at) WHERE notify AND delivery_id IS NULL"
     )
+    op.execute(
+        "CREATE INDEX alerts_by_delivery ON alerts (delivery_id) WHERE delivery_id IS NOT NULL"
+    )
     # One open incident per bank, whichever alerts instance judges first.
     op.execute(
         "CREATE UNIQUE INDEX alerts_one_open_incident ON alerts (bank_code) "

@@ -1,0 +1,172 @@
+"""Alerts: findings → signed webhook received, with the alerts service as its own process and a
+real HTTP receiver on loopback (uvicorn, in this process).
+
+1. Latency: overdue findings are published to the findings topic at a steady rate (one per
+   merchant at a time, as the matcher would); the receiver notes when each alert arrives. The
+   figure is arrival − publish − group wait (the group wait is a setting, not a cost).
+2. Throughput: one finding for each of many merchants at once; deliveries per second until the
+   last one is received. Reference measured in the same run: signed POSTs of the same bodies
+   straight from this process to the same receiver, with the same concurrency.
+
+Merchant profiles are written straight into the database (as ingest stores them). Last line:
+``RESULT alerts_p99_ms=<p99 latency in ms>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+from bench.overdue_latency import percentile
+from bench.parts import parts, service_env
+from settlewatch.alerts.core.signing import headers
+from settlewatch.alerts.delivery import CONCURRENCY
+from settlewatch.common.publisher import Publisher
+from tests.support.receiver import Receiver, receiver
+from tests.support.service import served
+from tests.support.urls import asyncpg_dsn
+
+GROUP_WAIT = timedelta(milliseconds=100)
+SECRET = "whsec_" + base64.b64encode(b"bench-secret-0123456789abcdef").decode()
+
+
+def finding(merchant: str, n: int) -> tuple[bytes, bytes]:
+    txn = f"{merchant}-T{n}"
+    body = {
+        "id": f"settlement.overdue:{txn}",
+        "type": "settlement.overdue",
+        "state": "open",
+        "at": datetime.now(UTC).isoformat(),
+        "merchant_id": merchant,
+        "txn_id": txn,
+        "evidence": {
+            "txn_id": txn,
+            "rrn": f"{n:012d}",
+            "terminal_id": "POS-1",
+            "amount_minor": 12800,
+            "currency": "CNY",
+            "occurred_at": "2026-11-20T02:02:00+00:00",
+            "bank_code": "ICBC",
+            "settlement_cycle": "T1",
+            "due_at": "2026-11-21T16:00:00+00:00",
+            "published": time.time(),
+        },
+    }
+    return merchant.encode(), orjson.dumps(body)
+
+
+async def add_merchants(database_url: str, count: int, url: str) -> None:
+    profile = {
+        "name": "m",
+        "settlement_bank": "ICBC",
+        "settlement_cycle": "T1",
+        "webhook": {"url": url, "secret": SECRET},
+    }
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.executemany(
+            "INSERT INTO merchants (merchant_id, settlement_bank, profile) VALUES ($1, 'ICBC', $2) "
+            "ON CONFLICT DO NOTHING",
+            [(f"M{m}", orjson.dumps(profile).decode()) for m in range(count)],
+        )
+    finally:
+        await conn.close()
+
+
+def alerts_received(rec: Receiver, since: int = 0) -> list[tuple[float, dict[str, Any]]]:
+    """(arrival wall time, alert) for every alert received after request number `since`."""
+    return [
+        (got.wall, alert) for got in rec.received[since:] for alert in got.json()["data"]["alerts"]
+    ]
+
+
+async def wait_for(rec: Receiver, since: int, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(alerts_received(rec, since)) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def raw_posts(url: str, bodies: list[bytes]) -> float:
+    """The reference: signed POSTs straight to the receiver, CONCURRENCY at a time; per second."""
+    slots = asyncio.Semaphore(CONCURRENCY)
+    async with httpx.AsyncClient() as client:
+
+        async def post(i: int, body: bytes) -> None:
+            async with slots:
+                signed = headers(SECRET, f"msg_raw{i}", int(time.time()), body)
+                (await client.post(url, content=body, headers=signed)).raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(post(i, body) for i, body in enumerate(bodies)))
+        return len(bodies) / (time.perf_counter() - started)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=100, help="findings per second (latency)")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--merchants", type=int, default=2000, help="deliveries (throughput)")
+    args = parser.parse_args()
+    async with parts(f"bench{uuid.uuid4().hex[:6]}", partitions=4) as p, receiver() as rec:
+        await add_merchants(p.database_url, args.merchants, f"{rec.url}/hook")
+        env = service_env(
+            p,
+            SETTLEWATCH_GROUP_WAIT=f"PT{GROUP_WAIT.total_seconds()}S",
+            ALERTS_SESSION_TIMEOUT="PT2S",
+        )
+        publisher = Publisher(p.bootstrap, enable_idempotence=False, timeout=30)
+        with served("alerts", env, p.workdir / "alerts.log"):
+            await asyncio.sleep(3)  # the consumer joins its group
+            # 1. latency at a steady rate
+            expected = args.rate * args.seconds
+            for second in range(args.seconds):
+                tick = time.monotonic()
+                for i in range(args.rate):
+                    merchant = f"M{(second * args.rate + i) % 50}"
+                    await publisher.publish(
+                        p.topics.findings, [finding(merchant, second * 1000 + i)]
+                    )
+                    await asyncio.sleep(max(0.0, (i + 1) / args.rate - (time.monotonic() - tick)))
+            await wait_for(rec, 0, expected, 60)
+            latencies = [
+                (arrived - alert["evidence"]["published"]) * 1000
+                - GROUP_WAIT.total_seconds() * 1000
+                for arrived, alert in alerts_received(rec)
+            ]
+            # 2. deliveries per second, one finding for each of many merchants at once
+            since = len(rec.received)
+            started = time.time()
+            await publisher.publish(
+                p.topics.findings, [finding(f"M{m}", 999_999) for m in range(args.merchants)]
+            )
+            await wait_for(rec, since, args.merchants, 300)
+            last = max(got.wall for got in rec.received[since:])
+            deliveries = len({got.headers["webhook-id"] for got in rec.received[since:]})
+            rate = deliveries / (last - started)
+            bodies = [got.body for got in rec.received[since : since + 2000]]
+        await publisher.close()
+        reference = await raw_posts(f"{rec.url}/hook", bodies)
+    print(f"alerts received: {len(latencies)} of {expected} ({args.rate}/s for {args.seconds} s)")
+    print(
+        f"finding published → webhook received, minus the group wait: "
+        f"p50 {statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms"
+    )
+    print(
+        f"deliveries: {deliveries} in {last - started:.1f} s = {rate:.0f}/s; reference, signed "
+        f"POSTs straight to the receiver: {reference:.0f}/s → ratio {rate / reference:.2f}"
+    )
+    print(f"RESULT alerts_p99_ms={percentile(latencies, 0.99):.0f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

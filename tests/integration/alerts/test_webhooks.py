@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import standardwebhooks
 
@@ -44,10 +43,9 @@ async def test_receiver_down_then_up_gets_everything_once_on_the_spec_schedule(
     database_url: str, store: AlertStore
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, httpx.AsyncClient() as client:
+    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (503, {}) if len(rec.received) <= 4 else (200, {})  # down, then up
-        deliverer = Deliverer(store, group_wait=WAIT, clock=clock, client=client)
         for n in range(40):  # 40 overdue payments of one merchant within one group wait
             await store.absorb([overdue(f"T{n:02d}")], clock())
             clock.advance(timedelta(milliseconds=200))
@@ -86,10 +84,9 @@ async def test_exhausted_retries_fail_and_a_manual_retry_sends_again(
     database_url: str, store: AlertStore
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, httpx.AsyncClient() as client:
+    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (500, {})
-        deliverer = Deliverer(store, group_wait=WAIT, clock=clock, client=client)
         await store.absorb([overdue("T1")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()
@@ -112,10 +109,9 @@ async def test_410_disables_the_endpoint_until_a_manual_retry(
     database_url: str, store: AlertStore
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, httpx.AsyncClient() as client:
+    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (410, {})
-        deliverer = Deliverer(store, group_wait=WAIT, clock=clock, client=client)
         await store.absorb([overdue("T1")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()
@@ -138,10 +134,9 @@ async def test_retry_after_of_a_busy_receiver_is_honoured(
     database_url: str, store: AlertStore
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, httpx.AsyncClient() as client:
+    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (429, {"retry-after": "3600"})
-        deliverer = Deliverer(store, group_wait=WAIT, clock=clock, client=client)
         await store.absorb([overdue("T1")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()
@@ -157,11 +152,10 @@ async def test_merchants_and_types_get_separate_deliveries_and_no_webhook_means_
     database_url: str, store: AlertStore
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, httpx.AsyncClient() as client:
+    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/m1")
         await add_merchant(database_url, "M2", f"{rec.url}/m2", locale="en")
         await add_merchant(database_url, "M3", None)
-        deliverer = Deliverer(store, group_wait=WAIT, clock=clock, client=client)
         await store.absorb(
             [overdue("T1"), overdue("T2", merchant_id="M2"), overdue("T3", merchant_id="M3")],
             clock(),

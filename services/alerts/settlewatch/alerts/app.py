@@ -41,8 +41,8 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
             enable_idempotence=settings.kafka_enable_idempotence,
             timeout=30.0,
         )
-        # Merchant endpoints are the merchants' business: no redirects, no proxies from the env.
-        client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        client = httpx.AsyncClient()  # to Alertmanager
+        deliverer = Deliverer(store, group_wait=settings.group_wait, clock=clock)
         counts = AlertCounts()
         collector = register_alert_counts(counts)
         loops = {
@@ -54,9 +54,7 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
                 clock=clock,
                 session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
             ).run(),
-            "alerts-webhooks": Deliverer(
-                store, group_wait=settings.group_wait, clock=clock, client=client
-            ).run(),
+            "alerts-webhooks": deliverer.run(),
             "alerts-oncall": OnCall(
                 store, clock=clock, client=client, alertmanager_url=settings.alertmanager_url
             ).run(),
@@ -74,6 +72,7 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
             # A loop that failed has been logged by its callback already.
             await asyncio.gather(*tasks, return_exceptions=True)
             await client.aclose()
+            await deliverer.aclose()
             await publisher.close()
             REGISTRY.unregister(collector)
 

@@ -28,12 +28,15 @@ from settlewatch.alerts.metrics import (
 )
 from settlewatch.alerts.store import AlertStore, Attempt, Job
 
-__all__ = ["LEASE", "Deliverer"]
+__all__ = ["LANES", "LEASE", "Deliverer"]
 
 _log = logging.getLogger(__name__)
 # Longer than an attempt can take, so a live attempt is never duplicated by another instance.
 LEASE = ATTEMPT_TIMEOUT + timedelta(seconds=15)
-CONCURRENCY = 64
+# Attempts in flight at once, each on a client of its own: one httpx client shared by many
+# concurrent requests spends more time managing its pool than sending (measured: 64 requests
+# through one client ≈ 250/s, through 64 clients ≈ 730/s on the bench machine).
+LANES = 64
 USER_AGENT = "settlewatch-webhooks/1"
 
 
@@ -44,15 +47,27 @@ class Deliverer:
         *,
         group_wait: timedelta,
         clock: Callable[[], datetime],
-        client: httpx.AsyncClient,
         interval: float = 0.2,
+        lanes: int = LANES,
     ) -> None:
         self._store = store
         self._wait = group_wait
         self._clock = clock
-        self._client = client
         self._interval = interval
-        self._slots = asyncio.Semaphore(CONCURRENCY)
+        # Merchant endpoints are the merchants' business: no redirects, no proxies from the env.
+        self._lanes: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for _ in range(lanes):
+            self._lanes.put_nowait(httpx.AsyncClient(follow_redirects=False, trust_env=False))
+
+    async def __aenter__(self) -> Deliverer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        while not self._lanes.empty():
+            await self._lanes.get_nowait().aclose()
 
     async def run(self) -> None:
         while True:
@@ -83,14 +98,15 @@ class Deliverer:
                 made=False,
                 error="the endpoint is disabled (it answered 410 Gone); retry to enable it",
             )
-        async with self._slots:
+        client = await self._lanes.get()
+        try:
             sent_at = self._clock()
             started = time.perf_counter()
             status: int | None = None
             retry_after: str | None = None
             error: str | None = None
             try:
-                response = await self._client.post(
+                response = await client.post(
                     job.url,
                     content=job.body,
                     headers=headers(job.secret, job.delivery_id, int(sent_at.timestamp()), job.body)
@@ -105,6 +121,8 @@ class Deliverer:
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
             latency = time.perf_counter() - started
+        finally:
+            self._lanes.put_nowait(client)
         ATTEMPT_SECONDS.observe(latency)
         outcome = next_step(job.attempt, status, self._clock(), retry_after)
         _log.info(

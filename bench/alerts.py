@@ -20,7 +20,7 @@ import base64
 import statistics
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -32,6 +32,7 @@ from bench.parts import parts, service_env
 from settlewatch.alerts.core.signing import headers
 from settlewatch.alerts.delivery import LANES
 from settlewatch.common.publisher import Publisher
+from tests.support.findings import overdue_finding
 from tests.support.receiver import Receiver, receiver
 from tests.support.service import served
 from tests.support.urls import asyncpg_dsn
@@ -41,27 +42,8 @@ SECRET = "whsec_" + base64.b64encode(b"bench-secret-0123456789abcdef").decode()
 
 
 def finding(merchant: str, n: int) -> tuple[bytes, bytes]:
-    txn = f"{merchant}-T{n}"
-    body = {
-        "id": f"settlement.overdue:{txn}",
-        "type": "settlement.overdue",
-        "state": "open",
-        "at": datetime.now(UTC).isoformat(),
-        "merchant_id": merchant,
-        "txn_id": txn,
-        "evidence": {
-            "txn_id": txn,
-            "rrn": f"{n:012d}",
-            "terminal_id": "POS-1",
-            "amount_minor": 12800,
-            "currency": "CNY",
-            "occurred_at": "2026-11-20T02:02:00+00:00",
-            "bank_code": "ICBC",
-            "settlement_cycle": "T1",
-            "due_at": "2026-11-21T16:00:00+00:00",
-            "published": time.time(),
-        },
-    }
+    """An overdue finding noting when it was published."""
+    body = overdue_finding(f"{merchant}-T{n}", merchant, published=time.time())
     return merchant.encode(), orjson.dumps(body)
 
 

@@ -4,13 +4,9 @@ merchant, and no alert is ever in two different deliveries (SPEC §7, issue 5)."
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -21,9 +17,10 @@ from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
 from tests.integration.alerts.conftest import add_merchant
 from tests.integration.ingest.conftest import TOKENS
+from tests.support.findings import overdue_finding
 from tests.support.matcher import service_env
-from tests.support.ports import free_port
 from tests.support.receiver import receiver
+from tests.support.service import spawn
 from tests.support.urls import asyncpg_dsn
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
@@ -33,36 +30,8 @@ PER_MERCHANT = 60
 KILLS = 2
 
 
-def start_alerts(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.stack.cli", "serve", "alerts"],
-            env=os.environ | env | {"ALERTS_PORT": str(free_port())},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def finding(merchant: str, n: int) -> tuple[bytes, bytes]:
-    txn = f"{merchant}-T{n:03d}"
-    body = {
-        "id": f"settlement.overdue:{txn}",
-        "type": "settlement.overdue",
-        "state": "open",
-        "at": datetime.now(UTC).isoformat(),
-        "merchant_id": merchant,
-        "txn_id": txn,
-        "evidence": {
-            "txn_id": txn,
-            "amount_minor": 12800,
-            "currency": "CNY",
-            "occurred_at": "2026-11-20T02:02:00+00:00",
-            "bank_code": "ICBC",
-            "settlement_cycle": "T1",
-            "due_at": "2026-11-21T16:00:00+00:00",
-        },
-    }
-    return merchant.encode(), orjson.dumps(body)
+    return merchant.encode(), orjson.dumps(overdue_finding(f"{merchant}-T{n:03d}", merchant))
 
 
 async def undelivered(database_url: str) -> int:
@@ -99,7 +68,7 @@ async def test_sigkill_mid_delivery_never_puts_an_alert_in_two_deliveries(
         def arrived() -> set[str]:
             return {a["alert_id"] for got in rec.received for a in got.json()["data"]["alerts"]}
 
-        alerts = start_alerts(env, log)
+        alerts = spawn("alerts", env, log)
         kills = 0
         try:
             for wave in range(PER_MERCHANT // 10):  # findings keep coming while it is killed
@@ -114,7 +83,7 @@ async def test_sigkill_mid_delivery_never_puts_an_alert_in_two_deliveries(
                     alerts.send_signal(signal.SIGKILL)
                     alerts.wait()
                     kills += 1
-                    alerts = start_alerts(env, log)
+                    alerts = spawn("alerts", env, log)
             # An attempt cut short is made again after its lease (30 s) and only then recorded.
             deadline = time.monotonic() + 90
             while arrived() != expected or await undelivered(database_url):

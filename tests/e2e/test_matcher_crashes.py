@@ -5,11 +5,9 @@ payment has one (SPEC §5, issue 4)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,24 +21,13 @@ from settlewatch.common.kafka import Topics, ensure_topics
 from tests.integration.ingest.conftest import ACQUIRER, PROFILE, TOKENS, sale
 from tests.support.kafka import decoded, read_topic
 from tests.support.matcher import matcher_clock, service_env
-from tests.support.ports import free_port
-from tests.support.service import served
+from tests.support.service import served, spawn
 from tests.support.urls import asyncpg_dsn
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 SLA_S = 25
 PAYMENTS = 2000
-
-
-def start_matcher(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.stack.cli", "serve", "matcher"],
-            env=os.environ | env | {"MATCHER_PORT": str(free_port())},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def paid_in_full(settlement_id: str, merchant_id: str, txns: list[Any]) -> dict[str, Any]:
@@ -80,7 +67,7 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
             for m in merchants:
                 profile = PROFILE | {"settlement_cycle": "instant", "instant_sla": f"PT{SLA_S}S"}
                 assert (await ingest.put(f"/v1/merchants/{m}", json=profile)).status_code == 201
-            matchers = [start_matcher(env, log) for _ in range(instances)]
+            matchers = [spawn("matcher", env, log) for _ in range(instances)]
             kills = 0
             now = datetime.now(UTC)
             txns = [
@@ -123,7 +110,7 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
                     await ingest.post("/v1/transactions", json={"items": voids})
                 ).status_code == 202
                 if rng.random() < 0.3:
-                    matchers[kill_one(matchers, rng)] = start_matcher(env, log)
+                    matchers[kill_one(matchers, rng)] = spawn("matcher", env, log)
                     kills += 1
             # keep killing while the deadlines fall due
             until = time.monotonic() + SLA_S + 5
@@ -132,7 +119,7 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
                 victim = kill_one(matchers, rng)
                 kills += 1
                 await asyncio.sleep(rng.uniform(0, 1.5))
-                matchers[victim] = start_matcher(env, log)
+                matchers[victim] = spawn("matcher", env, log)
             try:
                 last_due = now + timedelta(seconds=SLA_S)
                 deadline = time.monotonic() + 60
@@ -194,7 +181,7 @@ async def test_a_matcher_that_was_down_while_settlements_piled_up_fires_no_false
             ).status_code == 202
             await asyncio.sleep(sla + 3)  # every deadline passes while no matcher runs
 
-            matcher = start_matcher(env, tmp_path / "matcher.log")
+            matcher = spawn("matcher", env, tmp_path / "matcher.log")
             try:
                 deadline = time.monotonic() + 60
                 target = datetime.now(UTC)

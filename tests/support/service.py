@@ -43,3 +43,15 @@ def served(name: str, env: dict[str, str], log: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(15)
+
+
+def spawn(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``settlewatch serve <name>`` on a free port, appending its output to `log`; the
+    caller stops (or kills) it."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "settlewatch.stack.cli", "serve", name],
+            env=os.environ | env | {f"{name.upper()}_PORT": str(free_port())},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

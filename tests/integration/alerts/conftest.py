@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from settlewatch.alerts.core.lifecycle import Finding
 from settlewatch.alerts.store import AlertStore
 from settlewatch.common.db import create_engine
+from tests.support.findings import overdue_finding
 from tests.support.urls import asyncpg_dsn
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -67,27 +68,6 @@ async def add_merchant(
 def overdue(txn_id: str, merchant_id: str = "M1", bank: str = "ICBC", **state: Any) -> Finding:
     """A settlement.overdue finding as the matcher publishes it."""
     return Finding.from_json(
-        {
-            "id": f"settlement.overdue:{txn_id}",
-            "type": "settlement.overdue",
-            "state": state.get("state", "open"),
-            "at": T0.isoformat(),
-            "merchant_id": merchant_id,
-            "txn_id": txn_id,
-            "evidence": {
-                "txn_id": txn_id,
-                "terminal_id": "POS-1",
-                "rrn": "532410283771",
-                "stan": "000123",
-                "auth_code": "A1B2C3",
-                "occurred_at": "2026-11-20T02:02:00+00:00",
-                "amount_minor": 12800,
-                "currency": "CNY",
-                "bank_code": bank,
-                "settlement_cycle": "T1",
-                "due_at": "2026-11-21T16:00:00+00:00",
-                "settlement_id": None,
-                "failure_reason": None,
-            },
-        }
+        overdue_finding(txn_id, merchant_id, bank, state.get("state", "open"))
+        | {"at": T0.isoformat()}
     )

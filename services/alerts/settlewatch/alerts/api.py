@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from settlewatch.alerts.core.lifecycle import Invalid
 from settlewatch.alerts.store import AlertStore
 from settlewatch.common.auth import AcquirerOnly, Authenticated, Principal, not_found_unless_allowed
-from settlewatch.common.events import Storable
+from settlewatch.common.events import ID_PATTERN, Storable
 from settlewatch.common.problems import ProblemError
 
 __all__ = ["router"]
@@ -95,6 +95,15 @@ class NoteIn(BaseModel):
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
+MerchantFilter = Annotated[str | None, Query(pattern=ID_PATTERN)]
+TypeFilter = Annotated[str | None, Query(pattern=r"^[a-z_]+\.[a-z_]+$")]
+
+
+def _stored_id(value: str, what: str) -> str:
+    """Path ids are looked up as they are; one PostgreSQL cannot hold (NUL) exists nowhere."""
+    if "\x00" in value:
+        raise ProblemError(404, f"{what} not found")
+    return value
 
 
 def _store(request: Request) -> AlertStore:
@@ -120,7 +129,9 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         created, key = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(key)
+        if not isinstance(key, str) or "\x00" in key:
+            raise ValueError("not an id")
+        return datetime.fromisoformat(created), key
     except (ValueError, TypeError):
         raise ProblemError(
             422,
@@ -145,8 +156,8 @@ def _next_cursor(items: list[dict[str, Any]], limit: int, key: str) -> str | Non
 async def list_alerts(
     request: Request,
     principal: Authenticated,
-    merchant_id: str | None = None,
-    type: str | None = None,
+    merchant_id: MerchantFilter = None,
+    type: TypeFilter = None,
     status: Literal["open", "acknowledged", "resolved"] | None = None,
     limit: Limit = 100,
     cursor: str | None = None,
@@ -170,7 +181,7 @@ async def list_alerts(
     responses=_ERRORS,
 )
 async def get_alert(alert_id: str, request: Request, principal: Authenticated) -> AlertOut:
-    alert = await _store(request).get_alert(alert_id)
+    alert = await _store(request).get_alert(_stored_id(alert_id, "alert"))
     if alert is None:
         raise ProblemError(404, "alert not found")
     not_found_unless_allowed(principal, alert["merchant_id"], "alert")
@@ -186,7 +197,7 @@ async def _act(
 ) -> AlertOut:
     try:
         alert = await _store(request).act(
-            alert_id, action, body.note, principal.scope, _now(request)
+            _stored_id(alert_id, "alert"), action, body.note, principal.scope, _now(request)
         )
     except Invalid as exc:
         raise ProblemError(409, str(exc)) from None
@@ -228,7 +239,7 @@ async def resolve_alert(
 async def list_deliveries(
     request: Request,
     principal: Authenticated,
-    merchant_id: str | None = None,
+    merchant_id: MerchantFilter = None,
     status: Literal["pending", "delivered", "failed"] | None = None,
     limit: Limit = 100,
     cursor: str | None = None,
@@ -252,7 +263,7 @@ async def list_deliveries(
     responses=_ERRORS | {409: {"description": "The delivery was delivered already."}},
 )
 async def retry_delivery(delivery_id: str, request: Request, _: AcquirerOnly) -> dict[str, str]:
-    before = await _store(request).retry(delivery_id, _now(request))
+    before = await _store(request).retry(_stored_id(delivery_id, "delivery"), _now(request))
     if before is None:
         raise ProblemError(404, "delivery not found")
     if before == "delivered":

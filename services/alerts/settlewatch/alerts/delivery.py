@@ -78,7 +78,7 @@ class Deliverer:
     async def run_once(self) -> bool:
         """One round; True when it found work (the next round comes at once)."""
         now = self._clock()
-        groups = ready_groups(await self._store.waiting(), now, self._wait)
+        groups = ready_groups(await self._store.waiting(now - self._wait), now, self._wait)
         created = await self._store.create_deliveries(groups, now) if groups else 0
         jobs = await self._store.claim(now, LEASE)
         if jobs:

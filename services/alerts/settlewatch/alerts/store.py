@@ -153,13 +153,16 @@ class AlertStore:
 
     # -- webhook deliveries ---------------------------------------------------------------
 
-    async def waiting(self, limit: int = 50_000) -> list[Pending]:
-        """Alerts to notify that are not in a delivery yet, oldest first."""
+    async def waiting(self, ready_before: datetime, limit: int = 50_000) -> list[Pending]:
+        """Alerts to notify that are not in a delivery yet, oldest first; none while even the
+        oldest was created after `ready_before` (no group's wait is over: one index probe)."""
         async with self._engine.connect() as conn:
             db = await driver_connection(conn)
             rows = await db.fetch(
                 "SELECT alert_id, merchant_id, type, created_at FROM alerts "
-                "WHERE notify AND delivery_id IS NULL ORDER BY created_at LIMIT $1",
+                "WHERE notify AND delivery_id IS NULL AND (SELECT min(created_at) FROM alerts "
+                "WHERE notify AND delivery_id IS NULL) <= $1 ORDER BY created_at LIMIT $2",
+                ready_before,
                 limit,
             )
         return [Pending(r["alert_id"], r["merchant_id"], r["type"], r["created_at"]) for r in rows]

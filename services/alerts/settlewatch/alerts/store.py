@@ -40,6 +40,9 @@ from settlewatch.common.db import driver_connection
 
 __all__ = ["AlertStore", "Attempt", "Job", "alert_json"]
 
+_OPEN_INCIDENTS = (
+    "SELECT bank_code, alert_id FROM alerts WHERE type = 'bank.incident' AND status <> 'resolved'"
+)
 _DELIVERY_COLUMNS = (
     "delivery_id, merchant_id, type, status, created_at, updated_at, next_attempt_at, "
     "delivered_at, last_error"
@@ -139,17 +142,11 @@ class AlertStore:
                 now,
             ):
                 windows[r["bank_code"]].append((r["starts_at"], r["ends_at"]))
-            incident_banks = frozenset(
-                r["bank_code"]
-                for r in await db.fetch(
-                    "SELECT DISTINCT bank_code FROM alerts "
-                    "WHERE type = 'bank.incident' AND status <> 'resolved'"
-                )
-            )
+            incident_banks = frozenset(r["bank_code"] for r in await db.fetch(_OPEN_INCIDENTS))
             new, resolutions = absorb(findings, statuses, recipients, windows, incident_banks, now)
-            await _insert_alerts(db, new)
+            inserted = await _insert_alerts(db, new)
             await _resolve(db, [(r.alert_id, r.note) for r in resolutions], now)
-        return new, len(resolutions)
+        return [a for a in new if a.alert_id in inserted], len(resolutions)
 
     # -- webhook deliveries ---------------------------------------------------------------
 
@@ -485,16 +482,13 @@ class AlertStore:
     async def open_incidents(self) -> dict[str, str]:
         """Bank → the id of its open incident."""
         async with self._engine.connect() as conn:
-            db = await driver_connection(conn)
-            rows = await db.fetch(
-                "SELECT bank_code, alert_id FROM alerts "
-                "WHERE type = 'bank.incident' AND status <> 'resolved'"
-            )
+            rows = await (await driver_connection(conn)).fetch(_OPEN_INCIDENTS)
         return {r["bank_code"]: r["alert_id"] for r in rows}
 
     async def add_alert(self, alert: NewAlert) -> bool:
+        """Insert one alert; False when it (or, for an incident, one of its bank) exists."""
         async with self._engine.begin() as conn:
-            return await _insert_alerts(await driver_connection(conn), [alert]) == 1
+            return bool(await _insert_alerts(await driver_connection(conn), [alert]))
 
     async def resolve(self, alert_id: str, note: Note, now: datetime) -> None:
         async with self._engine.begin() as conn:
@@ -623,9 +617,10 @@ async def _recipients(db: Any, merchants: list[str]) -> dict[str, Recipient]:
     }
 
 
-async def _insert_alerts(db: Any, alerts: Sequence[NewAlert]) -> int:
+async def _insert_alerts(db: Any, alerts: Sequence[NewAlert]) -> set[str]:
+    """Insert what is new; returns the ids inserted."""
     if not alerts:
-        return 0
+        return set()
     rows = await db.fetch(
         """
         INSERT INTO alerts (alert_id, type, status, merchant_id, txn_id, txn_ids, bank_code,
@@ -654,7 +649,7 @@ async def _insert_alerts(db: Any, alerts: Sequence[NewAlert]) -> int:
         [a.oncall for a in alerts],
         [a.created_at for a in alerts],
     )
-    return len(rows)
+    return {r["alert_id"] for r in rows}
 
 
 def _dumps(value: Any) -> str:

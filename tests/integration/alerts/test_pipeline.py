@@ -8,17 +8,21 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 import standardwebhooks
 
 from settlewatch.alerts.app import create_app as create_alerts
 from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
 from tests.integration.alerts.conftest import SECRET
 from tests.integration.ingest.conftest import ACQUIRER, MERCHANT_M1, PROFILE, TOKENS, sale
 from tests.support.apps import app_client
+from tests.support.findings import overdue_finding
+from tests.support.kafka import read_topic
 from tests.support.matcher import service_env
 from tests.support.receiver import receiver
 
@@ -145,3 +149,33 @@ async def test_forty_overdue_payments_reach_the_merchant_signed_in_one_or_two_de
         metrics = (await alerts.get("/metrics")).text
         assert 'settlewatch_webhook_deliveries_total{outcome="delivered"}' in metrics
         assert 'settlewatch_alerts_created_total{type="settlement.overdue"}' in metrics
+
+
+async def test_an_unreadable_finding_is_dead_lettered_and_the_rest_become_alerts(
+    database_url: str, broker_bootstrap: str, topic_prefix: str
+) -> None:
+    topics = Topics(topic_prefix)
+    await ensure_topics(broker_bootstrap, topics, partitions=1, replication_factor=1)
+    env = settings(database_url, broker_bootstrap, topic_prefix)
+    publisher = Publisher(broker_bootstrap, enable_idempotence=False, timeout=10)
+    try:
+        await publisher.publish(
+            topics.findings,
+            [
+                (b"M1", b'{"id": "settlement.overdue:T1", "state": "maybe"}'),
+                (b"M1", orjson.dumps(overdue_finding("T2"))),
+            ],
+        )
+    finally:
+        await publisher.close()
+    async with app_client(create_alerts(AlertsSettings(**env)), ACQUIRER) as alerts:
+
+        async def absorbed() -> bool:
+            return (await alerts.get("/v1/alerts/settlement.overdue:T2")).status_code == 200
+
+        await eventually(absorbed)
+    (dead,) = [
+        orjson.loads(r.value) for r in await read_topic(broker_bootstrap, topics.dead_letter)
+    ]
+    assert (dead["topic"], dead["offset"]) == (topics.findings, 0)
+    assert "unreadable finding" in dead["reason"] and "maybe" in dead["value"]

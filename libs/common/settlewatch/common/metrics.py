@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Gauge, Histogram, Info
+from prometheus_client import Counter, Gauge, Histogram, Info
 
-__all__ = ["BUILD_INFO", "DEPENDENCY_UP", "HTTP_REQUEST_SECONDS"]
+__all__ = ["BUILD_INFO", "DEAD_LETTERS", "DEPENDENCY_UP", "HTTP_REQUEST_SECONDS"]
 
 BUILD_INFO = Info("settlewatch_build", "Version and service name of this process.")
 DEPENDENCY_UP = Gauge(
@@ -17,4 +17,9 @@ HTTP_REQUEST_SECONDS = Histogram(
     "HTTP request latency by method, route template and status code.",
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DEAD_LETTERS = Counter(
+    "settlewatch_dead_letters_total",
+    "Records sent to the dead-letter topic, by the topic they were read from.",
+    ["topic"],
 )

@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from settlewatch.alerts.core.lifecycle import Finding
 from settlewatch.alerts.metrics import ALERTS_CREATED, CONSUMER_LAG, FINDINGS
 from settlewatch.alerts.store import AlertStore
+from settlewatch.common.deadletter import dead_letter
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 
@@ -99,13 +100,8 @@ class FindingsConsumer:
             try:
                 findings.append(Finding.from_json(orjson.loads(record.value or b"")))
             except (ValueError, KeyError, TypeError) as exc:
-                dead = {
-                    "topic": record.topic,
-                    "offset": record.offset,
-                    "reason": f"unreadable finding: {exc}",
-                    "value": (record.value or b"").decode(errors="replace"),
-                }
-                poison.append((record.topic.encode(), orjson.dumps(dead)))
+                reason = f"unreadable finding: {exc}"
+                poison.append(dead_letter(record.topic, record.offset, reason, record.value or b""))
         if poison:
             _log.warning("findings dead-lettered", extra={"count": len(poison)})
             await self._publisher.publish(self._topics.dead_letter, poison)

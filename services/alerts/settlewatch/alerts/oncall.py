@@ -22,10 +22,11 @@ from settlewatch.alerts.core.lifecycle import SYSTEM, NewAlert, note, oncall_sum
 from settlewatch.alerts.metrics import ALERTMANAGER_PUSHES
 from settlewatch.alerts.store import AlertStore
 
-__all__ = ["REPUSH", "OnCall", "alertmanager_alert", "incident_alert"]
+__all__ = ["REPUSH", "RUNBOOK", "OnCall", "alertmanager_alert", "incident_alert"]
 
 _log = logging.getLogger(__name__)
 REPUSH = timedelta(minutes=1)
+RUNBOOK = "https://github.com/settlewatch/settlewatch/blob/main/docs/runbook.md"
 _ALERTNAMES = {
     "bank.incident": "SettlementBankIncident",
     "pipeline.stalled": "SettlementPipelineStalled",
@@ -69,9 +70,14 @@ def alertmanager_alert(row: Any, ends_at: datetime | None) -> dict[str, Any]:
     }
     if row["bank_code"]:
         labels["bank_code"] = row["bank_code"]
+    runbook = f"{RUNBOOK}#{labels['alertname'].lower()}"
     alert: dict[str, Any] = {
         "labels": labels,
-        "annotations": {"summary": row["summary"], "alert_id": row["alert_id"]},
+        "annotations": {
+            "summary": row["summary"],
+            "alert_id": row["alert_id"],
+            "runbook_url": runbook,
+        },
         "startsAt": row["created_at"].isoformat(),
     }
     if ends_at is not None:

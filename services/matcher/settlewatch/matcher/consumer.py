@@ -34,6 +34,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from settlewatch.common.deadletter import dead_letter
 from settlewatch.common.events import PulseRecord, Record, decode_events
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
@@ -403,20 +404,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         saved as consumed: never silently dropped."""
         if not dead:
             return
-        records = [
-            (
-                topic.encode(),
-                orjson.dumps(
-                    {
-                        "topic": topic,
-                        "offset": offset,
-                        "reason": reason,
-                        "value": value.decode(errors="replace"),
-                    }
-                ),
-            )
-            for topic, offset, reason, value in dead
-        ]
+        records = [dead_letter(*poison) for poison in dead]
         _log.warning("records dead-lettered", extra={"count": len(records)})
         await self._publisher.publish(self._topics.dead_letter, records)
         dead.clear()

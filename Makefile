@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run demo test lint bench clean
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/settlewatch up
+
+# Against the running stack (`make run` in another terminal), or one it starts and stops.
+demo: install
+	$(BIN)/settlewatch demo
 
 test: install
 	$(BIN)/pytest

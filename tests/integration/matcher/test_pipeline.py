@@ -108,6 +108,8 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
 
             await eventually(gauge_refreshed)
             metrics = (await matcher.get("/metrics")).text
+            top = 'settlewatch_matcher_top_overdue_amount_minor{currency="CNY",merchant_id="M1"}'
+            assert f"{top} 12800.0" in metrics
             assert (
                 'settlewatch_matcher_findings_total{state="open",type="settlement.overdue"}'
                 in metrics

@@ -7,10 +7,12 @@ import asyncio
 import importlib
 import logging
 import sys
+from datetime import timedelta
 
 from settlewatch.common.config import ConfigError, StackSettings, load_settings
 from settlewatch.common.db import migrate
 from settlewatch.common.logging import configure_logging
+from settlewatch.stack.demo import DemoError, run_demo
 from settlewatch.stack.up import SERVICES, StackError, run_up
 
 __all__ = ["main"]
@@ -29,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("service", choices=SERVICES)
     commands.add_parser("migrate", help="upgrade the database schema at DATABASE_URL")
+    demo = commands.add_parser(
+        "demo", help="play a bank-outage scenario against the stack (starting it if needed)"
+    )
+    demo.add_argument(
+        "--due-in", type=int, default=120, metavar="SECONDS", help="when deadlines fall due"
+    )
+    demo.add_argument("--keep", action="store_true", help="leave a stack the demo started running")
     return parser
 
 
@@ -42,12 +51,15 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging("stack", settings.log_level)
         if args.command == "up":
             asyncio.run(run_up(settings))
+        elif args.command == "demo":
+            due_in = timedelta(seconds=args.due_in)
+            raise SystemExit(asyncio.run(run_demo(settings, due_in=due_in, keep=args.keep)))
         elif settings.database_url is None:
             raise ConfigError("DATABASE_URL is required for migrate")
         else:
             migrate(settings.database_url)
             logging.getLogger(__name__).info("database schema is up to date")
-    except (ConfigError, StackError) as exc:
+    except (ConfigError, StackError, DemoError) as exc:
         print(f"settlewatch {args.command}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -40,7 +40,9 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             retention=settings.state_retention,
         )
         app.state.matcher = loop
-        collector = register_open_payments(lambda: loop.open_totals, loop.states)
+        collector = register_open_payments(
+            lambda: loop.open_totals, loop.states, lambda: loop.top_overdue
+        )
         task = asyncio.create_task(loop.run(), name="matcher-loop")
         task.add_done_callback(stop_process_if_failed)
         try:

@@ -49,7 +49,7 @@ from settlewatch.matcher.metrics import (
     FINDINGS,
     SETTLEMENT_DELAY,
 )
-from settlewatch.matcher.store import MatcherStore, OpenTotals, Owned, StoredFinding
+from settlewatch.matcher.store import MatcherStore, OpenTotals, Owned, StoredFinding, TopOverdue
 
 __all__ = ["MatcherLoop", "PartitionWork", "Poison", "ticks"]
 
@@ -185,6 +185,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self._retention = retention
         self._swept_before: date | None = None
         self.open_totals: OpenTotals = {}
+        self.top_overdue: TopOverdue = []
         self.works: dict[int, PartitionWork] = {}
         self._bootstrap_servers = bootstrap_servers
         self._session_timeout_ms = session_timeout_ms
@@ -252,7 +253,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             await asyncio.sleep(every)
             async with self._lock:
                 if not self.works:
-                    self.open_totals = {}  # nothing owned, nothing to report
+                    self.open_totals, self.top_overdue = {}, []  # nothing owned, nothing to say
                     continue
                 clocks = [w.owned.state.clock for w in self.works.values()]
                 # A partition that never saw a pulse holds the whole clock back.
@@ -266,6 +267,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 partitions = sorted(self.works)
             # A read of what is saved: no need to hold up the batches meanwhile.
             self.open_totals = await self._store.open_totals(partitions)
+            self.top_overdue = await self._store.top_overdue(partitions)
 
     async def _sweep(self, before: date) -> None:
         """Drop the day tables whose window closed (once per day of matcher clock)."""

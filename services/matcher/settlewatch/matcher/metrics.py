@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from settlewatch.matcher.core.model import PartitionState
-from settlewatch.matcher.store import OpenTotals
+from settlewatch.matcher.store import OpenTotals, TopOverdue
 
 __all__ = [
     "BATCH_SECONDS",
@@ -68,9 +68,11 @@ class OpenPaymentsCollector(Collector):
         self,
         totals: Callable[[], OpenTotals],
         states: Callable[[], Mapping[int, PartitionState]],
+        top: Callable[[], TopOverdue] = list,
     ) -> None:
         self._totals = totals
         self._states = states
+        self._top = top
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         counts = GaugeMetricFamily(
@@ -94,17 +96,28 @@ class OpenPaymentsCollector(Collector):
             amounts.add_metric([bank_code, status, currency], amount)
         for labels, value in sorted(number.items()):
             counts.add_metric(labels, value)
+        top = GaugeMetricFamily(
+            "settlewatch_matcher_top_overdue_amount_minor",
+            "The 20 merchants (per matcher instance) with the most money overdue, in minor "
+            "units, by currency.",
+            labels=["merchant_id", "currency"],
+        )
+        for merchant_id, currency, amount in self._top():
+            top.add_metric([merchant_id, currency], amount)
         clocks = [s.clock for s in dict(self._states()).values() if s.clock is not None]
         if clocks:
             lag.add_metric([], (datetime.now(UTC) - min(clocks)).total_seconds())
         yield counts
         yield amounts
         yield lag
+        yield top
 
 
 def register_open_payments(
-    totals: Callable[[], OpenTotals], states: Callable[[], Mapping[int, PartitionState]]
+    totals: Callable[[], OpenTotals],
+    states: Callable[[], Mapping[int, PartitionState]],
+    top: Callable[[], TopOverdue],
 ) -> Collector:
-    collector = OpenPaymentsCollector(totals, states)
+    collector = OpenPaymentsCollector(totals, states, top)
     REGISTRY.register(collector)
     return collector

@@ -42,6 +42,7 @@ __all__ = [
     "LostOwnership",
     "MatcherStore",
     "OpenTotals",
+    "TopOverdue",
     "Owned",
     "StoredFinding",
     "forget_consumed_offsets",
@@ -49,6 +50,7 @@ __all__ = [
 
 # (bank_code, status, currency) → (payments, sum of absolute amounts in minor units)
 OpenTotals = dict[tuple[str, str, str], tuple[int, int]]
+TopOverdue = list[tuple[str, str, int]]  # merchant, currency, overdue amount (minor units)
 
 
 # Set-based statements (unnest): one per batch whatever its size, no parameter limit.
@@ -95,6 +97,12 @@ SELECT partition, merchant_id, card_fingerprint, amount_minor, currency, txn_id,
 FROM matcher_payments
 WHERE partition = ANY($1) AND kind = 'sale' AND occurred_at >= $2
 ORDER BY occurred_at, txn_id
+"""
+_TOP_OVERDUE = """
+SELECT merchant_id, currency, sum(abs(amount_minor))::bigint AS amount
+FROM matcher_payments
+WHERE partition = ANY($1) AND status = 'overdue'
+GROUP BY merchant_id, currency ORDER BY amount DESC LIMIT $2
 """
 _OPEN_TOTALS = """
 SELECT bank_code, status, currency, count(*), sum(abs(amount_minor))::bigint
@@ -229,6 +237,11 @@ class MatcherStore:
         """Pending and overdue payments and amounts of `partitions`, as last saved."""
         rows = await self._fetch(_OPEN_TOTALS, list(partitions))
         return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+
+    async def top_overdue(self, partitions: Sequence[int], limit: int = 20) -> TopOverdue:
+        """The merchants of `partitions` with the most money overdue (a bounded set of series)."""
+        rows = await self._fetch(_TOP_OVERDUE, list(partitions), limit)
+        return [(r[0], r[1], r[2]) for r in rows]
 
     # --- writes ---------------------------------------------------------------------------
 

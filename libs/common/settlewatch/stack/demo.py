@@ -1,0 +1,326 @@
+"""``settlewatch demo`` / ``make demo``: play the scenario of `scenario.py` against the running
+stack (or one it starts), wait for the deadlines, and show what was injected next to what
+settlewatch detected, and where to look. Exit code 0 when every injected problem was detected
+and nothing else was; 1 otherwise.
+
+The demo also plays a merchant: every 5th merchant's webhook points at a small endpoint the demo
+runs on loopback, which checks each delivery's Standard Webhooks signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from settlewatch.alerts.core.signing import signature
+from settlewatch.common.config import StackSettings
+from settlewatch.stack.scenario import BANKS, FAILING_BANK, MAINTENANCE_BANK, Scenario, build
+
+__all__ = ["DemoError", "run_demo"]
+
+SERVICES = ("ingest", "matcher", "alerts")
+BATCH = 500
+SETTLE_WAIT = timedelta(seconds=90)  # after the deadlines, the longest the demo waits
+
+
+class DemoError(Exception):
+    """The demo cannot run (no stack, no token); the message says what to do."""
+
+
+@dataclass
+class MerchantEndpoint:
+    """The demo's stand-in for merchants' webhook endpoints."""
+
+    secret: str
+    deliveries: set[str] = field(default_factory=set)
+    alerts: set[str] = field(default_factory=set)
+    bad_signatures: int = 0
+
+    async def app(self, scope: dict[str, Any], receive: Callable[..., Any], send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        webhook_id = headers.get("webhook-id", "")
+        timestamp = int(headers.get("webhook-timestamp", "0"))
+        if headers.get("webhook-signature") != signature(self.secret, webhook_id, timestamp, body):
+            self.bad_signatures += 1
+        else:
+            self.deliveries.add(webhook_id)
+            self.alerts |= {a["alert_id"] for a in orjson.loads(body)["data"]["alerts"]}
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+@asynccontextmanager
+async def _merchant_endpoint() -> AsyncIterator[tuple[str, MerchantEndpoint]]:
+    endpoint = MerchantEndpoint("whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
+    config = uvicorn.Config(
+        endpoint.app, host="127.0.0.1", port=0, log_level="error", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/webhook", endpoint
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) -> int:
+    console = Console()
+    urls = {
+        "ingest": f"http://127.0.0.1:{settings.ingest_port}",
+        "matcher": f"http://127.0.0.1:{settings.matcher_port}",
+        "alerts": f"http://127.0.0.1:{settings.alerts_port}",
+    }
+    started: subprocess.Popen[bytes] | None = None
+    if not await _ready(urls):
+        console.print("No settlewatch stack answers; starting one with `settlewatch up`…")
+        started = _start_stack(settings)
+        deadline = time.monotonic() + 180
+        while not await _ready(urls):
+            if started.poll() is not None or time.monotonic() > deadline:
+                raise DemoError("`settlewatch up` did not come up; run it yourself to see why")
+            await asyncio.sleep(0.5)
+    try:
+        token = _acquirer_token(settings)
+        async with (
+            httpx.AsyncClient(headers={"authorization": f"Bearer {token}"}, timeout=60) as client,
+            _merchant_endpoint() as (webhook_url, endpoint),
+        ):
+            now = datetime.now(UTC)
+            scenario = build(
+                now, due_in=due_in, webhook_url=webhook_url, webhook_secret=endpoint.secret
+            )
+            console.print(
+                f"Demo run [bold]{scenario.run}[/]: {len(scenario.merchants)} merchants on "
+                f"{len(BANKS)} banks, {len(scenario.transactions)} transactions; deadlines fall "
+                f"due at {scenario.due_at:%H:%M:%S} UTC."
+            )
+            detected = await _play(console, client, urls, scenario)
+            ok = _report(console, scenario, detected, endpoint, urls)
+        return 0 if ok else 1
+    finally:
+        if started is not None:
+            if keep:
+                console.print(f"The stack keeps running (pid {started.pid}); Ctrl-C it to stop.")
+                with contextlib.suppress(KeyboardInterrupt):
+                    started.wait()
+            else:
+                started.send_signal(signal.SIGINT)
+                started.wait(60)
+
+
+async def _ready(urls: dict[str, str]) -> bool:
+    async with httpx.AsyncClient(timeout=2) as client:
+        try:
+            answers = [await client.get(f"{url}/readyz") for url in urls.values()]
+        except httpx.HTTPError:
+            return False
+    return all(a.status_code == 200 for a in answers)
+
+
+def _start_stack(settings: StackSettings) -> subprocess.Popen[bytes]:
+    log = settings.data_dir / "log" / "demo-stack.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "settlewatch.stack.cli", "up"],
+            env=os.environ.copy(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the demo's Ctrl-C is the demo's; it stops the stack itself
+        )
+
+
+def _acquirer_token(settings: StackSettings) -> str:
+    for token in settings.api_tokens:
+        if token.scope == "acquirer":
+            return token.secret.get_secret_value()
+    dev = Path(settings.data_dir) / "dev-token"
+    if dev.exists():
+        return dev.read_text().strip()
+    raise DemoError("no acquirer token: set SETTLEWATCH_API_TOKENS or run `settlewatch up` first")
+
+
+async def _play(
+    console: Console, client: httpx.AsyncClient, urls: dict[str, str], scenario: Scenario
+) -> dict[str, dict[str, Any]]:
+    columns = (
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        TextColumn("{task.completed:>5.0f}/{task.total:<5.0f}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        merchants = progress.add_task("merchant profiles", total=len(scenario.merchants))
+        slots = asyncio.Semaphore(16)
+
+        async def register(merchant_id: str, profile: dict[str, Any]) -> None:
+            async with slots:
+                answer = await client.put(
+                    f"{urls['ingest']}/v1/merchants/{merchant_id}", json=profile
+                )
+                _check(answer)
+                progress.advance(merchants)
+
+        await asyncio.gather(*(register(m, p) for m, p in scenario.merchants.items()))
+        for window in scenario.windows:
+            _check(await client.post(f"{urls['ingest']}/v1/maintenance-windows", json=window))
+        for name, path, items in (
+            ("transactions", "transactions", scenario.transactions),
+            ("bank settlements", "settlements", scenario.settlements),
+        ):
+            task = progress.add_task(name, total=len(items))
+            for start in range(0, len(items), BATCH):
+                batch = items[start : start + BATCH]
+                _check(await client.post(f"{urls['ingest']}/v1/{path}", json={"items": batch}))
+                progress.advance(task, len(batch))
+        total = max(1.0, (scenario.due_at - datetime.now(UTC)).total_seconds())
+        wait = progress.add_task("waiting for the deadlines (s)", total=total)
+        while (left := (scenario.due_at - datetime.now(UTC)).total_seconds()) > 0:
+            progress.update(wait, completed=total - left)
+            await asyncio.sleep(0.5)
+        progress.update(wait, completed=total)
+        expected = {a for ids in scenario.expected.alerts.values() for a in ids}
+        collect = progress.add_task("findings becoming alerts", total=len(expected) + 1)
+        give_up = scenario.due_at + SETTLE_WAIT
+        while True:
+            detected = await _alerts_of(client, urls["alerts"], scenario)
+            found = len(expected & detected.keys()) + int(_incident_open(detected))
+            progress.update(collect, completed=found)
+            if found == len(expected) + 1 or datetime.now(UTC) > give_up:
+                break
+            await asyncio.sleep(2)
+        await asyncio.sleep(5)  # anything not injected would show up by now
+        return await _alerts_of(client, urls["alerts"], scenario)
+
+
+def _check(answer: httpx.Response) -> None:
+    if answer.status_code >= 400:
+        raise DemoError(
+            f"{answer.request.method} {answer.request.url}: {answer.status_code} {answer.text}"
+        )
+
+
+async def _alerts_of(
+    client: httpx.AsyncClient, alerts_url: str, scenario: Scenario
+) -> dict[str, dict[str, Any]]:
+    """This run's alerts (its merchants'), and bank incidents of the demo's banks."""
+    found: dict[str, dict[str, Any]] = {}
+    cursor: str | None = None
+    since = scenario.due_at - timedelta(hours=1)
+    while True:
+        params: dict[str, Any] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get(f"{alerts_url}/v1/alerts", params=params)).json()
+        for alert in page["items"]:
+            mine = (alert["merchant_id"] or "").startswith(f"D{scenario.run}-")
+            incident = alert["type"] == "bank.incident" and alert["bank_code"] in BANKS
+            if mine or incident:
+                found[alert["alert_id"]] = alert
+        oldest = page["items"][-1]["created_at"] if page["items"] else None
+        cursor = page["next_cursor"]
+        if cursor is None or (oldest and datetime.fromisoformat(oldest) < since):
+            return found
+
+
+def _incident_open(detected: dict[str, dict[str, Any]], bank: str = FAILING_BANK) -> bool:
+    return any(
+        a["type"] == "bank.incident" and a["bank_code"] == bank and a["status"] != "resolved"
+        for a in detected.values()
+    )
+
+
+def _report(
+    console: Console,
+    scenario: Scenario,
+    detected: dict[str, dict[str, Any]],
+    endpoint: MerchantEndpoint,
+    urls: dict[str, str],
+) -> bool:
+    expected = scenario.expected.alerts
+    table = Table(title=f"Demo run {scenario.run}: injected vs detected")
+    for column in ("what", "expected", "detected", ""):
+        table.add_column(column)
+    ok = True
+
+    def row(what: str, want: int, got: int) -> None:
+        nonlocal ok
+        ok &= want == got
+        table.add_row(what, str(want), str(got), "[green]✓[/]" if want == got else "[red]✗[/]")
+
+    for kind, ids in sorted(expected.items()):
+        row(kind, len(ids), len(ids & detected.keys()))
+    incidents = {a["bank_code"] for a in detected.values() if a["type"] == "bank.incident"}
+    row(f"bank.incident {FAILING_BANK}", 1, int(_incident_open(detected)))
+    everything = {a for ids in expected.values() for a in ids}
+    extra = [
+        a
+        for a in detected.values()
+        if a["alert_id"] not in everything and a["type"] != "bank.incident"
+    ]
+    row("alerts for anything not injected", 0, len(extra))
+    row("bank incidents elsewhere", 0, len(incidents - {FAILING_BANK}))
+    maintenance = sum(
+        1
+        for a in detected.values()
+        if a["bank_code"] == MAINTENANCE_BANK and a["type"] != "bank.incident"
+    )
+    row(f"alerts at {MAINTENANCE_BANK} (announced maintenance)", 0, maintenance)
+    console.print()
+    console.print("What was injected:")
+    for problem, outcome in scenario.injected:
+        console.print(f"  • {problem} → {outcome}")
+    console.print(table)
+    for alert in extra[:10]:
+        console.print(f"  not injected: {alert['alert_id']} ({alert['summary']})")
+    console.print(
+        f"Merchant webhooks received by the demo's endpoint: {len(endpoint.deliveries)} "
+        f"deliveries carrying {len(endpoint.alerts)} alerts; bad signatures: "
+        f"{endpoint.bad_signatures}."
+    )
+    ok &= endpoint.bad_signatures == 0
+    sample = sorted(expected["settlement.overdue"])[0].split(":", 1)[1]
+    console.print(
+        "\nWhere to look (with the header `Authorization: Bearer <acquirer token>`):\n"
+        f"  bank incidents   {urls['alerts']}/v1/alerts?type=bank.incident\n"
+        f"  overdue alerts   {urls['alerts']}/v1/alerts?type=settlement.overdue\n"
+        f"  one payment      {urls['matcher']}/v1/payments/{sample}\n"
+        f"  webhook log      {urls['alerts']}/v1/deliveries\n"
+        f"  metrics          {urls['matcher']}/metrics  {urls['alerts']}/metrics\n"
+        "  dashboards       deploy/grafana (docker compose -f deploy/compose.yaml up)\n"
+    )
+    console.print(
+        "[green]Every injected problem was detected, nothing else.[/]"
+        if ok
+        else "[red]Detection differs from what was injected.[/]"
+    )
+    return ok

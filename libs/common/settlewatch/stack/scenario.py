@@ -1,0 +1,294 @@
+"""The demo's scenario (SPEC §2 `make demo`), as data: merchants, a maintenance window,
+transactions, settlements, and what settlewatch should detect.
+
+A few hundred merchants on five banks with T0, T1, D1 and instant cycles, thousands of sales of
+realistic amounts, backdated so that every deadline falls due `due_in` from now. Injected:
+one bank stops settling (system upgrade) → overdue payments and a bank incident; another
+announces maintenance over the deadlines → nothing overdue there; a failed payout; a short
+settlement (an unexpected fee); a duplicate charge; voids at the failing bank (cancelled, never
+overdue). Everything else is settled on time with the right amounts. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from settlewatch.common.events import MerchantProfile
+from settlewatch.matcher.core.deadlines import Schedule, deadline
+
+__all__ = ["BANKS", "FAILING_BANK", "MAINTENANCE_BANK", "Expected", "Scenario", "build"]
+
+BANKS = ("ICBC", "CCB", "CMB", "BOCOM", "ABC")
+FAILING_BANK = "BOCOM"  # stops settling: a core-system upgrade
+MAINTENANCE_BANK = "ABC"  # announced a maintenance window over the deadlines
+CYCLES = ("T1", "T1", "D1", "T0", "instant")
+REGIONS = ("上海", "北京", "深圳", "杭州", "成都", "广州")
+SHOPS = ("便利店", "咖啡馆", "面馆", "药房", "书店", "水果店", "火锅店", "花店")
+VOIDS = 5
+
+
+@dataclass
+class Expected:
+    """What settlewatch should report for the scenario: alert ids by type, and banks with an
+    incident. Anything else it reports was not injected."""
+
+    alerts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    incident_banks: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Scenario:
+    run: str
+    due_at: datetime  # when the deadlines fall due
+    merchants: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → profile body
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    transactions: list[dict[str, Any]] = field(default_factory=list)
+    settlements: list[dict[str, Any]] = field(default_factory=list)
+    expected: Expected = field(default_factory=Expected)
+    injected: list[tuple[str, str]] = field(default_factory=list)  # (problem, what to expect)
+
+
+def _amount(rng: random.Random) -> int:
+    """A card payment in fen: log-normal around ¥80, from a few yuan to a few thousand."""
+    return max(300, min(500_000, int(rng.lognormvariate(math.log(8000), 0.9)) // 10 * 10))
+
+
+def _fee(gross: int, mdr_bps: int) -> int:
+    return (gross * mdr_bps + 5000) // 10000  # round half up, as the matcher
+
+
+def _profile(rng: random.Random, bank: str, cycle: str, due: datetime, n: int) -> dict[str, Any]:
+    profile: dict[str, Any] = {
+        "name": f"{rng.choice(REGIONS)}{rng.choice(SHOPS)}{n:03d}号店",
+        "settlement_bank": bank,
+        "settlement_cycle": cycle,
+        "mdr_bps": rng.choice((38, 55, 60)),
+        "locale": "zh-CN" if rng.random() < 0.8 else "en",
+    }
+    if cycle == "instant":
+        profile["instant_sla"] = "PT30M"
+    else:
+        local = due.astimezone(ZoneInfo("Asia/Shanghai"))  # the profiles' default time zone
+        profile["due_time"] = f"{local:%H:%M}"  # deadlines fall due at the demo's due time
+    return profile
+
+
+def _occurred_times(
+    rng: random.Random, profile: dict[str, Any], due: datetime, now: datetime, count: int
+) -> list[datetime]:
+    """`count` times in the last two weeks whose deadline under `profile` is exactly `due`."""
+    schedule = Schedule.of(MerchantProfile.model_validate_json(orjson.dumps(profile)))
+    if schedule.cycle == "instant":
+        assert schedule.instant_sla is not None
+        start = due - schedule.instant_sla
+        return [start + timedelta(seconds=rng.uniform(-60, 0)) for _ in range(count)]
+    found: list[datetime] = []
+    for days_back in range(0, 15):
+        for _ in range(40):
+            moment = now - timedelta(days=days_back, minutes=rng.uniform(10, 24 * 60))
+            if moment < now - timedelta(minutes=10) and deadline(moment, schedule).due_at == due:
+                found.append(moment)
+        if len(found) >= count:
+            break
+    return sorted(rng.sample(found, count)) if len(found) >= count else []
+
+
+def build(
+    now: datetime,
+    *,
+    due_in: timedelta,
+    merchants: int = 300,
+    per_merchant: int = 10,
+    seed: int = 7,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+) -> Scenario:
+    """The scenario for a demo starting at `now` whose deadlines fall due `due_in` later (on a
+    whole minute: due times are local HH:MM). Every 5th merchant gets `webhook_url`."""
+    rng = random.Random(seed)
+    run = f"{now:%H%M%S}"
+    due = (now + due_in).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    scenario = Scenario(run=run, due_at=due)
+    lines: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)  # (bank, merchant)
+    sales: list[tuple[str, dict[str, Any]]] = []  # (bank, sale)
+    for m in range(merchants):
+        merchant_id = f"D{run}-M{m:03d}"
+        bank = BANKS[m % len(BANKS)]
+        cycle = CYCLES[(m // len(BANKS)) % len(CYCLES)]
+        profile = _profile(rng, bank, cycle, due, m)
+        times = _occurred_times(rng, profile, due, now, per_merchant)
+        if not times:  # no day of the last two weeks falls due then (a long holiday): instant
+            profile = _profile(rng, bank, "instant", due, m)
+            times = _occurred_times(rng, profile, due, now, per_merchant)
+        if webhook_url and webhook_secret and m % 5 == 0:
+            profile["webhook"] = {"url": webhook_url, "secret": webhook_secret}
+        scenario.merchants[merchant_id] = profile
+        for i, occurred in enumerate(times):
+            sale = {
+                "txn_id": f"D{run}-T{m:03d}{i:02d}",
+                "merchant_id": merchant_id,
+                "terminal_id": f"POS-{m:03d}-{i % 3}",
+                "type": "sale",
+                "amount_minor": _amount(rng),
+                "currency": "CNY",
+                "occurred_at": occurred.isoformat(),
+                "card_fingerprint": f"fp-{rng.getrandbits(48):012x}",
+                "rrn": f"{rng.getrandbits(36):012d}"[-12:],
+                "stan": f"{rng.randrange(1_000_000):06d}",
+                "auth_code": f"{rng.randrange(1_000_000):06d}",
+                "region": rng.choice(REGIONS),
+            }
+            scenario.transactions.append(sale)
+            sales.append((bank, sale))
+    _inject(scenario, rng, sales, lines, now)
+    for (bank, merchant_id), items in sorted(lines.items()):
+        scenario.settlements.append(
+            {
+                "settlement_id": f"D{run}-S-{merchant_id[-4:]}",
+                "merchant_id": merchant_id,
+                "bank_code": bank,
+                "status": "settled",
+                "occurred_at": now.isoformat(),
+                "value_date": f"{now:%Y-%m-%d}",
+                "items": items,
+            }
+        )
+    return scenario
+
+
+def _inject(
+    scenario: Scenario,
+    rng: random.Random,
+    sales: list[tuple[str, dict[str, Any]]],
+    lines: dict[tuple[str, str], list[dict[str, Any]]],
+    now: datetime,
+) -> None:
+    run, expected = scenario.run, scenario.expected
+    by_bank: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for bank, sale in sales:
+        by_bank[bank].append(sale)
+
+    # The failing bank settles nothing; a few of its sales are voided (never overdue).
+    voided = by_bank[FAILING_BANK][:VOIDS]
+    for n, sale in enumerate(voided):
+        scenario.transactions.append(
+            sale
+            | {
+                "txn_id": f"D{run}-V{n:02d}",
+                "type": "void",
+                "original_txn_id": sale["txn_id"],
+                "occurred_at": (now - timedelta(minutes=5)).isoformat(),
+            }
+        )
+    for sale in by_bank[FAILING_BANK][VOIDS:]:
+        expected.alerts["settlement.overdue"].add(f"settlement.overdue:{sale['txn_id']}")
+    expected.incident_banks.add(FAILING_BANK)
+    scenario.injected += [
+        (
+            f"{FAILING_BANK} stops settling (system upgrade)",
+            f"{len(by_bank[FAILING_BANK]) - VOIDS} overdue payments, a bank incident",
+        ),
+        (f"{VOIDS} voids at {FAILING_BANK}", "cancelled: never overdue"),
+    ]
+
+    # The maintenance bank announced a window over the deadlines and pays after it.
+    scenario.windows.append(
+        {
+            "bank_code": MAINTENANCE_BANK,
+            "starts_at": (scenario.due_at - timedelta(minutes=30)).isoformat(),
+            "ends_at": (scenario.due_at + timedelta(hours=1)).isoformat(),
+            "reason": "核心系统升级 / core system upgrade",
+        }
+    )
+    scenario.injected.append(
+        (f"{MAINTENANCE_BANK} announces maintenance", "deadlines move past it: nothing overdue")
+    )
+
+    # The others pay on time, in full, but for three injected problems.
+    paying = [(b, s) for b, s in sales if b not in (FAILING_BANK, MAINTENANCE_BANK)]
+    failed_bank, failed = paying[0]
+    short_bank, short = paying[1]
+    for bank, sale in paying:
+        merchant = scenario.merchants[sale["merchant_id"]]
+        fee = _fee(sale["amount_minor"], merchant["mdr_bps"])
+        line = {
+            "txn_id": sale["txn_id"],
+            "gross_minor": sale["amount_minor"],
+            "fee_minor": fee,
+            "net_minor": sale["amount_minor"] - fee,
+        }
+        if sale is short:  # an unexpected ¥2.00 fee
+            line = line | {"fee_minor": fee + 200, "net_minor": line["net_minor"] - 200}
+        if sale is not failed:
+            lines[(bank, sale["merchant_id"])].append(line)
+    scenario.settlements.append(
+        {
+            "settlement_id": f"D{run}-S-FAILED",
+            "merchant_id": failed["merchant_id"],
+            "bank_code": failed_bank,
+            "status": "failed",
+            "occurred_at": now.isoformat(),
+            "failure_reason": "收款账户状态异常 / payee account frozen",
+            "items": [
+                {
+                    "txn_id": failed["txn_id"],
+                    "gross_minor": failed["amount_minor"],
+                    "fee_minor": 0,
+                    "net_minor": failed["amount_minor"],
+                }
+            ],
+        }
+    )
+    expected.alerts["settlement.failed"].add(
+        f"settlement.failed:{failed['txn_id']}:D{run}-S-FAILED"
+    )
+    short_settlement = f"D{run}-S-{short['merchant_id'][-4:]}"
+    expected.alerts["settlement.amount_mismatch"].add(
+        f"settlement.amount_mismatch:{short['txn_id']}:{short_settlement}"
+    )
+    scenario.injected += [
+        (f"failed payout at {failed_bank} (打款失败)", "settlement.failed"),
+        (f"short settlement at {short_bank} (unexpected ¥2.00 fee)", "settlement.amount_mismatch"),
+    ]
+
+    # A card charged twice at an instant merchant of a paying bank (duplicates are compared
+    # within an hour of the clock, so the pair is recent); both charges are settled.
+    bank, first = next(
+        (b, s)
+        for b, s in paying
+        if scenario.merchants[s["merchant_id"]]["settlement_cycle"] == "instant"
+        and s is not failed
+        and s is not short
+    )
+    second = first | {
+        "txn_id": f"D{run}-DUP",
+        "occurred_at": (
+            datetime.fromisoformat(first["occurred_at"]) + timedelta(minutes=2)
+        ).isoformat(),
+        "rrn": f"{rng.getrandbits(36):012d}"[-12:],
+        "stan": f"{rng.randrange(1_000_000):06d}",
+    }
+    scenario.transactions.append(second)
+    merchant = scenario.merchants[first["merchant_id"]]
+    fee = _fee(second["amount_minor"], merchant["mdr_bps"])
+    lines[(bank, first["merchant_id"])].append(
+        {
+            "txn_id": second["txn_id"],
+            "gross_minor": second["amount_minor"],
+            "fee_minor": fee,
+            "net_minor": second["amount_minor"] - fee,
+        }
+    )
+    pair = ":".join(sorted((first["txn_id"], second["txn_id"])))
+    expected.alerts["transaction.duplicate_suspected"].add(
+        f"transaction.duplicate_suspected:{pair}"
+    )
+    scenario.injected.append((f"duplicate charge at {bank} (重复扣款)", "duplicate suspected"))

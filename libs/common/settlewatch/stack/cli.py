@@ -35,7 +35,12 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="play a bank-outage scenario against the stack (starting it if needed)"
     )
     demo.add_argument(
-        "--due-in", type=int, default=120, metavar="SECONDS", help="when deadlines fall due"
+        "--due-in",
+        type=int,
+        default=120,
+        choices=range(30, 3601),
+        metavar="SECONDS",
+        help="deadlines fall due at the first whole minute this long from now (30–3600)",
     )
     demo.add_argument("--keep", action="store_true", help="leave a stack the demo started running")
     return parser

@@ -39,7 +39,6 @@ from settlewatch.stack.scenario import BANKS, FAILING_BANK, MAINTENANCE_BANK, Sc
 __all__ = ["DemoError", "run_demo"]
 
 SERVICES = ("ingest", "matcher", "alerts")
-BATCH = 500
 SETTLE_WAIT = timedelta(seconds=90)  # after the deadlines, the longest the demo waits
 
 
@@ -80,7 +79,12 @@ class MerchantEndpoint:
 async def _merchant_endpoint() -> AsyncIterator[tuple[str, MerchantEndpoint]]:
     endpoint = MerchantEndpoint("whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
     config = uvicorn.Config(
-        endpoint.app, host="127.0.0.1", port=0, log_level="error", lifespan="off"
+        endpoint.app,
+        host="127.0.0.1",
+        port=0,
+        log_level="error",
+        lifespan="off",
+        interface="asgi3",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -95,7 +99,7 @@ async def _merchant_endpoint() -> AsyncIterator[tuple[str, MerchantEndpoint]]:
 
 
 async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) -> int:
-    console = Console()
+    console = Console(width=max(100, Console().width))
     urls = {
         "ingest": f"http://127.0.0.1:{settings.ingest_port}",
         "matcher": f"http://127.0.0.1:{settings.matcher_port}",
@@ -126,7 +130,8 @@ async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) ->
                 f"due at {scenario.due_at:%H:%M:%S} UTC."
             )
             detected = await _play(console, client, urls, scenario)
-            ok = _report(console, scenario, detected, endpoint, urls)
+            notified = await _webhooks_in(scenario, detected, endpoint)
+            ok = _report(console, scenario, detected, endpoint, notified, urls)
         return 0 if ok else 1
     finally:
         if started is not None:
@@ -195,13 +200,16 @@ async def _play(
         await asyncio.gather(*(register(m, p) for m, p in scenario.merchants.items()))
         for window in scenario.windows:
             _check(await client.post(f"{urls['ingest']}/v1/maintenance-windows", json=window))
-        for name, path, items in (
-            ("transactions", "transactions", scenario.transactions),
-            ("bank settlements", "settlements", scenario.settlements),
+        # Settlements come in several files a little apart, as banks send them.
+        for name, path, items, size, pause in (
+            ("transactions", "transactions", scenario.transactions, 500, 0.0),
+            ("bank settlements", "settlements", scenario.settlements, 50, 2.0),
         ):
             task = progress.add_task(name, total=len(items))
-            for start in range(0, len(items), BATCH):
-                batch = items[start : start + BATCH]
+            for start in range(0, len(items), size):
+                if start:
+                    await asyncio.sleep(pause)
+                batch = items[start : start + size]
                 _check(await client.post(f"{urls['ingest']}/v1/{path}", json={"items": batch}))
                 progress.advance(task, len(batch))
         total = max(1.0, (scenario.due_at - datetime.now(UTC)).total_seconds())
@@ -222,6 +230,19 @@ async def _play(
             await asyncio.sleep(2)
         await asyncio.sleep(5)  # anything not injected would show up by now
         return await _alerts_of(client, urls["alerts"], scenario)
+
+
+async def _webhooks_in(
+    scenario: Scenario, detected: dict[str, dict[str, Any]], endpoint: MerchantEndpoint
+) -> set[str]:
+    """The alerts that merchants with a webhook should get; waits (at most a minute, after
+    the group wait) until the demo's endpoint has them."""
+    hooked = {m for m, profile in scenario.merchants.items() if "webhook" in profile}
+    due = {alert_id for alert_id, a in detected.items() if a["merchant_id"] in hooked}
+    give_up = time.monotonic() + 60
+    while not due <= endpoint.alerts and time.monotonic() < give_up:
+        await asyncio.sleep(0.5)
+    return due
 
 
 def _check(answer: httpx.Response) -> None:
@@ -264,6 +285,7 @@ def _report(
     scenario: Scenario,
     detected: dict[str, dict[str, Any]],
     endpoint: MerchantEndpoint,
+    notified: set[str],
     urls: dict[str, str],
 ) -> bool:
     expected = scenario.expected.alerts
@@ -295,6 +317,11 @@ def _report(
         if a["bank_code"] == MAINTENANCE_BANK and a["type"] != "bank.incident"
     )
     row(f"alerts at {MAINTENANCE_BANK} (announced maintenance)", 0, maintenance)
+    row(
+        "webhook alerts received (signed) by merchants",
+        len(notified),
+        len(notified & endpoint.alerts),
+    )
     console.print()
     console.print("What was injected:")
     for problem, outcome in scenario.injected:

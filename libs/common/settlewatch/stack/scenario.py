@@ -89,7 +89,7 @@ def _occurred_times(
     if schedule.cycle == "instant":
         assert schedule.instant_sla is not None
         start = due - schedule.instant_sla
-        return [start + timedelta(seconds=rng.uniform(-60, 0)) for _ in range(count)]
+        return [start - timedelta(seconds=rng.uniform(0, 10)) for _ in range(count)]
     found: list[datetime] = []
     for days_back in range(0, 15):
         for _ in range(40):
@@ -161,6 +161,7 @@ def build(
                 "items": items,
             }
         )
+    rng.shuffle(scenario.settlements)  # banks' files arrive interleaved, not bank by bank
     return scenario
 
 

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -38,3 +43,25 @@ async def test_creating_existing_topics_again_is_harmless(
     await ensure_topics(broker_bootstrap, topics, partitions=3, replication_factor=1)
     await ensure_topics(broker_bootstrap, topics, partitions=3, replication_factor=1)
     assert set((await partitions_by_topic(broker_bootstrap, topics.all())).values()) == {3}
+
+
+async def test_migrate_creates_the_topics_when_given_a_broker(
+    broker_bootstrap: str, topic_prefix: str, database_url: str
+) -> None:
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
+        "SETTLEWATCH_TOPIC_PREFIX": topic_prefix,
+        "SETTLEWATCH_TOPIC_PARTITIONS": "5",
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "settlewatch.stack.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    partitions = await partitions_by_topic(broker_bootstrap, Topics(topic_prefix).all())
+    assert set(partitions.values()) == {5} and len(partitions) == 4

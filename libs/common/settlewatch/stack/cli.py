@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from settlewatch.common.config import ConfigError, StackSettings, load_settings
 from settlewatch.common.db import migrate
+from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.logging import configure_logging
 from settlewatch.stack.demo import DemoError, run_demo
 from settlewatch.stack.up import SERVICES, StackError, run_up
@@ -30,7 +31,11 @@ def _parser() -> argparse.ArgumentParser:
         "serve", help="run one service (needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS)"
     )
     serve.add_argument("service", choices=SERVICES)
-    commands.add_parser("migrate", help="upgrade the database schema at DATABASE_URL")
+    commands.add_parser(
+        "migrate",
+        help="upgrade the database schema at DATABASE_URL, and create the topics when "
+        "KAFKA_BOOTSTRAP_SERVERS is set",
+    )
     demo = commands.add_parser(
         "demo", help="play a bank-outage scenario against the stack (starting it if needed)"
     )
@@ -64,6 +69,16 @@ def main(argv: list[str] | None = None) -> None:
         else:
             migrate(settings.database_url)
             logging.getLogger(__name__).info("database schema is up to date")
+            if settings.kafka_bootstrap_servers:
+                asyncio.run(
+                    ensure_topics(
+                        settings.kafka_bootstrap_servers,
+                        Topics(settings.topic_prefix),
+                        partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication_factor,
+                    )
+                )
+                logging.getLogger(__name__).info("topics exist")
     except (ConfigError, StackError, DemoError) as exc:
         print(f"settlewatch {args.command}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

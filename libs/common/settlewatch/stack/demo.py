@@ -106,15 +106,15 @@ async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) ->
         "alerts": f"http://127.0.0.1:{settings.alerts_port}",
     }
     started: subprocess.Popen[bytes] | None = None
-    if not await _ready(urls):
-        console.print("No settlewatch stack answers; starting one with `settlewatch up`…")
-        started = _start_stack(settings)
-        deadline = time.monotonic() + 180
-        while not await _ready(urls):
-            if started.poll() is not None or time.monotonic() > deadline:
-                raise DemoError("`settlewatch up` did not come up; run it yourself to see why")
-            await asyncio.sleep(0.5)
     try:
+        if not await _ready(urls):
+            console.print("No settlewatch stack answers; starting one with `settlewatch up`…")
+            started = _start_stack(settings)
+            deadline = time.monotonic() + 180
+            while not await _ready(urls):
+                if started.poll() is not None or time.monotonic() > deadline:
+                    raise DemoError("`settlewatch up` did not come up; run it to see why")
+                await asyncio.sleep(0.5)
         token = _acquirer_token(settings)
         async with (
             httpx.AsyncClient(headers={"authorization": f"Bearer {token}"}, timeout=60) as client,
@@ -135,11 +135,11 @@ async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) ->
         return 0 if ok else 1
     finally:
         if started is not None:
-            if keep:
-                console.print(f"The stack keeps running (pid {started.pid}); Ctrl-C it to stop.")
+            if keep and started.poll() is None:
+                console.print(f"The stack keeps running (pid {started.pid}); Ctrl-C stops it.")
                 with contextlib.suppress(KeyboardInterrupt):
                     started.wait()
-            else:
+            if started.poll() is None:
                 started.send_signal(signal.SIGINT)
                 started.wait(60)
 

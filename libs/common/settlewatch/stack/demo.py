@@ -3,7 +3,7 @@ stack (or one it starts), wait for the deadlines, and show what was injected nex
 settlewatch detected, and where to look. Exit code 0 when every injected problem was detected
 and nothing else was; 1 otherwise.
 
-The demo also plays a merchant: every 5th merchant's webhook points at a small endpoint the demo
+The demo also plays a merchant: every 7th merchant's webhook points at a small endpoint the demo
 runs on loopback, which checks each delivery's Standard Webhooks signature.
 """
 

@@ -112,7 +112,8 @@ def build(
     webhook_secret: str | None = None,
 ) -> Scenario:
     """The scenario for a demo starting at `now` whose deadlines fall due `due_in` later (on a
-    whole minute: due times are local HH:MM). Every 5th merchant gets `webhook_url`."""
+    whole minute: due times are local HH:MM). Every 7th merchant (so on every bank) gets
+    `webhook_url`."""
     rng = random.Random(seed)
     run = f"{now:%H%M%S}"
     due = (now + due_in).replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -128,7 +129,7 @@ def build(
         if not times:  # no day of the last two weeks falls due then (a long holiday): instant
             profile = _profile(rng, bank, "instant", due, m)
             times = _occurred_times(rng, profile, due, now, per_merchant)
-        if webhook_url and webhook_secret and m % 5 == 0:
+        if webhook_url and webhook_secret and m % 7 == 0:
             profile["webhook"] = {"url": webhook_url, "secret": webhook_secret}
         scenario.merchants[merchant_id] = profile
         for i, occurred in enumerate(times):

@@ -167,3 +167,28 @@ async def test_merchants_and_types_get_separate_deliveries_and_no_webhook_means_
     assert m2["data"]["alerts"][0]["summary"].startswith("Transaction T2 (CN¥128.00")
     assert await deliveries(store, "M3") == []
     assert (await store.get_alert("settlement.overdue:T3")) is not None  # still an alert
+
+
+async def test_resolved_alerts_and_ended_deliveries_are_forgotten_after_the_retention(
+    database_url: str, store: AlertStore
+) -> None:
+    clock = FakeClock()
+    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
+        await add_merchant(database_url, "M1", f"{rec.url}/hook")
+        await store.absorb([overdue("T1"), overdue("T2")], clock())
+        clock.advance(WAIT)
+        await deliverer.run_once()  # one delivery holding both
+        await store.absorb([overdue("T1", state="resolved")], clock())
+        rec.answer = lambda _: (500, {})
+        await store.absorb([overdue("T3")], clock())
+        clock.advance(WAIT)
+        await deliverer.run_once()  # T3's delivery fails and waits for its retry
+    assert await store.forget(T0) == (0, 0)  # nothing is older than T0
+    later = clock() + timedelta(days=1)
+    assert await store.forget(later) == (1, 0)  # T1; the delivery still holds open T2
+    assert await store.get_alert("settlement.overdue:T2") is not None
+    await store.absorb([overdue("T2", state="resolved")], clock())
+    await store.absorb([overdue("T3", state="resolved")], clock())
+    assert await store.forget(later) == (2, 1)  # T3's delivery is still pending: kept
+    (kept,) = await deliveries(store)
+    assert kept["status"] == "pending" and kept["alert_ids"] == []

@@ -153,6 +153,9 @@ class AlertsSettings(CommonSettings):
     session_timeout: PositiveDuration = Field(
         timedelta(seconds=10), validation_alias="ALERTS_SESSION_TIMEOUT"
     )
+    alert_retention: PositiveDuration = Field(
+        timedelta(days=90), validation_alias="SETTLEWATCH_ALERT_RETENTION"
+    )
 
 
 class StackSettings(_Settings):

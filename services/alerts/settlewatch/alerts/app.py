@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -24,7 +25,9 @@ from settlewatch.common.service import Resources, create_service_app, stop_proce
 
 __all__ = ["create_app"]
 
+_log = logging.getLogger(__name__)
 COUNTS_EVERY_S = 10.0
+RETENTION_EVERY_S = 3600.0
 
 
 def _wall() -> datetime:
@@ -59,6 +62,7 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
                 store, clock=clock, client=client, alertmanager_url=settings.alertmanager_url
             ).run(),
             "alerts-counts": _refresh_counts(store, counts),
+            "alerts-retention": _forget_old(store, clock, settings.alert_retention),
         }
         tasks = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
         for task in tasks:
@@ -84,6 +88,18 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
         routers=(api.router,),
         lifespan=lifespan,
     )
+
+
+async def _forget_old(
+    store: AlertStore, clock: Callable[[], datetime], retention: timedelta
+) -> None:
+    """Hourly: alerts resolved longer ago than SETTLEWATCH_ALERT_RETENTION, and deliveries
+    that ended as long ago, are deleted (tables would otherwise grow forever)."""
+    while True:
+        alerts, deliveries = await store.forget(clock() - retention)
+        if alerts or deliveries:
+            _log.info("old alerts forgotten", extra={"alerts": alerts, "deliveries": deliveries})
+        await asyncio.sleep(RETENTION_EVERY_S)
 
 
 async def _refresh_counts(store: AlertStore, counts: AlertCounts) -> None:

@@ -534,6 +534,23 @@ class AlertStore:
                 now,
             )
 
+    # -- retention -------------------------------------------------------------------------
+
+    async def forget(self, before: datetime) -> tuple[int, int]:
+        """Delete alerts resolved before `before`, then the ended deliveries (and their
+        attempts) last touched before it that no remaining alert is in. Returns both counts."""
+        async with self._engine.begin() as conn:
+            db = await driver_connection(conn)
+            alerts = await db.execute(
+                "DELETE FROM alerts WHERE status = 'resolved' AND updated_at < $1", before
+            )
+            deliveries = await db.execute(
+                "DELETE FROM deliveries d WHERE status <> 'pending' AND updated_at < $1 "
+                "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.delivery_id = d.delivery_id)",
+                before,
+            )
+        return int(alerts.split()[-1]), int(deliveries.split()[-1])
+
     # -- gauges ------------------------------------------------------------------------------
 
     async def counts(self) -> tuple[dict[tuple[str, str], int], int, dict[str, int]]:

@@ -51,6 +51,9 @@ def upgrade() -> None:
     op.execute(
         "CREATE INDEX alerts_to_group ON alerts (created_at) WHERE notify AND delivery_id IS NULL"
     )
+    op.execute(  # retention: resolved alerts are forgotten oldest first
+        "CREATE INDEX alerts_resolved ON alerts (updated_at) WHERE status = 'resolved'"
+    )
     op.execute(
         "CREATE INDEX alerts_by_delivery ON alerts (delivery_id) WHERE delivery_id IS NOT NULL"
     )
@@ -83,6 +86,7 @@ def upgrade() -> None:
         "CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending'"
     )
     op.execute("CREATE INDEX deliveries_newest ON deliveries (created_at DESC, delivery_id DESC)")
+    op.execute("CREATE INDEX deliveries_ended ON deliveries (updated_at) WHERE status <> 'pending'")
     op.execute(
         "CREATE INDEX deliveries_by_merchant "
         "ON deliveries (merchant_id, created_at DESC, delivery_id DESC)"

@@ -109,6 +109,10 @@ async def test_bank_incident_pages_once_repushes_and_ends_but_not_during_mainten
             assert by_bank["B1"]["evidence"]["overdue"] == 25
             b2_alert = (await alerts.get("/v1/alerts/settlement.overdue:B2-0")).json()
             assert b2_alert["probable_cause"] == "bank_maintenance"
+            # B1's merchants were not told yet (no webhook): their alerts now name the incident.
+            b1_alert = (await alerts.get("/v1/alerts/settlement.overdue:B1-0")).json()
+            assert b1_alert["probable_cause"] == "bank_incident"
+            assert "可能原因：银行系统故障" in b1_alert["summary"]
 
             # B1 pays everything (late): the incident resolves and Alertmanager hears its end.
             paid = {

@@ -129,9 +129,16 @@ class OnCall:
             due = stats.get(bank, BankDue(bank, 0, 0))
             decision = judge(due, bank in incidents)
             if decision == "open" and await self._store.add_alert(incident_alert(due, clock, now)):
+                # Merchants not yet told hear the likely cause with their alert.
+                blamed = await self._store.blame_incident(bank, now)
                 _log.warning(
                     "bank incident opened",
-                    extra={"bank_code": bank, "overdue": due.overdue, "fell_due": due.fell_due},
+                    extra={
+                        "bank_code": bank,
+                        "overdue": due.overdue,
+                        "fell_due": due.fell_due,
+                        "alerts_blamed": blamed,
+                    },
                 )
             elif decision == "resolve":
                 text = f"{due.overdue} of {due.fell_due} payments due in the last hour are overdue"

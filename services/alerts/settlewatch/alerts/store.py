@@ -26,6 +26,7 @@ from settlewatch.alerts.core.causes import Window
 from settlewatch.alerts.core.grouping import Pending
 from settlewatch.alerts.core.incidents import BankDue
 from settlewatch.alerts.core.lifecycle import (
+    BANK_DEPENDENT,
     AlertStatus,
     Finding,
     NewAlert,
@@ -36,6 +37,7 @@ from settlewatch.alerts.core.lifecycle import (
     note,
 )
 from settlewatch.alerts.core.retry import Outcome
+from settlewatch.alerts.core.summaries import summary
 from settlewatch.common.db import driver_connection
 
 __all__ = ["AlertStore", "Attempt", "Job", "alert_json"]
@@ -489,6 +491,40 @@ class AlertStore:
         """Insert one alert; False when it (or, for an incident, one of its bank) exists."""
         async with self._engine.begin() as conn:
             return bool(await _insert_alerts(await driver_connection(conn), [alert]))
+
+    async def blame_incident(self, bank: str, now: datetime) -> int:
+        """A bank incident opened: the bank's open alerts not yet sent whose cause was
+        `unknown` now name it (cause and summary). Returns how many changed."""
+        async with self._engine.begin() as conn:
+            db = await driver_connection(conn)
+            rows = await db.fetch(
+                "SELECT alert_id, type, merchant_id, evidence FROM alerts "
+                "WHERE bank_code = $1 AND probable_cause = 'unknown' AND delivery_id IS NULL "
+                "AND status <> 'resolved' AND type = ANY($2::text[]) FOR UPDATE",
+                bank,
+                sorted(BANK_DEPENDENT),
+            )
+            recipients = await _recipients(db, sorted({r["merchant_id"] for r in rows}))
+            changes = []
+            for r in rows:
+                recipient = recipients.get(r["merchant_id"], Recipient())
+                text = summary(
+                    r["type"],
+                    _json(r["evidence"]),
+                    locale=recipient.locale,
+                    timezone=recipient.timezone,
+                    probable_cause="bank_incident",
+                )
+                changes.append((r["alert_id"], text))
+            await db.execute(
+                "UPDATE alerts a SET probable_cause = 'bank_incident', summary = u.summary, "
+                "updated_at = $3 FROM unnest($1::text[], $2::text[]) AS u(alert_id, summary) "
+                "WHERE a.alert_id = u.alert_id",
+                [alert_id for alert_id, _ in changes],
+                [text for _, text in changes],
+                now,
+            )
+        return len(changes)
 
     async def resolve(self, alert_id: str, note: Note, now: datetime) -> None:
         async with self._engine.begin() as conn:

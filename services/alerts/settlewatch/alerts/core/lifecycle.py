@@ -18,6 +18,7 @@ from settlewatch.alerts.core.causes import Window, probable_cause
 from settlewatch.alerts.core.summaries import Locale, summary
 
 __all__ = [
+    "BANK_DEPENDENT",
     "FOLLOW_UPS",
     "ONCALL_TYPES",
     "AlertStatus",
@@ -36,7 +37,7 @@ AlertStatus = Literal["open", "acknowledged", "resolved"]
 FOLLOW_UPS = frozenset({"settlement.settled_late", "settlement.recovered"})
 ONCALL_TYPES = frozenset({"pipeline.stalled", "bank.incident"})
 # Findings whose cause may lie with the bank: they carry probable_cause.
-_BANK_DEPENDENT = frozenset(
+BANK_DEPENDENT = frozenset(
     {"settlement.overdue", "settlement.failed", "settlement.expired", "settlement.settled_late"}
 )
 _RESOLVED_BECAUSE = {
@@ -174,7 +175,7 @@ def _new_alert(
     evidence = finding.evidence
     bank = evidence.get("bank_code")
     cause = None
-    if finding.type in _BANK_DEPENDENT and bank:
+    if finding.type in BANK_DEPENDENT and bank:
         occurred = evidence.get("occurred_at")
         since = datetime.fromisoformat(occurred) if occurred else finding.at
         cause = probable_cause(windows.get(bank, []), since, now, bank in incident_banks)

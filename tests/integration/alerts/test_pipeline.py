@@ -107,6 +107,12 @@ async def test_forty_overdue_payments_reach_the_merchant_signed_in_one_or_two_de
         mine = (await alerts.get("/v1/deliveries", headers=AS_M1)).json()["items"]
         assert {d["merchant_id"] for d in mine} == {"M1"}
         assert all(d["status"] == "delivered" and d["attempts"] for d in mine)
+        failed = await alerts.get("/v1/deliveries", params={"status": "failed"}, headers=AS_M1)
+        assert failed.json()["items"] == []
+        retry = f"/v1/deliveries/{mine[0]['delivery_id']}/retry"
+        assert (await alerts.post(retry, headers=AS_M1)).status_code == 403  # read-only token
+        assert (await alerts.post(retry)).status_code == 409  # delivered already
+        assert (await alerts.post("/v1/deliveries/msg_nope/retry")).status_code == 404
 
         # People ack and resolve, with a note history; merchants cannot.
         alert_url = "/v1/alerts/settlement.overdue:T01"
@@ -120,6 +126,10 @@ async def test_forty_overdue_payments_reach_the_merchant_signed_in_one_or_two_de
             ("acknowledged", "acquirer", "called ICBC, ticket 77"),
             ("resolved", "acquirer", "paid by hand"),
         ]
+        done_only = await alerts.get(
+            "/v1/alerts", params={"status": "resolved", "type": "settlement.overdue"}
+        )
+        assert [a["alert_id"] for a in done_only.json()["items"]] == ["settlement.overdue:T01"]
         again = await alerts.post(f"{alert_url}/ack", json={})
         assert again.status_code == 409
         assert again.headers["content-type"] == "application/problem+json"

@@ -7,13 +7,18 @@ the same code runs against Apache Kafka in production and the embedded Tansu bro
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
 
-__all__ = ["BrokerProbe", "Topics", "ensure_topics"]
+__all__ = ["BrokerProbe", "Topics", "ensure_topics", "started_consumer"]
 
+_log = logging.getLogger(__name__)
 _TOPIC_ALREADY_EXISTS = 36
 PROBE_TIMEOUT_S = 2.0
 
@@ -84,3 +89,21 @@ class BrokerProbe:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+async def started_consumer(
+    consumer: AIOKafkaConsumer, new: Callable[[], AIOKafkaConsumer]
+) -> AIOKafkaConsumer:
+    """`consumer`, started; while the broker is not up, a fresh one from `new` is tried again
+    with backoff (a consumer whose start failed cannot be started again)."""
+    delay = 0.5
+    while True:
+        try:
+            await consumer.start()
+            return consumer
+        except KafkaError as exc:
+            await consumer.stop()
+            _log.warning("broker unavailable; retrying", extra={"error": str(exc), "in_s": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            consumer = new()

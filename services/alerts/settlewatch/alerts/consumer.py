@@ -7,7 +7,6 @@ changes nothing. A finding that cannot be read goes to the dead-letter topic wit
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -15,13 +14,12 @@ from datetime import datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from aiokafka.errors import KafkaError
 
 from settlewatch.alerts.core.lifecycle import Finding
 from settlewatch.alerts.metrics import ALERTS_CREATED, CONSUMER_LAG, FINDINGS
 from settlewatch.alerts.store import AlertStore
 from settlewatch.common.deadletter import dead_letter
-from settlewatch.common.kafka import Topics
+from settlewatch.common.kafka import Topics, started_consumer
 from settlewatch.common.publisher import Publisher
 
 __all__ = ["FindingsConsumer"]
@@ -62,7 +60,7 @@ class FindingsConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled; waits for the broker if it is not up yet."""
-        consumer = await self._started()
+        consumer = await started_consumer(self._new_consumer(), self._new_consumer)
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
@@ -77,21 +75,6 @@ class FindingsConsumer:
                         CONSUMER_LAG.labels(str(tp.partition)).set(max(high - position, 0))
         finally:
             await consumer.stop()
-
-    async def _started(self) -> AIOKafkaConsumer:
-        delay = 0.5
-        while True:
-            consumer = self._new_consumer()
-            try:
-                await consumer.start()
-                return consumer
-            except KafkaError as exc:
-                await consumer.stop()
-                _log.warning(
-                    "broker unavailable; retrying", extra={"error": str(exc), "in_s": delay}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def _absorb(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         findings: list[Finding] = []

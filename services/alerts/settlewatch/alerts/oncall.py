@@ -64,7 +64,7 @@ def incident_alert(due: BankDue, clock: datetime, now: datetime) -> NewAlert:
 def alertmanager_alert(row: Any, ends_at: datetime | None) -> dict[str, Any]:
     """One alert of Alertmanager's v2 `POST /api/v2/alerts` body."""
     labels = {
-        "alertname": _ALERTNAMES.get(row["type"], "SettlewatchAlert"),
+        "alertname": _ALERTNAMES[row["type"]],
         "severity": "critical",
         "service": "settlewatch",
     }

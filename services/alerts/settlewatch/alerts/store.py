@@ -447,14 +447,6 @@ class AlertStore:
             status: str = row["status"]
             return status
 
-    async def merchant_of_delivery(self, delivery_id: str) -> str | None:
-        async with self._engine.connect() as conn:
-            db = await driver_connection(conn)
-            merchant: str | None = await db.fetchval(
-                "SELECT merchant_id FROM deliveries WHERE delivery_id = $1", delivery_id
-            )
-            return merchant
-
     # -- on-call ---------------------------------------------------------------------------
 
     async def matcher_clock(self) -> datetime | None:

@@ -31,12 +31,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from settlewatch.common.deadletter import dead_letter
 from settlewatch.common.events import PulseRecord, Record, decode_events
-from settlewatch.common.kafka import Topics
+from settlewatch.common.kafka import Topics, started_consumer
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.deadlines import Window
 from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant, referenced
@@ -212,7 +211,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def run(self) -> None:
         """Consume until cancelled; waits for the broker if it is not up yet."""
-        await self._start()
+        self._consumer = await started_consumer(self._consumer, self._new_consumer)
         try:
             self._consumer.subscribe(list(self.inputs), listener=self)
             await self._publish_leftovers()
@@ -221,21 +220,6 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 group.create_task(self._watch_clock(), name="matcher-stall-watch")
         finally:
             await self._consumer.stop()
-
-    async def _start(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self._consumer.start()
-                return
-            except KafkaError as exc:
-                await self._consumer.stop()
-                self._consumer = self._new_consumer()
-                _log.warning(
-                    "broker unavailable; retrying", extra={"error": str(exc), "in_s": delay}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def _consume(self) -> None:
         while True:

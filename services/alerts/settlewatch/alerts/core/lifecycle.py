@@ -10,7 +10,7 @@ is told about, with nothing left to do: they are created resolved.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -115,12 +115,6 @@ class Resolution:
     note: Note
 
 
-@dataclass
-class _Absorbed:
-    new: dict[str, NewAlert] = field(default_factory=dict)
-    resolutions: list[Resolution] = field(default_factory=list)
-
-
 def note(at: datetime, by: str, action: str, text: str) -> Note:
     return {"at": at.isoformat(), "by": by, "action": action, "note": text}
 
@@ -135,30 +129,29 @@ def absorb(
 ) -> tuple[list[NewAlert], list[Resolution]]:
     """The alerts to create and to resolve for `findings`, given the current status of the
     alerts they name (`statuses`; absent = no such alert yet)."""
-    out = _Absorbed()
+    new: dict[str, NewAlert] = {}
+    resolutions: list[Resolution] = []
     current = dict(statuses)
     for finding in findings:
         status = current.get(finding.id)
+        resolved = note(now, SYSTEM, "resolved", _because(finding))
         if status is None:
             alert = _new_alert(finding, recipients, windows, incident_banks, now)
             if finding.state == "resolved":
                 # Only a resolution came (its opening was lost to a crash of another era, or
                 # the order was broken): kept for the record, too late to tell anyone.
                 alert.status, alert.notify = "resolved", False
-                alert.notes.append(note(now, SYSTEM, "resolved", _because(finding)))
-            out.new[alert.alert_id] = alert
+                alert.notes.append(resolved)
+            new[alert.alert_id] = alert
             current[alert.alert_id] = alert.status
         elif status in ("open", "acknowledged") and finding.state == "resolved":
-            because = _RESOLVED_BECAUSE.get(finding.type, "the matcher resolved it")
-            out.resolutions.append(Resolution(finding.id, note(now, SYSTEM, "resolved", because)))
             current[finding.id] = "resolved"
-            if finding.id in out.new:  # opened and resolved in one batch
-                out.new[finding.id].status = "resolved"
-    resolutions = [r for r in out.resolutions if r.alert_id not in out.new]
-    for resolution in out.resolutions:
-        if resolution.alert_id in out.new:
-            out.new[resolution.alert_id].notes.append(resolution.note)
-    return list(out.new.values()), resolutions
+            if finding.id in new:  # opened and resolved in one batch
+                new[finding.id].status = "resolved"
+                new[finding.id].notes.append(resolved)
+            else:
+                resolutions.append(Resolution(finding.id, resolved))
+    return list(new.values()), resolutions
 
 
 def _because(finding: Finding) -> str:
@@ -179,7 +172,7 @@ def _new_alert(
         occurred = evidence.get("occurred_at")
         since = datetime.fromisoformat(occurred) if occurred else finding.at
         cause = probable_cause(windows.get(bank, []), since, now, bank in incident_banks)
-    oncall = finding.type in ONCALL_TYPES or finding.merchant_id is None
+    oncall = finding.type in ONCALL_TYPES
     recipient = recipients.get(finding.merchant_id or "", Recipient())
     notes: list[Note] = []
     status: AlertStatus = "open"
@@ -213,19 +206,18 @@ def _new_alert(
 
 
 def oncall_summary(alert_type: str, evidence: Mapping[str, Any]) -> str:
-    """On-call alerts are read by SREs: English, with the numbers that triggered them."""
-    if alert_type == "pipeline.stalled":
-        return (
-            f"The matcher clock stopped at {evidence.get('matcher_clock')}: the settlement feed "
-            "is not known to be complete, so per-payment overdue alerts are held back."
-        )
+    """On-call alerts (ONCALL_TYPES) are read by SREs: English, with the numbers that
+    triggered them."""
     if alert_type == "bank.incident":
         return (
             f"Bank {evidence.get('bank_code')}: {evidence.get('overdue')} of the "
             f"{evidence.get('fell_due')} payments that fell due in the last hour are overdue "
             f"(threshold {evidence.get('threshold')})."
         )
-    return alert_type
+    return (  # pipeline.stalled
+        f"The matcher clock stopped at {evidence.get('matcher_clock')}: the settlement feed "
+        "is not known to be complete, so per-payment overdue alerts are held back."
+    )
 
 
 def after_action(status: AlertStatus, action: Literal["ack", "resolve"]) -> AlertStatus:

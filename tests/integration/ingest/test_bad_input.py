@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +24,16 @@ JSON = {"content-type": "application/json"}
 
 def items(*entries: dict[str, Any]) -> dict[str, Any]:
     return {"items": list(entries)}
+
+
+def with_duplicate(item: dict[str, Any], key: str, first: Any) -> bytes:
+    """A batch of `item` whose object gives `key` twice: first `first`, then its own value."""
+    pairs = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in item.items() if k != key)
+    body = f"{json.dumps(key)}: {json.dumps(first)}, {json.dumps(key)}: {json.dumps(item[key])}"
+    return f'{{"items": [{{{body}, {pairs}}}]}}'.encode()
+
+
+AN_HOUR_AHEAD = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
 
 
 async def published_kinds(settings: IngestSettings) -> list[str]:
@@ -85,6 +96,35 @@ BAD_TRANSACTIONS: list[tuple[str, Any, int, list[str | int]]] = [
     ("oversized batch", items(*(sale(f"T{i}") for i in range(5001))), 422, ["items"]),
     ("no items key", {"transactions": [sale()]}, 422, ["items"]),
     ("malformed JSON", b'{"items": [', 400, ["body"]),
+    ("NaN amount", b'{"items": [{"amount_minor": NaN}]}', 400, ["body"]),
+    # Schema-valid times that made the matcher's deadline arithmetic overflow (issue 11).
+    (
+        "year 9999",
+        items(sale(occurred_at="9999-12-31T23:59:59+14:00")),
+        422,
+        ["items", 0, "occurred_at"],
+    ),
+    (
+        "year 1",
+        items(sale(occurred_at="0001-01-01T00:00:00-12:00")),
+        422,
+        ["items", 0, "occurred_at"],
+    ),
+    (
+        "before 2000",
+        items(sale(occurred_at="1999-12-31T23:59:59Z")),
+        422,
+        ["items", 0, "occurred_at"],
+    ),
+    ("an hour ahead", items(sale(occurred_at=AN_HOUR_AHEAD)), 422, ["items", 0, "occurred_at"]),
+    ("duplicate key", with_duplicate(sale(), "txn_id", "A1"), 422, ["items", 0, "txn_id"]),
+    (
+        "PAN hidden by a duplicate key",
+        with_duplicate(sale(terminal_id="T"), "terminal_id", PAN),
+        422,
+        ["items", 0, "terminal_id"],
+    ),
+    ("duplicate top-level key", b'{"items": [], "items": []}', 422, ["items"]),
 ]
 
 
@@ -142,6 +182,25 @@ BAD_SETTLEMENTS: list[tuple[str, Any, list[str | int]]] = [
         ["items", 0, "value_date"],
     ),
     ("unknown merchant", items(settlement(merchant_id="M-NOPE")), ["items", 0, "merchant_id"]),
+    (
+        "year 9999",
+        items(settlement(occurred_at="9999-12-31T23:59:59+14:00")),
+        ["items", 0, "occurred_at"],
+    ),
+    ("an hour ahead", items(settlement(occurred_at=AN_HOUR_AHEAD)), ["items", 0, "occurred_at"]),
+    ("value date 9999", items(settlement(value_date="9999-12-31")), ["items", 0, "value_date"]),
+    (
+        "value date two months ahead",
+        items(settlement(value_date=(date.today() + timedelta(days=60)).isoformat())),
+        ["items", 0, "value_date"],
+    ),
+    (
+        "duplicate key in a line",
+        b'{"items": [{"settlement_id": "S1", "merchant_id": "M1", "bank_code": "ICBC", '
+        b'"status": "settled", "occurred_at": "2025-11-21T09:15:00+08:00", "items": [{"txn_id": '
+        b'"T1", "gross_minor": 1, "gross_minor": 9, "fee_minor": 0, "net_minor": 1}]}]}',
+        ["items", 0, "items", 0, "gross_minor"],
+    ),
 ]
 
 
@@ -151,7 +210,11 @@ BAD_SETTLEMENTS: list[tuple[str, Any, list[str | int]]] = [
 async def test_bad_settlements_are_rejected_naming_item_and_field(
     client: httpx.AsyncClient, ingest_settings: IngestSettings, body: Any, loc: list[str | int]
 ) -> None:
-    response = await client.post("/v1/settlements", json=body)
+    response = await (
+        client.post("/v1/settlements", content=body, headers=JSON)
+        if isinstance(body, bytes)
+        else client.post("/v1/settlements", json=body)
+    )
     assert response.status_code == 422, response.text
     assert loc in [error["loc"] for error in response.json()["errors"]]
     assert await published_kinds(ingest_settings) == ["merchant"]

@@ -129,6 +129,9 @@ class IngestSettings(CommonSettings):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_BODY_BYTES"
     )
+    max_clock_skew: PositiveDuration = Field(
+        timedelta(minutes=5), validation_alias="SETTLEWATCH_MAX_CLOCK_SKEW"
+    )
 
 
 class MatcherSettings(CommonSettings):

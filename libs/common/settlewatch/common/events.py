@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal, NotRequired
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +37,8 @@ from typing_extensions import TypedDict
 from settlewatch.common.money import ISO4217_CODES, MAX_MINOR, is_iso4217
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
     "MaintenanceWindow",
     "MaintenanceWindowIn",
     "MerchantChanged",
@@ -71,7 +73,32 @@ def _storable(text: str) -> str:
 
 Storable = AfterValidator(_storable)  # for every free-text field (patterned ones are ASCII)
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500), Storable]
-Timestamp = Annotated[AwareDatetime, Strict()]  # strict: an RFC 3339 string, never a number
+
+# The span of time the matcher reasons about. Every time and date of an event lies inside it,
+# so no deadline, expiry or maintenance shift computed from them can leave Python's datetime
+# range (year 9999 made the core raise OverflowError). Ingest narrows it further against its
+# own clock (SETTLEWATCH_MAX_CLOCK_SKEW); these bounds also hold for a record written straight
+# to a topic, which the matcher then dead-letters instead of applying.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_INSTANT_SLA = timedelta(days=30)
+
+
+def _in_span(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be between 2000-01-01T00:00:00Z and 2100-01-01T00:00:00Z")
+    return value
+
+
+def _day_in_span(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError("must be between 2000-01-01 and 2099-12-31")
+    return value
+
+
+# strict: an RFC 3339 string, never a number
+Timestamp = Annotated[AwareDatetime, Strict(), AfterValidator(_in_span)]
+Day = Annotated[date, Strict(), AfterValidator(_day_in_span)]
 PositiveMinor = Annotated[StrictInt, Field(gt=0, le=MAX_MINOR)]
 SignedMinor = Annotated[StrictInt, Field(ge=-MAX_MINOR, le=MAX_MINOR)]
 LocalTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -140,7 +167,7 @@ class Settlement(TypedDict):
     bank_code: Id
     status: Literal["settled", "failed", "returned"]
     occurred_at: Timestamp
-    value_date: NotRequired[Annotated[date, Strict()] | None]
+    value_date: NotRequired[Day | None]
     failure_reason: NotRequired[Text | None]
     items: Annotated[list[SettlementLine], Field(min_length=1, max_length=MAX_BATCH)]
 
@@ -187,9 +214,9 @@ def _timezone(name: str) -> str:
     return name
 
 
-def _positive_sla(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be a positive ISO 8601 duration such as PT2H")
+def _instant_sla(value: timedelta) -> timedelta:
+    if not timedelta(0) < value <= MAX_INSTANT_SLA:
+        raise ValueError("must be a positive ISO 8601 duration of at most P30D, such as PT2H")
     return value
 
 
@@ -199,7 +226,7 @@ class MerchantProfile(_Model):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
     settlement_bank: Id
     settlement_cycle: Annotated[str, StringConstraints(pattern=r"^(T[0-9]|D[0-9]|instant)$")]
-    instant_sla: Annotated[timedelta, Strict(), AfterValidator(_positive_sla)] | None = Field(
+    instant_sla: Annotated[timedelta, Strict(), AfterValidator(_instant_sla)] | None = Field(
         None, validate_default=True
     )
     timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Shanghai"
@@ -222,8 +249,13 @@ class MerchantProfile(_Model):
         return value
 
 
+MAX_WINDOW = timedelta(days=31)
+
+
 class MaintenanceWindowIn(_Model):
-    """A bank's announced maintenance: deadlines falling inside move to its end + 2 h."""
+    """A bank's announced maintenance: deadlines falling inside move to its end + 2 h.
+    A window lasts at most 31 days: longer is not maintenance, and would silence a bank's
+    overdue payments and incidents for as long."""
 
     bank_code: Id
     starts_at: Timestamp
@@ -236,6 +268,8 @@ class MaintenanceWindowIn(_Model):
         starts_at = info.data.get("starts_at")
         if starts_at is not None and value <= starts_at:
             raise ValueError("must be after starts_at")
+        if starts_at is not None and value - starts_at > MAX_WINDOW:
+            raise ValueError("must be at most 31 days after starts_at")
         return value
 
 
@@ -255,7 +289,7 @@ class MerchantChanged(_Model):
 class Pulse(_Model):
     """Ingest's clock: every record it acknowledged before ``at`` precedes this one (SPEC §5)."""
 
-    at: AwareDatetime
+    at: Timestamp
     source: str
 
 

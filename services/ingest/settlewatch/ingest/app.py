@@ -44,6 +44,10 @@ Authenticate with `Authorization: Bearer <token>`.
 """
 
 
+def _wall() -> datetime:
+    return datetime.now(UTC)
+
+
 def create_app(settings: IngestSettings) -> FastAPI:
     topics = Topics(settings.topic_prefix)
 
@@ -59,12 +63,14 @@ def create_app(settings: IngestSettings) -> FastAPI:
             publisher=publisher,
             registry=MerchantRegistry(resources.engine),
             topics=topics,
+            clock=_wall,
+            max_clock_skew=settings.max_clock_skew,
         )
         pulses = PulseWriter(
             publisher,
             (topics.transactions, topics.settlements),
             source=f"{socket.gethostname()}:{os.getpid()}",
-            clock=lambda: datetime.now(UTC),
+            clock=_wall,
         )
         pulsing = asyncio.create_task(pulses.run(), name="clock-pulses")
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,6 +23,8 @@ class Ingest:
     publisher: Publisher
     registry: MerchantRegistry
     topics: Topics
+    clock: Callable[[], datetime]  # what "the future" is measured against
+    max_clock_skew: timedelta
 
 
 def _ingest(request: Request) -> Ingest:

@@ -27,6 +27,7 @@ from settlewatch.ingest.context import Ingest, IngestDep
 from settlewatch.ingest.metrics import BATCH_SIZE, EVENTS, PUBLISH_SECONDS
 from settlewatch.ingest.routes.common import ERRORS, Accepted, broker_unavailable
 from settlewatch.ingest.validation import (
+    future_errors,
     missing_original_errors,
     parse_body,
     reject,
@@ -47,11 +48,13 @@ _SETTLEMENTS = TypeAdapter(SettlementBatch)
     responses=ERRORS,
 )
 async def post_transactions(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Accepted:
-    raw = await request.body()
     with _counting_rejections("transaction"):
-        parse_body(raw, _TRANSACTIONS)
-        items: list[Transaction] = orjson.loads(raw)["items"]  # valid: published exactly as sent
-        reject(missing_original_errors(items))
+        valid, plain = parse_body(await request.body(), _TRANSACTIONS)
+        reject(
+            missing_original_errors(valid["items"])
+            + future_errors(valid["items"], ("occurred_at",), ingest.clock(), ingest.max_clock_skew)
+        )
+        items: list[Transaction] = plain["items"]  # valid: published exactly as sent
         await _check_merchants(ingest, items)
     await _publish(ingest, "transaction", ingest.topics.transactions, items)
     return Accepted(accepted=len(items))
@@ -65,10 +68,11 @@ async def post_transactions(request: Request, _: AcquirerOnly, ingest: IngestDep
     responses=ERRORS,
 )
 async def post_settlements(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Accepted:
-    raw = await request.body()
     with _counting_rejections("settlement"):
-        parse_body(raw, _SETTLEMENTS)
-        items: list[Settlement] = orjson.loads(raw)["items"]
+        valid, plain = parse_body(await request.body(), _SETTLEMENTS)
+        fields = ("occurred_at", "value_date")
+        reject(future_errors(valid["items"], fields, ingest.clock(), ingest.max_clock_skew))
+        items: list[Settlement] = plain["items"]
         await _check_merchants(ingest, items)
     await _publish(ingest, "settlement", ingest.topics.settlements, items)
     return Accepted(accepted=len(items))

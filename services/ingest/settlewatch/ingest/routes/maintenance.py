@@ -31,7 +31,7 @@ from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
 from settlewatch.ingest.routes.common import ERRORS, broker_unavailable
-from settlewatch.ingest.validation import parse_body
+from settlewatch.ingest.validation import MAX_WINDOW_AHEAD, parse_body, reject
 
 router = APIRouter(tags=["maintenance windows"])
 
@@ -67,7 +67,10 @@ def window_id(window: MaintenanceWindowIn) -> str:
 )
 async def post_maintenance_window(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Created:
     try:
-        announced = parse_body(await request.body(), _ANNOUNCED)
+        announced = parse_body(await request.body(), _ANNOUNCED).valid
+        latest = ingest.clock() + MAX_WINDOW_AHEAD
+        if announced.ends_at > latest:
+            reject([{"loc": ["ends_at"], "msg": "must be at most 366 days ahead"}])
     except ProblemError:
         EVENTS.labels("maintenance", "rejected").inc()
         raise

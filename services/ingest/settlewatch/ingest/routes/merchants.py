@@ -64,7 +64,7 @@ async def put_merchant(
 ) -> JSONResponse:
     try:
         check_path_id("merchant_id", merchant_id)
-        profile = parse_body(await request.body(), _PROFILE)
+        profile = parse_body(await request.body(), _PROFILE).valid
     except ProblemError:
         EVENTS.labels("merchant", "rejected").inc()
         raise

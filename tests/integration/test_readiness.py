@@ -34,7 +34,11 @@ async def test_readyz_is_503_while_the_database_is_down_and_200_when_it_is_back(
         async with app_client(create_ingest(ingest_settings(url, broker_bootstrap))) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+            assert ready.json()["checks"] == {
+                "database": "ok",
+                "broker": "ok",
+                "ingest-pulses": "ok",
+            }
 
             postgres.stop()
             down = await client.get("/readyz")

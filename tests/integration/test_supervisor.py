@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from settlewatch.stack.supervisor import Backoff, SupervisedProcess
+from settlewatch.common.backoff import Backoff
+from settlewatch.stack.supervisor import SupervisedProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from settlewatch.stack.supervisor import Backoff
+from settlewatch.common.backoff import Backoff
 
 
 def test_a_service_that_ran_a_while_is_restarted_at_once() -> None:

@@ -6,18 +6,20 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
 from prometheus_client import REGISTRY
 
 from settlewatch.common.config import IngestSettings, MatcherSettings
-from settlewatch.common.events import encode_event
+from settlewatch.common.events import decode_event, encode_event
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher import consumer
 from settlewatch.matcher.app import create_app as create_matcher
+from settlewatch.matcher.core import matcher as matcher_core
 from tests.integration.ingest.conftest import ACQUIRER, MERCHANT_M1, PROFILE, TOKENS, sale
 from tests.support.apps import app_client
 from tests.support.kafka import decoded, read_topic
@@ -199,6 +201,58 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_rest_is_matche
         assert (await matcher.get("/v1/payments/T-known")).json()["status"] == "pending"
         assert (await matcher.get("/v1/payments/T-stranger")).status_code == 404
     dead = [decoded(r) for r in await read_topic(broker_bootstrap, topics.dead_letter)]
-    assert [(d["offset"], d["value"][:9]) for d in dead] == [(1, "{not json"), (2, '{"txn_id"')]
+    assert [(d["partition"], d["offset"], d["key"]) for d in dead] == [
+        (0, 1, "M1"),
+        (0, 2, "M-NEVER-SEEN"),
+    ]
+    assert dead[0]["value"] == "{not json"
     assert "json" in dead[0]["reason"].lower()
     assert dead[1]["reason"] == "unknown merchant M-NEVER-SEEN"
+    assert (
+        decode_event(dead[1]["value"].encode())["body"]
+        == decode_event(encode_event("transaction", orjson.dumps(stranger)))["body"]
+    )  # the record as it was, to send back once the merchant is registered
+
+
+async def test_a_record_the_core_cannot_apply_is_dead_lettered_once_and_the_rest_goes_on(
+    database_url: str, broker_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: an exception while applying one record stopped the whole matcher for good."""
+    real_deadline = matcher_core.deadline
+
+    def broken_for_t_bad(occurred_at: datetime, schedule: Any, *windows: Any) -> Any:
+        if occurred_at.microsecond == 123456:  # only T-bad has these microseconds
+            raise OverflowError("date value out of range")
+        return real_deadline(occurred_at, schedule, *windows)
+
+    monkeypatch.setattr(matcher_core, "deadline", broken_for_t_bad)
+    topics = Topics(topic_prefix)
+    await ensure_topics(broker_bootstrap, topics, partitions=1, replication_factor=1)
+    ingest_settings, matcher_settings = settings(database_url, broker_bootstrap, topic_prefix)
+    now = datetime.now(UTC)
+    due_soon = (now - timedelta(days=2)).replace(microsecond=0)  # T1: overdue at once
+    async with (
+        app_client(create_ingest(ingest_settings), ACQUIRER) as ingest,
+        app_client(create_matcher(matcher_settings), ACQUIRER) as matcher,
+    ):
+        assert (await ingest.put("/v1/merchants/M1", json=PROFILE)).status_code == 201
+        bad = sale("T-bad", occurred_at=due_soon.replace(microsecond=123456).isoformat())
+        good = sale("T-good", occurred_at=due_soon.isoformat(), card_fingerprint="fp-2")
+        for txn in (bad, good):  # two requests: the good one is published after the bad one
+            assert (await ingest.post("/v1/transactions", json={"items": [txn]})).status_code == 202
+
+        async def good_overdue() -> bool:
+            response = await matcher.get("/v1/payments/T-good")
+            return response.status_code == 200 and response.json()["status"] == "overdue"
+
+        await eventually(good_overdue)
+        assert (await matcher.get("/v1/payments/T-bad")).status_code == 404
+        assert (await matcher.get("/readyz")).json()["checks"]["matcher-loop"] == "ok"
+    dead = [decoded(r) for r in await read_topic(broker_bootstrap, topics.dead_letter)]
+    assert len(dead) == 1  # once, though its partition went on being consumed
+    assert dead[0]["reason"].startswith("the matcher cannot apply it: OverflowError")
+    assert dead[0]["error"]["type"] == "OverflowError"
+    assert dead[0]["error"]["where"].endswith("in broken_for_t_bad")
+    assert decode_event(dead[0]["value"].encode())["body"]["txn_id"] == "T-bad"
+    findings = [decoded(r) for r in await read_topic(broker_bootstrap, topics.findings)]
+    assert [f["txn_id"] for f in findings if f["type"] == "settlement.overdue"] == ["T-good"]

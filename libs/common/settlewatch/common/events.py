@@ -55,6 +55,8 @@ __all__ = [
     "decode_event",
     "decode_events",
     "encode_event",
+    "encode_record",
+    "record_key",
 ]
 
 MAX_BATCH = 5000
@@ -337,6 +339,21 @@ Record = Annotated[
 ]
 _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
 _RECORDS: TypeAdapter[list[Record]] = TypeAdapter(list[Record])
+
+
+def encode_record(record: Record) -> bytes:
+    """A decoded record as a record value again (it decodes to an equal record)."""
+    return _RECORD.dump_json(record)
+
+
+def record_key(record: Record) -> bytes | None:
+    """The key ingest published `record` under: its merchant, or none for bank-wide ones."""
+    body = record["body"]
+    if isinstance(body, MerchantChanged):
+        return body.merchant_id.encode()
+    if isinstance(body, dict):
+        return body["merchant_id"].encode()
+    return None
 
 
 def decode_event(value: bytes) -> Record:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
-__all__ = ["BUILD_INFO", "DEAD_LETTERS", "DEPENDENCY_UP", "HTTP_REQUEST_SECONDS"]
+__all__ = [
+    "BUILD_INFO",
+    "DEAD_LETTERS",
+    "DEPENDENCY_UP",
+    "HTTP_REQUEST_SECONDS",
+    "LOOP_FAILING",
+    "LOOP_RESTARTS",
+]
 
 BUILD_INFO = Info("settlewatch_build", "Version and service name of this process.")
 DEPENDENCY_UP = Gauge(
@@ -22,4 +29,14 @@ DEAD_LETTERS = Counter(
     "settlewatch_dead_letters_total",
     "Records sent to the dead-letter topic, by the topic they were read from.",
     ["topic"],
+)
+LOOP_RESTARTS = Counter(
+    "settlewatch_loop_restarts_total",
+    "Times a service loop (consumer, deliverer, on-call…) failed and was started again.",
+    ["loop"],
+)
+LOOP_FAILING = Gauge(
+    "settlewatch_loop_failing",
+    "1 while a service loop is failing (from its failure until a new run has lasted 10 s).",
+    ["loop"],
 )

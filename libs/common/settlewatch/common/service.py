@@ -3,15 +3,14 @@
 A service builds its FastAPI app with :func:`create_service_app`, which opens the shared
 :class:`Resources` in the app's lifespan and then the service's own (``lifespan`` argument), and
 is run by :func:`run_service` (uvicorn), which turns SIGTERM/SIGINT into a graceful shutdown (a
-second signal forces exit).
+second signal forces exit). A service runs its long-lived work (consumers, deliverers, clocks)
+as ``resources.loops``: restarted when they fail, and part of ``/readyz``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -32,6 +31,7 @@ from settlewatch.common.config import CommonSettings, ConfigError, load_settings
 from settlewatch.common.db import create_engine, ping
 from settlewatch.common.kafka import BrokerProbe
 from settlewatch.common.logging import configure_logging
+from settlewatch.common.loops import Loops
 from settlewatch.common.metrics import BUILD_INFO, DEPENDENCY_UP, HTTP_REQUEST_SECONDS
 from settlewatch.common.problems import install_problem_handlers
 
@@ -41,7 +41,6 @@ __all__ = [
     "create_service_app",
     "run_service",
     "serve",
-    "stop_process_if_failed",
 ]
 
 _log = logging.getLogger(__name__)
@@ -50,10 +49,11 @@ S = TypeVar("S", bound=CommonSettings)
 
 @dataclass(frozen=True)
 class Resources:
-    """The connections of one service process; ``/readyz`` probes each of them."""
+    """The connections and loops of one service process; ``/readyz`` checks each of them."""
 
     engine: AsyncEngine
     broker: BrokerProbe
+    loops: Loops
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, Callable[[], Awaitable[None]]] = {
@@ -68,7 +68,7 @@ class Resources:
             failed = isinstance(result, BaseException)
             DEPENDENCY_UP.labels(name).set(0 if failed else 1)
             report[name] = f"error: {type(result).__name__}" if failed else "ok"
-        return report
+        return report | self.loops.health()
 
 
 @asynccontextmanager
@@ -78,7 +78,9 @@ async def _open_resources(settings: CommonSettings) -> AsyncIterator[Resources]:
         stack.push_async_callback(engine.dispose)
         broker = BrokerProbe(settings.kafka_bootstrap_servers)
         stack.push_async_callback(broker.close)
-        yield Resources(engine=engine, broker=broker)
+        loops = Loops()
+        stack.push_async_callback(loops.stop)
+        yield Resources(engine=engine, broker=broker, loops=loops)
 
 
 # A service's own start/stop work, run inside the shared resources (e.g. producer, consumer loop).
@@ -185,12 +187,3 @@ def run_service(service: str, settings_cls: type[S], create_app: Callable[[S], F
         raise SystemExit(2) from None
     configure_logging(service, settings.log_level)
     serve(create_app(settings), host=settings.host, port=settings.port)
-
-
-def stop_process_if_failed(task: asyncio.Task[None]) -> None:
-    """Crash-only: a service loop that died (lost its database, lost a partition) takes the
-    process down gracefully; `settlewatch up` or the orchestrator restarts it, and it resumes
-    from the database. Use as the loop task's done callback."""
-    if not task.cancelled() and task.exception() is not None:
-        _log.error("%s failed", task.get_name(), exc_info=task.exception())
-        os.kill(os.getpid(), signal.SIGTERM)

@@ -14,24 +14,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from settlewatch.common.backoff import Backoff
 from settlewatch.stack.processes import die_with_parent
 
-__all__ = ["Backoff", "SupervisedProcess"]
+__all__ = ["SupervisedProcess"]
 
 _log = logging.getLogger(__name__)
-
-
-class Backoff:
-    """Restart delay: ``first`` after a death, doubling while the process dies within ``stable``
-    seconds of its start, capped at ``cap``; reset once a run outlives ``stable``."""
-
-    def __init__(self, first: float = 0.1, cap: float = 30.0, stable: float = 10.0) -> None:
-        self.first, self.cap, self.stable = first, cap, stable
-        self._failures = 0
-
-    def next_delay(self, uptime: float) -> float:
-        self._failures = 1 if uptime >= self.stable else self._failures + 1
-        return min(self.first * 2.0 ** (self._failures - 1), self.cap)
 
 
 class SupervisedProcess:

@@ -21,7 +21,7 @@ from settlewatch.alerts.store import AlertStore
 from settlewatch.common.config import AlertsSettings
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
-from settlewatch.common.service import Resources, create_service_app, stop_process_if_failed
+from settlewatch.common.service import Resources, create_service_app
 
 __all__ = ["create_app"]
 
@@ -48,33 +48,27 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
         deliverer = Deliverer(store, group_wait=settings.group_wait, clock=clock)
         counts = AlertCounts()
         collector = register_alert_counts(counts)
-        loops = {
-            "alerts-consumer": FindingsConsumer(
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                topics=Topics(settings.topic_prefix),
-                store=store,
-                publisher=publisher,
-                clock=clock,
-                session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
-            ).run(),
-            "alerts-webhooks": deliverer.run(),
-            "alerts-oncall": OnCall(
-                store, clock=clock, client=client, alertmanager_url=settings.alertmanager_url
-            ).run(),
-            "alerts-counts": _refresh_counts(store, counts),
-            "alerts-retention": _forget_old(store, clock, settings.alert_retention),
-        }
-        tasks = [asyncio.create_task(coro, name=name) for name, coro in loops.items()]
-        for task in tasks:
-            task.add_done_callback(stop_process_if_failed)
+        consumer = FindingsConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=Topics(settings.topic_prefix),
+            store=store,
+            publisher=publisher,
+            clock=clock,
+            session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
+        )
+        oncall = OnCall(
+            store, clock=clock, client=client, alertmanager_url=settings.alertmanager_url
+        )
+        loops = resources.loops
+        loops.start("alerts-consumer", consumer.run)
+        loops.start("alerts-webhooks", deliverer.run)
+        loops.start("alerts-oncall", oncall.run)
+        loops.start("alerts-counts", lambda: _refresh_counts(store, counts))
+        loops.start("alerts-retention", lambda: _forget_old(store, clock, settings.alert_retention))
         try:
             yield
         finally:
-            for task in tasks:
-                task.remove_done_callback(stop_process_if_failed)
-                task.cancel()
-            # A loop that failed has been logged by its callback already.
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await loops.stop()
             await client.aclose()
             await deliverer.aclose()
             await publisher.close()

@@ -2,7 +2,9 @@
 
 Absorbing is idempotent (alert id = finding id, forward-only statuses), so this loop commits
 its Kafka offsets after the database transaction: a crash in between redelivers a batch that
-changes nothing. A finding that cannot be read goes to the dead-letter topic with the reason.
+changes nothing. A finding that cannot be read, or that the store cannot absorb, goes to the
+dead-letter topic with the reason and the batch goes on: when a batch fails for a reason other
+than the database or the broker, its findings are absorbed one by one to find the culprits.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from datetime import datetime
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from settlewatch.alerts.core.lifecycle import Finding
+from settlewatch.alerts.core.lifecycle import Finding, NewAlert
 from settlewatch.alerts.metrics import ALERTS_CREATED, CONSUMER_LAG, FINDINGS
 from settlewatch.alerts.store import AlertStore
-from settlewatch.common.deadletter import dead_letter
+from settlewatch.common.deadletter import Rejected, dead_letter
+from settlewatch.common.faults import is_infrastructure
 from settlewatch.common.kafka import Topics, started_consumer
 from settlewatch.common.publisher import Publisher
 
@@ -77,18 +80,22 @@ class FindingsConsumer:
             await consumer.stop()
 
     async def _absorb(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        findings: list[Finding] = []
-        poison: list[tuple[bytes, bytes]] = []
+        readable: list[tuple[ConsumerRecord[bytes, bytes], Finding]] = []
+        poison: list[Rejected] = []
         for record in records:
             try:
-                findings.append(Finding.from_json(orjson.loads(record.value or b"")))
+                readable.append((record, Finding.from_json(orjson.loads(record.value or b""))))
             except (ValueError, KeyError, TypeError) as exc:
-                reason = f"unreadable finding: {exc}"
-                poison.append(dead_letter(record.topic, record.offset, reason, record.value or b""))
-        if poison:
-            _log.warning("findings dead-lettered", extra={"count": len(poison)})
-            await self._publisher.publish(self._topics.dead_letter, poison)
-        new, resolved = await self._store.absorb(findings, self._clock())
+                poison.append(_rejected(record, f"unreadable finding: {exc}"))
+        findings = [finding for _, finding in readable]
+        try:
+            new, resolved = await self._store.absorb(findings, self._clock())
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            _log.warning("a batch of findings failed; absorbing them one by one", exc_info=exc)
+            new, resolved, findings = await self._absorb_one_by_one(readable, poison)
+        await self._dead_letter(poison)
         for (kind, state), n in Counter((f.type, f.state) for f in findings).items():
             FINDINGS.labels(kind, state).inc(n)
         for kind, n in Counter(a.type for a in new).items():
@@ -97,3 +104,42 @@ class FindingsConsumer:
             _log.info(
                 "findings absorbed", extra={"alerts_created": len(new), "alerts_resolved": resolved}
             )
+
+    async def _absorb_one_by_one(
+        self, readable: list[tuple[ConsumerRecord[bytes, bytes], Finding]], poison: list[Rejected]
+    ) -> tuple[list[NewAlert], int, list[Finding]]:
+        new: list[NewAlert] = []
+        resolved = 0
+        absorbed: list[Finding] = []
+        for record, finding in readable:
+            try:
+                created, closed = await self._store.absorb([finding], self._clock())
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    raise
+                reason = f"the alerts store cannot absorb it: {type(exc).__name__}: {exc}"
+                poison.append(_rejected(record, reason, exc))
+                continue
+            new += created
+            resolved += closed
+            absorbed.append(finding)
+        return new, resolved, absorbed
+
+    async def _dead_letter(self, poison: list[Rejected]) -> None:
+        if not poison:
+            return
+        for rejected in poison:
+            _log.error(
+                "finding dead-lettered",
+                extra={"offset": rejected.offset, "reason": rejected.reason[:500]},
+                exc_info=rejected.error,
+            )
+        records = [dead_letter(r, service="alerts", now=self._clock()) for r in poison]
+        await self._publisher.publish(self._topics.dead_letter, records)
+
+
+def _rejected(
+    record: ConsumerRecord[bytes, bytes], reason: str, error: BaseException | None = None
+) -> Rejected:
+    value = record.value or b""
+    return Rejected(record.topic, record.partition, record.offset, record.key, value, reason, error)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -72,13 +70,11 @@ def create_app(settings: IngestSettings) -> FastAPI:
             source=f"{socket.gethostname()}:{os.getpid()}",
             clock=_wall,
         )
-        pulsing = asyncio.create_task(pulses.run(), name="clock-pulses")
+        resources.loops.start("ingest-pulses", pulses.run)
         try:
             yield
         finally:
-            pulsing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pulsing
+            await resources.loops.stop()
             await publisher.close()
 
     app = create_service_app(

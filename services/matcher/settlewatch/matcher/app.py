@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +11,7 @@ from prometheus_client import REGISTRY
 from settlewatch.common.config import MatcherSettings
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
-from settlewatch.common.service import Resources, create_service_app, stop_process_if_failed
+from settlewatch.common.service import Resources, create_service_app
 from settlewatch.matcher import api
 from settlewatch.matcher.consumer import MatcherLoop
 from settlewatch.matcher.metrics import register_open_payments
@@ -43,15 +41,11 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         collector = register_open_payments(
             lambda: loop.open_totals, loop.states, lambda: loop.top_overdue
         )
-        task = asyncio.create_task(loop.run(), name="matcher-loop")
-        task.add_done_callback(stop_process_if_failed)
+        resources.loops.start("matcher-loop", loop.run)
         try:
             yield
         finally:
-            task.remove_done_callback(stop_process_if_failed)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await resources.loops.stop()
             await publisher.close()
             REGISTRY.unregister(collector)
 

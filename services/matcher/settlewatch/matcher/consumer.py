@@ -33,8 +33,14 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from pydantic import ValidationError
 
-from settlewatch.common.deadletter import dead_letter
-from settlewatch.common.events import PulseRecord, Record, decode_events
+from settlewatch.common.deadletter import Rejected, dead_letter
+from settlewatch.common.events import (
+    PulseRecord,
+    Record,
+    decode_events,
+    encode_record,
+    record_key,
+)
 from settlewatch.common.kafka import Topics, started_consumer
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.deadlines import Window
@@ -57,15 +63,16 @@ MAX_RECORDS = 5000
 TIMER_BATCH = 10_000  # due payments read and fired per round
 WORKING_SET = 2_000  # payments kept in memory per partition between batches
 MAX_QUEUED = 20_000  # records of one topic-partition waiting for a pulse before it is paused
-DeadLetters = list[tuple[str, int, str, bytes]]  # topic, offset, reason, value
+DeadLetters = list[Rejected]
 
 
 @dataclass(frozen=True)
 class Poison:
-    """A record that cannot be applied: dead-lettered when its turn comes, so that it is sent
+    """A record that cannot be decoded: dead-lettered when its turn comes, so that it is sent
     once with the batch that saves its offset, not again each time it is fetched anew."""
 
     reason: str
+    key: bytes | None
     value: bytes
 
 
@@ -162,6 +169,8 @@ def ticks(previous: datetime | None, clock: datetime, interval: timedelta) -> bo
 
 
 class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
+    _consumer: AIOKafkaConsumer  # a new one for each run()
+
     def __init__(
         self,
         *,
@@ -188,7 +197,6 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self.works: dict[int, PartitionWork] = {}
         self._bootstrap_servers = bootstrap_servers
         self._session_timeout_ms = session_timeout_ms
-        self._consumer = self._new_consumer()
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -210,8 +218,10 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         return (self._topics.transactions, self._topics.settlements)
 
     async def run(self) -> None:
-        """Consume until cancelled; waits for the broker if it is not up yet."""
-        self._consumer = await started_consumer(self._consumer, self._new_consumer)
+        """Consume until cancelled; waits for the broker if it is not up yet. After a failure
+        it can run again: it starts afresh from what the store saved, as a new process would."""
+        self.works = {}
+        self._consumer = await started_consumer(self._new_consumer(), self._new_consumer)
         try:
             self._consumer.subscribe(list(self.inputs), listener=self)
             await self._publish_leftovers()
@@ -276,7 +286,8 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             values = [record.value or b"" for record in records]
             for record, value, decoded in zip(records, values, decode_events(values), strict=True):
                 if isinstance(decoded, ValidationError):
-                    work.add(tp.topic, record.offset, Poison(str(decoded)[:2000], value))
+                    poison = Poison(str(decoded)[:2000], record.key, value)
+                    work.add(tp.topic, record.offset, poison)
                 else:
                     work.add(tp.topic, record.offset, decoded)
         works = [self.works[p] for p in sorted(touched)]
@@ -313,15 +324,26 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             clock, segment = step
             records = [record for _, _, record in segment if not isinstance(record, Poison)]
             await self._load_for(work, records)
+            partition = work.owned.partition
             for topic, offset, record in segment:
                 if isinstance(record, Poison):
-                    dead_letter.append((topic, offset, record.reason, record.value))
+                    rejected = Rejected(
+                        topic, partition, offset, record.key, record.value, record.reason
+                    )
+                    dead_letter.append(rejected)
                     continue
                 try:
                     _apply(matcher, record)
                 except UnknownMerchant as exc:
                     reason = f"unknown merchant {exc}"
-                    dead_letter.append((topic, offset, reason, orjson.dumps(record["body"])))
+                    key, value = record_key(record), encode_record(record)
+                    dead_letter.append(Rejected(topic, partition, offset, key, value, reason))
+                except Exception as exc:
+                    # One record must not stop the partition. The core changes nothing before it
+                    # raises, so the partition goes on as if the record had not been there.
+                    reason = f"the matcher cannot apply it: {type(exc).__name__}: {exc}"
+                    key, value = record_key(record), encode_record(record)
+                    dead_letter.append(Rejected(topic, partition, offset, key, value, reason, exc))
             if ticks(state.clock, clock, self._timer_interval):
                 await self._tick(work, clock, dead_letter)
 
@@ -390,8 +412,18 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         saved as consumed: never silently dropped."""
         if not dead:
             return
-        records = [dead_letter(*poison) for poison in dead]
-        _log.warning("records dead-lettered", extra={"count": len(records)})
+        records = [dead_letter(poison, service="matcher", now=self._wall()) for poison in dead]
+        for poison in dead:
+            _log.error(
+                "record dead-lettered",
+                extra={
+                    "topic": poison.topic,
+                    "partition": poison.partition,
+                    "offset": poison.offset,
+                    "reason": poison.reason[:500],
+                },
+                exc_info=poison.error,
+            )
         await self._publisher.publish(self._topics.dead_letter, records)
         dead.clear()
 

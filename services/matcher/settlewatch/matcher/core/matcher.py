@@ -53,6 +53,7 @@ DUPLICATE_WINDOW = timedelta(minutes=10)
 # by an hour of sales, and a backfill up to an hour late is still compared.
 DUPLICATE_HORIZON = timedelta(hours=1)
 EXPIRY = timedelta(days=30)
+MOVED_BY_MAINTENANCE = "due date moved by bank maintenance"
 
 
 class UnknownMerchant(Exception):
@@ -92,7 +93,11 @@ def _digest(txn: Mapping[str, Any]) -> str:
 
 
 class Matcher:
-    """The core for one partition: ``apply_*`` record facts, ``tick`` decides and reports."""
+    """The core for one partition: ``apply_*`` record facts, ``tick`` decides and reports.
+
+    An ``apply_*`` that raises has changed nothing: the adapter dead-letters that one record
+    and the partition goes on as if it had never been there. For events inside the schema's
+    bounds none raises but for UnknownMerchant (tests/unit/matcher/test_totality.py)."""
 
     def __init__(self, state: PartitionState) -> None:
         self.state = state
@@ -126,7 +131,7 @@ class Matcher:
         due_at = after_maintenance(payment.base_due_at, windows)
         if due_at != payment.due_at:
             payment.due_at = due_at
-            payment.history.append((due_at, "due date moved by bank maintenance"))
+            payment.history.append((due_at, MOVED_BY_MAINTENANCE))
             self._schedule(payment)
             self._touch(payment)
 
@@ -152,14 +157,18 @@ class Matcher:
         self._open_payment(txn, digest)
 
     def _open_payment(self, txn: Transaction, digest: str) -> None:
+        # Everything that can raise is computed before the state changes (see apply_*).
         terms = self.state.merchants.get(txn["merchant_id"])
         if terms is None:
             raise UnknownMerchant(txn["merchant_id"])
         windows = self.state.windows.get(terms.bank_code, {}).values()
         due = deadline(txn["occurred_at"], terms.schedule)
-        self.state.calendar_fallbacks += due.calendar_fallback
+        due_at = after_maintenance(due.due_at, windows)
         sale = txn["type"] == "sale"
         amount = txn["amount_minor"]
+        history = [(txn["occurred_at"], f"{txn['type']} received")]
+        if due_at != due.due_at:
+            history.append((due_at, MOVED_BY_MAINTENANCE))
         payment = Payment(
             txn_id=txn["txn_id"],
             merchant_id=txn["merchant_id"],
@@ -169,20 +178,19 @@ class Matcher:
             occurred_at=txn["occurred_at"],
             business_date=due.business_date,
             base_due_at=due.due_at,
-            due_at=due.due_at,
+            due_at=due_at,
             expected_net_minor=amount - fee(amount, terms) if sale else -amount,
             bank_code=terms.bank_code,
             cycle=terms.cycle,
             digest=digest,
             card_fingerprint=txn["card_fingerprint"],
             evidence={k: txn.get(k) for k in ("terminal_id", "rrn", "stan", "auth_code")},
-            history=[(txn["occurred_at"], f"{txn['type']} received")],
+            history=history,
         )
+        self.state.calendar_fallbacks += due.calendar_fallback
         self.state.payments[payment.txn_id] = payment
         self._touch(payment)
         self._schedule(payment)
-        if windows:
-            self._reschedule(payment)
         if (early := self.state.early_cancellations.pop(payment.txn_id, None)) is not None:
             self._cancel(payment.txn_id, by=early[0], at=payment.occurred_at)
         for fact in self.state.early_settlements.pop(payment.txn_id, {}).values():

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from settlewatch.common.config import IngestSettings, MatcherSettings
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
+from settlewatch.matcher.store import MatcherStore
 from settlewatch.stack.broker import EmbeddedBroker
 from settlewatch.stack.postgres import EmbeddedPostgres
 from tests.support.apps import app_client
@@ -107,3 +111,36 @@ async def test_unknown_paths_answer_problem_json(database_url: str, broker_boots
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 404
+
+
+async def test_readyz_is_503_naming_a_failing_consumer_loop_until_it_runs_again(
+    database_url: str, broker_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: a matcher whose loop died and restarted forever still answered `ready`."""
+
+    async def lost_database(self: MatcherStore) -> list[object]:
+        raise ConnectionResetError("connection reset by peer")
+
+    def restarts() -> float:
+        labels = {"loop": "matcher-loop"}
+        return REGISTRY.get_sample_value("settlewatch_loop_restarts_total", labels) or 0.0
+
+    before = restarts()
+    monkeypatch.setattr(MatcherStore, "unpublished", lost_database)
+    settings = matcher_settings(database_url, broker_bootstrap)
+    async with app_client(create_matcher(settings)) as client:
+        deadline = time.monotonic() + 30
+        while restarts() - before < 2:  # it is started again, and fails again
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        down = await client.get("/readyz")
+        assert down.status_code == 503
+        assert down.json()["checks"]["matcher-loop"] == (
+            "failing: ConnectionResetError: connection reset by peer"
+        )
+        assert (await client.get("/healthz")).status_code == 200  # alive, just not ready
+
+        monkeypatch.undo()  # the database is back: the next run lasts
+        while (await client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline + 30
+            await asyncio.sleep(0.5)

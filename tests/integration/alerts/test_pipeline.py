@@ -161,7 +161,7 @@ async def test_forty_overdue_payments_reach_the_merchant_signed_in_one_or_two_de
         assert 'settlewatch_alerts_created_total{type="settlement.overdue"}' in metrics
 
 
-async def test_an_unreadable_finding_is_dead_lettered_and_the_rest_become_alerts(
+async def test_findings_that_cannot_be_read_or_stored_are_dead_lettered_and_the_rest_absorbed(
     database_url: str, broker_bootstrap: str, topic_prefix: str
 ) -> None:
     topics = Topics(topic_prefix)
@@ -173,6 +173,8 @@ async def test_an_unreadable_finding_is_dead_lettered_and_the_rest_become_alerts
             topics.findings,
             [
                 (b"M1", b'{"id": "settlement.overdue:T1", "state": "maybe"}'),
+                # Readable, but PostgreSQL cannot store a NUL: the batch failed on it forever.
+                (b"M1", orjson.dumps(overdue_finding("T3", failure_reason="bad\x00byte"))),
                 (b"M1", orjson.dumps(overdue_finding("T2"))),
             ],
         )
@@ -184,8 +186,14 @@ async def test_an_unreadable_finding_is_dead_lettered_and_the_rest_become_alerts
             return (await alerts.get("/v1/alerts/settlement.overdue:T2")).status_code == 200
 
         await eventually(absorbed)
-    (dead,) = [
+        assert (await alerts.get("/v1/alerts/settlement.overdue:T3")).status_code == 404
+        assert (await alerts.get("/readyz")).json()["checks"]["alerts-consumer"] == "ok"
+    dead, unstorable = [
         orjson.loads(r.value) for r in await read_topic(broker_bootstrap, topics.dead_letter)
     ]
     assert (dead["topic"], dead["offset"]) == (topics.findings, 0)
     assert "unreadable finding" in dead["reason"] and "maybe" in dead["value"]
+    assert (unstorable["offset"], unstorable["service"]) == (1, "alerts")
+    assert unstorable["reason"].startswith("the alerts store cannot absorb it")
+    assert unstorable["error"]["where"]  # the stack's last frame
+    assert orjson.loads(unstorable["value"])["id"] == "settlement.overdue:T3"

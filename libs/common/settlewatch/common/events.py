@@ -98,9 +98,28 @@ def _day_in_span(value: date) -> date:
     return value
 
 
-# strict: an RFC 3339 string, never a number
-Timestamp = Annotated[AwareDatetime, Strict(), AfterValidator(_in_span)]
-Day = Annotated[date, Strict(), AfterValidator(_day_in_span)]
+# strict: an RFC 3339 string, never a number. The schema's pattern tells clients (and the
+# API fuzz test, which then generates times across the span) which years are accepted.
+Timestamp = Annotated[
+    AwareDatetime,
+    Strict(),
+    AfterValidator(_in_span),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": "^20[0-9]{2}-",
+            "description": "RFC 3339 with an offset, from 2000-01-01T00:00:00Z to before "
+            "2100-01-01T00:00:00Z",
+        }
+    ),
+]
+Day = Annotated[
+    date,
+    Strict(),
+    AfterValidator(_day_in_span),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": "^20[0-9]{2}-"}),
+]
 PositiveMinor = Annotated[StrictInt, Field(gt=0, le=MAX_MINOR)]
 SignedMinor = Annotated[StrictInt, Field(ge=-MAX_MINOR, le=MAX_MINOR)]
 LocalTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-__all__ = ["BrokerProbe", "Topics", "ensure_topics", "started_consumer"]
+__all__ = ["BrokerProbe", "Topics", "ensure_topics", "read_topic", "started_consumer"]
 
 _log = logging.getLogger(__name__)
 _TOPIC_ALREADY_EXISTS = 36
@@ -107,3 +107,30 @@ async def started_consumer(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
             consumer = new()
+
+
+async def read_topic(bootstrap: str, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of every partition of `topics`, up to their ends as of now (no group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata for every topic
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, got in batch.items():
+                records += got
+                if got and got[-1].offset >= ends[tp] - 1:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await consumer.stop()

@@ -83,6 +83,18 @@ class Publisher:
         partition: int = self._partitioner(key, partitions, partitions)
         return partition
 
+    async def publish_to(self, topic: str, partition: int, records: Sequence[Record]) -> None:
+        """Send `records` to one partition of `topic` (sending a record back where it was read);
+        by key if the topic no longer has that partition."""
+
+        async def send(producer: AIOKafkaProducer) -> None:
+            if partition in await producer.partitions_for(topic):
+                await self._send_batches(producer, topic, [(partition, list(records))])
+            else:
+                await self.publish(topic, records)
+
+        await self._with_producer(send)
+
     async def publish_everywhere(self, topic: str, value: bytes) -> None:
         """One unkeyed record into every partition of `topic` (clock pulses, bank-wide events)."""
 

@@ -39,6 +39,7 @@ class SupervisedProcess:
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.restarts = 0  # since `up` started: a crash loop shows as a growing count
 
     @property
     def pid(self) -> int | None:
@@ -72,9 +73,15 @@ class SupervisedProcess:
             if self._stopping.is_set():
                 break
             delay = self._backoff.next_delay(time.monotonic() - started)
+            self.restarts += 1
             _log.warning(
                 "service died; restarting",
-                extra={"child": self.name, "exit_code": code, "restart_in_s": delay},
+                extra={
+                    "child": self.name,
+                    "exit_code": code,
+                    "restart_in_s": delay,
+                    "restarts": self.restarts,
+                },
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)

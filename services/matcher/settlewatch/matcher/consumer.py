@@ -137,6 +137,15 @@ class PartitionWork:
         }
 
 
+def _invalid(error: ValidationError) -> str:
+    """Why a record is not a valid record, one ``field: problem`` per error."""
+    problems = [
+        f"{'.'.join(str(part) for part in e['loc']) or 'record'}: {e['msg']}"
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+    return "invalid record: " + "; ".join(problems)[:2000]
+
+
 def _is_pulse(record: Record | Poison) -> TypeGuard[PulseRecord]:
     return not isinstance(record, Poison) and record["kind"] == "pulse"
 
@@ -286,7 +295,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             values = [record.value or b"" for record in records]
             for record, value, decoded in zip(records, values, decode_events(values), strict=True):
                 if isinstance(decoded, ValidationError):
-                    poison = Poison(str(decoded)[:2000], record.key, value)
+                    poison = Poison(_invalid(decoded), record.key, value)
                     work.add(tp.topic, record.offset, poison)
                 else:
                     work.add(tp.topic, record.offset, decoded)

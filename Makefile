@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python -m bench.overdue_latency
 	$(BIN)/python -m bench.matcher_state
 	$(BIN)/python -m bench.alerts
+	$(BIN)/python -m bench.restart
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 
-from settlewatch.common.db import migrate
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
-from settlewatch.stack.broker import EmbeddedBroker
-from settlewatch.stack.postgres import EmbeddedPostgres
+from settlewatch.devstack.broker import EmbeddedBroker
+from settlewatch.devstack.postgres import EmbeddedPostgres
+from settlewatch.schema import migrate
 from tests.support.ports import free_port
 
 
@@ -72,7 +72,7 @@ def serve_matcher(p: Parts, log: str) -> subprocess.Popen[bytes]:
     """`settlewatch serve matcher` as its own process, logging to `log`."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.stack.cli", "serve", "matcher"],
+            [sys.executable, "-m", "settlewatch.cli", "serve", "matcher"],
             env=os.environ | service_env(p, MATCHER_PORT=str(free_port())),
             stdout=out,
             stderr=subprocess.STDOUT,

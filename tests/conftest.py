@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from settlewatch.common.db import migrate
-from settlewatch.stack.broker import EmbeddedBroker
-from settlewatch.stack.postgres import EmbeddedPostgres
+from settlewatch.devstack.broker import EmbeddedBroker
+from settlewatch.devstack.postgres import EmbeddedPostgres
+from settlewatch.schema import migrate
 from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn, with_database
 

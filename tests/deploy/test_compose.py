@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from settlewatch.cli.main import _parser
 from settlewatch.common.config import (
     AlertsSettings,
     IngestSettings,
     MatcherSettings,
     StackSettings,
 )
-from settlewatch.stack.cli import _parser
 from tests.deploy.conftest import DEPLOY
 
 COMPOSE = yaml.safe_load((DEPLOY / "compose.yaml").read_text())

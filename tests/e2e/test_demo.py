@@ -117,7 +117,7 @@ def test_demo_detects_what_it_injected_and_every_dashboard_panel_has_data(
         ),
     ):
         demo = subprocess.run(
-            [sys.executable, "-m", "settlewatch.stack.cli", "demo", "--due-in", "30"],
+            [sys.executable, "-m", "settlewatch.cli", "demo", "--due-in", "30"],
             env=os.environ | stack.env,
             capture_output=True,
             text=True,

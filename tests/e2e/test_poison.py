@@ -35,7 +35,7 @@ SLA_S = 12
 
 def dead_letters(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "settlewatch.stack.cli", "dead-letters", *args],
+        [sys.executable, "-m", "settlewatch.cli", "dead-letters", *args],
         env=env,
         capture_output=True,
         text=True,

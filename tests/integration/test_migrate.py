@@ -10,11 +10,12 @@ import orjson
 import pytest
 from alembic.script import ScriptDirectory
 
-from settlewatch.common.db import alembic_config, create_engine, migrate
+from settlewatch.common.db import create_engine
 from settlewatch.matcher.codec import payment_to_json, reference_to_json
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import PartitionState
 from settlewatch.matcher.store import MatcherStore
+from settlewatch.schema import alembic_config, migrate
 from tests.support.urls import asyncpg_dsn, with_database
 from tests.unit.matcher.scenario import apply, at, merchant, sale
 
@@ -44,7 +45,7 @@ async def run_migrate(env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "settlewatch.stack.cli",
+        "settlewatch.cli",
         "migrate",
         env=env,
         stderr=asyncio.subprocess.PIPE,

@@ -10,11 +10,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from settlewatch.common.config import IngestSettings, MatcherSettings
+from settlewatch.devstack.broker import EmbeddedBroker
+from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
 from settlewatch.matcher.store import MatcherStore
-from settlewatch.stack.broker import EmbeddedBroker
-from settlewatch.stack.postgres import EmbeddedPostgres
 from tests.support.apps import app_client
 from tests.support.ports import free_port
 

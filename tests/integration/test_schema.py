@@ -7,10 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from settlewatch.alerts import tables as alerts_tables
 from settlewatch.common.db import create_engine
-from settlewatch.common.schema import metadata
-from settlewatch.matcher import tables as matcher_tables
+from settlewatch.schema import alerts as alerts_tables
+from settlewatch.schema import matcher as matcher_tables
+from settlewatch.schema.reference import metadata
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

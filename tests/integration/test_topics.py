@@ -56,7 +56,7 @@ async def test_migrate_creates_the_topics_when_given_a_broker(
     }
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "settlewatch.stack.cli", "migrate"],
+        [sys.executable, "-m", "settlewatch.cli", "migrate"],
         env=env,
         capture_output=True,
         text=True,

@@ -22,7 +22,7 @@ def served(name: str, env: dict[str, str], log: Path) -> Iterator[str]:
     port_var = f"{name.upper()}_PORT"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.stack.cli", "serve", name],
+            [sys.executable, "-m", "settlewatch.cli", "serve", name],
             env=os.environ | env | {port_var: str(port)},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -50,7 +50,7 @@ def spawn(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     caller stops (or kills) it."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.stack.cli", "serve", name],
+            [sys.executable, "-m", "settlewatch.cli", "serve", name],
             env=os.environ | env | {f"{name.upper()}_PORT": str(free_port())},
             stdout=out,
             stderr=subprocess.STDOUT,

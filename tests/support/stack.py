@@ -94,7 +94,7 @@ def start_stack(data_dir: Path, tmp_path: Path) -> Iterator[StartStack]:
         stdout, stderr = tmp_path / f"up{n}.out", tmp_path / f"up{n}.err"
         with stdout.open("wb") as out, stderr.open("wb") as err:
             process = subprocess.Popen(
-                [sys.executable, "-m", "settlewatch.stack.cli", "up"],
+                [sys.executable, "-m", "settlewatch.cli", "up"],
                 env=full_env,
                 stdout=out,
                 stderr=err,

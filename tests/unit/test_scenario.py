@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from settlewatch.common.events import MerchantProfile
+from settlewatch.demo.scenario import FAILING_BANK, MAINTENANCE_BANK, build
 from settlewatch.matcher.core.deadlines import Schedule, Window, deadline
-from settlewatch.stack.scenario import FAILING_BANK, MAINTENANCE_BANK, build
 
 STARTS = [
     datetime(2026, 11, 24, 6, 10, tzinfo=UTC),  # a Tuesday afternoon in Shanghai

@@ -14,8 +14,8 @@ import pytest_asyncio
 
 from settlewatch.common.config import IngestSettings
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.ingest.app import create_app
-from settlewatch.stack.broker import EmbeddedBroker
 from tests.integration.ingest.conftest import ACQUIRER, PARTITIONS, PROFILE, TOKENS, sale
 from tests.support.apps import app_client
 from tests.support.kafka import data_events

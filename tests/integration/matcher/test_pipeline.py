@@ -230,7 +230,8 @@ async def test_a_record_the_core_cannot_apply_is_dead_lettered_once_and_the_rest
     await ensure_topics(broker_bootstrap, topics, partitions=1, replication_factor=1)
     ingest_settings, matcher_settings = settings(database_url, broker_bootstrap, topic_prefix)
     now = datetime.now(UTC)
-    due_soon = (now - timedelta(days=2)).replace(microsecond=0)  # T1: overdue at once
+    # T+1 due well before now, whatever the time of day, weekends and holidays: overdue at once.
+    due_soon = (now - timedelta(days=14)).replace(microsecond=0)
     async with (
         app_client(create_ingest(ingest_settings), ACQUIRER) as ingest,
         app_client(create_matcher(matcher_settings), ACQUIRER) as matcher,

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from settlewatch.common.errors import ConfigError
+
 __all__ = [
     "AlertsSettings",
     "ApiToken",
@@ -37,10 +39,6 @@ __all__ = [
 _ID = r"[A-Za-z0-9._:-]{1,64}"
 _SCOPE = re.compile(rf"acquirer|merchant:{_ID}")
 _DB_SCHEMES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
-
-
-class ConfigError(Exception):
-    """The environment holds a value settlewatch cannot use; the message names the variable."""
 
 
 def _positive(value: timedelta) -> timedelta:

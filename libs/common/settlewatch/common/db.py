@@ -1,19 +1,16 @@
-"""PostgreSQL plumbing: async engines, the readiness ping and Alembic migrations."""
+"""PostgreSQL plumbing: async engines, the readiness ping, the driver connection."""
 
 from __future__ import annotations
 
 import asyncio
-from importlib.resources import files
 from typing import Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["create_engine", "driver_connection", "migrate", "ping", "safe_url"]
+__all__ = ["create_engine", "driver_connection", "ping", "safe_url"]
 
 # Long enough for a busy database, short enough that /readyz answers before a probe times out.
 CONNECT_TIMEOUT_S = 2.0
@@ -48,16 +45,3 @@ async def ping(engine: AsyncEngine) -> None:
 def safe_url(url: str) -> str:
     """The URL with its password masked, for logs and banners."""
     return make_url(url).render_as_string(hide_password=True)
-
-
-def alembic_config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(files("settlewatch.common") / "migrations"))
-    # ConfigParser interpolation would choke on a '%' in a password.
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
-
-
-def migrate(url: str, revision: str = "head") -> None:
-    """Upgrade the schema to `revision`; safe to run concurrently and repeatedly (blocking)."""
-    command.upgrade(alembic_config(url), revision)

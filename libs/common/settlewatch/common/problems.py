@@ -12,9 +12,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from settlewatch.common.errors import BadInput, Unavailable
+
 __all__ = ["PROBLEM_JSON", "Problem", "ProblemError", "install_problem_handlers", "problem"]
 
 PROBLEM_JSON = "application/problem+json"
+# Clients retry after this long; the outage that caused a 503 is usually seconds.
+RETRY_AFTER_S = 1
 
 
 class FieldError(BaseModel):
@@ -51,7 +55,7 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-class ProblemError(Exception):
+class ProblemError(BadInput):
     """Raised by a handler to answer with a problem+json, e.g. 422 listing every bad field."""
 
     def __init__(
@@ -81,7 +85,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, "The request is not valid.", errors=errors)
 
 
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    detail = "A dependency did not answer in time; nothing is promised. Resending is safe."
+    return problem(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    """The one mapping from the error tree (common.errors) to HTTP answers."""
     app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(Unavailable, _unavailable)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -18,6 +18,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from settlewatch.common.errors import Unavailable
+
 __all__ = ["BrokerUnavailable", "Publisher", "Record"]
 
 Record = tuple[bytes, bytes]  # (key, value)
@@ -25,7 +27,7 @@ Record = tuple[bytes, bytes]  # (key, value)
 MAX_BATCH_BYTES = 512 * 1024
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(Unavailable):
     """The broker did not acknowledge in time; nothing can be promised about the records."""
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from settlewatch.common.schema import merchants
+from settlewatch.schema.reference import merchants
 
 __all__ = ["MerchantRegistry"]
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from settlewatch.common.auth import Authenticated, not_found_unless_allowed
 from settlewatch.common.problems import ProblemError
-from settlewatch.matcher import tables
 from settlewatch.matcher.codec import payment_from_json
+from settlewatch.schema import matcher as tables
 
 router = APIRouter(tags=["payments"])
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from settlewatch.common.db import create_engine, driver_connection
-from settlewatch.matcher import tables
+from settlewatch.common.errors import Fenced
 from settlewatch.matcher.codec import (
     finding_to_json,
     partition_from_json,
@@ -37,6 +37,7 @@ from settlewatch.matcher.codec import (
 )
 from settlewatch.matcher.core.matcher import DUPLICATE_HORIZON, EXPIRY
 from settlewatch.matcher.core.model import OPEN, Finding, PartitionState, Payment
+from settlewatch.schema import matcher as tables
 
 __all__ = [
     "LostOwnership",
@@ -120,7 +121,7 @@ def _day_table(day: date) -> str:
     return f"matcher_payments_d{day:%Y%m%d}"
 
 
-class LostOwnership(Exception):
+class LostOwnership(Fenced):
     """Another matcher instance owns the partition now; this one must drop it."""
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from settlewatch.alerts.core.causes import Window, probable_cause
 from settlewatch.alerts.core.summaries import Locale, summary
+from settlewatch.common.errors import BadInput
 
 __all__ = [
     "BANK_DEPENDENT",
@@ -50,7 +51,7 @@ SYSTEM = "settlewatch"
 Note = dict[str, str]
 
 
-class Invalid(Exception):
+class Invalid(BadInput):
     """An action the alert's status does not allow (ack of a resolved alert)."""
 
 

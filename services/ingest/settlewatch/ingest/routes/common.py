@@ -1,4 +1,4 @@
-"""Shared pieces of the ingest routes: responses, the 503 for an unavailable broker."""
+"""Shared pieces of the ingest routes: the accepted answer and the documented error answers."""
 
 from __future__ import annotations
 
@@ -6,24 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from settlewatch.common.problems import PROBLEM_JSON, ProblemError
+from settlewatch.common.problems import PROBLEM_JSON
 
-__all__ = ["Accepted", "ERRORS", "broker_unavailable"]
-
-# Clients retry after this long; the broker outage that caused it is usually seconds.
-RETRY_AFTER_S = 1
+__all__ = ["Accepted", "ERRORS"]
 
 
 class Accepted(BaseModel):
     accepted: int
-
-
-def broker_unavailable() -> ProblemError:
-    return ProblemError(
-        503,
-        "The broker did not acknowledge; nothing is promised. Resending is safe.",
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
 
 
 def _problem(description: str) -> dict[str, Any]:

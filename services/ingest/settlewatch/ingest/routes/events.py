@@ -25,7 +25,7 @@ from settlewatch.common.publisher import BrokerUnavailable
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import Ingest, IngestDep
 from settlewatch.ingest.metrics import BATCH_SIZE, EVENTS, PUBLISH_SECONDS
-from settlewatch.ingest.routes.common import ERRORS, Accepted, broker_unavailable
+from settlewatch.ingest.routes.common import ERRORS, Accepted
 from settlewatch.ingest.validation import (
     future_errors,
     missing_original_errors,
@@ -94,9 +94,9 @@ async def _publish(
     started = time.perf_counter()
     try:
         await ingest.publisher.publish(topic, records)
-    except BrokerUnavailable as exc:
+    except BrokerUnavailable:
         EVENTS.labels(kind, "unavailable").inc(len(records))
-        raise broker_unavailable() from exc
+        raise  # answered 503 with Retry-After (common.problems)
     PUBLISH_SECONDS.labels(kind).observe(time.perf_counter() - started)
     BATCH_SIZE.labels(kind).observe(len(records))
     EVENTS.labels(kind, "accepted").inc(len(records))

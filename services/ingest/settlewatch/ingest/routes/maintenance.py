@@ -26,12 +26,12 @@ from settlewatch.common.events import (
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
-from settlewatch.common.schema import maintenance_windows as windows
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
-from settlewatch.ingest.routes.common import ERRORS, broker_unavailable
+from settlewatch.ingest.routes.common import ERRORS
 from settlewatch.ingest.validation import MAX_WINDOW_AHEAD, parse_body, reject
+from settlewatch.schema.reference import maintenance_windows as windows
 
 router = APIRouter(tags=["maintenance windows"])
 
@@ -85,9 +85,9 @@ async def post_maintenance_window(request: Request, _: AcquirerOnly, ingest: Ing
             await ingest.publisher.publish_everywhere(
                 ingest.topics.transactions, encode_event("maintenance", _WINDOW.dump_json(window))
             )
-    except BrokerUnavailable as exc:
+    except BrokerUnavailable:
         EVENTS.labels("maintenance", "unavailable").inc()
-        raise broker_unavailable() from exc
+        raise  # answered 503 with Retry-After (common.problems)
     EVENTS.labels("maintenance", "accepted").inc()
     return Created(id=window.id)
 

@@ -22,12 +22,12 @@ from settlewatch.common.events import MerchantChanged, MerchantProfile, encode_e
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
-from settlewatch.common.schema import merchants
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
-from settlewatch.ingest.routes.common import ERRORS, broker_unavailable
+from settlewatch.ingest.routes.common import ERRORS
 from settlewatch.ingest.validation import check_path_id, parse_body
+from settlewatch.schema.reference import merchants
 
 router = APIRouter(tags=["merchants"])
 
@@ -99,9 +99,9 @@ async def put_merchant(
                     )
                 ],
             )
-    except BrokerUnavailable as exc:
+    except BrokerUnavailable:
         EVENTS.labels("merchant", "unavailable").inc()
-        raise broker_unavailable() from exc
+        raise  # answered 503 with Retry-After (common.problems)
     ingest.registry.add(merchant_id)
     EVENTS.labels("merchant", "accepted").inc()
     body = _public(merchant_id, stored, row.created_at, row.updated_at)

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from settlewatch.common.errors import BadInput
 from settlewatch.common.events import MaintenanceWindow, MerchantChanged, Settlement, Transaction
 from settlewatch.matcher.core.deadlines import Schedule, Window, after_maintenance, deadline
 from settlewatch.matcher.core.model import (
@@ -56,7 +57,7 @@ EXPIRY = timedelta(days=30)
 MOVED_BY_MAINTENANCE = "due date moved by bank maintenance"
 
 
-class UnknownMerchant(Exception):
+class UnknownMerchant(BadInput):
     """A transaction of a merchant whose profile the partition has not seen (dead-letter it)."""
 
 

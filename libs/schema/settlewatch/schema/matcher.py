@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
-from settlewatch.common.schema import metadata
+from settlewatch.schema.reference import metadata
 
 __all__ = ["offsets", "outbox", "partitions", "payments"]
 

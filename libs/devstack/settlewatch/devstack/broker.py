@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from settlewatch.stack.processes import die_with_parent
+from settlewatch.devstack.processes import die_with_parent
 
 __all__ = ["EmbeddedBroker"]
 

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from settlewatch.common.schema import metadata
+from settlewatch.schema.reference import metadata
 
 __all__ = ["alerts", "attempts", "deliveries", "disabled_endpoints"]
 

@@ -19,13 +19,14 @@ from typing import Any
 import orjson
 
 from settlewatch.common.deadletter import REPLAYED_KEY
+from settlewatch.common.errors import UsageError
 from settlewatch.common.kafka import Topics, read_topic
 from settlewatch.common.publisher import Publisher
 
 __all__ = ["DeadLetter", "DeadLetterError", "find", "load", "render", "replay"]
 
 
-class DeadLetterError(Exception):
+class DeadLetterError(UsageError):
     """The operator named a dead letter that does not exist, or one already replayed."""
 
 

@@ -1,7 +1,5 @@
-"""The tables several services share; each service's own tables live with that service.
-
-Migrations (``settlewatch/common/migrations``) create them; this module only describes them.
-"""
+"""The tables several services read: merchant profiles and maintenance windows (written by
+ingest), and the one ``metadata`` every table of the schema is registered in."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from settlewatch.common.backoff import Backoff
-from settlewatch.stack.processes import die_with_parent
+from settlewatch.devstack.processes import die_with_parent
 
 __all__ = ["SupervisedProcess"]
 

@@ -1,0 +1,3 @@
+from settlewatch.cli.main import main
+
+main()

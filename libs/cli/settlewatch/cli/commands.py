@@ -1,0 +1,139 @@
+"""The subcommands of ``settlewatch``: a small protocol, and the production ones.
+
+A command adds its arguments to its subparser and runs with the parsed arguments, returning the
+exit code; it reads the CLI's settings with :func:`cli_settings`. A failure the user can fix is
+a UsageError or a ConfigError (common.errors; exit 2, one line on stderr). Other installed parts add
+commands through the entry-point group ``settlewatch.commands`` (``up`` from the dev stack,
+``demo``), so this package never imports them: a production install without them still runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import importlib
+import logging
+from datetime import UTC, datetime
+from typing import Protocol
+
+from settlewatch.cli import deadletters
+from settlewatch.common.config import StackSettings, load_settings
+from settlewatch.common.errors import ConfigError
+from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.common.logging import configure_logging
+from settlewatch.common.publisher import Publisher
+from settlewatch.schema import migrate
+
+__all__ = ["BUILT_IN", "SERVICES", "Command", "cli_settings"]
+
+SERVICES = ("ingest", "matcher", "alerts")
+_log = logging.getLogger(__name__)
+
+
+class Command(Protocol):
+    name: str
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+@functools.cache
+def cli_settings() -> StackSettings:
+    """The settings of the command line (ConfigError naming the variable), logging set up."""
+    settings = load_settings(StackSettings)
+    configure_logging("stack", settings.log_level)
+    return settings
+
+
+class Serve:
+    """One service in the foreground, configured by its own settings class."""
+
+    name = "serve"
+    help = "run one service (needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("service", choices=SERVICES)
+
+    def run(self, args: argparse.Namespace) -> int:
+        importlib.import_module(f"settlewatch.{args.service}.__main__").main()
+        return 0
+
+
+class Migrate:
+    name = "migrate"
+    help = (
+        "upgrade the database schema at DATABASE_URL, and create the topics when "
+        "KAFKA_BOOTSTRAP_SERVERS is set"
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, args: argparse.Namespace) -> int:
+        settings = cli_settings()
+        if settings.database_url is None:
+            raise ConfigError("DATABASE_URL is required for migrate")
+        migrate(settings.database_url)
+        _log.info("database schema is up to date")
+        if settings.kafka_bootstrap_servers:
+            asyncio.run(
+                ensure_topics(
+                    settings.kafka_bootstrap_servers,
+                    Topics(settings.topic_prefix),
+                    partitions=settings.topic_partitions,
+                    replication_factor=settings.topic_replication_factor,
+                )
+            )
+            _log.info("topics exist")
+        return 0
+
+
+class DeadLetters:
+    name = "dead-letters"
+    help = (
+        "records the services set aside: list, show, send back (KAFKA_BOOTSTRAP_SERVERS, "
+        "else the embedded broker of a running `settlewatch up`)"
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        actions.add_parser("list", help="every dead letter: id, when, service, source, reason")
+        show = actions.add_parser("show", help="one dead letter in full, with its record")
+        show.add_argument("id", help="<partition>:<offset>, as `list` prints it")
+        replay = actions.add_parser(
+            "replay", help="send dead letters back to the topic and partition they came from"
+        )
+        replay.add_argument(
+            "ids", nargs="*", metavar="ID", help="which ones (default: all not yet replayed)"
+        )
+        replay.add_argument("--force", action="store_true", help="send replayed ones again")
+
+    def run(self, args: argparse.Namespace) -> int:
+        asyncio.run(self._run(args, cli_settings()))
+        return 0
+
+    async def _run(self, args: argparse.Namespace, settings: StackSettings) -> None:
+        bootstrap = settings.kafka_bootstrap_servers or f"127.0.0.1:{settings.broker_port}"
+        topics = Topics(settings.topic_prefix)
+        letters = await deadletters.load(bootstrap, topics)
+        if args.action == "list":
+            print(deadletters.render(letters))
+        elif args.action == "show":
+            print(deadletters.find(letters, args.id).show())
+        else:
+            publisher = Publisher(bootstrap, enable_idempotence=False, timeout=30.0)
+            try:
+                sent = await deadletters.replay(
+                    publisher, topics, letters, args.ids, force=args.force, now=datetime.now(UTC)
+                )
+            finally:
+                await publisher.close()
+            for letter in sent:
+                print(f"replayed {letter.id} to {letter.body['topic']}[{letter.body['partition']}]")
+            print(f"{len(sent)} dead letters replayed")
+
+
+BUILT_IN: tuple[Command, ...] = (Serve(), Migrate(), DeadLetters())

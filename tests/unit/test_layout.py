@@ -1,0 +1,63 @@
+"""The layout (README: Architecture): one package per job, each importing only the packages
+below it. Services never import each other; common imports nothing of settlewatch but itself;
+the production command line imports no developer part (they plug in through entry points)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {"ingest", "matcher", "alerts"}
+# What each package may import besides itself, bottom to top.
+MAY_IMPORT: dict[str, set[str]] = {
+    "common": set(),
+    "schema": {"common"},
+    **{service: {"common", "schema"} for service in SERVICES},
+    "cli": {"common", "schema", *SERVICES},
+    "devstack": {"common", "schema", *SERVICES, "cli"},
+    "demo": {"common", "schema", *SERVICES, "cli", "devstack"},
+}
+
+
+def packages() -> dict[str, Path]:
+    """Each package and its folder, `libs/<name>/settlewatch/<name>` or `services/<name>/…`."""
+    found = {}
+    for top in ("libs", "services"):
+        for folder in sorted((ROOT / top).iterdir()):
+            if folder.is_dir():
+                inner = sorted(p.name for p in (folder / "settlewatch").iterdir() if p.is_dir())
+                assert inner == [folder.name], f"{folder} must hold settlewatch/{folder.name} only"
+                found[folder.name] = folder / "settlewatch" / folder.name
+    return found
+
+
+def imported(path: Path) -> set[str]:
+    """The settlewatch packages a module imports (statically, TYPE_CHECKING included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return {name.split(".")[1] for name in names if name.startswith("settlewatch.")}
+
+
+def test_every_package_is_placed_in_the_layout() -> None:
+    assert set(packages()) == set(MAY_IMPORT)
+
+
+def test_packages_import_only_downward() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)} imports settlewatch.{other}"
+        for name, folder in packages().items()
+        for path in sorted(folder.rglob("*.py"))
+        for other in sorted(imported(path) - MAY_IMPORT[name] - {name})
+    ]
+    assert wrong == []
+
+
+def test_the_rule_itself_has_no_cycle() -> None:
+    order = list(MAY_IMPORT)  # listed bottom to top: each may import only what comes before
+    for position, name in enumerate(order):
+        assert MAY_IMPORT[name] <= set(order[:position]), name

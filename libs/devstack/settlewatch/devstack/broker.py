@@ -20,9 +20,10 @@ _log = logging.getLogger(__name__)
 
 
 class EmbeddedBroker:
-    def __init__(self, port: int, log_file: Path) -> None:
+    def __init__(self, port: int, log_file: Path, pid_file: Path | None = None) -> None:
         self.port = port
         self.log_file = log_file
+        self.pid_file = pid_file
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -71,11 +72,20 @@ class EmbeddedBroker:
                 continue
             writer.close()
             await writer.wait_closed()
+            if self.pid_file is not None:
+                self.pid_file.write_text(f"{self._process.pid}\n")
             _log.info("embedded broker ready", extra={"port": self.port})
             return self.bootstrap_servers
 
+    async def wait(self) -> int:
+        """Until the broker process exits (it crashed, or was killed): its exit code."""
+        assert self._process is not None, "start() first"
+        return await self._process.wait()
+
     async def stop(self, timeout: float = 1.0) -> None:
         """SIGTERM, then SIGKILL: Tansu waits for connected clients, and keeps nothing on disk."""
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
         if self._process is None or self._process.returncode is not None:
             return
         self._process.terminate()

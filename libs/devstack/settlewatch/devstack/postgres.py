@@ -7,6 +7,7 @@ survives restarts; a server left running by a killed ``settlewatch up`` is adopt
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import warnings
 from pathlib import Path
@@ -38,6 +39,17 @@ class EmbeddedPostgres:
         self._uri = server.get_uri()
         _log.info("embedded postgres ready", extra={"pgdata": str(self.pgdata)})
         return self.url
+
+    def running(self) -> bool:
+        """Whether the server process of the data folder is alive (its postmaster.pid)."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, 0)
+        except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+            return False
+        except PermissionError:
+            return True  # alive, owned by the server's system user
+        return True
 
     @property
     def url(self) -> str:

@@ -38,6 +38,8 @@ class SupervisedProcess:
         self._backoff = backoff or Backoff()
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = asyncio.Event()
+        self._allowed = asyncio.Event()  # cleared while held (a dependency being restarted)
+        self._allowed.set()
         self._task: asyncio.Task[None] | None = None
         self.restarts = 0  # since `up` started: a crash loop shows as a growing count
 
@@ -65,6 +67,9 @@ class SupervisedProcess:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            await self._allowed.wait()
+            if self._stopping.is_set():
+                break
             started = time.monotonic()
             self._process = await self._spawn()
             if self._stopping.is_set():  # stop() came while we were spawning
@@ -72,6 +77,8 @@ class SupervisedProcess:
             code = await self._process.wait()
             if self._stopping.is_set():
                 break
+            if not self._allowed.is_set():
+                continue  # stopped on purpose by hold(): not a crash
             delay = self._backoff.next_delay(time.monotonic() - started)
             self.restarts += 1
             _log.warning(
@@ -86,6 +93,17 @@ class SupervisedProcess:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 
+    async def hold(self) -> None:
+        """Stop the process (SIGKILL: the services are crash-safe) and do not restart it until
+        release(): while `up` restarts a dependency the service needs to start afresh."""
+        self._allowed.clear()
+        self._signal(signal.SIGKILL)
+        if self._process is not None:
+            await self._process.wait()
+
+    def release(self) -> None:
+        self._allowed.set()
+
     def _signal(self, signum: int) -> None:
         if self._process is not None and self._process.returncode is None:
             self._process.send_signal(signum)
@@ -93,6 +111,7 @@ class SupervisedProcess:
     async def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (the service drains and closes), SIGKILL if it outstays ``timeout``."""
         self._stopping.set()
+        self._allowed.set()
         self._signal(signal.SIGTERM)
         if self._task is not None:
             try:

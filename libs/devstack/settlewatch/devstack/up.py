@@ -2,6 +2,8 @@
 
 Order of start: database → broker → migrations → topics → services; stop in reverse. A first
 signal stops the services gracefully (SIGTERM, they drain and close); a second one kills them.
+Everything it starts it keeps running: a service that dies is restarted (supervisor.py), and so
+are the embedded database and broker (watchdog.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.devstack.processes import port_is_free
 from settlewatch.devstack.supervisor import SupervisedProcess
+from settlewatch.devstack.watchdog import keep_broker, keep_postgres
 from settlewatch.matcher.store import forget_consumed_offsets
 from settlewatch.schema import migrate
 
@@ -89,59 +92,39 @@ async def run_up(settings: StackSettings, out: TextIO = sys.stdout) -> None:
     data_dir = settings.data_dir.resolve()
     run_dir = data_dir / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    stop = asyncio.Event()
     children: list[SupervisedProcess] = []
-
-    def on_signal() -> None:
-        if stop.is_set():
-            for child in children:
-                child.kill()
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal)
+    stop = _stop_on_signals(children)
 
     async with AsyncExitStack() as stack:
-        database_url = settings.database_url
-        if database_url is None:
-            postgres = EmbeddedPostgres(data_dir / "pg")
-            database_url = await asyncio.to_thread(postgres.start)
-            stack.push_async_callback(asyncio.to_thread, postgres.stop)
-        bootstrap = settings.kafka_bootstrap_servers
-        if bootstrap is None:
-            broker = EmbeddedBroker(settings.broker_port, data_dir / "log" / "broker.log")
-            bootstrap = await broker.start()
-            stack.push_async_callback(broker.stop)
-
+        postgres, database_url = await _database(settings, data_dir, stack)
+        broker, bootstrap = await _broker(settings, data_dir, stack)
         await asyncio.to_thread(migrate, database_url)
-        if bootstrap != settings.kafka_bootstrap_servers:
-            # A fresh in-memory broker: offsets saved against the last one point at nothing.
-            await forget_consumed_offsets(database_url)
-        await ensure_topics(
-            bootstrap,
-            Topics(settings.topic_prefix),
-            partitions=settings.topic_partitions,
-            replication_factor=settings.topic_replication_factor,
-        )
 
-        env = dict(os.environ)
-        env.update(
-            DATABASE_URL=database_url,
-            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-            SETTLEWATCH_DATA_DIR=str(data_dir),
-        )
-        token = None
-        if not settings.api_tokens:
-            token = _dev_token(data_dir)
-            env["SETTLEWATCH_API_TOKENS"] = f"{token}=acquirer"
-        for name in SERVICES:
-            child = SupervisedProcess(
-                name, [sys.executable, "-m", f"settlewatch.{name}"], env, run_dir / f"{name}.pid"
+        async def prepare_topics() -> None:
+            if broker is not None:
+                # A fresh in-memory broker: offsets saved against the last one point at nothing.
+                await forget_consumed_offsets(database_url)
+            await ensure_topics(
+                bootstrap,
+                Topics(settings.topic_prefix),
+                partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication_factor,
             )
-            children.append(child)
-            child.start()
+
+        await prepare_topics()
+        token = None if settings.api_tokens else _dev_token(data_dir)
+        env = _service_env(data_dir, database_url, bootstrap, token)
+        for name in SERVICES:
+            argv = [sys.executable, "-m", f"settlewatch.{name}"]
+            children.append(SupervisedProcess(name, argv, env, run_dir / f"{name}.pid"))
+            children[-1].start()
         stack.push_async_callback(_stop_all, children)
+        watchdogs = []
+        if postgres is not None:
+            watchdogs.append(asyncio.create_task(keep_postgres(postgres)))
+        if broker is not None:
+            watchdogs.append(asyncio.create_task(keep_broker(broker, children, prepare_topics)))
+        stack.push_async_callback(_cancel, watchdogs)  # before the services and parts stop
 
         urls = {name: f"http://{settings.host}:{port}" for name, port in _ports(settings).items()}
         ready_wait = asyncio.create_task(_wait_ready(urls, READY_TIMEOUT_S))
@@ -153,6 +136,68 @@ async def run_up(settings: StackSettings, out: TextIO = sys.stdout) -> None:
         ready_wait.cancel()
         print("settlewatch: stopping...", file=out, flush=True)
     print("settlewatch: stopped.", file=out, flush=True)
+
+
+def _stop_on_signals(children: list[SupervisedProcess]) -> asyncio.Event:
+    """Set on the first SIGINT/SIGTERM (a graceful stop); the second kills the services."""
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            for child in children:
+                child.kill()
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    return stop
+
+
+async def _database(
+    settings: StackSettings, data_dir: Path, stack: AsyncExitStack
+) -> tuple[EmbeddedPostgres | None, str]:
+    """DATABASE_URL, or an embedded PostgreSQL started in the data folder."""
+    if settings.database_url is not None:
+        return None, settings.database_url
+    postgres = EmbeddedPostgres(data_dir / "pg")
+    database_url = await asyncio.to_thread(postgres.start)
+    stack.push_async_callback(asyncio.to_thread, postgres.stop)
+    return postgres, database_url
+
+
+async def _broker(
+    settings: StackSettings, data_dir: Path, stack: AsyncExitStack
+) -> tuple[EmbeddedBroker | None, str]:
+    """KAFKA_BOOTSTRAP_SERVERS, or an embedded broker started on BROKER_PORT."""
+    if settings.kafka_bootstrap_servers is not None:
+        return None, settings.kafka_bootstrap_servers
+    broker = EmbeddedBroker(
+        settings.broker_port, data_dir / "log" / "broker.log", data_dir / "run" / "broker.pid"
+    )
+    bootstrap = await broker.start()
+    stack.push_async_callback(broker.stop)
+    return broker, bootstrap
+
+
+def _service_env(
+    data_dir: Path, database_url: str, bootstrap: str, token: str | None
+) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        SETTLEWATCH_DATA_DIR=str(data_dir),
+    )
+    if token is not None:
+        env["SETTLEWATCH_API_TOKENS"] = f"{token}=acquirer"
+    return env
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _stop_all(children: list[SupervisedProcess]) -> None:

@@ -1,0 +1,87 @@
+"""`up` keeps its embedded database and broker running, as it keeps the services running.
+
+- PostgreSQL keeps its data on disk: when its server process is gone it is started again. The
+  services need nothing done: their loops fail meanwhile, are restarted in-process with backoff,
+  and resume from what they saved once the database is back.
+- The broker keeps its topics in memory, so a restarted broker is empty. The services are held
+  (stopped, not restarted), the broker is started again on the same port, the topics created,
+  the matcher made to read them from the beginning (its stored offsets point into the lost log,
+  possibly past the new log's end, where it would skip the first new records), and then the
+  services start afresh. What the lost broker held that no consumer had consumed yet —
+  transactions acknowledged to the acquirer but not yet applied by the matcher, findings not yet
+  absorbed by the alerts service — is lost with it. Production runs Apache Kafka, which keeps
+  its log on disk, replicated (`SETTLEWATCH_TOPIC_REPLICATION_FACTOR`), and loses nothing it
+  acknowledged (ingest answers 202 only after acks=all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from settlewatch.common.backoff import Backoff
+from settlewatch.devstack.broker import EmbeddedBroker
+from settlewatch.devstack.postgres import EmbeddedPostgres
+from settlewatch.devstack.supervisor import SupervisedProcess
+
+__all__ = ["keep_broker", "keep_postgres"]
+
+_log = logging.getLogger(__name__)
+
+
+async def keep_postgres(postgres: EmbeddedPostgres, every: float = 1.0) -> None:
+    """Restart the embedded PostgreSQL whenever its server is gone (until cancelled)."""
+    backoff = Backoff(first=0.5, cap=30.0, stable=60.0)
+    while True:
+        await asyncio.sleep(every)
+        if postgres.running():
+            continue
+        _log.error("embedded postgres died; restarting it (its data is kept)")
+        try:
+            await asyncio.to_thread(postgres.start)
+        except Exception as exc:  # e.g. backends of the killed server still hold its memory
+            delay = backoff.next_delay(0.0)
+            _log.error(
+                "embedded postgres did not start; trying again",
+                extra={"in_s": delay},
+                exc_info=exc,
+            )
+            await asyncio.sleep(delay)
+        else:
+            _log.warning("embedded postgres restarted")
+
+
+async def keep_broker(
+    broker: EmbeddedBroker,
+    services: Sequence[SupervisedProcess],
+    prepare: Callable[[], Awaitable[None]],
+) -> None:
+    """Restart the embedded broker whenever it exits (until cancelled): the services are held
+    meanwhile and start afresh after `prepare` (topics, offsets) has run on the new broker."""
+    backoff = Backoff(first=0.5, cap=30.0, stable=60.0)
+    while True:
+        code = await broker.wait()
+        _log.error(
+            "embedded broker died; restarting it and the services (its topics were in memory: "
+            "what was not yet consumed is lost)",
+            extra={"exit_code": code},
+        )
+        await asyncio.gather(*(service.hold() for service in services))
+        while True:
+            try:
+                await broker.start()
+                await prepare()
+                break
+            except Exception as exc:
+                delay = backoff.next_delay(0.0)
+                _log.error(
+                    "embedded broker did not start; trying again",
+                    extra={"in_s": delay},
+                    exc_info=exc,
+                )
+                await broker.stop()
+                await asyncio.sleep(delay)
+        for service in services:
+            service.release()
+        _log.warning("embedded broker restarted; services starting again")

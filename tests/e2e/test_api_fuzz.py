@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from settlewatch.alerts.core.lifecycle import Finding
@@ -28,7 +29,7 @@ async def seed_alerts(database_url: str) -> None:
     """A few alerts, so that lists, pages and single reads have something to show."""
     engine = create_engine(database_url)
     try:
-        findings = [Finding.from_json(overdue_finding(f"T{n}")) for n in range(3)]
+        findings = [Finding.from_json(orjson.dumps(overdue_finding(f"T{n}"))) for n in range(3)]
         await AlertStore(engine).absorb(findings, datetime.now(UTC))
     finally:
         await engine.dispose()

@@ -68,6 +68,8 @@ async def add_merchant(
 def overdue(txn_id: str, merchant_id: str = "M1", bank: str = "ICBC", **state: Any) -> Finding:
     """A settlement.overdue finding as the matcher publishes it."""
     return Finding.from_json(
-        overdue_finding(txn_id, merchant_id, bank, state.get("state", "open"))
-        | {"at": T0.isoformat()}
+        orjson.dumps(
+            overdue_finding(txn_id, merchant_id, bank, state.get("state", "open"))
+            | {"at": T0.isoformat()}
+        )
     )

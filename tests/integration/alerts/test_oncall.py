@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from settlewatch.alerts.app import create_app as create_alerts
@@ -152,18 +153,25 @@ async def test_pipeline_stall_is_pushed_while_active_and_ended_when_resolved(
     async with receiver() as am, httpx.AsyncClient() as client:
         oncall = OnCall(store, clock=clock, client=client, alertmanager_url=am.url)
         await oncall.push_once()  # nothing to say
-        await store.absorb([Finding.from_json(stalled | {"state": "open"})], clock())
+        await store.absorb([Finding.from_json(orjson.dumps(stalled | {"state": "open"}))], clock())
         await oncall.push_once()
         await oncall.push_once()  # not again within the minute
         clock.advance(timedelta(seconds=60))
         await oncall.push_once()
         clock.advance(timedelta(seconds=5))
-        await store.absorb([Finding.from_json(stalled | {"state": "resolved"})], clock())
+        await store.absorb(
+            [Finding.from_json(orjson.dumps(stalled | {"state": "resolved"}))], clock()
+        )
         await oncall.push_once()
         await oncall.push_once()  # the end is pushed once
         am.answer = lambda _: (500, {})
         await store.absorb(
-            [Finding.from_json(stalled | {"id": "pipeline.stalled:sw:b", "state": "open"})], clock()
+            [
+                Finding.from_json(
+                    orjson.dumps(stalled | {"id": "pipeline.stalled:sw:b", "state": "open"})
+                )
+            ],
+            clock(),
         )
         await oncall.push_once()  # Alertmanager down: tried again next round
         am.answer = lambda _: (200, {})

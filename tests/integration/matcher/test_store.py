@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import date
 
@@ -11,6 +12,7 @@ import pytest_asyncio
 
 from settlewatch.common.db import create_engine
 from settlewatch.matcher.core.matcher import Matcher
+from settlewatch.matcher.core.model import AWAITING_DEADLINE, AWAITING_EXPIRY
 from settlewatch.matcher.store import LostOwnership, MatcherStore, Owned, forget_consumed_offsets
 from tests.support.urls import asyncpg_dsn
 from tests.unit.matcher.scenario import Event, apply, at, merchant, paid, sale
@@ -117,3 +119,29 @@ async def test_overdue_ones_come_due_again_to_expire_and_a_bank_s_pending_ones_a
     # the timer acts: T-later's deadline (24th) before T-open's expiry (21 Dec).
     due = await store.due(owned, at("2025-12-22T12:00+08:00"), limit=10)
     assert [(p.txn_id, p.status) for p in due] == [("T-later", "pending"), ("T-open", "overdue")]
+
+
+async def test_the_deadline_indexes_hold_the_statuses_the_core_decides_on(
+    store: MatcherStore, database_url: str
+) -> None:
+    """The partial indexes of migration 0004 and the core's timer rules (fires_at) name the
+    same statuses: a status added to one and not the other would make the timer miss payments
+    or scan the whole table."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) AS predicate "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'matcher_payments'::regclass AND i.indpred IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    statuses = {
+        r["relname"]: set(re.findall(r"'(\w+)'::text", r["predicate"]))
+        for r in rows
+        if "status" in r["predicate"]
+    }
+    assert statuses == {
+        "matcher_payments_due": AWAITING_DEADLINE,
+        "matcher_payments_unsettled": AWAITING_EXPIRY,
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,6 +39,7 @@ from settlewatch.common.money import ISO4217_CODES, MAX_MINOR, is_iso4217
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "FindingRecord",
     "MaintenanceWindow",
     "MaintenanceWindowIn",
     "MerchantChanged",
@@ -54,8 +55,11 @@ __all__ = [
     "Record",
     "decode_event",
     "decode_events",
+    "decode_finding",
+    "finding_json",
     "encode_event",
     "encode_record",
+    "profile_default",
     "record_key",
 ]
 
@@ -273,6 +277,11 @@ class MerchantProfile(_Model):
 MAX_WINDOW = timedelta(days=31)
 
 
+def profile_default(field: str) -> Any:
+    """The default of a merchant-profile field: stated once, in MerchantProfile."""
+    return MerchantProfile.model_fields[field].default
+
+
 class MaintenanceWindowIn(_Model):
     """A bank's announced maintenance: deadlines falling inside move to its end + 2 h.
     A window lasts at most 31 days: longer is not maintenance, and would silence a bank's
@@ -358,6 +367,35 @@ Record = Annotated[
 ]
 _RECORD: TypeAdapter[Record] = TypeAdapter(Record)
 _RECORDS: TypeAdapter[list[Record]] = TypeAdapter(list[Record])
+
+
+class FindingRecord(TypedDict):
+    """A finding on the findings topic (SPEC §6), keyed by ``merchant_id`` (empty for bank-wide
+    and on-call ones). ``id`` is type + subject, so a replayed finding is the same finding;
+    ``state`` is ``open``, or ``resolved`` once what it reported is over; ``at`` is the matcher
+    clock when it was decided."""
+
+    id: str
+    type: str
+    state: Literal["open", "resolved"]
+    at: AwareDatetime
+    merchant_id: str | None
+    txn_id: str | None
+    evidence: dict[str, Any]
+
+
+_FINDING: TypeAdapter[FindingRecord] = TypeAdapter(FindingRecord)
+
+
+def finding_json(finding: FindingRecord) -> dict[str, Any]:
+    """The finding as JSON-ready values (as it is stored in the outbox and published)."""
+    body: dict[str, Any] = _FINDING.dump_python(finding, mode="json")
+    return body
+
+
+def decode_finding(value: bytes) -> FindingRecord:
+    """A record value of the findings topic, validated (ValidationError, a ValueError)."""
+    return _FINDING.validate_json(value)
 
 
 def encode_record(record: Record) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pycountry
 
-__all__ = ["ISO4217_CODES", "MAX_MINOR", "is_iso4217"]
+__all__ = ["ISO4217_CODES", "MAX_MINOR", "fee_minor", "is_iso4217"]
 
 # 10^15 minor units (10 trillion yuan): far above any card payment or payout, and well inside
 # PostgreSQL bigint, so sums over millions of payments cannot overflow.
@@ -17,3 +17,10 @@ ISO4217_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 def is_iso4217(code: str) -> bool:
     """True for a current ISO 4217 alpha-3 code (upper case, as the standard writes them)."""
     return code in ISO4217_CODES
+
+
+def fee_minor(gross_minor: int, rate_bps: int, cap_minor: int | None = None) -> int:
+    """The fee on `gross_minor` (SPEC §6): round-half-up(gross × rate_bps / 10000), capped at
+    `cap_minor`; integers only."""
+    amount = (gross_minor * rate_bps * 2 + 10_000) // 20_000
+    return min(amount, cap_minor) if cap_minor is not None else amount

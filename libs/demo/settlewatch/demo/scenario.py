@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from settlewatch.common.events import MerchantProfile
+from settlewatch.common.events import MerchantProfile, profile_default
+from settlewatch.common.money import fee_minor
 from settlewatch.matcher.core.deadlines import Schedule, deadline
 
 __all__ = ["BANKS", "FAILING_BANK", "MAINTENANCE_BANK", "Expected", "Scenario", "build"]
@@ -61,10 +62,6 @@ def _amount(rng: random.Random) -> int:
     return max(300, min(500_000, int(rng.lognormvariate(math.log(8000), 0.9)) // 10 * 10))
 
 
-def _fee(gross: int, mdr_bps: int) -> int:
-    return (gross * mdr_bps + 5000) // 10000  # round half up, as the matcher
-
-
 def _profile(rng: random.Random, bank: str, cycle: str, due: datetime, n: int) -> dict[str, Any]:
     profile: dict[str, Any] = {
         "name": f"{rng.choice(REGIONS)}{rng.choice(SHOPS)}{n:03d}号店",
@@ -76,7 +73,7 @@ def _profile(rng: random.Random, bank: str, cycle: str, due: datetime, n: int) -
     if cycle == "instant":
         profile["instant_sla"] = "PT30M"
     else:
-        local = due.astimezone(ZoneInfo("Asia/Shanghai"))  # the profiles' default time zone
+        local = due.astimezone(ZoneInfo(profile_default("timezone")))
         profile["due_time"] = f"{local:%H:%M}"  # deadlines fall due at the demo's due time
     return profile
 
@@ -220,7 +217,7 @@ def _inject(
     short_bank, short = paying[1]
     for bank, sale in paying:
         merchant = scenario.merchants[sale["merchant_id"]]
-        fee = _fee(sale["amount_minor"], merchant["mdr_bps"])
+        fee = fee_minor(sale["amount_minor"], merchant["mdr_bps"], merchant.get("fee_cap_minor"))
         line = {
             "txn_id": sale["txn_id"],
             "gross_minor": sale["amount_minor"],
@@ -280,7 +277,7 @@ def _inject(
     }
     scenario.transactions.append(second)
     merchant = scenario.merchants[first["merchant_id"]]
-    fee = _fee(second["amount_minor"], merchant["mdr_bps"])
+    fee = fee_minor(second["amount_minor"], merchant["mdr_bps"], merchant.get("fee_cap_minor"))
     lines[(bank, first["merchant_id"])].append(
         {
             "txn_id": second["txn_id"],

@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from settlewatch.alerts.core.lifecycle import Finding, NewAlert
@@ -84,8 +83,8 @@ class FindingsConsumer:
         poison: list[Rejected] = []
         for record in records:
             try:
-                readable.append((record, Finding.from_json(orjson.loads(record.value or b""))))
-            except (ValueError, KeyError, TypeError) as exc:
+                readable.append((record, Finding.from_json(record.value or b"")))
+            except ValueError as exc:
                 poison.append(_rejected(record, f"unreadable finding: {exc}"))
         findings = [finding for _, finding in readable]
         try:

@@ -654,8 +654,7 @@ async def _recipients(db: Any, merchants: list[str]) -> dict[str, Recipient]:
     )
     return {
         r["merchant_id"]: Recipient(
-            locale=r["locale"] or "zh-CN",
-            timezone=r["timezone"] or "Asia/Shanghai",
+            **{field: r[field] for field in ("locale", "timezone") if r[field]},
             has_webhook=bool(r["has_webhook"]),
         )
         for r in rows

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from settlewatch.common.events import FindingRecord, finding_json
 from settlewatch.matcher.core.deadlines import Schedule, Window
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import (
@@ -117,15 +118,18 @@ def _terms_from_json(data: Json) -> MerchantTerms:
 
 
 def finding_to_json(finding: Finding) -> Json:
-    return {
-        "id": finding.id,
-        "type": finding.type,
-        "state": finding.state,
-        "at": finding.at.isoformat(),
-        "merchant_id": finding.merchant_id,
-        "txn_id": finding.txn_id,
-        "evidence": finding.evidence,
-    }
+    """The finding as the findings topic carries it (common.events.FindingRecord)."""
+    return finding_json(
+        FindingRecord(
+            id=finding.id,
+            type=finding.type,
+            state=finding.state,
+            at=finding.at,
+            merchant_id=finding.merchant_id,
+            txn_id=finding.txn_id,
+            evidence=finding.evidence,
+        )
+    )
 
 
 def _finding_from_json(data: Json) -> Finding:

@@ -36,7 +36,14 @@ from settlewatch.matcher.codec import (
     reference_to_json,
 )
 from settlewatch.matcher.core.matcher import DUPLICATE_HORIZON, EXPIRY
-from settlewatch.matcher.core.model import OPEN, Finding, PartitionState, Payment
+from settlewatch.matcher.core.model import (
+    AWAITING_DEADLINE,
+    AWAITING_EXPIRY,
+    OPEN,
+    Finding,
+    PartitionState,
+    Payment,
+)
 from settlewatch.schema import matcher as tables
 
 __all__ = [
@@ -77,20 +84,30 @@ RETURNING key
 """
 # A day's table is looked up alone (the date is in the query), so only its index is probed.
 _FETCH = "SELECT body::text FROM matcher_payments WHERE business_date = $1 AND txn_id = ANY($2)"
-# The deadline index, in deadline order: pending payments past due_at, and unsettled ones
-# past their expiry.
-_DUE = """
+
+
+def _status_in(statuses: frozenset[str]) -> str:
+    """An SQL condition on status, with literals, so that the planner matches it to the partial
+    indexes of the same statuses (a bound array parameter would not)."""
+    return f"status IN ({', '.join(repr(s) for s in sorted(statuses))})"
+
+
+# The deadline index (the core's fires_at, in SQL), in deadline order: payments awaiting their
+# deadline past due_at, and those awaiting expiry past due_at + EXPIRY.
+_DUE = f"""
 (SELECT body::text, due_at AS fires_at FROM matcher_payments
- WHERE partition = $1 AND status = 'pending' AND due_at <= $2 ORDER BY due_at LIMIT $4)
+ WHERE partition = $1 AND {_status_in(AWAITING_DEADLINE)} AND due_at <= $2
+ ORDER BY due_at LIMIT $4)
 UNION ALL
 (SELECT body::text, due_at + $3::interval FROM matcher_payments
- WHERE partition = $1 AND status IN ('overdue', 'failed') AND due_at <= $2 - $3::interval
+ WHERE partition = $1 AND {_status_in(AWAITING_EXPIRY)} AND due_at <= $2 - $3::interval
  ORDER BY due_at LIMIT $4)
 ORDER BY fires_at LIMIT $4
 """
-_PENDING_OF_BANK = """
+# What a maintenance window may move (the core reschedules payments awaiting their deadline).
+_PENDING_OF_BANK = f"""
 SELECT body::text FROM matcher_payments
-WHERE partition = $1 AND status = 'pending' AND bank_code = $2 AND due_at >= $3
+WHERE partition = $1 AND {_status_in(AWAITING_DEADLINE)} AND bank_code = $2 AND due_at >= $3
 """
 _KEYS = "SELECT partition, txn_id, business_date FROM matcher_payments WHERE partition = ANY($1)"
 _RECENT_SALES = """

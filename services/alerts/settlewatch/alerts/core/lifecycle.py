@@ -17,6 +17,7 @@ from typing import Any, Literal
 from settlewatch.alerts.core.causes import Window, probable_cause
 from settlewatch.alerts.core.summaries import Locale, summary
 from settlewatch.common.errors import BadInput
+from settlewatch.common.events import FindingRecord, decode_finding, profile_default
 
 __all__ = [
     "BANK_DEPENDENT",
@@ -68,27 +69,21 @@ class Finding:
     evidence: dict[str, Any]
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Finding:
-        state = data["state"]
-        if state not in ("open", "resolved"):
-            raise ValueError(f"unknown finding state {state!r}")
-        return cls(
-            id=str(data["id"]),
-            type=str(data["type"]),
-            state=state,
-            at=datetime.fromisoformat(data["at"]),
-            merchant_id=data.get("merchant_id"),
-            txn_id=data.get("txn_id"),
-            evidence=dict(data.get("evidence") or {}),
-        )
+    def from_record(cls, record: FindingRecord) -> Finding:
+        return cls(**record)
+
+    @classmethod
+    def from_json(cls, value: bytes) -> Finding:
+        """A record value of the findings topic (ValueError when it is not a finding)."""
+        return cls.from_record(decode_finding(value))
 
 
 @dataclass(frozen=True)
 class Recipient:
     """What the alerts need of a merchant profile."""
 
-    locale: Locale = "zh-CN"
-    timezone: str = "Asia/Shanghai"
+    locale: Locale = profile_default("locale")
+    timezone: str = profile_default("timezone")
     has_webhook: bool = False
 
 

@@ -24,8 +24,11 @@ import orjson
 
 from settlewatch.common.errors import BadInput
 from settlewatch.common.events import MaintenanceWindow, MerchantChanged, Settlement, Transaction
+from settlewatch.common.money import fee_minor
 from settlewatch.matcher.core.deadlines import Schedule, Window, after_maintenance, deadline
 from settlewatch.matcher.core.model import (
+    AWAITING_DEADLINE,
+    AWAITING_EXPIRY,
     Finding,
     FindingType,
     MerchantTerms,
@@ -62,17 +65,16 @@ class UnknownMerchant(BadInput):
 
 
 def fee(gross_minor: int, terms: MerchantTerms) -> int:
-    """round-half-up(gross × mdr_bps / 10000), capped by fee_cap_minor; integers only."""
-    amount = (gross_minor * terms.mdr_bps * 2 + 10_000) // 20_000
-    return min(amount, terms.fee_cap_minor) if terms.fee_cap_minor is not None else amount
+    """The merchant's fee on a sale of `gross_minor` (common.money.fee_minor)."""
+    return fee_minor(gross_minor, terms.mdr_bps, terms.fee_cap_minor)
 
 
 def fires_at(payment: Payment) -> datetime | None:
     """When the timer next acts on a payment: at its deadline while pending, at its expiry
     while overdue or failed, never otherwise (the store's deadline index follows this too)."""
-    if payment.status == "pending":
+    if payment.status in AWAITING_DEADLINE:
         return payment.due_at
-    if payment.status in ("overdue", "failed"):
+    if payment.status in AWAITING_EXPIRY:
         return payment.due_at + EXPIRY
     return None
 
@@ -124,7 +126,7 @@ class Matcher:
         bank[window.id] = Window(window.starts_at, window.ends_at)
         self.state.reference_changed = True
         for payment in self.state.payments.values():
-            if payment.bank_code == window.bank_code and payment.status == "pending":
+            if payment.bank_code == window.bank_code and payment.status in AWAITING_DEADLINE:
                 self._reschedule(payment)
 
     def _reschedule(self, payment: Payment) -> None:

@@ -9,6 +9,9 @@ from typing import Any, Literal
 from settlewatch.matcher.core.deadlines import Schedule, Window
 
 __all__ = [
+    "AWAITING_DEADLINE",
+    "AWAITING_EXPIRY",
+    "OPEN",
     "Finding",
     "FindingType",
     "MerchantTerms",
@@ -32,8 +35,14 @@ FindingType = Literal[
     "transaction.conflict",
     "pipeline.stalled",
 ]
+# The timer's rules (matcher.fires_at): a payment whose status is in AWAITING_DEADLINE is
+# decided at its due_at (overdue), one in AWAITING_EXPIRY at due_at + EXPIRY (expired). The
+# store's deadline queries are generated from these sets, and the partial indexes of migration
+# 0004 are tested against them.
+AWAITING_DEADLINE: frozenset[Status] = frozenset({"pending"})
+AWAITING_EXPIRY: frozenset[Status] = frozenset({"overdue", "failed"})
 # Statuses from which a payment can still change.
-OPEN: frozenset[Status] = frozenset({"pending", "overdue", "failed"})
+OPEN: frozenset[Status] = AWAITING_DEADLINE | AWAITING_EXPIRY
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from settlewatch.alerts.core.lifecycle import Finding
-from settlewatch.alerts.store import AlertStore
+from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.common.db import create_engine
 from settlewatch.common.kafka import Topics, ensure_topics
 from tests.integration.ingest.conftest import ACQUIRER, PROFILE, TOKENS
@@ -30,7 +30,7 @@ async def seed_alerts(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         findings = [Finding.from_json(orjson.dumps(overdue_finding(f"T{n}"))) for n in range(3)]
-        await AlertStore(engine).absorb(findings, datetime.now(UTC))
+        await Alerts(engine).absorb(findings, datetime.now(UTC))
     finally:
         await engine.dispose()
 

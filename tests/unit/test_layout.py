@@ -5,6 +5,7 @@ the production command line imports no developer part (they plug in through entr
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +62,14 @@ def test_the_rule_itself_has_no_cycle() -> None:
     order = list(MAY_IMPORT)  # listed bottom to top: each may import only what comes before
     for position, name in enumerate(order):
         assert MAY_IMPORT[name] <= set(order[:position]), name
+
+
+def test_the_alerts_service_reads_the_matcher_only_through_its_read_views() -> None:
+    """Its tables are the matcher's own (schema/matcher.py); others use the views of 0006."""
+    folder = packages()["alerts"]
+    named = {
+        name
+        for path in folder.rglob("*.py")
+        for name in re.findall(r"(?:FROM|JOIN|UPDATE|INTO)\s+(matcher_\w+)", path.read_text())
+    }
+    assert named == {"matcher_read_clock", "matcher_read_due"}

@@ -12,7 +12,8 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.alerts.core.lifecycle import Finding
-from settlewatch.alerts.store import AlertStore
+from settlewatch.alerts.repository.alerts import Alerts
+from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.common.db import create_engine
 from tests.support.findings import overdue_finding
 from tests.support.urls import asyncpg_dsn
@@ -43,8 +44,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def store(engine: AsyncEngine) -> AlertStore:
-    return AlertStore(engine)
+async def alerts(engine: AsyncEngine) -> Alerts:
+    return Alerts(engine)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def deliveries(engine: AsyncEngine) -> Deliveries:
+    return Deliveries(engine)
 
 
 async def add_merchant(

@@ -10,11 +10,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.alerts.app import create_app as create_alerts
 from settlewatch.alerts.core.lifecycle import Finding
 from settlewatch.alerts.oncall import OnCall
-from settlewatch.alerts.store import AlertStore
+from settlewatch.alerts.repository.alerts import Alerts
+from settlewatch.alerts.repository.reads import Reads
 from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.ingest.app import create_app as create_ingest
@@ -139,7 +141,7 @@ async def test_bank_incident_pages_once_repushes_and_ends_but_not_during_mainten
 
 
 async def test_pipeline_stall_is_pushed_while_active_and_ended_when_resolved(
-    store: AlertStore,
+    alerts: Alerts, engine: AsyncEngine
 ) -> None:
     clock = FakeClock()
     stalled = {
@@ -151,21 +153,21 @@ async def test_pipeline_stall_is_pushed_while_active_and_ended_when_resolved(
         "evidence": {"matcher_clock": "2026-11-22T07:58:00+00:00"},
     }
     async with receiver() as am, httpx.AsyncClient() as client:
-        oncall = OnCall(store, clock=clock, client=client, alertmanager_url=am.url)
+        oncall = OnCall(alerts, Reads(engine), clock=clock, client=client, alertmanager_url=am.url)
         await oncall.push_once()  # nothing to say
-        await store.absorb([Finding.from_json(orjson.dumps(stalled | {"state": "open"}))], clock())
+        await alerts.absorb([Finding.from_json(orjson.dumps(stalled | {"state": "open"}))], clock())
         await oncall.push_once()
         await oncall.push_once()  # not again within the minute
         clock.advance(timedelta(seconds=60))
         await oncall.push_once()
         clock.advance(timedelta(seconds=5))
-        await store.absorb(
+        await alerts.absorb(
             [Finding.from_json(orjson.dumps(stalled | {"state": "resolved"}))], clock()
         )
         await oncall.push_once()
         await oncall.push_once()  # the end is pushed once
         am.answer = lambda _: (500, {})
-        await store.absorb(
+        await alerts.absorb(
             [
                 Finding.from_json(
                     orjson.dumps(stalled | {"id": "pipeline.stalled:sw:b", "state": "open"})

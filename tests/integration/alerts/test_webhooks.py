@@ -10,7 +10,9 @@ import standardwebhooks
 
 from settlewatch.alerts.core.retry import SCHEDULE
 from settlewatch.alerts.delivery import Deliverer
-from settlewatch.alerts.store import AlertStore
+from settlewatch.alerts.repository.alerts import Alerts
+from settlewatch.alerts.repository.deliveries import Deliveries
+from settlewatch.alerts.views import delivery_json
 from tests.integration.alerts.conftest import SECRET, T0, FakeClock, add_merchant, overdue
 from tests.support.receiver import Received, receiver
 
@@ -35,19 +37,20 @@ def alerts_by_webhook_id(received: list[Received]) -> dict[str, set[str]]:
     return seen
 
 
-async def deliveries(store: AlertStore, merchant_id: str = "M1") -> list[dict]:
-    return await store.list_deliveries(merchant_id=merchant_id, status=None, after=None, limit=50)
+async def delivery_log(deliveries: Deliveries, merchant_id: str = "M1") -> list[dict]:
+    page = await deliveries.page(merchant_id=merchant_id, status=None, after=None, limit=50)
+    return [delivery_json(delivery) for delivery in page]
 
 
 async def test_receiver_down_then_up_gets_everything_once_on_the_spec_schedule(
-    database_url: str, store: AlertStore
+    database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
+    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (503, {}) if len(rec.received) <= 4 else (200, {})  # down, then up
         for n in range(40):  # 40 overdue payments of one merchant within one group wait
-            await store.absorb([overdue(f"T{n:02d}")], clock())
+            await alerts.absorb([overdue(f"T{n:02d}")], clock())
             clock.advance(timedelta(milliseconds=200))
         clock.to(T0 + WAIT - JUST_BEFORE)
         assert not await deliverer.run_once() and rec.received == []  # still gathering
@@ -63,7 +66,7 @@ async def test_receiver_down_then_up_gets_everything_once_on_the_spec_schedule(
             assert len(rec.received) == sent + 1
         assert not await deliverer.run_once()  # delivered: nothing left to do
 
-    (delivery,) = await deliveries(store)
+    (delivery,) = await delivery_log(deliveries)
     assert delivery["status"] == "delivered" and len(delivery["alert_ids"]) == 40
     attempts = delivery["attempts"]
     assert [a["status_code"] for a in attempts] == [503, 503, 503, 503, 200]
@@ -81,63 +84,63 @@ async def test_receiver_down_then_up_gets_everything_once_on_the_spec_schedule(
 
 
 async def test_exhausted_retries_fail_and_a_manual_retry_sends_again(
-    database_url: str, store: AlertStore
+    database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
+    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (500, {})
-        await store.absorb([overdue("T1")], clock())
+        await alerts.absorb([overdue("T1")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()
         for delay in SCHEDULE:
             clock.advance(delay)
             await deliverer.run_once()
-        (delivery,) = await deliveries(store)
+        (delivery,) = await delivery_log(deliveries)
         assert delivery["status"] == "failed" and len(delivery["attempts"]) == 8
         clock.advance(timedelta(days=1))
         assert not await deliverer.run_once()  # failed stays failed
         rec.answer = lambda _: (204, {})
-        assert await store.retry(delivery["delivery_id"], clock()) == "failed"
+        assert await deliveries.retry(delivery["delivery_id"], clock()) == "failed"
         await deliverer.run_once()
-    (delivery,) = await deliveries(store)
+    (delivery,) = await delivery_log(deliveries)
     assert delivery["status"] == "delivered" and len(delivery["attempts"]) == 9
     assert len({got.headers["webhook-id"] for got in rec.received}) == 1
 
 
 async def test_410_disables_the_endpoint_until_a_manual_retry(
-    database_url: str, store: AlertStore
+    database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
+    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (410, {})
-        await store.absorb([overdue("T1")], clock())
+        await alerts.absorb([overdue("T1")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()
-        await store.absorb([overdue("T2")], clock())  # a later group
+        await alerts.absorb([overdue("T2")], clock())  # a later group
         clock.advance(WAIT)
         await deliverer.run_once()
         assert len(rec.received) == 1  # the disabled endpoint is not called again
-        first, second = sorted(await deliveries(store), key=lambda d: d["created_at"])
+        first, second = sorted(await delivery_log(deliveries), key=lambda d: d["created_at"])
         assert first["status"] == second["status"] == "failed"
         assert second["attempts"] == [] and "disabled" in second["last_error"]
         rec.answer = lambda _: (200, {})
-        await store.retry(second["delivery_id"], clock())
+        await deliveries.retry(second["delivery_id"], clock())
         await deliverer.run_once()
     assert len(rec.received) == 2
-    statuses = {d["delivery_id"]: d["status"] for d in await deliveries(store)}
+    statuses = {d["delivery_id"]: d["status"] for d in await delivery_log(deliveries)}
     assert statuses[second["delivery_id"]] == "delivered"
 
 
 async def test_retry_after_of_a_busy_receiver_is_honoured(
-    database_url: str, store: AlertStore
+    database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
+    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (429, {"retry-after": "3600"})
-        await store.absorb([overdue("T1")], clock())
+        await alerts.absorb([overdue("T1")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()
         clock.advance(timedelta(minutes=59))
@@ -149,14 +152,14 @@ async def test_retry_after_of_a_busy_receiver_is_honoured(
 
 
 async def test_merchants_and_types_get_separate_deliveries_and_no_webhook_means_none(
-    database_url: str, store: AlertStore
+    database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
+    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/m1")
         await add_merchant(database_url, "M2", f"{rec.url}/m2", locale="en")
         await add_merchant(database_url, "M3", None)
-        await store.absorb(
+        await alerts.absorb(
             [overdue("T1"), overdue("T2", merchant_id="M2"), overdue("T3", merchant_id="M3")],
             clock(),
         )
@@ -165,30 +168,35 @@ async def test_merchants_and_types_get_separate_deliveries_and_no_webhook_means_
     assert sorted(got.path for got in rec.received) == ["/m1", "/m2"]
     m2 = next(got for got in rec.received if got.path == "/m2").json()
     assert m2["data"]["alerts"][0]["summary"].startswith("Transaction T2 (CN¥128.00")
-    assert await deliveries(store, "M3") == []
-    assert (await store.get_alert("settlement.overdue:T3")) is not None  # still an alert
+    assert await delivery_log(deliveries, "M3") == []
+    assert (await alerts.get("settlement.overdue:T3")) is not None  # still an alert
+
+
+async def forget(alerts: Alerts, deliveries: Deliveries, before: datetime) -> tuple[int, int]:
+    """As the retention loop does: the alerts first, then the deliveries no alert is in."""
+    return await alerts.forget(before), await deliveries.forget(before)
 
 
 async def test_resolved_alerts_and_ended_deliveries_are_forgotten_after_the_retention(
-    database_url: str, store: AlertStore
+    database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(store, group_wait=WAIT, clock=clock) as deliverer:
+    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
-        await store.absorb([overdue("T1"), overdue("T2")], clock())
+        await alerts.absorb([overdue("T1"), overdue("T2")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()  # one delivery holding both
-        await store.absorb([overdue("T1", state="resolved")], clock())
+        await alerts.absorb([overdue("T1", state="resolved")], clock())
         rec.answer = lambda _: (500, {})
-        await store.absorb([overdue("T3")], clock())
+        await alerts.absorb([overdue("T3")], clock())
         clock.advance(WAIT)
         await deliverer.run_once()  # T3's delivery fails and waits for its retry
-    assert await store.forget(T0) == (0, 0)  # nothing is older than T0
+    assert await forget(alerts, deliveries, T0) == (0, 0)  # nothing is older than T0
     later = clock() + timedelta(days=1)
-    assert await store.forget(later) == (1, 0)  # T1; the delivery still holds open T2
-    assert await store.get_alert("settlement.overdue:T2") is not None
-    await store.absorb([overdue("T2", state="resolved")], clock())
-    await store.absorb([overdue("T3", state="resolved")], clock())
-    assert await store.forget(later) == (2, 1)  # T3's delivery is still pending: kept
-    (kept,) = await deliveries(store)
+    assert await forget(alerts, deliveries, later) == (1, 0)  # T1; its delivery holds open T2
+    assert await alerts.get("settlement.overdue:T2") is not None
+    await alerts.absorb([overdue("T2", state="resolved")], clock())
+    await alerts.absorb([overdue("T3", state="resolved")], clock())
+    assert await forget(alerts, deliveries, later) == (2, 1)  # T3's delivery is pending: kept
+    (kept,) = await delivery_log(deliveries)
     assert kept["status"] == "pending" and kept["alert_ids"] == []

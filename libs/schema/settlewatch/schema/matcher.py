@@ -1,4 +1,8 @@
-"""The matcher's tables (created by migrations 0003 and 0004)."""
+"""The matcher's tables (created by migrations 0003 and 0004), its own.
+
+Other services read the matcher only through its read views (migration 0006):
+``matcher_read_clock(clock)`` and ``matcher_read_due(bank_code, due_at, overdue)``.
+"""
 
 from __future__ import annotations
 

@@ -15,7 +15,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from settlewatch.alerts.core.lifecycle import Invalid
-from settlewatch.alerts.store import AlertStore
+from settlewatch.alerts.repository.alerts import Alerts
+from settlewatch.alerts.repository.deliveries import Deliveries
+from settlewatch.alerts.views import alert_json, delivery_json
 from settlewatch.common.auth import AcquirerOnly, Authenticated, Principal, not_found_unless_allowed
 from settlewatch.common.events import ID_PATTERN, Storable
 from settlewatch.common.problems import ProblemError
@@ -106,9 +108,14 @@ def _stored_id(value: str, what: str) -> str:
     return value
 
 
-def _store(request: Request) -> AlertStore:
-    store: AlertStore = request.app.state.alert_store
-    return store
+def _alerts(request: Request) -> Alerts:
+    alerts: Alerts = request.app.state.alerts
+    return alerts
+
+
+def _deliveries(request: Request) -> Deliveries:
+    deliveries: Deliveries = request.app.state.deliveries
+    return deliveries
 
 
 def _now(request: Request) -> datetime:
@@ -162,13 +169,14 @@ async def list_alerts(
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> AlertPage:
-    items = await _store(request).list_alerts(
+    rows = await _alerts(request).page(
         merchant_id=_scope(principal, merchant_id),
         kind=type,
         status=status,
         after=_decode_cursor(cursor),
         limit=limit,
     )
+    items = [alert_json(row) for row in rows]
     return AlertPage.model_validate(
         {"items": items, "next_cursor": _next_cursor(items, limit, "alert_id")}
     )
@@ -181,11 +189,11 @@ async def list_alerts(
     responses=_ERRORS,
 )
 async def get_alert(alert_id: str, request: Request, principal: Authenticated) -> AlertOut:
-    alert = await _store(request).get_alert(_stored_id(alert_id, "alert"))
+    alert = await _alerts(request).get(_stored_id(alert_id, "alert"))
     if alert is None:
         raise ProblemError(404, "alert not found")
-    not_found_unless_allowed(principal, alert["merchant_id"], "alert")
-    return AlertOut.model_validate(alert)
+    not_found_unless_allowed(principal, alert.merchant_id, "alert")
+    return AlertOut.model_validate(alert_json(alert))
 
 
 async def _act(
@@ -196,14 +204,14 @@ async def _act(
     action: Literal["ack", "resolve"],
 ) -> AlertOut:
     try:
-        alert = await _store(request).act(
+        alert = await _alerts(request).act(
             _stored_id(alert_id, "alert"), action, body.note, principal.scope, _now(request)
         )
     except Invalid as exc:
         raise ProblemError(409, str(exc)) from None
     if alert is None:
         raise ProblemError(404, "alert not found")
-    return AlertOut.model_validate(alert)
+    return AlertOut.model_validate(alert_json(alert))
 
 
 @router.post(
@@ -244,12 +252,13 @@ async def list_deliveries(
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> DeliveryPage:
-    items = await _store(request).list_deliveries(
+    rows = await _deliveries(request).page(
         merchant_id=_scope(principal, merchant_id),
         status=status,
         after=_decode_cursor(cursor),
         limit=limit,
     )
+    items = [delivery_json(row) for row in rows]
     return DeliveryPage.model_validate(
         {"items": items, "next_cursor": _next_cursor(items, limit, "delivery_id")}
     )
@@ -263,7 +272,7 @@ async def list_deliveries(
     responses=_ERRORS | {409: {"description": "The delivery was delivered already."}},
 )
 async def retry_delivery(delivery_id: str, request: Request, _: AcquirerOnly) -> dict[str, str]:
-    before = await _store(request).retry(_stored_id(delivery_id, "delivery"), _now(request))
+    before = await _deliveries(request).retry(_stored_id(delivery_id, "delivery"), _now(request))
     if before is None:
         raise ProblemError(404, "delivery not found")
     if before == "delivered":

@@ -17,7 +17,9 @@ from settlewatch.alerts.consumer import FindingsConsumer
 from settlewatch.alerts.delivery import Deliverer
 from settlewatch.alerts.metrics import AlertCounts, register_alert_counts
 from settlewatch.alerts.oncall import OnCall
-from settlewatch.alerts.store import AlertStore
+from settlewatch.alerts.repository.alerts import Alerts
+from settlewatch.alerts.repository.deliveries import Deliveries
+from settlewatch.alerts.repository.reads import Reads
 from settlewatch.common.config import AlertsSettings
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
@@ -37,34 +39,39 @@ def _wall() -> datetime:
 def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
-        store = AlertStore(resources.engine)
-        app.state.alert_store, app.state.clock = store, clock
+        alerts, deliveries = Alerts(resources.engine), Deliveries(resources.engine)
+        app.state.alerts, app.state.deliveries, app.state.clock = alerts, deliveries, clock
         publisher = Publisher(
             settings.kafka_bootstrap_servers,
             enable_idempotence=settings.kafka_enable_idempotence,
             timeout=30.0,
         )
         client = httpx.AsyncClient()  # to Alertmanager
-        deliverer = Deliverer(store, group_wait=settings.group_wait, clock=clock)
+        deliverer = Deliverer(deliveries, group_wait=settings.group_wait, clock=clock)
         counts = AlertCounts()
         collector = register_alert_counts(counts)
         consumer = FindingsConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=Topics(settings.topic_prefix),
-            store=store,
+            store=alerts,
             publisher=publisher,
             clock=clock,
             session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
         )
         oncall = OnCall(
-            store, clock=clock, client=client, alertmanager_url=settings.alertmanager_url
+            alerts,
+            Reads(resources.engine),
+            clock=clock,
+            client=client,
+            alertmanager_url=settings.alertmanager_url,
         )
         loops = resources.loops
         loops.start("alerts-consumer", consumer.run)
         loops.start("alerts-webhooks", deliverer.run)
         loops.start("alerts-oncall", oncall.run)
-        loops.start("alerts-counts", lambda: _refresh_counts(store, counts))
-        loops.start("alerts-retention", lambda: _forget_old(store, clock, settings.alert_retention))
+        loops.start("alerts-counts", lambda: _refresh_counts(alerts, deliveries, counts))
+        retention = settings.alert_retention
+        loops.start("alerts-retention", lambda: _forget_old(alerts, deliveries, clock, retention))
         try:
             yield
         finally:
@@ -85,18 +92,24 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
 
 
 async def _forget_old(
-    store: AlertStore, clock: Callable[[], datetime], retention: timedelta
+    alerts: Alerts,
+    deliveries: Deliveries,
+    clock: Callable[[], datetime],
+    retention: timedelta,
 ) -> None:
     """Hourly: alerts resolved longer ago than SETTLEWATCH_ALERT_RETENTION, and deliveries
     that ended as long ago, are deleted (tables would otherwise grow forever)."""
     while True:
-        alerts, deliveries = await store.forget(clock() - retention)
-        if alerts or deliveries:
-            _log.info("old alerts forgotten", extra={"alerts": alerts, "deliveries": deliveries})
+        before = clock() - retention
+        forgotten = await alerts.forget(before)
+        ended = await deliveries.forget(before)  # after the alerts that were in them
+        if forgotten or ended:
+            _log.info("old alerts forgotten", extra={"alerts": forgotten, "deliveries": ended})
         await asyncio.sleep(RETENTION_EVERY_S)
 
 
-async def _refresh_counts(store: AlertStore, counts: AlertCounts) -> None:
+async def _refresh_counts(alerts: Alerts, deliveries: Deliveries, counts: AlertCounts) -> None:
     while True:
-        counts.by_type_status, counts.disabled_endpoints, counts.incidents = await store.counts()
+        counts.by_type_status, counts.incidents = await alerts.counts()
+        counts.disabled_endpoints = await deliveries.disabled_endpoints()
         await asyncio.sleep(COUNTS_EVERY_S)

@@ -1,4 +1,4 @@
-"""The findings consumer: findings topic → alert store.
+"""The findings consumer: findings topic → alerts.
 
 Absorbing is idempotent (alert id = finding id, forward-only statuses), so this loop commits
 its Kafka offsets after the database transaction: a crash in between redelivers a batch that
@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from settlewatch.alerts.core.lifecycle import Finding, NewAlert
 from settlewatch.alerts.metrics import ALERTS_CREATED, CONSUMER_LAG, FINDINGS
-from settlewatch.alerts.store import AlertStore
+from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.common.deadletter import Rejected, dead_letter
 from settlewatch.common.faults import is_infrastructure
 from settlewatch.common.kafka import Topics, started_consumer
@@ -36,7 +36,7 @@ class FindingsConsumer:
         *,
         bootstrap_servers: str,
         topics: Topics,
-        store: AlertStore,
+        store: Alerts,
         publisher: Publisher,
         clock: Callable[[], datetime],
         session_timeout_ms: int = 10_000,

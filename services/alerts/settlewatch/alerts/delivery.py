@@ -26,7 +26,9 @@ from settlewatch.alerts.metrics import (
     DELIVERY_LATENCY,
     RETRIES,
 )
-from settlewatch.alerts.store import AlertStore, Attempt, Job
+from settlewatch.alerts.repository.deliveries import Deliveries
+from settlewatch.alerts.repository.rows import Attempt, Job
+from settlewatch.alerts.views import webhook_body
 
 __all__ = ["LANES", "LEASE", "Deliverer"]
 
@@ -43,7 +45,7 @@ USER_AGENT = "settlewatch-webhooks/1"
 class Deliverer:
     def __init__(
         self,
-        store: AlertStore,
+        store: Deliveries,
         *,
         group_wait: timedelta,
         clock: Callable[[], datetime],
@@ -79,7 +81,7 @@ class Deliverer:
         """One round; True when it found work (the next round comes at once)."""
         now = self._clock()
         groups = ready_groups(await self._store.waiting(now - self._wait), now, self._wait)
-        created = await self._store.create_deliveries(groups, now) if groups else 0
+        created = await self._store.create(groups, now, webhook_body) if groups else 0
         jobs = await self._store.claim(now, LEASE)
         if jobs:
             attempts = await asyncio.gather(*(self._attempt(job) for job in jobs))

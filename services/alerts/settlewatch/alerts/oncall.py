@@ -20,7 +20,9 @@ import httpx
 from settlewatch.alerts.core.incidents import SLIDING_WINDOW, BankDue, judge, threshold
 from settlewatch.alerts.core.lifecycle import SYSTEM, NewAlert, note, oncall_summary
 from settlewatch.alerts.metrics import ALERTMANAGER_PUSHES
-from settlewatch.alerts.store import AlertStore
+from settlewatch.alerts.repository.alerts import Alerts
+from settlewatch.alerts.repository.reads import Reads
+from settlewatch.alerts.repository.rows import AlertRow
 
 __all__ = ["REPUSH", "RUNBOOK", "OnCall", "alertmanager_alert", "incident_alert"]
 
@@ -61,24 +63,24 @@ def incident_alert(due: BankDue, clock: datetime, now: datetime) -> NewAlert:
     )
 
 
-def alertmanager_alert(row: Any, ends_at: datetime | None) -> dict[str, Any]:
+def alertmanager_alert(row: AlertRow, ends_at: datetime | None) -> dict[str, Any]:
     """One alert of Alertmanager's v2 `POST /api/v2/alerts` body."""
     labels = {
-        "alertname": _ALERTNAMES[row["type"]],
+        "alertname": _ALERTNAMES[row.type],
         "severity": "critical",
         "service": "settlewatch",
     }
-    if row["bank_code"]:
-        labels["bank_code"] = row["bank_code"]
+    if row.bank_code:
+        labels["bank_code"] = row.bank_code
     runbook = f"{RUNBOOK}#{labels['alertname'].lower()}"
     alert: dict[str, Any] = {
         "labels": labels,
         "annotations": {
-            "summary": row["summary"],
-            "alert_id": row["alert_id"],
+            "summary": row.summary,
+            "alert_id": row.alert_id,
             "runbook_url": runbook,
         },
-        "startsAt": row["created_at"].isoformat(),
+        "startsAt": row.created_at.isoformat(),
     }
     if ends_at is not None:
         alert["endsAt"] = ends_at.isoformat()
@@ -88,7 +90,8 @@ def alertmanager_alert(row: Any, ends_at: datetime | None) -> dict[str, Any]:
 class OnCall:
     def __init__(
         self,
-        store: AlertStore,
+        alerts: Alerts,
+        reads: Reads,
         *,
         clock: Callable[[], datetime],
         client: httpx.AsyncClient,
@@ -96,7 +99,7 @@ class OnCall:
         judge_every: float = 5.0,
         push_every: float = 1.0,
     ) -> None:
-        self._store = store
+        self._alerts, self._reads = alerts, reads
         self._clock = clock
         self._client = client
         self._url = alertmanager_url.rstrip("/") + "/api/v2/alerts" if alertmanager_url else None
@@ -117,20 +120,20 @@ class OnCall:
 
     async def judge_once(self) -> None:
         """Open or resolve bank incidents on the matcher clock's sliding hour."""
-        clock = await self._store.matcher_clock()
+        clock = await self._reads.matcher_clock()
         if clock is None:
             return
         stats = {
-            due.bank_code: due for due in await self._store.fell_due(clock - SLIDING_WINDOW, clock)
+            due.bank_code: due for due in await self._reads.fell_due(clock - SLIDING_WINDOW, clock)
         }
-        incidents = await self._store.open_incidents()
+        incidents = await self._alerts.open_incidents()
         now = self._clock()
         for bank in sorted(set(stats) | set(incidents)):
             due = stats.get(bank, BankDue(bank, 0, 0))
             decision = judge(due, bank in incidents)
-            if decision == "open" and await self._store.add_alert(incident_alert(due, clock, now)):
+            if decision == "open" and await self._alerts.add(incident_alert(due, clock, now)):
                 # Merchants not yet told hear the likely cause with their alert.
-                blamed = await self._store.blame_incident(bank, now)
+                blamed = await self._alerts.blame_incident(bank, now)
                 _log.warning(
                     "bank incident opened",
                     extra={
@@ -142,28 +145,30 @@ class OnCall:
                 )
             elif decision == "resolve":
                 text = f"{due.overdue} of {due.fell_due} payments due in the last hour are overdue"
-                await self._store.resolve(incidents[bank], note(now, SYSTEM, "resolved", text), now)
+                await self._alerts.resolve(
+                    incidents[bank], note(now, SYSTEM, "resolved", text), now
+                )
                 _log.info("bank incident resolved", extra={"bank_code": bank})
 
     async def push_once(self) -> None:
         """Push what Alertmanager should hear now; on failure, try again next round."""
         assert self._url is not None
         now = self._clock()
-        rows = await self._store.oncall_to_push(now, REPUSH)
+        rows = await self._alerts.to_push(now, REPUSH)
         if not rows:
             return
-        in_maintenance = await self._store.active_maintenance(now)
+        in_maintenance = await self._reads.active_maintenance(now)
         payload, active, ended = [], [], []
         for row in rows:
-            if row["status"] == "resolved":
-                if row["pushed_at"] is not None:  # never paged: nothing to end
-                    payload.append(alertmanager_alert(row, ends_at=row["updated_at"]))
-                ended.append(row["alert_id"])
-            elif row["type"] == "bank.incident" and row["bank_code"] in in_maintenance:
+            if row.status == "resolved":
+                if row.pushed_at is not None:  # never paged: nothing to end
+                    payload.append(alertmanager_alert(row, ends_at=row.updated_at))
+                ended.append(row.alert_id)
+            elif row.type == "bank.incident" and row.bank_code in in_maintenance:
                 continue  # recorded, not paged, while the bank announced maintenance
             else:
                 payload.append(alertmanager_alert(row, ends_at=None))
-                active.append(row["alert_id"])
+                active.append(row.alert_id)
         if payload:
             try:
                 response = await self._client.post(self._url, json=payload, timeout=10.0)
@@ -173,4 +178,4 @@ class OnCall:
                 _log.warning("alertmanager push failed", extra={"error": str(exc)})
                 return
             ALERTMANAGER_PUSHES.labels("ok").inc()
-        await self._store.mark_pushed(active, ended, now)
+        await self._alerts.mark_pushed(active, ended, now)

@@ -1,0 +1,53 @@
+"""A typed view of the asyncpg connection under SQLAlchemy's engine (the queries are set-based
+SQL with arrays, which asyncpg binds directly), and the transactions the repositories use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, cast
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settlewatch.common.db import driver_connection
+
+__all__ = ["Connection", "Record", "dumps", "loads", "reading", "writing"]
+
+
+class Record(Protocol):
+    """An asyncpg row; the repositories turn it into a dataclass before it leaves them."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
+
+class Connection(Protocol):
+    async def fetch(self, query: str, *args: object) -> list[Record]: ...
+
+    async def fetchrow(self, query: str, *args: object) -> Record | None: ...
+
+    async def fetchval(self, query: str, *args: object) -> object: ...
+
+    async def execute(self, query: str, *args: object) -> str: ...
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[Connection]:
+    async with engine.connect() as conn:
+        yield cast(Connection, await driver_connection(conn))
+
+
+@asynccontextmanager
+async def writing(engine: AsyncEngine) -> AsyncIterator[Connection]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
+    async with engine.begin() as conn:
+        yield cast(Connection, await driver_connection(conn))
+
+
+def dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(value: object) -> Any:
+    """A jsonb column as asyncpg returns it (text), decoded."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value

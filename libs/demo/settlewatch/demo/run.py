@@ -179,6 +179,7 @@ def _acquirer_token(settings: StackSettings) -> str:
 async def _play(
     console: Console, client: httpx.AsyncClient, urls: dict[str, str], scenario: Scenario
 ) -> dict[str, dict[str, Any]]:
+    """Send the scenario, wait for its deadlines, and return the alerts it raised."""
     columns = (
         TextColumn("{task.description:<34}"),
         BarColumn(),
@@ -186,50 +187,61 @@ async def _play(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        merchants = progress.add_task("merchant profiles", total=len(scenario.merchants))
-        slots = asyncio.Semaphore(16)
-
-        async def register(merchant_id: str, profile: dict[str, Any]) -> None:
-            async with slots:
-                answer = await client.put(
-                    f"{urls['ingest']}/v1/merchants/{merchant_id}", json=profile
-                )
-                _check(answer)
-                progress.advance(merchants)
-
-        await asyncio.gather(*(register(m, p) for m, p in scenario.merchants.items()))
-        for window in scenario.windows:
-            _check(await client.post(f"{urls['ingest']}/v1/maintenance-windows", json=window))
-        # Settlements come in several files a little apart, as banks send them.
-        for name, path, items, size, pause in (
-            ("transactions", "transactions", scenario.transactions, 500, 0.0),
-            ("bank settlements", "settlements", scenario.settlements, 50, 2.0),
-        ):
-            task = progress.add_task(name, total=len(items))
-            for start in range(0, len(items), size):
-                if start:
-                    await asyncio.sleep(pause)
-                batch = items[start : start + size]
-                _check(await client.post(f"{urls['ingest']}/v1/{path}", json={"items": batch}))
-                progress.advance(task, len(batch))
+        await _send(progress, client, urls["ingest"], scenario)
         total = max(1.0, (scenario.due_at - datetime.now(UTC)).total_seconds())
         wait = progress.add_task("waiting for the deadlines (s)", total=total)
         while (left := (scenario.due_at - datetime.now(UTC)).total_seconds()) > 0:
             progress.update(wait, completed=total - left)
             await asyncio.sleep(0.5)
         progress.update(wait, completed=total)
-        expected = {a for ids in scenario.expected.alerts.values() for a in ids}
-        collect = progress.add_task("findings becoming alerts", total=len(expected) + 1)
-        give_up = scenario.due_at + SETTLE_WAIT
-        while True:
-            detected = await _alerts_of(client, urls["alerts"], scenario)
-            found = len(expected & detected.keys()) + int(_incident_open(detected))
-            progress.update(collect, completed=found)
-            if found == len(expected) + 1 or datetime.now(UTC) > give_up:
-                break
-            await asyncio.sleep(2)
-        await asyncio.sleep(5)  # anything not injected would show up by now
-        return await _alerts_of(client, urls["alerts"], scenario)
+        return await _collect(progress, client, urls["alerts"], scenario)
+
+
+async def _send(
+    progress: Progress, client: httpx.AsyncClient, ingest: str, scenario: Scenario
+) -> None:
+    """Profiles, windows, transactions, then settlements in several files a little apart, as
+    banks send them."""
+    merchants = progress.add_task("merchant profiles", total=len(scenario.merchants))
+    slots = asyncio.Semaphore(16)
+
+    async def register(merchant_id: str, profile: dict[str, Any]) -> None:
+        async with slots:
+            _check(await client.put(f"{ingest}/v1/merchants/{merchant_id}", json=profile))
+            progress.advance(merchants)
+
+    await asyncio.gather(*(register(m, p) for m, p in scenario.merchants.items()))
+    for window in scenario.windows:
+        _check(await client.post(f"{ingest}/v1/maintenance-windows", json=window))
+    for name, path, items, size, pause in (
+        ("transactions", "transactions", scenario.transactions, 500, 0.0),
+        ("bank settlements", "settlements", scenario.settlements, 50, 2.0),
+    ):
+        task = progress.add_task(name, total=len(items))
+        for start in range(0, len(items), size):
+            if start:
+                await asyncio.sleep(pause)
+            batch = items[start : start + size]
+            _check(await client.post(f"{ingest}/v1/{path}", json={"items": batch}))
+            progress.advance(task, len(batch))
+
+
+async def _collect(
+    progress: Progress, client: httpx.AsyncClient, alerts: str, scenario: Scenario
+) -> dict[str, dict[str, Any]]:
+    """The alerts of the run, once every injected one is there (or the wait is over)."""
+    expected = {a for ids in scenario.expected.alerts.values() for a in ids}
+    collect = progress.add_task("findings becoming alerts", total=len(expected) + 1)
+    give_up = scenario.due_at + SETTLE_WAIT
+    while True:
+        detected = await _alerts_of(client, alerts, scenario)
+        found = len(expected & detected.keys()) + int(_incident_open(detected))
+        progress.update(collect, completed=found)
+        if found == len(expected) + 1 or datetime.now(UTC) > give_up:
+            break
+        await asyncio.sleep(2)
+    await asyncio.sleep(5)  # anything not injected would show up by now
+    return await _alerts_of(client, alerts, scenario)
 
 
 async def _webhooks_in(
@@ -288,44 +300,18 @@ def _report(
     notified: set[str],
     urls: dict[str, str],
 ) -> bool:
-    expected = scenario.expected.alerts
-    table = Table(title=f"Demo run {scenario.run}: injected vs detected")
-    for column in ("what", "expected", "detected", ""):
-        table.add_column(column)
-    ok = True
-
-    def row(what: str, want: int, got: int) -> None:
-        nonlocal ok
-        ok &= want == got
-        table.add_row(what, str(want), str(got), "[green]✓[/]" if want == got else "[red]✗[/]")
-
-    for kind, ids in sorted(expected.items()):
-        row(kind, len(ids), len(ids & detected.keys()))
-    incidents = {a["bank_code"] for a in detected.values() if a["type"] == "bank.incident"}
-    row(f"bank.incident {FAILING_BANK}", 1, int(_incident_open(detected)))
-    everything = {a for ids in expected.values() for a in ids}
-    extra = [
-        a
-        for a in detected.values()
-        if a["alert_id"] not in everything and a["type"] != "bank.incident"
-    ]
-    row("alerts for anything not injected", 0, len(extra))
-    row("bank incidents elsewhere", 0, len(incidents - {FAILING_BANK}))
-    maintenance = sum(
-        1
-        for a in detected.values()
-        if a["bank_code"] == MAINTENANCE_BANK and a["type"] != "bank.incident"
-    )
-    row(f"alerts at {MAINTENANCE_BANK} (announced maintenance)", 0, maintenance)
-    row(
-        "webhook alerts received (signed) by merchants",
-        len(notified),
-        len(notified & endpoint.alerts),
-    )
+    """Print what was injected next to what was detected; True when they agree."""
+    checks, extra = _checks(scenario, detected, endpoint, notified)
+    ok = all(want == got for _, want, got in checks) and endpoint.bad_signatures == 0
     console.print()
     console.print("What was injected:")
     for problem, outcome in scenario.injected:
         console.print(f"  • {problem} → {outcome}")
+    table = Table(title=f"Demo run {scenario.run}: injected vs detected")
+    for column in ("what", "expected", "detected", ""):
+        table.add_column(column)
+    for what, want, got in checks:
+        table.add_row(what, str(want), str(got), "[green]✓[/]" if want == got else "[red]✗[/]")
     console.print(table)
     for alert in extra[:10]:
         console.print(f"  not injected: {alert['alert_id']} ({alert['summary']})")
@@ -334,8 +320,7 @@ def _report(
         f"deliveries carrying {len(endpoint.alerts)} alerts; bad signatures: "
         f"{endpoint.bad_signatures}."
     )
-    ok &= endpoint.bad_signatures == 0
-    sample = sorted(expected["settlement.overdue"])[0].split(":", 1)[1]
+    sample = sorted(scenario.expected.alerts["settlement.overdue"])[0].split(":", 1)[1]
     console.print(
         "\nWhere to look (with the header `Authorization: Bearer <acquirer token>`):\n"
         f"  bank incidents   {urls['alerts']}/v1/alerts?type=bank.incident\n"
@@ -351,3 +336,41 @@ def _report(
         else "[red]Detection differs from what was injected.[/]"
     )
     return ok
+
+
+def _checks(
+    scenario: Scenario,
+    detected: dict[str, dict[str, Any]],
+    endpoint: MerchantEndpoint,
+    notified: set[str],
+) -> tuple[list[tuple[str, int, int]], list[dict[str, Any]]]:
+    """(what, expected, detected) for each injected problem and each thing that must not
+    happen; and the alerts for anything not injected."""
+    expected = scenario.expected.alerts
+    checks = [
+        (kind, len(ids), len(ids & detected.keys())) for kind, ids in sorted(expected.items())
+    ]
+    incidents = {a["bank_code"] for a in detected.values() if a["type"] == "bank.incident"}
+    everything = {a for ids in expected.values() for a in ids}
+    extra = [
+        a
+        for a in detected.values()
+        if a["alert_id"] not in everything and a["type"] != "bank.incident"
+    ]
+    maintenance = sum(
+        1
+        for a in detected.values()
+        if a["bank_code"] == MAINTENANCE_BANK and a["type"] != "bank.incident"
+    )
+    checks += [
+        (f"bank.incident {FAILING_BANK}", 1, int(_incident_open(detected))),
+        ("alerts for anything not injected", 0, len(extra)),
+        ("bank incidents elsewhere", 0, len(incidents - {FAILING_BANK})),
+        (f"alerts at {MAINTENANCE_BANK} (announced maintenance)", 0, maintenance),
+        (
+            "webhook alerts received (signed) by merchants",
+            len(notified),
+            len(notified & endpoint.alerts),
+        ),
+    ]
+    return checks, extra

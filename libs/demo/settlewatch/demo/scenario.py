@@ -115,7 +115,7 @@ def build(
     run = f"{now:%H%M%S}"
     due = (now + due_in).replace(second=0, microsecond=0) + timedelta(minutes=1)
     scenario = Scenario(run=run, due_at=due)
-    lines: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)  # (bank, merchant)
+    lines: Lines = defaultdict(list)
     sales: list[tuple[str, dict[str, Any]]] = []  # (bank, sale)
     for m in range(merchants):
         merchant_id = f"D{run}-M{m:03d}"
@@ -130,20 +130,8 @@ def build(
             profile["webhook"] = {"url": webhook_url, "secret": webhook_secret}
         scenario.merchants[merchant_id] = profile
         for i, occurred in enumerate(times):
-            sale = {
-                "txn_id": f"D{run}-T{m:03d}{i:02d}",
-                "merchant_id": merchant_id,
-                "terminal_id": f"POS-{m:03d}-{i % 3}",
-                "type": "sale",
-                "amount_minor": _amount(rng),
-                "currency": "CNY",
-                "occurred_at": occurred.isoformat(),
-                "card_fingerprint": f"fp-{rng.getrandbits(48):012x}",
-                "rrn": f"{rng.getrandbits(36):012d}"[-12:],
-                "stan": f"{rng.randrange(1_000_000):06d}",
-                "auth_code": f"{rng.randrange(1_000_000):06d}",
-                "region": rng.choice(REGIONS),
-            }
+            sale = _sale(rng, f"D{run}-T{m:03d}{i:02d}", merchant_id, f"POS-{m:03d}-{i % 3}")
+            sale["occurred_at"] = occurred.isoformat()
             scenario.transactions.append(sale)
             sales.append((bank, sale))
     _inject(scenario, rng, sales, lines, now)
@@ -163,42 +151,78 @@ def build(
     return scenario
 
 
+Lines = dict[tuple[str, str], list[dict[str, Any]]]  # (bank, merchant) → settlement lines
+
+
+def _sale(rng: random.Random, txn_id: str, merchant_id: str, terminal_id: str) -> dict[str, Any]:
+    return {
+        "txn_id": txn_id,
+        "merchant_id": merchant_id,
+        "terminal_id": terminal_id,
+        "type": "sale",
+        "amount_minor": _amount(rng),
+        "currency": "CNY",
+        "card_fingerprint": f"fp-{rng.getrandbits(48):012x}",
+        "rrn": f"{rng.getrandbits(36):012d}"[-12:],
+        "stan": f"{rng.randrange(1_000_000):06d}",
+        "auth_code": f"{rng.randrange(1_000_000):06d}",
+        "region": rng.choice(REGIONS),
+    }
+
+
+def _line(sale: dict[str, Any], merchant: dict[str, Any]) -> dict[str, Any]:
+    """The settlement line that pays `sale` in full, less the merchant's fee."""
+    fee = fee_minor(sale["amount_minor"], merchant["mdr_bps"], merchant.get("fee_cap_minor"))
+    return {
+        "txn_id": sale["txn_id"],
+        "gross_minor": sale["amount_minor"],
+        "fee_minor": fee,
+        "net_minor": sale["amount_minor"] - fee,
+    }
+
+
 def _inject(
     scenario: Scenario,
     rng: random.Random,
     sales: list[tuple[str, dict[str, Any]]],
-    lines: dict[tuple[str, str], list[dict[str, Any]]],
+    lines: Lines,
     now: datetime,
 ) -> None:
-    run, expected = scenario.run, scenario.expected
-    by_bank: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for bank, sale in sales:
-        by_bank[bank].append(sale)
+    """The problems the demo must detect, and what detecting them looks like."""
+    failing = [sale for bank, sale in sales if bank == FAILING_BANK]
+    _failing_bank(scenario, failing, now)
+    _maintenance(scenario)
+    paying = [(b, s) for b, s in sales if b not in (FAILING_BANK, MAINTENANCE_BANK)]
+    failed, short = _paid_but(scenario, paying, lines, now)
+    _charged_twice(scenario, rng, [(b, s) for b, s in paying if s not in (failed, short)], lines)
 
-    # The failing bank settles nothing; a few of its sales are voided (never overdue).
-    voided = by_bank[FAILING_BANK][:VOIDS]
-    for n, sale in enumerate(voided):
+
+def _failing_bank(scenario: Scenario, sales: list[dict[str, Any]], now: datetime) -> None:
+    """The failing bank settles nothing; a few of its sales are voided (never overdue)."""
+    for n, sale in enumerate(sales[:VOIDS]):
         scenario.transactions.append(
             sale
             | {
-                "txn_id": f"D{run}-V{n:02d}",
+                "txn_id": f"D{scenario.run}-V{n:02d}",
                 "type": "void",
                 "original_txn_id": sale["txn_id"],
                 "occurred_at": (now - timedelta(minutes=5)).isoformat(),
             }
         )
-    for sale in by_bank[FAILING_BANK][VOIDS:]:
-        expected.alerts["settlement.overdue"].add(f"settlement.overdue:{sale['txn_id']}")
-    expected.incident_banks.add(FAILING_BANK)
+    for sale in sales[VOIDS:]:
+        scenario.expected.alerts["settlement.overdue"].add(f"settlement.overdue:{sale['txn_id']}")
+    scenario.expected.incident_banks.add(FAILING_BANK)
     scenario.injected += [
         (
             f"{FAILING_BANK} stops settling (system upgrade)",
-            f"{len(by_bank[FAILING_BANK]) - VOIDS} overdue payments, a bank incident",
+            f"{len(sales) - VOIDS} overdue payments, a bank incident",
         ),
         (f"{VOIDS} voids at {FAILING_BANK}", "cancelled: never overdue"),
     ]
 
-    # The maintenance bank announced a window over the deadlines and pays after it.
+
+def _maintenance(scenario: Scenario) -> None:
+    """The maintenance bank announced a window over the deadlines and pays after it."""
     scenario.windows.append(
         {
             "bank_code": MAINTENANCE_BANK,
@@ -211,21 +235,22 @@ def _inject(
         (f"{MAINTENANCE_BANK} announces maintenance", "deadlines move past it: nothing overdue")
     )
 
-    # The others pay on time, in full, but for three injected problems.
-    paying = [(b, s) for b, s in sales if b not in (FAILING_BANK, MAINTENANCE_BANK)]
+
+def _paid_but(
+    scenario: Scenario, paying: list[tuple[str, dict[str, Any]]], lines: Lines, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The other banks pay on time, in full, but for a failed payout and a short settlement;
+    returns those two sales."""
+    run, expected = scenario.run, scenario.expected
     failed_bank, failed = paying[0]
     short_bank, short = paying[1]
     for bank, sale in paying:
-        merchant = scenario.merchants[sale["merchant_id"]]
-        fee = fee_minor(sale["amount_minor"], merchant["mdr_bps"], merchant.get("fee_cap_minor"))
-        line = {
-            "txn_id": sale["txn_id"],
-            "gross_minor": sale["amount_minor"],
-            "fee_minor": fee,
-            "net_minor": sale["amount_minor"] - fee,
-        }
+        line = _line(sale, scenario.merchants[sale["merchant_id"]])
         if sale is short:  # an unexpected ¥2.00 fee
-            line = line | {"fee_minor": fee + 200, "net_minor": line["net_minor"] - 200}
+            line = line | {
+                "fee_minor": line["fee_minor"] + 200,
+                "net_minor": line["net_minor"] - 200,
+            }
         if sale is not failed:
             lines[(bank, sale["merchant_id"])].append(line)
     scenario.settlements.append(
@@ -257,18 +282,21 @@ def _inject(
         (f"failed payout at {failed_bank} (打款失败)", "settlement.failed"),
         (f"short settlement at {short_bank} (unexpected ¥2.00 fee)", "settlement.amount_mismatch"),
     ]
+    return failed, short
 
-    # A card charged twice at an instant merchant of a paying bank (duplicates are compared
-    # within an hour of the clock, so the pair is recent); both charges are settled.
+
+def _charged_twice(
+    scenario: Scenario, rng: random.Random, paid: list[tuple[str, dict[str, Any]]], lines: Lines
+) -> None:
+    """A card charged twice at an instant merchant of a paying bank (duplicates are compared
+    within an hour of the clock, so the pair is recent); both charges are settled."""
     bank, first = next(
         (b, s)
-        for b, s in paying
+        for b, s in paid
         if scenario.merchants[s["merchant_id"]]["settlement_cycle"] == "instant"
-        and s is not failed
-        and s is not short
     )
     second = first | {
-        "txn_id": f"D{run}-DUP",
+        "txn_id": f"D{scenario.run}-DUP",
         "occurred_at": (
             datetime.fromisoformat(first["occurred_at"]) + timedelta(minutes=2)
         ).isoformat(),
@@ -276,18 +304,11 @@ def _inject(
         "stan": f"{rng.randrange(1_000_000):06d}",
     }
     scenario.transactions.append(second)
-    merchant = scenario.merchants[first["merchant_id"]]
-    fee = fee_minor(second["amount_minor"], merchant["mdr_bps"], merchant.get("fee_cap_minor"))
     lines[(bank, first["merchant_id"])].append(
-        {
-            "txn_id": second["txn_id"],
-            "gross_minor": second["amount_minor"],
-            "fee_minor": fee,
-            "net_minor": second["amount_minor"] - fee,
-        }
+        _line(second, scenario.merchants[first["merchant_id"]])
     )
     pair = ":".join(sorted((first["txn_id"], second["txn_id"])))
-    expected.alerts["transaction.duplicate_suspected"].add(
+    scenario.expected.alerts["transaction.duplicate_suspected"].add(
         f"transaction.duplicate_suspected:{pair}"
     )
     scenario.injected.append((f"duplicate charge at {bank} (重复扣款)", "duplicate suspected"))

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
@@ -102,40 +103,21 @@ class Deliverer:
             )
         client = await self._lanes.get()
         try:
-            sent_at = self._clock()
-            started = time.perf_counter()
-            status: int | None = None
-            retry_after: str | None = None
-            error: str | None = None
-            try:
-                response = await client.post(
-                    job.url,
-                    content=job.body,
-                    headers=headers(job.secret, job.delivery_id, int(sent_at.timestamp()), job.body)
-                    | {"user-agent": USER_AGENT},
-                    timeout=ATTEMPT_TIMEOUT.total_seconds(),
-                )
-                status, retry_after = response.status_code, response.headers.get("retry-after")
-                if not response.is_success:
-                    error = f"HTTP {status}"
-            except httpx.TimeoutException:
-                error = f"no answer within {ATTEMPT_TIMEOUT.total_seconds():.0f} s"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            latency = time.perf_counter() - started
+            sent_at = self._clock()  # once a lane is free: the signature's timestamp is now
+            answer = await _post(client, job, job.url, job.secret, sent_at)
         finally:
             self._lanes.put_nowait(client)
-        ATTEMPT_SECONDS.observe(latency)
-        outcome = next_step(job.attempt, status, self._clock(), retry_after)
+        ATTEMPT_SECONDS.observe(answer.latency)
+        outcome = next_step(job.attempt, answer.status, self._clock(), answer.retry_after)
         _log.info(
             "webhook attempt",
             extra={
                 "delivery_id": job.delivery_id,
                 "merchant_id": job.merchant_id,
                 "attempt": job.attempt,
-                "status_code": status,
-                "latency_ms": round(latency * 1000, 1),
-                "error": error,
+                "status_code": answer.status,
+                "latency_ms": round(answer.latency * 1000, 1),
+                "error": answer.error,
                 "outcome": outcome.status,
                 "next_attempt_at": outcome.next_attempt_at.isoformat()
                 if outcome.next_attempt_at
@@ -147,10 +129,44 @@ class Deliverer:
             outcome,
             made=True,
             at=sent_at,
-            status_code=status,
-            latency_ms=latency * 1000,
-            error=error,
+            status_code=answer.status,
+            latency_ms=answer.latency * 1000,
+            error=answer.error,
         )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int | None  # None: no answer
+    retry_after: str | None
+    error: str | None
+    latency: float  # seconds
+
+
+async def _post(
+    client: httpx.AsyncClient, job: Job, url: str, secret: str, sent_at: datetime
+) -> _Answer:
+    """One signed POST of the delivery's body; what the endpoint answered, or why not."""
+    started = time.perf_counter()
+    status: int | None = None
+    retry_after: str | None = None
+    error: str | None = None
+    try:
+        response = await client.post(
+            url,
+            content=job.body,
+            headers=headers(secret, job.delivery_id, int(sent_at.timestamp()), job.body)
+            | {"user-agent": USER_AGENT},
+            timeout=ATTEMPT_TIMEOUT.total_seconds(),
+        )
+        status, retry_after = response.status_code, response.headers.get("retry-after")
+        if not response.is_success:
+            error = f"HTTP {status}"
+    except httpx.TimeoutException:
+        error = f"no answer within {ATTEMPT_TIMEOUT.total_seconds():.0f} s"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return _Answer(status, retry_after, error, time.perf_counter() - started)
 
 
 def _observe(attempt: Attempt, now: datetime) -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
-from tests.integration.alerts.conftest import add_merchant
-from tests.integration.ingest.conftest import TOKENS
+from tests.alerts.integration.conftest import add_merchant
+from tests.ingest.integration.conftest import TOKENS
 from tests.support.findings import overdue_finding
 from tests.support.matcher import service_env
 from tests.support.receiver import receiver

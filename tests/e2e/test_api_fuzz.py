@@ -16,7 +16,7 @@ from settlewatch.alerts.core.lifecycle import Finding
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.common.db import create_engine
 from settlewatch.common.kafka import Topics, ensure_topics
-from tests.integration.ingest.conftest import ACQUIRER, PROFILE, TOKENS
+from tests.ingest.integration.conftest import ACQUIRER, PROFILE, TOKENS
 from tests.support.findings import overdue_finding
 from tests.support.service import served
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.integration.ingest.conftest import PROFILE, sale
+from tests.ingest.integration.conftest import PROFILE, sale
 from tests.support.stack import SERVICES, RunningStack, StartStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]

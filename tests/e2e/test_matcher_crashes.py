@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from settlewatch.common.kafka import Topics, ensure_topics
-from tests.integration.ingest.conftest import ACQUIRER, PROFILE, TOKENS, sale
+from tests.ingest.integration.conftest import ACQUIRER, PROFILE, TOKENS, sale
 from tests.support.kafka import decoded, read_topic
 from tests.support.matcher import matcher_clock, service_env
 from tests.support.service import served, spawn

@@ -23,7 +23,7 @@ import pytest
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics, read_topic
 from settlewatch.common.publisher import Publisher
-from tests.integration.ingest.conftest import PROFILE, sale
+from tests.ingest.integration.conftest import PROFILE, sale
 from tests.support.receiver import receiver
 from tests.support.stack import StartStack
 

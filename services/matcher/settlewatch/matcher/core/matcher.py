@@ -100,7 +100,7 @@ class Matcher:
 
     An ``apply_*`` that raises has changed nothing: the adapter dead-letters that one record
     and the partition goes on as if it had never been there. For events inside the schema's
-    bounds none raises but for UnknownMerchant (tests/unit/matcher/test_totality.py)."""
+    bounds none raises but for UnknownMerchant (tests/matcher/unit/test_totality.py)."""
 
     def __init__(self, state: PartitionState) -> None:
         self.state = state

@@ -1,0 +1,84 @@
+"""Clock pulses (SPEC §5): in every partition, every second, never ahead of acknowledged data."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from datetime import datetime
+
+import httpx
+import pytest
+
+from settlewatch.common.config import IngestSettings
+from settlewatch.common.kafka import Topics
+from tests.ingest.integration.conftest import PARTITIONS, PROFILE, sale
+from tests.support.kafka import decoded, read_topic
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_a_pulse_is_never_ahead_of_data_acknowledged_before_it(
+    client: httpx.AsyncClient, ingest_settings: IngestSettings
+) -> None:
+    merchants = [f"M{i}" for i in range(2, 10)]  # spread over the partitions
+    for merchant in merchants:
+        assert (await client.put(f"/v1/merchants/{merchant}", json=PROFILE)).status_code == 201
+    acked_at: dict[str, float] = {}
+
+    async def sender(worker: int) -> None:
+        deadline = time.monotonic() + 3.5  # spans several pulse rounds
+        n = 0
+        while time.monotonic() < deadline:
+            ids = [f"W{worker}-{n}-{k}" for k in range(20)]
+            n += 1
+            batch = [
+                sale(txn_id, merchant_id=merchants[hash(txn_id) % len(merchants)]) for txn_id in ids
+            ]
+            response = await client.post("/v1/transactions", json={"items": batch})
+            assert response.status_code == 202
+            now = time.time()
+            acked_at.update(dict.fromkeys(ids, now))
+
+    await asyncio.gather(*(sender(w) for w in range(4)))
+    await asyncio.sleep(1.2)  # one more pulse round after the last batch
+
+    topic = Topics(ingest_settings.topic_prefix).transactions
+    records = await read_topic(ingest_settings.kafka_bootstrap_servers, topic)
+    by_partition = defaultdict(list)
+    for record in records:
+        by_partition[record.partition].append(record)
+    checked = 0
+    for partition_records in by_partition.values():
+        latest_pulse = float("-inf")
+        for record in sorted(partition_records, key=lambda r: r.offset):
+            event = decoded(record)
+            if event["kind"] == "pulse":
+                latest_pulse = max(
+                    latest_pulse, datetime.fromisoformat(event["body"]["at"]).timestamp()
+                )
+            elif event["kind"] == "transaction":
+                # every pulse before this record was written before the record was acknowledged
+                assert latest_pulse <= acked_at[event["body"]["txn_id"]]
+                checked += 1
+    assert checked == len(acked_at)
+
+
+async def test_pulses_reach_every_partition_of_both_topics_every_second(
+    client: httpx.AsyncClient, ingest_settings: IngestSettings
+) -> None:
+    await asyncio.sleep(3.2)
+    topics = Topics(ingest_settings.topic_prefix)
+    for topic in (topics.transactions, topics.settlements):
+        pulses: dict[int, list[datetime]] = defaultdict(list)
+        for record in await read_topic(ingest_settings.kafka_bootstrap_servers, topic):
+            event = decoded(record)
+            if event["kind"] == "pulse":
+                assert record.key is None
+                pulses[record.partition].append(datetime.fromisoformat(event["body"]["at"]))
+        assert set(pulses) == set(range(PARTITIONS))
+        for times in pulses.values():
+            assert len(times) >= 3
+            assert times == sorted(times)
+            gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+            assert all(0.5 < gap < 2.0 for gap in gaps), gaps

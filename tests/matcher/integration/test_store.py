@@ -1,0 +1,147 @@
+"""The matcher store against the real database."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import date
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from settlewatch.common.db import create_engine
+from settlewatch.matcher.core.matcher import Matcher
+from settlewatch.matcher.core.model import AWAITING_DEADLINE, AWAITING_EXPIRY
+from settlewatch.matcher.store import LostOwnership, MatcherStore, Owned, forget_consumed_offsets
+from tests.matcher.unit.scenario import Event, apply, at, merchant, paid, sale
+from tests.support.urls import asyncpg_dsn
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def store(database_url: str) -> AsyncIterator[MatcherStore]:
+    engine = create_engine(database_url)
+    yield MatcherStore(engine)
+    await engine.dispose()
+
+
+async def test_a_partition_claimed_by_a_newer_owner_cannot_be_saved_by_the_old_one(
+    store: MatcherStore,
+) -> None:
+    [old] = await store.claim([3])
+    [new] = await store.claim([3])  # another instance took the partition over
+    assert new.generation == old.generation + 1
+    await store.save([new], [], {("t", 3): 10})
+    with pytest.raises(LostOwnership):
+        await store.save([old], [], {("t", 3): 99})
+    assert await store.offsets(["t"], [3]) == {("t", 3): 10}  # the zombie changed nothing
+
+
+async def test_forgetting_offsets_makes_the_matcher_start_from_the_beginning(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute("INSERT INTO matcher_offsets VALUES ('x.transactions', 0, 42)")
+        await forget_consumed_offsets(database_url)
+        assert await conn.fetchval("SELECT count(*) FROM matcher_offsets") == 0
+    finally:
+        await conn.close()
+
+
+async def saved_partition(store: MatcherStore, tick: str, *more: Event) -> Owned:
+    """Partition 0 with two sales on 2025-11-20 (T-paid settled, T-open not) and one on
+    2025-11-21 (T-later), plus `more`, decided at `tick`, saved; nothing left in memory."""
+    [owned] = await store.claim([0])
+    matcher = Matcher(owned.state)
+    for event in (
+        merchant("M1"),
+        sale("T-paid", "2025-11-20T10:00+08:00"),
+        sale("T-open", "2025-11-20T11:00+08:00"),
+        sale("T-later", "2025-11-21T10:00+08:00"),
+        paid("T-paid"),
+        *more,
+    ):
+        apply(matcher, event)
+    matcher.tick(at(tick))
+    await store.save([owned], [], {})
+    matcher.evict(0)
+    assert owned.state.payments == {}
+    return owned
+
+
+async def test_payments_are_read_back_by_id_and_by_deadline_earliest_first(
+    store: MatcherStore,
+) -> None:
+    owned = await saved_partition(store, "2025-11-20T12:00+08:00")
+
+    fetched = await store.fetch(owned, ["T-paid", "T-never-seen"])
+    assert [(p.txn_id, p.status) for p in fetched] == [("T-paid", "settled")]
+    due = await store.due(owned, at("2025-11-30T00:00+08:00"), limit=1)
+    assert [p.txn_id for p in due] == ["T-open"]  # due 11-21 24:00, before T-later's
+    due = await store.due(owned, at("2025-11-30T00:00+08:00"), limit=10)
+    assert [p.txn_id for p in due] == ["T-open", "T-later"]
+    assert await store.due(owned, at("2025-11-21T12:00+08:00"), limit=10) == []
+
+
+async def test_a_closed_day_is_dropped_whole_and_a_day_with_an_open_payment_stays(
+    store: MatcherStore, database_url: str
+) -> None:
+    # T-open paid too; T-later (due Monday 24th) is overdue.
+    owned = await saved_partition(store, "2025-11-26T12:00+08:00", paid("T-open"))
+
+    dropped = await store.drop_closed_windows(date(2025, 12, 31), [owned])
+
+    assert dropped == [date(2025, 11, 20)]
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    tables = await conn.fetch(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE 'matcher_payments_d%'"
+    )
+    await conn.close()
+    assert [t["relname"] for t in tables] == ["matcher_payments_d20251121"]
+    assert sorted(owned.days) == ["T-later"]  # the index forgot the dropped payments
+    assert [p.status for p in await store.fetch(owned, ["T-later"])] == ["overdue"]
+
+
+async def test_overdue_ones_come_due_again_to_expire_and_a_bank_s_pending_ones_are_found(
+    store: MatcherStore,
+) -> None:
+    # T-open is overdue (due the 21st), T-later still pending.
+    owned = await saved_partition(store, "2025-11-22T12:00+08:00")
+
+    # Due after a maintenance window's start: the pending ones only.
+    since = at("2025-11-21T00:00+08:00")
+    assert [p.txn_id for p in await store.pending_of_bank(owned, "ICBC", since)] == ["T-later"]
+    assert await store.pending_of_bank(owned, "BOC", since) == []
+    # Thirty days after its deadline the overdue one is due again, to expire; in the order
+    # the timer acts: T-later's deadline (24th) before T-open's expiry (21 Dec).
+    due = await store.due(owned, at("2025-12-22T12:00+08:00"), limit=10)
+    assert [(p.txn_id, p.status) for p in due] == [("T-later", "pending"), ("T-open", "overdue")]
+
+
+async def test_the_deadline_indexes_hold_the_statuses_the_core_decides_on(
+    store: MatcherStore, database_url: str
+) -> None:
+    """The partial indexes of migration 0004 and the core's timer rules (fires_at) name the
+    same statuses: a status added to one and not the other would make the timer miss payments
+    or scan the whole table."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) AS predicate "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'matcher_payments'::regclass AND i.indpred IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    statuses = {
+        r["relname"]: set(re.findall(r"'(\w+)'::text", r["predicate"]))
+        for r in rows
+        if "status" in r["predicate"]
+    }
+    assert statuses == {
+        "matcher_payments_due": AWAITING_DEADLINE,
+        "matcher_payments_unsettled": AWAITING_EXPIRY,
+    }

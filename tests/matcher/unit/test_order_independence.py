@@ -1,0 +1,216 @@
+"""Properties: within the same pulses, any order and duplication of the same events gives the
+same final statuses and the same findings (SPEC §5: a replay reproduces the live run); and a
+matcher that keeps only a working set in memory, reading the rest from its store, or restarts
+from the store, decides exactly what one holding everything in memory decides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from settlewatch.common.events import MaintenanceWindow, MerchantChanged
+from settlewatch.matcher.codec import (
+    partition_from_json,
+    partition_to_json,
+    payment_from_json,
+    payment_to_json,
+    reference_to_json,
+)
+from settlewatch.matcher.core.matcher import Matcher, fires_at, referenced
+from settlewatch.matcher.core.model import PartitionState, Payment
+from tests.matcher.unit.scenario import Event, Run, apply, merchant, sale, settlement, void
+
+START = datetime.fromisoformat("2025-11-20T00:00+08:00")
+TXN_IDS = [f"T{i}" for i in range(8)]
+
+
+def minutes(n: int) -> datetime:
+    return START + timedelta(minutes=n)
+
+
+@st.composite
+def transactions(draw: st.DrawFn) -> dict[str, Event]:
+    """One fixed content per txn_id (a different content would be a conflict, tested apart)."""
+    chosen: dict[str, Event] = {}
+    for txn_id in draw(st.lists(st.sampled_from(TXN_IDS), min_size=1, max_size=8, unique=True)):
+        when = minutes(draw(st.integers(0, 3 * 24 * 60)))
+        kind = draw(st.sampled_from(["sale", "sale", "sale", "refund"]))
+        chosen[txn_id] = sale(
+            txn_id,
+            when.isoformat(),
+            type=kind,
+            merchant_id=draw(st.sampled_from(["M1", "M2"])),
+            amount_minor=draw(st.sampled_from([12800, 5000])),
+            card_fingerprint=draw(st.sampled_from(["fp-a", "fp-b"])),
+            **({"original_txn_id": "T-orig"} if kind == "refund" else {}),
+        )
+    return chosen
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[datetime], list[tuple[int, Event]]]:
+    """Ticks over six weeks, and events each assigned to the interval before one of them."""
+    ticks = sorted(set(draw(st.lists(st.integers(1, 45 * 24 * 60), min_size=1, max_size=12))))
+    tick_times = [minutes(t) for t in ticks]
+    events: list[Event] = list(draw(transactions()).values())
+    for n in range(draw(st.integers(0, 3))):
+        events.append(void(f"V{n}", draw(st.sampled_from(TXN_IDS))))
+    for n in range(draw(st.integers(0, 5))):
+        line_txn = draw(st.sampled_from(TXN_IDS))
+        gross = draw(st.sampled_from([12800, 5000, -5000]))
+        events.append(
+            settlement(
+                f"S{n}",
+                [(line_txn, gross, 30, gross - 30)],
+                status=draw(st.sampled_from(["settled", "settled", "failed", "returned"])),
+                occurred=minutes(draw(st.integers(0, 6 * 24 * 60))).isoformat(),
+            )
+        )
+    if draw(st.booleans()):
+        start = draw(st.integers(0, 5 * 24 * 60))
+        events.append(
+            MaintenanceWindow(
+                id="mw",
+                bank_code="ICBC",
+                starts_at=minutes(start),
+                ends_at=minutes(start + 600),
+                reason="x",
+            )
+        )
+    placed = [(draw(st.integers(0, len(tick_times) - 1)), event) for event in events]
+    return tick_times, placed
+
+
+def run(ticks: list[datetime], placed: list[tuple[int, Event]]) -> tuple[dict[str, str], set[str]]:
+    matcher_run = Run().feed(merchant("M1"), merchant("M2", settlement_cycle="D0"))
+    for index, now in enumerate(ticks):
+        matcher_run.feed(*(event for i, event in placed if i == index))
+        matcher_run.tick(now)
+    statuses = {txn_id: matcher_run.status(txn_id) for txn_id in TXN_IDS}
+    return statuses, {finding.key for finding in matcher_run.findings}
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios(), st.randoms(use_true_random=False), st.data())
+def test_order_and_duplication_within_a_tick_change_nothing(
+    scenario: tuple[list[datetime], list[tuple[int, Event]]], rng: Any, data: st.DataObject
+) -> None:
+    ticks, placed = scenario
+    reference = run(ticks, placed)
+    shuffled = list(placed)
+    rng.shuffle(shuffled)
+    duplicated = (
+        shuffled + data.draw(st.lists(st.sampled_from(placed), max_size=5)) if placed else shuffled
+    )
+    rng.shuffle(duplicated)
+    assert run(ticks, duplicated) == reference
+
+
+class Shelf:
+    """The store's contract, in memory: payments as saved JSON rows, read back by txn_id, by
+    deadline (bounded, earliest first) and by bank; the partition document as saved."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, bytes] = {}
+
+    def save(self, state: PartitionState) -> None:
+        for txn_id in state.changed:
+            if txn_id in state.payments:
+                self.rows[txn_id] = payment_to_json(state.payments[txn_id])
+        for txn_id in state.removed:
+            self.rows.pop(txn_id, None)
+        state.changed.clear()
+        state.removed.clear()
+
+    def stored(self) -> list[Payment]:
+        return [payment_from_json(orjson.loads(row)) for row in self.rows.values()]
+
+    def fetch(self, state: PartitionState, txn_ids: Iterable[str]) -> list[Payment]:
+        wanted = set(txn_ids) - set(state.payments)
+        return [p for p in self.stored() if p.txn_id in wanted]
+
+    def due(self, now: datetime, limit: int) -> list[Payment]:
+        due = [(at, p.txn_id, p) for p in self.stored() if (at := fires_at(p)) and at <= now]
+        return [p for _, _, p in sorted(due)[:limit]]
+
+    def pending_of_bank(self, bank_code: str, since: datetime) -> list[Payment]:
+        return [
+            p
+            for p in self.stored()
+            if p.status == "pending" and p.bank_code == bank_code and p.due_at >= since
+        ]
+
+    def reload(self, state: PartitionState) -> PartitionState:
+        """The partition as a restarted matcher reads it: its documents and recent sales."""
+        self.save(state)
+        sales = [
+            (
+                (p.merchant_id, p.card_fingerprint, p.amount_minor, p.currency),
+                p.txn_id,
+                p.occurred_at,
+            )
+            for p in sorted(self.stored(), key=lambda p: (p.occurred_at, p.txn_id))
+            if p.kind == "sale"
+        ]
+        reference = orjson.loads(orjson.dumps(reference_to_json(state)))
+        document = orjson.loads(orjson.dumps(partition_to_json(state)))
+        return partition_from_json(reference, document, state.clock, sales)
+
+
+def run_from_store(
+    ticks: list[datetime],
+    placed: list[tuple[int, Event]],
+    keep: int,
+    restart_before: int | None = None,
+) -> tuple[dict[str, str], set[str]]:
+    """The same run as the matcher service does it: a working set of at most `keep` payments
+    between ticks, payments read before the events that concern them, due ones read two at a
+    time, and optionally a restart from the saved state just before tick `restart_before`."""
+    shelf = Shelf()
+    matcher = Matcher(PartitionState())
+    findings = []
+    for event in (merchant("M1"), merchant("M2", settlement_cycle="D0")):
+        apply(matcher, event)
+    for index, now in enumerate(ticks):
+        events = [event for i, event in placed if i == index]
+        for event in events:
+            if isinstance(event, MaintenanceWindow):
+                matcher.load(shelf.pending_of_bank(event.bank_code, event.starts_at))
+            elif not isinstance(event, MerchantChanged):
+                kind = "settlement" if "settlement_id" in event else "transaction"
+                matcher.load(shelf.fetch(matcher.state, referenced(kind, event)))
+            apply(matcher, event)
+        shelf.save(matcher.state)  # a batch ended before the pulse came
+        matcher.evict(keep)
+        if index == restart_before:
+            matcher = Matcher(shelf.reload(matcher.state))
+        matcher.load(shelf.fetch(matcher.state, matcher.needed_at_tick()))
+        while True:
+            due = shelf.due(now, limit=2)
+            matcher.load(due)
+            findings += matcher.tick(now)
+            if len(due) < 2:
+                break
+            shelf.save(matcher.state)
+            matcher.evict(keep)
+        shelf.save(matcher.state)
+        matcher.evict(keep)
+    shelf.save(matcher.state)
+    statuses = dict.fromkeys(TXN_IDS, "gone")
+    statuses |= {p.txn_id: p.status for p in shelf.stored()}
+    return statuses, {finding.key for finding in findings}
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(), st.integers(0, 3), st.data())
+def test_a_working_set_read_from_the_store_decides_exactly_as_all_in_memory(
+    scenario: tuple[list[datetime], list[tuple[int, Event]]], keep: int, data: st.DataObject
+) -> None:
+    ticks, placed = scenario
+    restart_before = data.draw(st.none() | st.integers(0, len(ticks) - 1))
+    assert run_from_store(ticks, placed, keep, restart_before) == run(ticks, placed)

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+
+import asyncpg
+import orjson
+import pytest
+from alembic.script import ScriptDirectory
+
+from settlewatch.common.db import create_engine
+from settlewatch.matcher.codec import payment_to_json, reference_to_json
+from settlewatch.matcher.core.matcher import Matcher
+from settlewatch.matcher.core.model import PartitionState
+from settlewatch.matcher.store import MatcherStore
+from settlewatch.schema import alembic_config, migrate
+from tests.matcher.unit.scenario import apply, at, merchant, sale
+from tests.support.urls import asyncpg_dsn, with_database
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def head() -> str:
+    return (
+        ScriptDirectory.from_config(alembic_config("postgresql://unused/")).get_current_head() or ""
+    )
+
+
+async def schema_version(url: str) -> str:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        version: str = await conn.fetchval("SELECT version_num FROM alembic_version")
+        return version
+    finally:
+        await conn.close()
+
+
+async def test_migrated_database_is_at_head(database_url: str) -> None:
+    assert await schema_version(database_url) == head()
+
+
+async def run_migrate(env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "settlewatch.cli",
+        "migrate",
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, stderr.decode()
+
+
+async def test_settlewatch_migrate_upgrades_an_empty_database(postgres_server_url: str) -> None:
+    name = f"sw_empty_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = with_database(postgres_server_url, name)
+        code, stderr = await run_migrate(os.environ | {"DATABASE_URL": url})
+        assert code == 0, stderr
+        assert await schema_version(url) == head()
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables")}
+        await conn.close()
+        assert {"merchants", "maintenance_windows"} <= tables
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_concurrent_migrations_from_several_processes_are_harmless(
+    database_url: str,
+) -> None:
+    env = os.environ | {"DATABASE_URL": database_url}
+    results = await asyncio.gather(*(run_migrate(env) for _ in range(3)))
+    assert [code for code, _ in results] == [0, 0, 0], results
+    assert await schema_version(database_url) == head()
+
+
+async def test_migrate_is_idempotent(database_url: str) -> None:
+    await asyncio.to_thread(migrate, database_url)
+    await asyncio.to_thread(migrate, database_url)
+    assert await schema_version(database_url) == head()
+
+
+async def test_migrate_without_database_url_explains_what_is_missing() -> None:
+    code, stderr = await run_migrate({k: v for k, v in os.environ.items() if k != "DATABASE_URL"})
+    assert code == 2
+    assert "DATABASE_URL is required" in stderr
+
+
+async def test_matcher_state_of_0003_is_carried_into_the_windowed_store(
+    postgres_server_url: str,
+) -> None:
+    name = f"sw_0003_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(postgres_server_url, name)
+    try:
+        await asyncio.to_thread(migrate, url, "0003")
+        matcher = Matcher(PartitionState())
+        apply(matcher, merchant("M1"))
+        apply(matcher, sale("T1"))
+        payment = matcher.state.payments["T1"]
+        document = {
+            "merchants": reference_to_json(matcher.state)["merchants"],
+            "windows": {},
+            "conflicts": [["T1", "abc"]],
+            "early_cancellations": {"T-gone": "V9"},
+            "reported_duplicates": [["T1", "T2"]],
+        }
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        await conn.execute(
+            "INSERT INTO matcher_payments (txn_id, partition, merchant_id, status, bank_code, "
+            "currency, amount_minor, occurred_at, business_date, due_at, body) "
+            "VALUES ('T1', 0, 'M1', 'pending', 'ICBC', 'CNY', 12800, $1, $2, $3, $4::jsonb)",
+            payment.occurred_at,
+            payment.business_date,
+            payment.due_at,
+            payment_to_json(payment).decode(),
+        )
+        await conn.execute(
+            "INSERT INTO matcher_partitions (partition, generation, clock, body) "
+            "VALUES (0, 1, $1, $2::jsonb)",
+            at("2025-11-20T12:00+08:00"),
+            orjson.dumps(document).decode(),
+        )
+        await conn.close()
+
+        await asyncio.to_thread(migrate, url)
+
+        engine = create_engine(url)
+        try:
+            store = MatcherStore(engine)
+            [owned] = await store.claim([0])
+            assert set(owned.state.merchants) == {"M1"}
+            assert set(owned.state.early_cancellations) == {"T-gone"}
+            [loaded] = await store.fetch(owned, ["T1"])
+            assert (loaded.txn_id, loaded.due_at) == ("T1", payment.due_at)
+            assert [p.txn_id for p in await store.due(owned, loaded.due_at, limit=5)] == ["T1"]
+        finally:
+            await engine.dispose()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()

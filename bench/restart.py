@@ -2,9 +2,11 @@
 within 2 s), and how soon it is ready again.
 
 `settlewatch up` runs on embedded parts on free ports. Each service is killed with SIGKILL
-`--kills` times; for each kill the figures are the time until `up` wrote the new process's PID
-and the time until its /readyz answers 200 again. Reference measured in the same run: how long
-the same services took to become ready when `up` started them cold. Last line:
+`--kills` times, each time after it has run long enough to count as healthy (a service that
+dies young is restarted with backoff: a crash loop); for each kill the figures are the time
+until `up` wrote the new process's PID and the time until its /readyz answers 200 again.
+Reference measured in the same run: how long the same services took to become ready when `up`
+started them cold. Last line:
 ``RESULT restart_ready_ratio=<p50 kill→ready / cold start→ready>``.
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from settlewatch.common.backoff import Backoff
 from tests.support.ports import free_port
 
 SERVICES = ("ingest", "matcher", "alerts")
@@ -90,6 +93,7 @@ def kills(run_dir: Path, ports: dict[str, int], count: int) -> tuple[list[float]
     respawn: list[float] = []
     back: list[float] = []
     for _ in range(count):
+        time.sleep(Backoff().stable)  # every service has run long enough to count as healthy
         for service, port in ports.items():
             old = pid(run_dir, service)
             assert old is not None

@@ -1,0 +1,130 @@
+"""Soak: memory of `settlewatch up` on its embedded parts under a steady load, and whether it
+keeps up.
+
+`settlewatch up` runs on free ports; sales are posted at `--rate` events/s (batches of 100, one
+merchant each, `occurred_at` now) for `--minutes`; every minute the resident memory (RSS) of the
+broker and of each service is sampled. The embedded broker keeps every message in memory and
+its topics have no retention (the Tansu build accepts `retention.ms` but does not enforce it,
+and refuses DeleteRecords), so its growth per event is the figure to know. Reference measured in
+the same run: the size of the events as posted (JSON bytes). Last line:
+``RESULT broker_growth_ratio=<broker RSS growth ÷ bytes posted>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+import psutil
+
+from tests.support.ports import free_port
+
+TOKEN = "soak-token-0123456789"
+PROFILE = {"name": "Soak merchant", "settlement_bank": "ICBC", "settlement_cycle": "T1"}
+SERVICES = ("ingest", "matcher", "alerts")
+
+
+def rss_mb(pid: int) -> float:
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=1000, help="events per second")
+    parser.add_argument("--minutes", type=int, default=20)
+    args = parser.parse_args()
+    ports = {service: free_port() for service in SERVICES}
+    with tempfile.TemporaryDirectory() as data_dir:
+        run_dir = Path(data_dir) / "run"
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+        } | {
+            "SETTLEWATCH_DATA_DIR": data_dir,
+            "BROKER_PORT": str(free_port()),
+            "SETTLEWATCH_API_TOKENS": f"{TOKEN}=acquirer",
+            **{f"{service.upper()}_PORT": str(port) for service, port in ports.items()},
+        }
+        up = subprocess.Popen(
+            [sys.executable, "-m", "settlewatch.cli", "up"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            samples, posted_bytes, posted = load(run_dir, ports, args.rate, args.minutes)
+        finally:
+            up.send_signal(signal.SIGINT)
+            up.wait(120)
+    print("minute  events     broker MB  " + "  ".join(f"{s:>8} MB" for s in SERVICES))
+    for minute, events, broker, services in samples:
+        columns = "  ".join(f"{mb:>11.0f}" for mb in services)
+        print(f"{minute:>6}  {events:>9,}  {broker:>9.0f}  {columns}")
+    growth = (samples[-1][2] - samples[0][2]) * 2**20
+    print(
+        f"broker: +{growth / 2**20:.0f} MB for {posted:,} events "
+        f"({growth / max(posted, 1):.0f} B per event; {posted_bytes / max(posted, 1):.0f} B posted)"
+    )
+    print(f"RESULT broker_growth_ratio={growth / max(posted_bytes, 1):.2f}")
+
+
+def load(
+    run_dir: Path, ports: dict[str, int], rate: int, minutes: int
+) -> tuple[list[tuple[int, int, float, list[float]]], int, int]:
+    base = f"http://127.0.0.1:{ports['ingest']}"
+    client = httpx.Client(base_url=base, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if client.put("/v1/merchants/M1", json=PROFILE).status_code in (200, 201):
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the stack did not come up"
+        time.sleep(0.5)
+    pids = {name: int((run_dir / f"{name}.pid").read_text()) for name in ("broker", *SERVICES)}
+    samples: list[tuple[int, int, float, list[float]]] = []
+    posted = posted_bytes = 0
+    started = time.monotonic()
+    for minute in range(minutes + 1):
+        samples.append(
+            (minute, posted, rss_mb(pids["broker"]), [rss_mb(pids[s]) for s in SERVICES])
+        )
+        if minute == minutes:
+            break
+        while time.monotonic() < started + 60 * (minute + 1):
+            now = datetime.now(UTC).isoformat()
+            items = [
+                {
+                    "txn_id": f"S{posted + i}",
+                    "merchant_id": "M1",
+                    "terminal_id": "POS-1",
+                    "type": "sale",
+                    "amount_minor": 12800,
+                    "currency": "CNY",
+                    "occurred_at": now,
+                    "card_fingerprint": f"fp-{posted + i}",
+                }
+                for i in range(100)
+            ]
+            body = orjson.dumps({"items": items})
+            if client.post("/v1/transactions", content=body).status_code == 202:
+                posted += len(items)
+                posted_bytes += len(body)
+            # Paced: `rate` events a second on average.
+            time.sleep(max(0.0, started + posted / rate - time.monotonic()))
+    return samples, posted_bytes, posted
+
+
+if __name__ == "__main__":
+    main()

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,49 @@ from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.schema import migrate
 from tests.support.ports import free_port
+
+SERVICES = ("ingest", "matcher", "alerts")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A `settlewatch up` on embedded parts: its data folder and its services' ports."""
+
+    data_dir: Path
+    ports: dict[str, int]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+
+@contextmanager
+def settlewatch_up(**extra_env: str) -> Iterator[Stack]:
+    """`settlewatch up` on embedded parts and free ports, in a fresh data folder; stopped with
+    Ctrl-C (SIGINT) at the end."""
+    ports = {service: free_port() for service in SERVICES}
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+        } | {
+            "SETTLEWATCH_DATA_DIR": data_dir,
+            "BROKER_PORT": str(free_port()),
+            **{f"{service.upper()}_PORT": str(port) for service, port in ports.items()},
+            **extra_env,
+        }
+        up = subprocess.Popen(
+            [sys.executable, "-m", "settlewatch.cli", "up"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield Stack(Path(data_dir), ports)
+        finally:
+            up.send_signal(signal.SIGINT)
+            up.wait(120)
 
 
 @dataclass(frozen=True)

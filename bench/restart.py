@@ -16,18 +16,13 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from bench.parts import settlewatch_up
 from settlewatch.common.backoff import Backoff
-from tests.support.ports import free_port
-
-SERVICES = ("ingest", "matcher", "alerts")
 
 
 def ready(port: int) -> bool:
@@ -48,30 +43,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kills", type=int, default=5, help="kills per service")
     args = parser.parse_args()
-    ports = {service: free_port() for service in SERVICES}
-    with tempfile.TemporaryDirectory() as data_dir:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
-        } | {
-            "SETTLEWATCH_DATA_DIR": data_dir,
-            "BROKER_PORT": str(free_port()),
-            **{f"{service.upper()}_PORT": str(port) for service, port in ports.items()},
-        }
-        started = time.monotonic()
-        up = subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.cli", "up"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            cold = cold_start(ports, started)
-            respawn, back = kills(Path(data_dir) / "run", ports, args.kills)
-        finally:
-            up.send_signal(signal.SIGINT)
-            up.wait(60)
+    started = time.monotonic()
+    with settlewatch_up() as stack:
+        cold = cold_start(stack.ports, started)
+        respawn, back = kills(stack.run_dir, stack.ports, args.kills)
     print(f"cold start → every service ready: {cold:.2f} s")
     print(
         f"SIGKILL → new process: p50 {statistics.median(respawn):.2f} s, "

@@ -13,11 +13,6 @@ the same run: the size of the events as posted (JSON bytes). Last line:
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,11 +21,10 @@ import httpx
 import orjson
 import psutil
 
-from tests.support.ports import free_port
+from bench.parts import SERVICES, settlewatch_up
 
 TOKEN = "soak-token-0123456789"
 PROFILE = {"name": "Soak merchant", "settlement_bank": "ICBC", "settlement_cycle": "T1"}
-SERVICES = ("ingest", "matcher", "alerts")
 
 
 def rss_mb(pid: int) -> float:
@@ -42,30 +36,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000, help="events per second")
     parser.add_argument("--minutes", type=int, default=20)
     args = parser.parse_args()
-    ports = {service: free_port() for service in SERVICES}
-    with tempfile.TemporaryDirectory() as data_dir:
-        run_dir = Path(data_dir) / "run"
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
-        } | {
-            "SETTLEWATCH_DATA_DIR": data_dir,
-            "BROKER_PORT": str(free_port()),
-            "SETTLEWATCH_API_TOKENS": f"{TOKEN}=acquirer",
-            **{f"{service.upper()}_PORT": str(port) for service, port in ports.items()},
-        }
-        up = subprocess.Popen(
-            [sys.executable, "-m", "settlewatch.cli", "up"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            samples, posted_bytes, posted = load(run_dir, ports, args.rate, args.minutes)
-        finally:
-            up.send_signal(signal.SIGINT)
-            up.wait(120)
+    with settlewatch_up(SETTLEWATCH_API_TOKENS=f"{TOKEN}=acquirer") as stack:
+        samples, posted_bytes, posted = load(stack.run_dir, stack.ports, args.rate, args.minutes)
     print("minute  events     broker MB  " + "  ".join(f"{s:>8} MB" for s in SERVICES))
     for minute, events, broker, services in samples:
         columns = "  ".join(f"{mb:>11.0f}" for mb in services)

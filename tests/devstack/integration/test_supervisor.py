@@ -84,5 +84,5 @@ async def test_stop_kills_a_process_that_ignores_sigterm(tmp_path: Path) -> None
     await asyncio.sleep(0.3)  # let the child install its handler
     started = time.monotonic()
     await child.stop(timeout=0.5)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 30  # killed, not waited for (it would sleep 60 s)
     assert not alive(pid)

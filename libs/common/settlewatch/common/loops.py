@@ -31,7 +31,7 @@ class _Loop:
     name: str
     run: Callable[[], Awaitable[None]]
     backoff: Backoff
-    started: float = 0.0
+    running_since: float | None = None  # None while it waits to be restarted
     error: str | None = None  # of the last failure, until a run outlasts `stable`
     task: asyncio.Task[None] | None = None
 
@@ -58,12 +58,13 @@ class Loops:
 
     async def _keep(self, loop: _Loop) -> None:
         while True:
-            loop.started = self._clock()
+            loop.running_since = self._clock()
             try:
                 await loop.run()
                 raise RuntimeError("the loop returned")  # loops run until cancelled
             except Exception as exc:
-                uptime = self._clock() - loop.started
+                uptime = self._clock() - loop.running_since
+                loop.running_since = None
                 delay = loop.backoff.next_delay(uptime)
                 loop.error = f"{type(exc).__name__}: {exc}"[:300]
                 LOOP_RESTARTS.labels(loop.name).inc()
@@ -72,11 +73,11 @@ class Loops:
                     extra={"loop": loop.name, "uptime_s": round(uptime, 3), "restart_in_s": delay},
                     exc_info=exc,
                 )
-                loop.started = float("inf")  # not running: failing until the next run is stable
                 await asyncio.sleep(delay)
 
     def _failing(self, loop: _Loop) -> str | None:
-        if loop.error is not None and self._clock() - loop.started >= self._stable:
+        since = loop.running_since
+        if loop.error is not None and since is not None and self._clock() - since >= self._stable:
             loop.error = None  # a run outlasted `stable` since the last failure
         return loop.error
 

@@ -168,6 +168,10 @@ class StackSettings(_Settings):
     ingest_port: Port = Field(8001, validation_alias="INGEST_PORT")
     matcher_port: Port = Field(8002, validation_alias="MATCHER_PORT")
     alerts_port: Port = Field(8003, validation_alias="ALERTS_PORT")
+    # ≈ 350 B of broker memory each: the embedded broker is restarted empty beyond this.
+    embedded_broker_max_records: int = Field(
+        500_000, ge=1, validation_alias="SETTLEWATCH_EMBEDDED_BROKER_MAX_RECORDS"
+    )
 
 
 S = TypeVar("S", bound=_Settings)

@@ -28,6 +28,7 @@ from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.devstack.processes import port_is_free
+from settlewatch.devstack.rotation import Rotation
 from settlewatch.devstack.supervisor import SupervisedProcess
 from settlewatch.devstack.watchdog import keep_broker, keep_postgres
 from settlewatch.matcher.store import forget_consumed_offsets
@@ -123,7 +124,15 @@ async def run_up(settings: StackSettings, out: TextIO = sys.stdout) -> None:
         if postgres is not None:
             watchdogs.append(asyncio.create_task(keep_postgres(postgres)))
         if broker is not None:
-            watchdogs.append(asyncio.create_task(keep_broker(broker, children, prepare_topics)))
+            rotation = Rotation(
+                bootstrap,
+                database_url,
+                Topics(settings.topic_prefix),
+                settings.embedded_broker_max_records,
+            )
+            watchdogs.append(
+                asyncio.create_task(keep_broker(broker, children, prepare_topics, rotation))
+            )
         stack.push_async_callback(_cancel, watchdogs)  # before the services and parts stop
 
         urls = {name: f"http://{settings.host}:{port}" for name, port in _ports(settings).items()}

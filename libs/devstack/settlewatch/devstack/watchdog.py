@@ -12,6 +12,8 @@
   absorbed by the alerts service — is lost with it. Production runs Apache Kafka, which keeps
   its log on disk, replicated (`SETTLEWATCH_TOPIC_REPLICATION_FACTOR`), and loses nothing it
   acknowledged (ingest answers 202 only after acks=all).
+- The broker also enforces no retention, so it is restarted empty, losing nothing, when its log
+  is full and has been read (rotation.py).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from aiokafka import ConsumerRecord
+
 from settlewatch.common.backoff import Backoff
 from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
+from settlewatch.devstack.rotation import Rotation
 from settlewatch.devstack.supervisor import SupervisedProcess
 
 __all__ = ["keep_broker", "keep_postgres"]
@@ -56,32 +61,79 @@ async def keep_broker(
     broker: EmbeddedBroker,
     services: Sequence[SupervisedProcess],
     prepare: Callable[[], Awaitable[None]],
+    rotation: Rotation | None = None,
 ) -> None:
-    """Restart the embedded broker whenever it exits (until cancelled): the services are held
-    meanwhile and start afresh after `prepare` (topics, offsets) has run on the new broker."""
-    backoff = Backoff(first=0.5, cap=30.0, stable=60.0)
+    """Restart the embedded broker whenever it exits, or when `rotation` finds its log full and
+    read (until cancelled): the services are held meanwhile and start afresh after `prepare`
+    (topics, offsets) has run on the new broker."""
     while True:
-        code = await broker.wait()
-        _log.error(
-            "embedded broker died; restarting it and the services (its topics were in memory: "
-            "what was not yet consumed is lost)",
-            extra={"exit_code": code},
-        )
+        kept = await _crash_or_rotation(broker, services, rotation)
         await asyncio.gather(*(service.hold() for service in services))
-        while True:
-            try:
-                await broker.start()
-                await prepare()
-                break
-            except Exception as exc:
-                delay = backoff.next_delay(0.0)
-                _log.error(
-                    "embedded broker did not start; trying again",
-                    extra={"in_s": delay},
-                    exc_info=exc,
-                )
-                await broker.stop()
-                await asyncio.sleep(delay)
+        await broker.stop()
+        await _restart(broker, prepare, rotation, kept)
         for service in services:
             service.release()
         _log.warning("embedded broker restarted; services starting again")
+
+
+async def _crash_or_rotation(
+    broker: EmbeddedBroker,
+    services: Sequence[SupervisedProcess],
+    rotation: Rotation | None,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Wait until the broker must be restarted: it died (nothing to keep), or its log is full
+    and every service has read it (ingest is then left held; the dead letters are kept)."""
+    (ingest,) = (service for service in services if service.name == "ingest")
+    while True:
+        died = asyncio.create_task(broker.wait())
+        full = asyncio.create_task(rotation.full() if rotation else asyncio.Event().wait())
+        await asyncio.wait([died, full], return_when=asyncio.FIRST_COMPLETED)
+        await _cancel(died, full)
+        if died.done() and not died.cancelled():
+            _log.error(
+                "embedded broker died; restarting it and the services (its topics were in "
+                "memory: what was not yet consumed is lost)",
+                extra={"exit_code": died.result()},
+            )
+            return []
+        assert rotation is not None
+        await ingest.hold()
+        if await rotation.drained():
+            _log.warning(
+                "embedded broker log full and read; restarting it empty (retention)",
+                extra={"max_records": rotation.max_records},
+            )
+            return await rotation.keep()
+        ingest.release()
+        _log.warning("embedded broker log full but not yet read; trying again later")
+
+
+async def _restart(
+    broker: EmbeddedBroker,
+    prepare: Callable[[], Awaitable[None]],
+    rotation: Rotation | None,
+    kept: list[ConsumerRecord[bytes, bytes]],
+) -> None:
+    backoff = Backoff(first=0.5, cap=30.0, stable=60.0)
+    while True:
+        try:
+            await broker.start()
+            await prepare()
+            if rotation is not None and kept:
+                await rotation.restore(kept)
+            return
+        except Exception as exc:
+            delay = backoff.next_delay(0.0)
+            _log.error(
+                "embedded broker did not start; trying again",
+                extra={"in_s": delay},
+                exc_info=exc,
+            )
+            await broker.stop()
+            await asyncio.sleep(delay)
+
+
+async def _cancel(*tasks: asyncio.Task[object]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

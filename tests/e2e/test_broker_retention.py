@@ -1,0 +1,99 @@
+"""`settlewatch up` puts retention on its embedded broker (issue 12), which enforces none itself:
+once its topics hold more than SETTLEWATCH_EMBEDDED_BROKER_MAX_RECORDS records and everything has
+been consumed, it is restarted empty — every accepted payment still matched, the dead letters
+still listed under their ids, the pipeline working afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import httpx
+import orjson
+import pytest
+
+from settlewatch.common.kafka import Topics, read_topic
+from settlewatch.common.publisher import Publisher
+from tests.e2e.test_embedded_parts import all_ready, matched
+from tests.ingest.integration.conftest import PROFILE, sale
+from tests.support.stack import RunningStack, StartStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+TOKEN = "e2e-retention-token-01"
+MAX_RECORDS = 120
+
+
+def broker_pid(stack: RunningStack) -> int | None:
+    try:
+        return int((stack.data_dir / "run" / "broker.pid").read_text())
+    except (FileNotFoundError, ValueError):  # between a stop and a start
+        return None
+
+
+def dead_letter_list(env: dict[str, str]) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "settlewatch.cli", "dead-letters", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.splitlines()[1:]
+
+
+async def test_a_full_embedded_broker_is_emptied_once_read_and_nothing_is_lost(
+    start_stack: StartStack,
+) -> None:
+    stack = start_stack(
+        {
+            "SETTLEWATCH_API_TOKENS": f"{TOKEN}=acquirer",
+            "SETTLEWATCH_EMBEDDED_BROKER_MAX_RECORDS": str(MAX_RECORDS),
+        }
+    )
+    stack.wait_ready()
+    bootstrap = f"127.0.0.1:{stack.broker_port}"
+    topics = Topics("settlewatch")
+    cli_env = stack.env | {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    async with (
+        httpx.AsyncClient(base_url=stack.url("ingest"), headers=auth, timeout=10) as ingest,
+        httpx.AsyncClient(base_url=stack.url("matcher"), headers=auth, timeout=10) as matcher,
+    ):
+        assert (await ingest.put("/v1/merchants/M1", json=PROFILE)).status_code == 201
+        publisher = Publisher(bootstrap, enable_idempotence=False, timeout=10)
+        await publisher.publish(topics.transactions, [(b"M1", b"not json")])
+        await publisher.close()
+        deadline = time.monotonic() + 60
+        while not (letters := await asyncio.to_thread(dead_letter_list, cli_env)):
+            assert time.monotonic() < deadline, stack.logs()
+            await asyncio.sleep(0.5)
+
+        first_broker = broker_pid(stack)
+        now = datetime.now(UTC).isoformat()
+        sales = [sale(f"R{n}", occurred_at=now, card_fingerprint=f"r{n}") for n in range(150)]
+        for start in range(0, len(sales), 50):
+            batch = {"items": sales[start : start + 50]}
+            assert (await ingest.post("/v1/transactions", json=batch)).status_code == 202
+
+        deadline = time.monotonic() + 120
+        while broker_pid(stack) in (first_broker, None):
+            assert time.monotonic() < deadline, f"the broker was not restarted\n{stack.logs()}"
+            await asyncio.sleep(0.5)
+        await all_ready(stack)
+
+        left = await read_topic(bootstrap, topics.transactions)  # ingest's clock pulses only
+        assert {orjson.loads(r.value or b"")["kind"] for r in left} <= {"pulse"}
+        await matched(matcher, [t["txn_id"] for t in sales], timeout=5)  # nothing was lost
+        assert await asyncio.to_thread(dead_letter_list, cli_env) == letters  # same ids
+        after = sale("AFTER", occurred_at=datetime.now(UTC).isoformat(), card_fingerprint="z")
+        assert (await ingest.post("/v1/transactions", json={"items": [after]})).status_code == 202
+        await matched(matcher, ["AFTER"])
+    log = stack.stderr.read_text()
+    assert "restarting it empty (retention)" in log
+    assert "embedded broker died" not in log
+    assert stack.stop() == 0

@@ -29,19 +29,17 @@ TOKEN = "soak-token-0123456789"
 PROFILE = {"name": "Soak merchant", "settlement_bank": "ICBC", "settlement_cycle": "T1"}
 
 
-def rss_mb(pid: int) -> float:
-    return float(psutil.Process(pid).memory_info().rss) / 2**20
-
-
-def pid(run_dir: Path, name: str) -> int:
-    """The process's PID now (the broker's changes each time it is emptied)."""
-    deadline = time.monotonic() + 30
+def rss_mb(run_dir: Path, name: str) -> float:
+    """The resident memory of the process now: its PID changes each time the broker is emptied
+    (ingest is held meanwhile, the others restarted), so it is read again until it is alive."""
+    deadline = time.monotonic() + 60
     while True:
         try:
-            return int((run_dir / f"{name}.pid").read_text())
-        except (FileNotFoundError, ValueError):
-            assert time.monotonic() < deadline, f"no {name}.pid"
-            time.sleep(0.1)
+            pid = int((run_dir / f"{name}.pid").read_text())
+            return float(psutil.Process(pid).memory_info().rss) / 2**20
+        except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
+            assert time.monotonic() < deadline, f"no live {name}"
+            time.sleep(0.2)
 
 
 def main() -> None:
@@ -85,8 +83,8 @@ def load(
             (
                 minute,
                 posted,
-                rss_mb(pid(run_dir, "broker")),
-                [rss_mb(pid(run_dir, s)) for s in SERVICES],
+                rss_mb(run_dir, "broker"),
+                [rss_mb(run_dir, s) for s in SERVICES],
             )
         )
         if minute == minutes:

@@ -14,10 +14,11 @@ SERVICES = {"ingest", "matcher", "alerts"}
 MAY_IMPORT: dict[str, set[str]] = {
     "common": set(),
     "schema": {"common"},
-    **{service: {"common", "schema"} for service in SERVICES},
-    "cli": {"common", "schema", *SERVICES},
-    "devstack": {"common", "schema", *SERVICES, "cli"},
-    "demo": {"common", "schema", *SERVICES, "cli", "devstack"},
+    "settlementfiles": {"common"},
+    **{service: {"common", "schema", "settlementfiles"} for service in SERVICES},
+    "cli": {"common", "schema", "settlementfiles", *SERVICES},
+    "devstack": {"common", "schema", "settlementfiles", *SERVICES, "cli"},
+    "demo": {"common", "schema", "settlementfiles", *SERVICES, "cli", "devstack"},
 }
 
 

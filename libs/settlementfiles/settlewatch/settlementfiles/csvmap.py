@@ -1,0 +1,200 @@
+"""Any bank's or clearing network's CSV 对账单, read through a named column mapping
+(``PUT /v1/file-mappings/{name}``): which column is which field, and how the file writes text,
+dates and amounts. Each data row becomes a :class:`ReportLine`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import IO, Annotated, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from settlewatch.settlementfiles.amounts import exponent, to_minor
+from settlewatch.settlementfiles.model import Issue, Loc, Rejected, ReportLine
+
+__all__ = ["FIELDS", "FileMapping", "parse"]
+
+# The fields a column can be mapped to: ReportLine's, with the amounts by their short names.
+MappedField = Literal[
+    "txn_id",
+    "original_txn_id",
+    "psp_ref",
+    "merchant_id",
+    "terminal_id",
+    "rrn",
+    "auth_code",
+    "stan",
+    "occurred_at",
+    "value_date",
+    "batch_id",
+    "kind",
+    "currency",
+    "gross",
+    "fee",
+    "net",
+]
+FIELDS: tuple[str, ...] = get_args(MappedField)
+_ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}  # GB18030 ⊃ GBK
+
+
+class FileMapping(BaseModel):
+    """How one kind of CSV 对账单 is written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    encoding: Literal["utf-8", "gbk", "gb18030"] = "utf-8"
+    header_row: Annotated[int, Field(ge=1, le=100)] = 1  # 1-based: title lines may come first
+    columns: dict[MappedField, str]  # field → the header's name for its column
+    currency: str = "CNY"  # when no column gives it
+    datetime_format: str = "%Y-%m-%d %H:%M:%S"
+    date_format: str = "%Y-%m-%d"
+    timezone: str = "Asia/Shanghai"
+    amount_unit: Literal["major", "minor"] = "major"  # 元 or 分
+    decimal_comma: bool = False
+    thousands_separator: str | None = None
+    kinds: dict[str, str] = Field(default_factory=dict)  # the file's word → sale, refund, fee…
+    stop_at: list[str] = Field(default_factory=lambda: ["合计", "总计", "汇总"])  # footer rows
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        exponent(value)
+        return value
+
+    @model_validator(mode="after")
+    def _amounts(self) -> FileMapping:
+        if "net" not in self.columns and "gross" not in self.columns:
+            raise ValueError("columns must map net, or gross (and fee)")
+        return self
+
+
+def parse(stream: IO[bytes], mapping: FileMapping) -> Iterator[ReportLine]:
+    text = io.TextIOWrapper(stream, encoding=_ENCODINGS[mapping.encoding], newline="")
+    rows = csv.reader(text, delimiter=mapping.delimiter)
+    zone = ZoneInfo(mapping.timezone)
+    try:
+        for _ in range(mapping.header_row - 1):
+            next(rows)
+        header = [name.strip() for name in next(rows)]
+    except StopIteration:
+        raise Rejected([Issue(("line", mapping.header_row), "no header row")]) from None
+    except UnicodeDecodeError as exc:
+        raise Rejected([Issue(("line", 1), f"not {mapping.encoding}: {exc.reason}")]) from None
+    missing = [column for column in mapping.columns.values() if column not in header]
+    if missing:
+        raise Rejected([Issue(("line", mapping.header_row), f"no column {missing} in the header")])
+    where: dict[str, int] = {name: header.index(col) for name, col in mapping.columns.items()}
+    reader = _Row(mapping, where, zone)
+    try:
+        for number, values in enumerate(rows, start=mapping.header_row + 1):
+            cells = [value.strip() for value in values]
+            if not any(cells):
+                continue
+            if any(cells[0].startswith(word) for word in mapping.stop_at):
+                return
+            yield reader.line(("line", number), cells)
+    except UnicodeDecodeError as exc:
+        raise Rejected([Issue(("line", "?"), f"not {mapping.encoding}: {exc.reason}")]) from None
+
+
+class _Row:
+    def __init__(self, mapping: FileMapping, where: dict[str, int], zone: ZoneInfo) -> None:
+        self._mapping = mapping
+        self._where = where
+        self._zone = zone
+
+    def _column(self, name: str) -> str:
+        """The header name of the column mapped to `name`, for errors."""
+        return next(column for field, column in self._mapping.columns.items() if field == name)
+
+    def _get(self, cells: list[str], name: str) -> str | None:
+        index = self._where.get(name)
+        if index is None or index >= len(cells):
+            return None
+        return cells[index].removeprefix("`").removeprefix("'").strip() or None
+
+    def line(self, loc: Loc, cells: list[str]) -> ReportLine:
+        currency = self._get(cells, "currency") or self._mapping.currency
+        gross = self._amount(cells, "gross", currency, loc)
+        fee = self._amount(cells, "fee", currency, loc)
+        net = self._amount(cells, "net", currency, loc)
+        if net is None:
+            if gross is None:
+                raise Rejected([Issue((*loc, self._column("gross")), "no amount")])
+            net = gross - (fee or 0)
+        kind = self._get(cells, "kind")
+        return ReportLine(
+            loc=loc,
+            kind=self._mapping.kinds.get(kind, kind) if kind else ("refund" if net < 0 else "sale"),
+            currency=currency,
+            gross_minor=gross,
+            fee_minor=fee,
+            net_minor=net,
+            batch_id=self._get(cells, "batch_id"),
+            occurred_at=self._moment(cells, loc),
+            value_date=self._date(cells, loc),
+            txn_id=self._get(cells, "txn_id"),
+            original_txn_id=self._get(cells, "original_txn_id"),
+            psp_ref=self._get(cells, "psp_ref"),
+            merchant_id=self._get(cells, "merchant_id"),
+            terminal_id=self._get(cells, "terminal_id"),
+            rrn=self._get(cells, "rrn"),
+            auth_code=self._get(cells, "auth_code"),
+            stan=self._get(cells, "stan"),
+        )
+
+    def _amount(self, cells: list[str], name: str, currency: str, loc: Loc) -> int | None:
+        written = self._get(cells, name)
+        if written is None:
+            return None
+        text = written
+        if self._mapping.thousands_separator:
+            text = text.replace(self._mapping.thousands_separator, "")
+        try:
+            if self._mapping.amount_unit == "minor":
+                value = Decimal(text)
+                if value != value.to_integral_value():
+                    raise ValueError(f"{written!r} is not a whole number of minor units")
+                return int(value)
+            return to_minor(text, currency, decimal_comma=self._mapping.decimal_comma)
+        except (ValueError, InvalidOperation) as exc:
+            raise Rejected([Issue((*loc, self._column(name)), str(exc))]) from None
+
+    def _moment(self, cells: list[str], loc: Loc) -> datetime | None:
+        written = self._get(cells, "occurred_at")
+        if written is None:
+            return None
+        try:
+            parsed = datetime.strptime(written, self._mapping.datetime_format)
+        except ValueError:
+            column = self._column("occurred_at")
+            message = f"{written!r} is not {self._mapping.datetime_format}"
+            raise Rejected([Issue((*loc, column), message)]) from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=self._zone)
+
+    def _date(self, cells: list[str], loc: Loc) -> date | None:
+        written = self._get(cells, "value_date")
+        if written is None:
+            return None
+        try:
+            return datetime.strptime(written, self._mapping.date_format).date()
+        except ValueError:
+            column = self._column("value_date")
+            message = f"{written!r} is not {self._mapping.date_format}"
+            raise Rejected([Issue((*loc, column), message)]) from None

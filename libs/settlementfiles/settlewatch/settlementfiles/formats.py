@@ -1,0 +1,69 @@
+"""Which parser reads a file: by the format the user names, or found from the file's first bytes
+(``format=auto``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import IO
+
+from settlewatch.settlementfiles import adyen, camt, csvmap, mt940, wechatpay
+from settlewatch.settlementfiles.model import Issue, Record, Rejected
+
+__all__ = ["FORMATS", "detect", "read"]
+
+FORMATS = ("camt.052", "camt.053", "camt.054", "mt940", "adyen", "wechatpay")  # and csv:<name>
+_HEAD_BYTES = 64 * 1024
+_XML_MESSAGE = re.compile(rb"<(?:\w+:)?(BkToCstmrStmt|BkToCstmrDbtCdtNtfctn|BkToCstmrAcctRpt)\b")
+_MT940 = re.compile(rb"^:20:", re.MULTILINE)
+
+
+def detect(stream: IO[bytes]) -> str:
+    """The format of a seekable file, from its first 64 KiB (the stream is rewound)."""
+    head = stream.read(_HEAD_BYTES)
+    stream.seek(0)
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<"):
+        found = _XML_MESSAGE.search(head)
+        if found is None:
+            raise Rejected([Issue(("Document",), "XML, but not a camt.052/053/054 message")])
+        return {
+            b"BkToCstmrStmt": "camt.053",
+            b"BkToCstmrDbtCdtNtfctn": "camt.054",
+            b"BkToCstmrAcctRpt": "camt.052",
+        }[found.group(1)]
+    if _MT940.search(head):
+        return "mt940"
+    first_line = text.split(b"\n", 1)[0].decode("utf-8", "replace")
+    if all(name in first_line for name in adyen.HEADER):
+        return "adyen"
+    if all(name in first_line for name in wechatpay.TRADE) or all(
+        name in first_line for name in wechatpay.FUND_FLOW
+    ):
+        return "wechatpay"
+    raise Rejected(
+        [
+            Issue(
+                ("line", 1),
+                "format not recognised (camt.05x, MT940, Adyen, WeChat Pay); "
+                "for a CSV 对账单 name its mapping: format=csv:<name>",
+            )
+        ]
+    )
+
+
+def read(
+    stream: IO[bytes], fmt: str, mapping: csvmap.FileMapping | None = None
+) -> Iterator[Record]:
+    """The records of a file in format `fmt` (``csv:<name>`` needs its `mapping`)."""
+    if fmt.startswith("camt."):
+        return camt.parse(stream, fmt)
+    if fmt == "mt940":
+        return mt940.parse(stream)
+    if fmt == "adyen":
+        return adyen.parse(stream)
+    if fmt == "wechatpay":
+        return wechatpay.parse(stream)
+    if fmt.startswith("csv:") and mapping is not None:
+        return csvmap.parse(stream, mapping)
+    raise ValueError(f"unknown format {fmt!r}")

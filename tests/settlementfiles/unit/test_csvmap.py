@@ -1,0 +1,119 @@
+"""A bank's CSV 对账单 through a column mapping (issue 13): GBK or UTF-8 with BOM, any delimiter,
+title lines before the header, a 合计 footer, amounts in 元 or 分."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from settlewatch.settlementfiles import csvmap, formats
+from settlewatch.settlementfiles.model import Rejected
+
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+
+BILL = """某某银行商户对账单
+商户号：M1001,日期：2026-11-25
+交易时间|终端号|参考号|授权码|交易类型|交易金额|手续费|清算日期
+2026-11-25 10:01:02|T0001|600000000001|A1B2C3|消费|1,280.00|7.68|2026-11-26
+2026-11-25 11:15:00|T0001|600000000002|D4E5F6|退货|-80.00|0.00|2026-11-26
+合计|2笔||||1,200.00|7.68|
+"""
+
+MAPPING = csvmap.FileMapping(
+    delimiter="|",
+    encoding="gbk",
+    header_row=3,
+    columns={
+        "occurred_at": "交易时间",
+        "terminal_id": "终端号",
+        "rrn": "参考号",
+        "auth_code": "授权码",
+        "kind": "交易类型",
+        "gross": "交易金额",
+        "fee": "手续费",
+        "value_date": "清算日期",
+    },
+    thousands_separator=",",
+    kinds={"消费": "sale", "退货": "refund"},
+)
+
+
+def test_a_gbk_bill_with_title_lines_and_a_footer() -> None:
+    lines = list(csvmap.parse(io.BytesIO(BILL.encode("gbk")), MAPPING))
+    assert [(line.kind, line.gross_minor, line.fee_minor, line.net_minor) for line in lines] == [
+        ("sale", 128_000, 768, 127_232),
+        ("refund", -8_000, 0, -8_000),
+    ]
+    sale = lines[0]
+    assert (sale.terminal_id, sale.rrn, sale.auth_code) == ("T0001", "600000000001", "A1B2C3")
+    assert sale.value_date == date(2026, 11, 26)
+    assert sale.occurred_at is not None and sale.occurred_at.utcoffset().total_seconds() == 8 * 3600  # type: ignore[union-attr]
+    assert sale.loc == ("line", 4)
+
+
+def test_utf8_with_a_byte_order_mark_and_amounts_in_fen() -> None:
+    bill = "\ufeffrrn,amount_fen\n600000000001,12800\n"
+    mapping = csvmap.FileMapping(columns={"rrn": "rrn", "net": "amount_fen"}, amount_unit="minor")
+    (line,) = csvmap.parse(io.BytesIO(bill.encode()), mapping)
+    assert (line.rrn, line.net_minor, line.kind) == ("600000000001", 12800, "sale")
+
+
+def test_a_missing_column_is_named() -> None:
+    mapping = MAPPING.model_copy(update={"columns": {**MAPPING.columns, "stan": "流水号"}})
+    with pytest.raises(Rejected, match="流水号") as rejected:
+        list(csvmap.parse(io.BytesIO(BILL.encode("gbk")), mapping))
+    assert rejected.value.issues[0].loc == ("line", 3)
+
+
+@pytest.mark.parametrize(
+    ("bad", "column"),
+    [("2026/11/25 10:01:02", "交易时间"), ("1,280.005", "交易金额")],
+)
+def test_a_bad_value_is_refused_at_its_line_and_column(bad: str, column: str) -> None:
+    good = "2026-11-25 10:01:02" if column == "交易时间" else "1,280.00"
+    bill = BILL.replace(good, bad, 1)
+    with pytest.raises(Rejected) as rejected:
+        list(csvmap.parse(io.BytesIO(bill.encode("gbk")), MAPPING))
+    assert rejected.value.issues[0].loc == ("line", 4, column)
+
+
+def test_a_utf8_file_read_as_declared_gbk_is_not_garbled_silently() -> None:
+    mapping = MAPPING.model_copy(update={"encoding": "utf-8"})
+    with pytest.raises(Rejected, match="not utf-8"):
+        list(csvmap.parse(io.BytesIO(BILL.encode("gbk")), mapping))
+
+
+def test_a_mapping_without_an_amount_or_with_an_unknown_field_is_refused() -> None:
+    with pytest.raises(ValidationError, match="net, or gross"):
+        csvmap.FileMapping(columns={"rrn": "参考号"})
+    with pytest.raises(ValidationError):
+        csvmap.FileMapping.model_validate({"columns": {"pan": "卡号", "net": "金额"}})
+
+
+SAMPLES = {
+    "genkgo-camt/camt053.v8.xml": "camt.053",
+    "genkgo-camt/camt054.v4.xml": "camt.054",
+    "viafintech-camt_parser/053/valid_example_stuzza.xml": "camt.053",
+    "WoLpH-mt940/mBank/mt942.sta": "mt940",
+    "OCA-bank-statement-import_mt940/test-rabo.swi": "mt940",
+    "OCA-bank-statement-import_adyen/settlement_detail_report_batch_238.csv": "adyen",
+    "gunsluo-wechatpay-go/fundflowbill_BASIC_sample.csv": "wechatpay",
+    "gunsluo-wechatpay-go/tradebill_ALL_sample.csv": "wechatpay",
+}
+
+
+@pytest.mark.parametrize(("name", "fmt"), SAMPLES.items())
+def test_format_auto_finds_each_format(name: str, fmt: str) -> None:
+    with (DATA / name).open("rb") as stream:
+        assert formats.detect(stream) == fmt
+        assert stream.tell() == 0  # rewound for the parser
+        assert list(formats.read(stream, fmt))
+
+
+def test_a_csv_bill_is_not_guessed() -> None:
+    with pytest.raises(Rejected, match="format=csv:<name>"):
+        formats.detect(io.BytesIO(BILL.encode("gbk")))

@@ -61,3 +61,10 @@ def test_a_unicode_escape_cannot_hide_a_pan_from_the_prefilter() -> None:
 def test_the_prefilter_never_misses_what_the_guard_catches(text: str) -> None:
     if looks_like_pan(text):
         assert may_contain_pan(json.dumps({"value": text}).encode())
+
+
+def test_a_valid_iban_is_a_bank_account_even_when_its_digits_pass_luhn() -> None:
+    """Settlement accounts are registered by IBAN (issue 13); this one's digits pass Luhn."""
+    assert looks_like_pan("2801234000123456789")
+    assert not looks_like_pan("CH2801234000123456789")
+    assert looks_like_pan("FR2801234000123456789")  # fails mod 97: not an IBAN

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from settlewatch.common.db import create_engine
 from settlewatch.schema import alerts as alerts_tables
 from settlewatch.schema import matcher as matcher_tables
+from settlewatch.schema import settlement_files as files_tables
 from settlewatch.schema.reference import metadata
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -19,6 +20,7 @@ async def test_tables_in_code_match_the_migrated_database(database_url: str) -> 
     # Every service's tables are compared.
     assert matcher_tables.payments.metadata is metadata
     assert alerts_tables.alerts.metadata is metadata
+    assert files_tables.settlement_files.metadata is metadata
 
     def differences(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection)

@@ -130,6 +130,9 @@ class IngestSettings(CommonSettings):
     max_clock_skew: PositiveDuration = Field(
         timedelta(minutes=5), validation_alias="SETTLEWATCH_MAX_CLOCK_SKEW"
     )
+    max_file_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_FILE_BYTES"
+    )
 
 
 class MatcherSettings(CommonSettings):

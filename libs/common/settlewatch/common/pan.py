@@ -1,7 +1,9 @@
 """The PAN guard (SPEC §3): no card number is ever accepted, stored, logged or published.
 
 A value "looks like a PAN" when it holds a run of 13–19 digits, optionally grouped by single
-spaces or dashes as printed on receipts, that passes the Luhn check.
+spaces or dashes as printed on receipts, that passes the Luhn check — unless the whole value is
+a valid IBAN (ISO 13616: its own mod-97 check digits say it is a bank account; a settlement
+account's IBAN often holds a Luhn-valid run).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["find_pans", "looks_like_pan", "may_contain_pan"]
+__all__ = ["find_pans", "is_iban", "looks_like_pan", "may_contain_pan"]
 
 # Digit groups joined by single separators ("4111 1111-1111 1111"); the PAN may be any run of
 # consecutive groups in it, so "ref 4111111111111111 12" is caught too.
@@ -21,6 +23,15 @@ _DIGITS_ONLY = bytes.maketrans(
     bytes(range(256)), bytes(57 if 48 <= b <= 57 else 45 for b in range(256))
 )
 _THIRTEEN = b"9" * 13
+_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
+
+
+def is_iban(text: str) -> bool:
+    """Whether `text` is an IBAN with valid check digits (ISO 13616 mod 97)."""
+    if not _IBAN.fullmatch(text):
+        return False
+    rearranged = text[4:] + text[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
 
 
 def _luhn(digits: str) -> bool:
@@ -34,6 +45,8 @@ def _luhn(digits: str) -> bool:
 
 
 def looks_like_pan(text: str) -> bool:
+    if is_iban(text):
+        return False
     for match in _DIGIT_RUN.finditer(text):
         groups = _SEPARATOR.split(match.group())
         for start in range(len(groups)):

@@ -42,11 +42,13 @@ def problem(
     *,
     errors: Sequence[dict[str, Any]] = (),
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
+        **(extensions or {}),  # RFC 9457 extension members, e.g. the file_id of a rejected file
     }
     if detail:
         body["detail"] = detail
@@ -64,14 +66,18 @@ class ProblemError(BadInput):
         detail: str,
         errors: Sequence[dict[str, Any]] = (),
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
+        self.extensions = extensions
 
 
 async def _problem_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    return problem(exc.status, exc.detail, errors=exc.errors, headers=exc.headers)
+    return problem(
+        exc.status, exc.detail, errors=exc.errors, headers=exc.headers, extensions=exc.extensions
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -23,10 +23,13 @@ from settlewatch.common.problems import Problem
 from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.ingest.context import Ingest
+from settlewatch.ingest.files.reference import References, SettlementAccount
+from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.limits import BodySizeLimit
 from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.ingest.registry import MerchantRegistry
-from settlewatch.ingest.routes import events, maintenance, merchants
+from settlewatch.ingest.routes import events, files, maintenance, merchants
+from settlewatch.settlementfiles.csvmap import FileMapping
 
 __all__ = ["create_app"]
 
@@ -63,6 +66,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             topics=topics,
             clock=_wall,
             max_clock_skew=settings.max_clock_skew,
+            files=SettlementFiles(resources.engine),
+            references=References(resources.engine),
         )
         pulses = PulseWriter(
             publisher,
@@ -82,11 +87,24 @@ def create_app(settings: IngestSettings) -> FastAPI:
         settings=settings,
         title="settlewatch ingest",
         description=DESCRIPTION,
-        routers=(merchants.router, events.router, maintenance.router),
+        routers=(merchants.router, events.router, maintenance.router, files.router),
         lifespan=lifespan,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={"/v1/settlement-files": settings.max_file_bytes},
+    )
     register_schemas(
-        app, (TransactionBatch, SettlementBatch, MerchantProfile, MaintenanceWindowIn, Problem)
+        app,
+        (
+            TransactionBatch,
+            SettlementBatch,
+            MerchantProfile,
+            MaintenanceWindowIn,
+            SettlementAccount,
+            FileMapping,
+            Problem,
+        ),
     )
     return app

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
+from settlewatch.ingest.files.reference import References
+from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.registry import MerchantRegistry
 
 __all__ = ["Ingest", "IngestDep"]
@@ -25,6 +27,8 @@ class Ingest:
     topics: Topics
     clock: Callable[[], datetime]  # what "the future" is measured against
     max_clock_skew: timedelta
+    files: SettlementFiles
+    references: References
 
 
 def _ingest(request: Request) -> Ingest:

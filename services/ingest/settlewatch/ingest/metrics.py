@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["BATCH_SIZE", "EVENTS", "PUBLISH_SECONDS", "PULSES"]
+__all__ = [
+    "BATCH_SIZE",
+    "EVENTS",
+    "FILES",
+    "FILE_RECORDS",
+    "IMPORT_SECONDS",
+    "PUBLISH_SECONDS",
+    "PULSES",
+]
 
 EVENTS = Counter(
     "settlewatch_ingest_events_total",
@@ -28,4 +36,21 @@ PULSES = Counter(
     "settlewatch_ingest_pulses_total",
     "Clock pulse rounds (one record per partition of each topic), by outcome (written, failed).",
     ["outcome"],
+)
+FILES = Counter(
+    "settlewatch_ingest_files_total",
+    "Settlement files received, by format (camt.053, mt940, adyen, csv:<mapping>…) and outcome "
+    "(imported, rejected = unreadable as its format, duplicate = the same bytes came before).",
+    ["format", "outcome"],
+)
+FILE_RECORDS = Counter(
+    "settlewatch_ingest_file_records_total",
+    "Records imported from settlement files, by kind (statement, entry, line, payout) and "
+    "whether they carry a problem (flagged) or not (clean).",
+    ["kind", "state"],
+)
+IMPORT_SECONDS = Histogram(
+    "settlewatch_ingest_file_import_duration_seconds",
+    "Time to receive, parse and store one settlement file.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )

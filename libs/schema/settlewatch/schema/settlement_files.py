@@ -1,0 +1,58 @@
+"""Settlement files (SPEC §9), written by ingest: the accounts statements are about, the CSV
+column mappings, each file received and every record parsed from it (created by 0007)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+
+from settlewatch.schema.reference import metadata
+
+__all__ = ["file_mappings", "file_records", "settlement_accounts", "settlement_files"]
+
+# Whose money a statement entry is: an account known by IBAN or by the bank's own number.
+settlement_accounts = Table(
+    "settlement_accounts",
+    metadata,
+    Column("account_id", Text, primary_key=True),
+    Column("number", Text, nullable=False, unique=True),  # IBAN, or the bank's account number
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+file_mappings = Table(
+    "file_mappings",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("mapping", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One row per distinct file (by SHA-256); `summary` holds the counts and totals once imported,
+# `errors` the located reasons of a rejection.
+settlement_files = Table(
+    "settlement_files",
+    metadata,
+    Column("file_id", Text, primary_key=True),
+    Column("sha256", Text, nullable=False, unique=True),
+    Column("format", Text, nullable=False),
+    Column("status", Text, nullable=False),  # imported | rejected
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("summary", JSONB, nullable=False, server_default="{}"),
+    Column("errors", JSONB, nullable=False, server_default="[]"),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every record of an imported file, in file order (settlementfiles.model: statement, entry,
+# line, payout, summary), as JSON with its problems.
+file_records = Table(
+    "settlement_file_records",
+    metadata,
+    Column("file_id", Text, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("problems", JSONB, nullable=False, server_default="[]"),
+)

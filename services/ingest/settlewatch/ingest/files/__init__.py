@@ -1,0 +1,1 @@
+"""Settlement files at the HTTP edge (SPEC §9): received, parsed and stored all-or-nothing."""

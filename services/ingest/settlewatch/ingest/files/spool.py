@@ -1,0 +1,42 @@
+"""A request body written to a temporary file as it arrives, hashed on the way: a settlement file
+is never held whole in memory, and its SHA-256 (the file's identity) is known when it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+__all__ = ["Spooled", "spool"]
+
+
+@dataclass(frozen=True)
+class Spooled:
+    file: IO[bytes]  # rewound; deleted when closed
+    sha256: str
+    size: int
+
+    def close(self) -> None:
+        self.file.close()
+
+
+async def spool(chunks: AsyncIterator[bytes], directory: Path | None = None) -> Spooled:
+    """Write `chunks` to an anonymous temporary file (the size limit is the middleware's)."""
+    file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (closed by Spooled.close)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        async for chunk in chunks:
+            if chunk:
+                digest.update(chunk)
+                size += len(chunk)
+                await asyncio.to_thread(file.write, chunk)
+        file.seek(0)
+    except BaseException:
+        file.close()
+        raise
+    return Spooled(file, digest.hexdigest(), size)

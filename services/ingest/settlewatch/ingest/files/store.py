@@ -1,0 +1,220 @@
+"""Settlement files in PostgreSQL: one import is one transaction, so a file is stored whole with
+every record parsed from it, or — when its format cannot be read — stored as rejected with the
+located reasons and nothing else. The same bytes again are the same file (SHA-256)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from settlewatch.common.db import driver_connection
+from settlewatch.ingest.files.spool import Spooled
+from settlewatch.ingest.metrics import FILE_RECORDS
+from settlewatch.schema.settlement_files import settlement_files
+from settlewatch.settlementfiles.csvmap import FileMapping
+from settlewatch.settlementfiles.formats import detect, read
+from settlewatch.settlementfiles.model import (
+    Entry,
+    Payout,
+    Record,
+    Rejected,
+    ReportLine,
+    Statement,
+    Summary,
+)
+
+__all__ = ["BATCH", "FileRow", "SettlementFiles", "file_id_of"]
+
+BATCH = 5000  # records per round trip: parsed in a thread, written with one statement
+_KINDS: dict[type, str] = {
+    Statement: "statement",
+    Entry: "entry",
+    ReportLine: "line",
+    Payout: "payout",
+    Summary: "summary",
+}
+_INSERT_RECORDS = """
+INSERT INTO settlement_file_records (file_id, seq, kind, body, problems)
+SELECT $1, seq, kind, body::jsonb, problems::jsonb
+FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS r(seq, kind, body, problems)
+"""
+
+
+def file_id_of(sha256: str) -> str:
+    return f"file_{sha256[:24]}"
+
+
+@dataclass(frozen=True)
+class FileRow:
+    file_id: str
+    sha256: str
+    format: str
+    status: str
+    size_bytes: int
+    summary: dict[str, Any]
+    errors: list[dict[str, Any]]
+    received_at: str
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "file_id": self.file_id,
+            "status": self.status,
+            "format": self.format,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "received_at": self.received_at,
+            **self.summary,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class _Tally:
+    """Counts and per-currency totals of what a file says."""
+
+    counts: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    flagged: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    totals: defaultdict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: {"credits": 0, "debits": 0})
+    )
+
+    def add(self, record: Record, kind: str) -> None:
+        self.counts[kind] += 1
+        self.flagged[kind] += bool(record.problems)
+        signed = None
+        if isinstance(record, Entry):
+            signed, currency = record.signed_minor, record.currency
+        elif isinstance(record, ReportLine):
+            signed, currency = record.net_minor, record.currency
+        if signed is not None:
+            side = "credits" if signed >= 0 else "debits"
+            self.totals[currency][side] += abs(signed)
+
+    def count(self) -> None:
+        """Into the metrics, once the file is committed."""
+        for kind, count in self.counts.items():
+            FILE_RECORDS.labels(kind, "flagged").inc(self.flagged[kind])
+            FILE_RECORDS.labels(kind, "clean").inc(count - self.flagged[kind])
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "counts": {kind: self.counts[kind] for kind in ("statement", "entry", "line", "payout")}
+            | {"flagged": sum(self.flagged.values())},
+            "totals": dict(self.totals),
+        }
+
+
+def _take(records: Iterator[Record], n: int) -> list[Record]:
+    return list(islice(records, n))
+
+
+class SettlementFiles:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, file_id: str) -> FileRow | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(settlement_files).where(settlement_files.c.file_id == file_id)
+                )
+            ).one_or_none()
+        return None if row is None else _file_row(row)
+
+    async def import_file(
+        self, spooled: Spooled, fmt: str, mapping: FileMapping | None
+    ) -> tuple[FileRow, bool]:
+        """The file's row and whether this call imported it (False: the same bytes came
+        before). A file that cannot be read is stored as rejected, with nothing of it."""
+        file_id = file_id_of(spooled.sha256)
+        if (known := await self.get(file_id)) is not None:
+            return known, False
+        tally = _Tally()  # stays empty unless this call imports the file
+        try:
+            if fmt == "auto":
+                fmt = await asyncio.to_thread(detect, spooled.file)
+            async with self._engine.begin() as conn:
+                if not await self._claim(conn, file_id, spooled, fmt, "imported", []):
+                    await conn.rollback()  # the same bytes are being imported concurrently
+                else:
+                    tally = await self._store(conn, file_id, read(spooled.file, fmt, mapping))
+                    await conn.execute(
+                        update(settlement_files)
+                        .where(settlement_files.c.file_id == file_id)
+                        .values(summary=tally.json())
+                    )
+            tally.count()
+        except Rejected as rejected:
+            errors = [issue.json() for issue in rejected.issues]
+            async with self._engine.begin() as conn:
+                await self._claim(conn, file_id, spooled, fmt, "rejected", errors)
+        row = await self.get(file_id)
+        assert row is not None
+        return row, True
+
+    @staticmethod
+    async def _claim(
+        conn: AsyncConnection,
+        file_id: str,
+        spooled: Spooled,
+        fmt: str,
+        status: str,
+        errors: list[dict[str, Any]],
+    ) -> bool:
+        claim = (
+            insert(settlement_files)
+            .values(
+                file_id=file_id,
+                sha256=spooled.sha256,
+                format=fmt,
+                status=status,
+                size_bytes=spooled.size,
+                errors=errors,
+            )
+            .on_conflict_do_nothing()
+            .returning(settlement_files.c.file_id)
+        )
+        return (await conn.execute(claim)).one_or_none() is not None
+
+    @staticmethod
+    async def _store(conn: AsyncConnection, file_id: str, records: Iterator[Record]) -> _Tally:
+        """Every record, in set-based batches; the parse runs in a thread meanwhile."""
+        driver = await driver_connection(conn)
+        tally = _Tally()
+        seq = 0
+        while batch := await asyncio.to_thread(_take, records, BATCH):
+            kinds = [_KINDS[type(record)] for record in batch]
+            for record, kind in zip(batch, kinds, strict=True):
+                tally.add(record, kind)
+            await driver.execute(
+                _INSERT_RECORDS,
+                file_id,
+                list(range(seq, seq + len(batch))),
+                kinds,
+                [orjson.dumps(record).decode() for record in batch],
+                [orjson.dumps(record.problems).decode() for record in batch],
+            )
+            seq += len(batch)
+        return tally
+
+
+def _file_row(row: Any) -> FileRow:
+    return FileRow(
+        file_id=row.file_id,
+        sha256=row.sha256,
+        format=row.format,
+        status=row.status,
+        size_bytes=row.size_bytes,
+        summary=row.summary,
+        errors=row.errors,
+        received_at=row.received_at.isoformat(),
+    )

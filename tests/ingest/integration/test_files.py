@@ -1,0 +1,145 @@
+"""Settlement files over HTTP (SPEC §9, issue 13), against a real PostgreSQL: a file is imported
+whole or rejected with located errors and nothing of it applied; the same bytes are one file;
+accounts and CSV mappings are upserted and read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from settlewatch.common.config import IngestSettings
+from settlewatch.common.db import create_engine
+from settlewatch.ingest.app import create_app
+from settlewatch.schema.settlement_files import file_records
+from tests.ingest.integration.conftest import ACQUIRER
+from tests.support.apps import app_client
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+ADYEN_380 = DATA / "OCA-bank-statement-import_adyen" / "settlement_detail_report_batch_380.csv"
+CAMT054 = DATA / "genkgo-camt" / "camt054.v8.xml"
+
+
+async def records_of(database_url: str, file_id: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            count = await conn.scalar(
+                select(func.count())
+                .select_from(file_records)
+                .where(file_records.c.file_id == file_id)
+            )
+    finally:
+        await engine.dispose()
+    return int(count or 0)
+
+
+async def test_a_report_is_imported_once_with_its_counts_and_totals(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    body = ADYEN_380.read_bytes()
+    first = await client.post("/v1/settlement-files", content=body)
+    assert first.status_code == 202, first.text
+    imported = first.json()
+    assert imported["status"] == "imported" and imported["format"] == "adyen"
+    assert imported["counts"] == {
+        "statement": 0,
+        "entry": 0,
+        "line": 227,
+        "payout": 1,
+        "flagged": 0,
+    }
+    assert imported["totals"] == {"USD": {"credits": 5_643_852, "debits": 113_045}}
+    assert await records_of(database_url, imported["file_id"]) == 228
+
+    again = await client.post("/v1/settlement-files?format=adyen", content=body)
+    assert again.status_code == 200
+    assert again.json()["file_id"] == imported["file_id"]
+    assert await records_of(database_url, imported["file_id"]) == 228  # not twice
+
+    read = await client.get(f"/v1/settlement-files/{imported['file_id']}")
+    assert read.status_code == 200 and read.json() == imported
+
+
+async def test_a_truncated_file_is_rejected_and_nothing_of_it_is_stored(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    body = CAMT054.read_bytes()
+    truncated = body[: len(body) * 2 // 3]
+    answer = await client.post("/v1/settlement-files?format=camt.054", content=truncated)
+    assert answer.status_code == 422
+    problem = answer.json()
+    assert problem["status"] == 422 and problem["file_id"]
+    assert problem["errors"][0]["loc"][0] == "line"
+    assert await records_of(database_url, problem["file_id"]) == 0
+    read = (await client.get(f"/v1/settlement-files/{problem['file_id']}")).json()
+    assert read["status"] == "rejected" and read["errors"] == problem["errors"]
+
+
+async def test_a_flagged_entry_is_imported_and_counted_as_flagged(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = await client.post("/v1/settlement-files", content=CAMT054.read_bytes())
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["format"] == "camt.054"
+    assert answer.json()["counts"]["flagged"] == 1  # the genkgo batch trap
+
+
+async def test_a_csv_bill_needs_its_mapping(client: httpx.AsyncClient) -> None:
+    bill = b"rrn,amount\n600000000001,128.00\n"
+    missing = await client.post("/v1/settlement-files?format=csv:acme", content=bill)
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == [{"loc": ["query", "format"], "msg": "PUT it first"}]
+    mapping = {"columns": {"rrn": "rrn", "net": "amount"}}
+    assert (await client.put("/v1/file-mappings/acme", json=mapping)).status_code == 201
+    assert (await client.put("/v1/file-mappings/acme", json=mapping)).status_code == 200
+    imported = await client.post("/v1/settlement-files?format=csv:acme", content=bill)
+    assert imported.status_code == 202, imported.text
+    assert imported.json()["totals"] == {"CNY": {"credits": 12800, "debits": 0}}
+    bad = await client.put("/v1/file-mappings/acme", json={"columns": {"rrn": "rrn"}})
+    assert bad.status_code == 422
+
+
+async def test_auto_detection_refuses_what_it_cannot_name(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/v1/settlement-files", content=b"a,b\n1,2\n")
+    assert answer.status_code == 422
+    assert "format=csv:<name>" in answer.json()["errors"][0]["msg"]
+
+
+async def test_settlement_accounts_are_upserted_and_numbers_unique(
+    client: httpx.AsyncClient,
+) -> None:
+    account = {
+        "iban": "CH2801234000123456789",
+        "currency": "CHF",
+        "bank_code": "UBS",
+        "owner": "M1",
+    }
+    created = await client.put("/v1/settlement-accounts/A1", json=account)
+    assert created.status_code == 201 and created.json()["account_id"] == "A1"
+    assert (await client.put("/v1/settlement-accounts/A1", json=account)).status_code == 200
+    taken = await client.put("/v1/settlement-accounts/A2", json=account)
+    assert taken.status_code == 409
+    both = await client.put("/v1/settlement-accounts/A3", json=account | {"account_number": "123"})
+    assert both.status_code == 422
+    assert (await client.get("/v1/settlement-accounts/A1")).json()["owner"] == "M1"
+    assert (await client.get("/v1/settlement-accounts/nope")).status_code == 404
+
+
+async def test_files_have_their_own_size_limit(
+    client: httpx.AsyncClient, ingest_settings: IngestSettings
+) -> None:
+    """The JSON body limit (4 MB here) does not apply to files; SETTLEWATCH_MAX_FILE_BYTES does."""
+    body = ADYEN_380.read_bytes()
+    big = body + b"\n" * (4_100_000 - len(body))  # blank lines: still the same report
+    answer = await client.post("/v1/settlement-files", content=big)
+    assert answer.status_code == 202, answer.text
+    small = ingest_settings.model_copy(update={"max_file_bytes": 4096})
+    async with app_client(create_app(small), ACQUIRER) as limited:
+        refused = await limited.post("/v1/settlement-files", content=body)
+        assert refused.status_code == 413
+        assert "4096" in refused.json()["detail"]

@@ -65,12 +65,17 @@ def test_the_rule_itself_has_no_cycle() -> None:
         assert MAY_IMPORT[name] <= set(order[:position]), name
 
 
-def test_the_alerts_service_reads_the_matcher_only_through_its_read_views() -> None:
-    """Its tables are the matcher's own (schema/matcher.py); others use the views of 0006."""
-    folder = packages()["alerts"]
-    named = {
-        name
-        for path in folder.rglob("*.py")
-        for name in re.findall(r"(?:FROM|JOIN|UPDATE|INTO)\s+(matcher_\w+)", path.read_text())
-    }
-    assert named == {"matcher_read_clock", "matcher_read_due"}
+def test_other_services_read_the_matcher_only_through_its_read_views() -> None:
+    """Its tables are the matcher's own (schema/matcher.py); alerts (on-call) and ingest (report
+    lines) use the views of 0006 and 0007."""
+
+    def named(service: str) -> set[str]:
+        pattern = r"(?:FROM|JOIN|UPDATE|INTO)\s+(matcher_\w+)"
+        return {
+            name
+            for path in packages()[service].rglob("*.py")
+            for name in re.findall(pattern, path.read_text())
+        }
+
+    assert named("alerts") == {"matcher_read_clock", "matcher_read_due"}
+    assert named("ingest") == {"matcher_read_payments"}

@@ -15,9 +15,10 @@ import functools
 import importlib
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
-from settlewatch.cli import deadletters
+from settlewatch.cli import deadletters, importing
 from settlewatch.common.config import StackSettings, load_settings
 from settlewatch.common.errors import ConfigError
 from settlewatch.common.kafka import Topics, ensure_topics
@@ -136,4 +137,32 @@ class DeadLetters:
             print(f"{len(sent)} dead letters replayed")
 
 
-BUILT_IN: tuple[Command, ...] = (Serve(), Migrate(), DeadLetters())
+class Import:
+    name = "import"
+    help = (
+        "import a settlement file (bank statement, clearing report) through ingest's API "
+        "(SETTLEWATCH_INGEST_URL, SETTLEWATCH_TOKEN; a running `settlewatch up` by default)"
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("file", type=Path, help="the file, as the bank or network sent it")
+        parser.add_argument(
+            "--format",
+            default="auto",
+            help="auto (default), camt.053, camt.054, mt940, adyen, wechatpay or csv:<mapping>",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        settings = cli_settings()
+        status, body = importing.post_file(
+            args.file,
+            args.format,
+            importing.ingest_url(settings),
+            importing.token_of(settings),
+            importing.progress_stream(),
+        )
+        print(importing.render(status, body))
+        return importing.exit_code(status, body)
+
+
+BUILT_IN: tuple[Command, ...] = (Serve(), Migrate(), DeadLetters(), Import())

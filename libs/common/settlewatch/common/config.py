@@ -175,6 +175,9 @@ class StackSettings(_Settings):
     embedded_broker_max_records: int = Field(
         500_000, ge=1, validation_alias="SETTLEWATCH_EMBEDDED_BROKER_MAX_RECORDS"
     )
+    # `settlewatch import` posts files to ingest's API, as this acquirer token.
+    ingest_url: str | None = Field(None, validation_alias="SETTLEWATCH_INGEST_URL")
+    token: SecretStr | None = Field(None, validation_alias="SETTLEWATCH_TOKEN")
 
 
 S = TypeVar("S", bound=_Settings)

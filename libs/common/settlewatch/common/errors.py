@@ -4,7 +4,8 @@
     ├── BadInput            the data is wrong: 4xx at the API, a dead letter in a consumer
     │   ├── ProblemError        (common.problems) an HTTP request refused, as problem+json
     │   ├── UnknownMerchant     (matcher.core.matcher) a transaction of a merchant not yet seen
-    │   └── Invalid             (alerts.core.lifecycle) an alert change that is not allowed
+    │   ├── Invalid             (alerts.core.lifecycle) an alert change that is not allowed
+    │   └── Rejected            (settlementfiles.model) a settlement file unreadable as its format
     ├── Unavailable         a dependency did not answer in time: 503 + Retry-After, or a loop
     │   │                   restart; retrying later is right
     │   └── BrokerUnavailable   (common.publisher) the broker did not acknowledge
@@ -13,6 +14,7 @@
     ├── ConfigError         the environment holds a value settlewatch cannot use (exit 2)
     └── UsageError          a command cannot do what it was asked as asked (exit 2)
         ├── DeadLetterError     (cli.deadletters)
+        ├── ImportError_        (cli.importing) a file that cannot be sent to ingest
         ├── StackError          (devstack.up)
         └── DemoError           (demo.run)
 

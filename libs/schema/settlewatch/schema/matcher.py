@@ -1,7 +1,8 @@
 """The matcher's tables (created by migrations 0003 and 0004), its own.
 
-Other services read the matcher only through its read views (migration 0006):
-``matcher_read_clock(clock)`` and ``matcher_read_due(bank_code, due_at, overdue)``.
+Other services read the matcher only through its read views: ``matcher_read_clock(clock)`` and
+``matcher_read_due(bank_code, due_at, overdue)`` (migration 0006) for on-call, and
+``matcher_read_payments`` (0007: a payment by its card-network references) for report lines.
 """
 
 from __future__ import annotations

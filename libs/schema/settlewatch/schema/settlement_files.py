@@ -46,7 +46,9 @@ settlement_files = Table(
 )
 
 # Every record of an imported file, in file order (settlementfiles.model: statement, entry,
-# line, payout, summary), as JSON with its problems.
+# line, payout, summary), as JSON with its problems. A report line that names a payment is
+# matched to it (`match_status`: unmatched, matched, ambiguous, flagged; `match_rule` says which
+# rule made the match) and the match is published as a settlement (`published_at`).
 file_records = Table(
     "settlement_file_records",
     metadata,
@@ -55,4 +57,10 @@ file_records = Table(
     Column("kind", Text, nullable=False),
     Column("body", JSONB, nullable=False),
     Column("problems", JSONB, nullable=False, server_default="[]"),
+    Column("match_status", Text),
+    Column("match_rule", Text),
+    Column("txn_id", Text),
+    Column("merchant_id", Text),
+    Column("matched_at", DateTime(timezone=True)),
+    Column("published_at", DateTime(timezone=True)),
 )

@@ -23,6 +23,7 @@ from settlewatch.common.problems import Problem
 from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.ingest.context import Ingest
+from settlewatch.ingest.files.matching import LineMatcher
 from settlewatch.ingest.files.reference import References, SettlementAccount
 from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.limits import BodySizeLimit
@@ -59,6 +60,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             enable_idempotence=settings.kafka_enable_idempotence,
             timeout=PUBLISH_TIMEOUT_S,
         )
+        line_matcher = LineMatcher(resources.engine, publisher, topics, _wall)
         app.state.ingest = Ingest(
             engine=resources.engine,
             publisher=publisher,
@@ -68,6 +70,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             max_clock_skew=settings.max_clock_skew,
             files=SettlementFiles(resources.engine),
             references=References(resources.engine),
+            line_matcher=line_matcher,
         )
         pulses = PulseWriter(
             publisher,
@@ -76,6 +79,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             clock=_wall,
         )
         resources.loops.start("ingest-pulses", pulses.run)
+        resources.loops.start("ingest-file-matching", line_matcher.run)
         try:
             yield
         finally:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
+from settlewatch.ingest.files.matching import LineMatcher
 from settlewatch.ingest.files.reference import References
 from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.registry import MerchantRegistry
@@ -29,6 +30,7 @@ class Ingest:
     max_clock_skew: timedelta
     files: SettlementFiles
     references: References
+    line_matcher: LineMatcher
 
 
 def _ingest(request: Request) -> Ingest:

@@ -8,6 +8,7 @@ __all__ = [
     "BATCH_SIZE",
     "EVENTS",
     "FILES",
+    "FILE_LINES",
     "FILE_RECORDS",
     "IMPORT_SECONDS",
     "PUBLISH_SECONDS",
@@ -48,6 +49,12 @@ FILE_RECORDS = Counter(
     "Records imported from settlement files, by kind (statement, entry, line, payout) and "
     "whether they carry a problem (flagged) or not (clean).",
     ["kind", "state"],
+)
+FILE_LINES = Counter(
+    "settlewatch_ingest_file_lines_total",
+    "Report lines decided: matched to a payment (by rule: txn_id, merchant_terminal_rrn, "
+    "rrn_auth_amount, terminal_stan_date_amount) or ambiguous (several payments fit).",
+    ["outcome", "rule"],
 )
 IMPORT_SECONDS = Histogram(
     "settlewatch_ingest_file_import_duration_seconds",

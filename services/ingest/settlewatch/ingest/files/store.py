@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from settlewatch.common.db import driver_connection
+from settlewatch.ingest.files.rules import applicable, line_keys
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.ingest.metrics import FILE_RECORDS
 from settlewatch.schema.settlement_files import settlement_files
@@ -43,9 +44,10 @@ _KINDS: dict[type, str] = {
     Summary: "summary",
 }
 _INSERT_RECORDS = """
-INSERT INTO settlement_file_records (file_id, seq, kind, body, problems)
-SELECT $1, seq, kind, body::jsonb, problems::jsonb
-FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS r(seq, kind, body, problems)
+INSERT INTO settlement_file_records (file_id, seq, kind, body, problems, match_status)
+SELECT $1, seq, kind, body::jsonb, problems::jsonb, match_status
+FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[])
+    AS r(seq, kind, body, problems, match_status)
 """
 
 
@@ -195,16 +197,25 @@ class SettlementFiles:
             kinds = [_KINDS[type(record)] for record in batch]
             for record, kind in zip(batch, kinds, strict=True):
                 tally.add(record, kind)
+            bodies = [orjson.dumps(record) for record in batch]
             await driver.execute(
                 _INSERT_RECORDS,
                 file_id,
                 list(range(seq, seq + len(batch))),
                 kinds,
-                [orjson.dumps(record).decode() for record in batch],
+                [body.decode() for body in bodies],
                 [orjson.dumps(record.problems).decode() for record in batch],
+                [_match_status(r, b) for r, b in zip(batch, bodies, strict=True)],
             )
             seq += len(batch)
         return tally
+
+
+def _match_status(record: Record, body: bytes) -> str | None:
+    """A report line that names a payment waits to be matched; one flagged never is."""
+    if not isinstance(record, ReportLine) or not applicable(line_keys(orjson.loads(body))):
+        return None
+    return "flagged" if record.problems else "unmatched"
 
 
 def _file_row(row: Any) -> FileRow:

@@ -133,6 +133,8 @@ async def post_file(
     finally:
         spooled.close()
     IMPORT_SECONDS.observe(time.perf_counter() - started)
+    if new and row.status == "imported":
+        ingest.line_matcher.wake()
     FILES.labels(row.format, row.status if new else "duplicate").inc()
     if new and row.status == "rejected":
         raise ProblemError(

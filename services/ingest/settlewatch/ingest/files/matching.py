@@ -1,0 +1,215 @@
+"""The loop that matches imported report lines to payments and settles them (SPEC §9).
+
+Each round takes a batch of unmatched lines (``FOR UPDATE SKIP LOCKED``: several ingest
+instances share the work), looks their candidates up rule by rule in the matcher's read view
+``matcher_read_payments`` (one set-based query per rule), records each decision with the rule
+that made it, and publishes every match as an ordinary settlement — ``settlement_id``
+``<file_id>:<seq>``, keyed by merchant — so the matcher settles the payment exactly as it would a
+JSON settlement, with the same statuses, findings and idempotency. A line whose payment is not
+known yet (its transaction still on its way) is tried again every ``retry_after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from settlewatch.common.db import driver_connection
+from settlewatch.common.events import encode_event
+from settlewatch.common.kafka import Topics
+from settlewatch.common.publisher import Publisher, Record
+from settlewatch.ingest.files.rules import (
+    RULES,
+    Candidate,
+    Decision,
+    Rule,
+    applicable,
+    decide,
+    line_keys,
+)
+from settlewatch.ingest.metrics import FILE_LINES
+
+__all__ = ["BATCH", "LineMatcher"]
+
+BATCH = 2000
+_TYPES = {"amount_minor": "bigint", "business_date": "date"}  # the others are text
+
+_CLAIM = """
+SELECT file_id, seq, body FROM settlement_file_records
+WHERE match_status = 'unmatched' AND (matched_at IS NULL OR matched_at < $1)
+ORDER BY file_id, seq LIMIT $2 FOR UPDATE SKIP LOCKED
+"""
+_RECORD = """
+UPDATE settlement_file_records AS r
+SET match_status = d.status, match_rule = d.rule, txn_id = d.txn_id,
+    merchant_id = d.merchant_id, matched_at = $1
+FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])
+    AS d(file_id, seq, status, rule, txn_id, merchant_id)
+WHERE r.file_id = d.file_id AND r.seq = d.seq
+"""
+_UNPUBLISHED = """
+SELECT r.file_id, r.seq, r.body, r.txn_id, r.merchant_id, f.received_at,
+       p.bank_code
+FROM settlement_file_records r
+JOIN settlement_files f USING (file_id)
+LEFT JOIN LATERAL (
+    SELECT bank_code FROM matcher_read_payments WHERE txn_id = r.txn_id LIMIT 1
+) p ON true
+WHERE r.match_status = 'matched' AND r.published_at IS NULL
+ORDER BY r.file_id, r.seq LIMIT $1
+"""
+_PUBLISHED = """
+UPDATE settlement_file_records AS r SET published_at = $1
+FROM unnest($2::text[], $3::int[]) AS d(file_id, seq)
+WHERE r.file_id = d.file_id AND r.seq = d.seq
+"""
+
+
+def _lookup_sql(rule: Rule) -> str:
+    """Every payment equal to a line on the rule's fields, for a batch of lines (index k)."""
+    arrays = ", ".join(f"${i + 2}::{_TYPES.get(f, 'text')}[]" for i, f in enumerate(rule.fields))
+    names = ", ".join(rule.fields)
+    equal = " AND ".join(f"p.{f} = l.{f}" for f in rule.fields)
+    return (
+        f"SELECT DISTINCT l.k, p.txn_id, p.merchant_id, p.bank_code "
+        f"FROM unnest($1::int[], {arrays}) AS l(k, {names}) "
+        f"JOIN matcher_read_payments p ON {equal}"
+    )
+
+
+class LineMatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: Publisher,
+        topics: Topics,
+        clock: Callable[[], datetime],
+        *,
+        every: float = 2.0,
+        retry_after: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._topics = topics
+        self._clock = clock
+        self._every = every
+        self._retry_after = retry_after
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A file was imported: match its lines now rather than at the next round."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            busy = await self.round()
+            if not busy:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._every)
+
+    async def round(self) -> bool:
+        """Decide a batch, publish the matches; whether there was work (do another round)."""
+        decided = await self._decide_batch()
+        published = await self._publish_batch()
+        return decided == BATCH or published == BATCH
+
+    async def _decide_batch(self) -> int:
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            driver = await driver_connection(conn)
+            rows = await driver.fetch(_CLAIM, now - self._retry_after, BATCH)
+            if not rows:
+                return 0
+            keys = [line_keys(row["body"]) for row in rows]
+            decisions = await _decisions(conn, keys)
+            await driver.execute(
+                _RECORD,
+                now,
+                [row["file_id"] for row in rows],
+                [row["seq"] for row in rows],
+                [d.status for d in decisions],
+                [d.rule for d in decisions],
+                [d.candidates[0].txn_id if d.status == "matched" else None for d in decisions],
+                [d.candidates[0].merchant_id if d.status == "matched" else None for d in decisions],
+            )
+        for decision in decisions:
+            if decision.status != "unmatched":
+                FILE_LINES.labels(decision.status, decision.rule or "").inc()
+        return len(rows)
+
+    async def _publish_batch(self) -> int:
+        async with self._engine.connect() as conn:
+            driver = await driver_connection(conn)
+            rows = await driver.fetch(_UNPUBLISHED, BATCH)
+        if not rows:
+            return 0
+        records: list[Record] = [
+            (
+                row["merchant_id"].encode(),
+                encode_event("settlement", orjson.dumps(_settlement(row))),
+            )
+            for row in rows
+        ]
+        await self._publisher.publish(self._topics.settlements, records)
+        async with self._engine.begin() as conn:
+            driver = await driver_connection(conn)
+            await driver.execute(
+                _PUBLISHED,
+                self._clock(),
+                [row["file_id"] for row in rows],
+                [row["seq"] for row in rows],
+            )
+        return len(rows)
+
+
+async def _decisions(conn: AsyncConnection, keys: Sequence[dict[str, Any]]) -> list[Decision]:
+    """Each line's decision, the rules run set-based over the whole batch."""
+    rules = [applicable(k) for k in keys]
+    found: list[list[tuple[Rule, list[Candidate]]]] = [[] for _ in keys]
+    driver = await driver_connection(conn)
+    for rule in RULES:  # in order, so each line's list is too
+        lines = [i for i, line_rules in enumerate(rules) if rule in line_rules]
+        if not lines:
+            continue
+        arrays = [[_typed(keys[i][f], f) for i in lines] for f in rule.fields]
+        hits: defaultdict[int, list[Candidate]] = defaultdict(list)
+        for row in await driver.fetch(_lookup_sql(rule), lines, *arrays):
+            hits[row["k"]].append(Candidate(row["txn_id"], row["merchant_id"], row["bank_code"]))
+        for i in lines:
+            found[i].append((rule, hits[i]))
+    return [decide(f) for f in found]
+
+
+def _typed(value: Any, field: str) -> Any:
+    if field == "business_date" and isinstance(value, str):
+        return datetime.fromisoformat(value).date()
+    return value
+
+
+def _settlement(row: Any) -> dict[str, Any]:
+    """A matched line as the settlement the acquirer would have posted."""
+    line = row["body"]
+    net = line["net_minor"]
+    gross = line["gross_minor"] if line.get("gross_minor") is not None else net
+    fee = line["fee_minor"] if line.get("fee_minor") is not None else gross - net
+    settlement: dict[str, Any] = {
+        "settlement_id": f"{row['file_id']}:{row['seq']}",
+        "merchant_id": row["merchant_id"],
+        "bank_code": row["bank_code"] or "unknown",
+        "status": "settled",
+        "occurred_at": row["received_at"].isoformat(),  # when the evidence arrived
+        "items": [
+            {"txn_id": row["txn_id"], "gross_minor": gross, "fee_minor": fee, "net_minor": net}
+        ],
+    }
+    if line.get("value_date"):
+        settlement["value_date"] = line["value_date"]
+    return settlement

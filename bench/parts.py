@@ -43,9 +43,9 @@ class Stack:
 
 
 @contextmanager
-def settlewatch_up(**extra_env: str) -> Iterator[Stack]:
+def settlewatch_up(log: Path | None = None, **extra_env: str) -> Iterator[Stack]:
     """`settlewatch up` on embedded parts and free ports, in a fresh data folder; stopped with
-    Ctrl-C (SIGINT) at the end."""
+    Ctrl-C (SIGINT) at the end. Its log (JSON lines) goes to `log` when given."""
     ports = {service: free_port() for service in SERVICES}
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
@@ -58,17 +58,20 @@ def settlewatch_up(**extra_env: str) -> Iterator[Stack]:
             **{f"{service.upper()}_PORT": str(port) for service, port in ports.items()},
             **extra_env,
         }
+        stderr = log.open("ab") if log is not None else subprocess.DEVNULL
         up = subprocess.Popen(
             [sys.executable, "-m", "settlewatch.cli", "up"],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
         )
         try:
             yield Stack(Path(data_dir), ports)
         finally:
             up.send_signal(signal.SIGINT)
             up.wait(120)
+            if log is not None:
+                stderr.close()  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,41 +30,58 @@ TOKEN = "soak-token-0123456789"
 PROFILE = {"name": "Soak merchant", "settlement_bank": "ICBC", "settlement_cycle": "T1"}
 
 
-def rss_mb(run_dir: Path, name: str) -> float:
-    """The resident memory of the process now: its PID changes each time the broker is emptied
-    (ingest is held meanwhile, the others restarted), so it is read again until it is alive."""
+@dataclass(frozen=True)
+class Sample:
+    minute: int
+    events: int  # posted so far
+    broker_mb: float
+    services_mb: list[float]
+    broker_pid: int  # a new one each time `up` empties the broker
+
+
+def live(run_dir: Path, name: str) -> tuple[int, float]:
+    """PID and resident memory (MB) of the process now: its PID changes each time the broker is
+    emptied (ingest is held meanwhile, the others restarted), so it is read until it is alive."""
     deadline = time.monotonic() + 60
     while True:
         try:
             pid = int((run_dir / f"{name}.pid").read_text())
-            return float(psutil.Process(pid).memory_info().rss) / 2**20
+            return pid, float(psutil.Process(pid).memory_info().rss) / 2**20
         except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
             assert time.monotonic() < deadline, f"no live {name}"
             time.sleep(0.2)
+
+
+def sample(run_dir: Path, minute: int, events: int) -> Sample:
+    broker_pid, broker_mb = live(run_dir, "broker")
+    services = [live(run_dir, name)[1] for name in SERVICES]
+    return Sample(minute, events, broker_mb, services, broker_pid)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=int, default=1000, help="events per second")
     parser.add_argument("--minutes", type=int, default=20)
+    parser.add_argument("--log", type=Path, help="keep the stack's log (JSON lines) here")
     args = parser.parse_args()
-    with settlewatch_up(SETTLEWATCH_API_TOKENS=f"{TOKEN}=acquirer") as stack:
+    with settlewatch_up(args.log, SETTLEWATCH_API_TOKENS=f"{TOKEN}=acquirer") as stack:
         samples, posted_bytes, posted = load(stack.run_dir, stack.ports, args.rate, args.minutes)
     print("minute  events     broker MB  " + "  ".join(f"{s:>8} MB" for s in SERVICES))
-    for minute, events, broker, services in samples:
-        columns = "  ".join(f"{mb:>11.0f}" for mb in services)
-        print(f"{minute:>6}  {events:>9,}  {broker:>9.0f}  {columns}")
-    growth = (max(sample[2] for sample in samples) - samples[0][2]) * 2**20
+    for row in samples:
+        columns = "  ".join(f"{mb:>11.0f}" for mb in row.services_mb)
+        print(f"{row.minute:>6}  {row.events:>9,}  {row.broker_mb:>9.0f}  {columns}")
+    growth = (max(row.broker_mb for row in samples) - samples[0].broker_mb) * 2**20
     print(
-        f"broker: peak +{growth / 2**20:.0f} MB, last {samples[-1][2]:.0f} MB, for {posted:,} "
-        f"events ({posted_bytes / max(posted, 1):.0f} B posted each)"
+        f"broker: peak +{growth / 2**20:.0f} MB, last {samples[-1].broker_mb:.0f} MB, for "
+        f"{posted:,} events ({posted_bytes / max(posted, 1):.0f} B posted each); emptied "
+        f"{len({row.broker_pid for row in samples}) - 1} times"
     )
     print(f"RESULT broker_growth_ratio={growth / max(posted_bytes, 1):.2f}")
 
 
 def load(
     run_dir: Path, ports: dict[str, int], rate: int, minutes: int
-) -> tuple[list[tuple[int, int, float, list[float]]], int, int]:
+) -> tuple[list[Sample], int, int]:
     base = f"http://127.0.0.1:{ports['ingest']}"
     client = httpx.Client(base_url=base, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30)
     deadline = time.monotonic() + 120
@@ -75,18 +93,11 @@ def load(
             pass
         assert time.monotonic() < deadline, "the stack did not come up"
         time.sleep(0.5)
-    samples: list[tuple[int, int, float, list[float]]] = []
+    samples: list[Sample] = []
     posted = posted_bytes = 0
     started = time.monotonic()
     for minute in range(minutes + 1):
-        samples.append(
-            (
-                minute,
-                posted,
-                rss_mb(run_dir, "broker"),
-                [rss_mb(run_dir, s) for s in SERVICES],
-            )
-        )
+        samples.append(sample(run_dir, minute, posted))
         if minute == minutes:
             break
         while time.monotonic() < started + 60 * (minute + 1):

@@ -44,7 +44,7 @@ async def test_import_prints_the_summary_and_exits_by_outcome(
         first = settlewatch_import(url, str(report))
         assert first.returncode == 0, first.stderr
         assert first.stdout.startswith("imported: file file_")
-        assert "lines 227, payouts 1" in first.stdout
+        assert "\n  lines 227, payouts 1\n" in first.stdout
         assert "USD credits 56,438.52  debits 1,130.45" in first.stdout
 
         again = settlewatch_import(url, str(report), "--format", "adyen")

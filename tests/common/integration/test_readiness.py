@@ -15,6 +15,7 @@ from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
 from settlewatch.matcher.store import MatcherStore
+from settlewatch.schema import migrate
 from tests.support.apps import app_client
 from tests.support.ports import free_port
 
@@ -34,6 +35,7 @@ async def test_readyz_is_503_while_the_database_is_down_and_200_when_it_is_back(
 ) -> None:
     postgres = EmbeddedPostgres(tmp_path / "pg")
     url = postgres.start()
+    await asyncio.to_thread(migrate, url)  # ingest's loops read its tables
     try:
         async with app_client(create_ingest(ingest_settings(url, broker_bootstrap))) as client:
             ready = await client.get("/readyz")
@@ -42,6 +44,7 @@ async def test_readyz_is_503_while_the_database_is_down_and_200_when_it_is_back(
                 "database": "ok",
                 "broker": "ok",
                 "ingest-pulses": "ok",
+                "ingest-file-matching": "ok",
             }
 
             postgres.stop()

@@ -4,6 +4,7 @@ accounts and CSV mappings are upserted and read back."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -143,3 +144,20 @@ async def test_files_have_their_own_size_limit(
         refused = await limited.post("/v1/settlement-files", content=body)
         assert refused.status_code == 413
         assert "4096" in refused.json()["detail"]
+
+
+async def test_the_service_stops_after_an_import_woke_the_matching_loop(
+    ingest_settings: IngestSettings,
+) -> None:
+    """An import wakes the line-matching loop; stopping the service right after used to hang
+    for good (asyncio.wait_for swallowed the cancellation). The bound only tells a hang."""
+    app = create_app(ingest_settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    transport = httpx.ASGITransport(app=app)
+    headers = {"authorization": f"Bearer {ACQUIRER}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sw", headers=headers
+    ) as http:
+        assert (await http.post("/v1/settlement-files", content=CAMT054.read_bytes())).is_success
+    await asyncio.wait_for(lifespan.__aexit__(None, None, None), 30)

@@ -30,6 +30,12 @@ __all__ = [
 ]
 
 CHUNK = 1024 * 1024
+_KINDS = (
+    ("statement", "statements"),
+    ("entry", "entries"),
+    ("line", "lines"),
+    ("payout", "payouts"),
+)
 # Generous: the API answers once every record is parsed and stored (≈ a minute for 200 MB).
 TIMEOUT = httpx.Timeout(30.0, read=900.0, write=120.0)
 
@@ -119,7 +125,7 @@ def render(status: int, body: dict[str, Any]) -> str:
         return "\n".join(lines)
     counts = body.get("counts", {})
     lines.append(
-        "  " + ", ".join(f"{kind}s {n}" for kind, n in counts.items() if kind != "flagged")
+        "  " + ", ".join(f"{plural} {counts[kind]}" for kind, plural in _KINDS if counts.get(kind))
     )
     if counts.get("flagged"):
         lines.append(f"  flagged (inconsistent, not matched): {counts['flagged']}")

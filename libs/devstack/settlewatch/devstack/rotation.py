@@ -31,6 +31,8 @@ __all__ = ["CHECK_EVERY_S", "DRAIN_TIMEOUT_S", "Rotation"]
 
 CHECK_EVERY_S = 5.0
 DRAIN_TIMEOUT_S = 30.0
+RETRY_AFTER_S = 300.0  # after a failed drain: ingest must not be starved by attempts
+_PULSE = b'{"v":1,"kind":"pulse"'  # how ingest encodes a clock pulse (common.events)
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,9 @@ class Rotation:
     topics: Topics
     max_records: int
 
-    async def full(self) -> None:
+    async def full(self, first_check_in: float = CHECK_EVERY_S) -> None:
         """Return once the broker's topics hold more than ``max_records`` records."""
+        await asyncio.sleep(first_check_in - CHECK_EVERY_S)
         while True:
             await asyncio.sleep(CHECK_EVERY_S)
             try:
@@ -111,14 +114,42 @@ class Rotation:
         ends = await self._ends()
         matcher_offsets, unpublished = await self._matcher_progress()
         inputs = (self.topics.transactions, self.topics.settlements)
-        for tp, end in ends.items():
-            if tp.topic in inputs and matcher_offsets.get((tp.topic, tp.partition), 0) < end:
-                return False
+        behind = {
+            tp: matcher_offsets.get((tp.topic, tp.partition), 0)
+            for tp, end in ends.items()
+            if tp.topic in inputs and matcher_offsets.get((tp.topic, tp.partition), 0) < end
+        }
+        if behind and not await self._only_pulses(behind, ends):
+            return False
         if unpublished:
             return False
         findings = [tp for tp in ends if tp.topic == self.topics.findings]
         alerts = await self._alerts_progress(findings)
         return all(alerts[tp] >= ends[tp] for tp in findings)
+
+    async def _only_pulses(
+        self, since: dict[TopicPartition, int], ends: dict[TopicPartition, int]
+    ) -> bool:
+        """Whether every record the matcher has not applied is a clock pulse: it applies a
+        stretch of the log when the pulse after it arrives, so the last pulses of a partition
+        wait for the next one (which ingest, held, does not write)."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(list(since))
+            for tp, offset in since.items():
+                consumer.seek(tp, offset)
+            remaining = set(since)
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=1000)
+                for tp, records in batch.items():
+                    if not all((r.value or b"").startswith(_PULSE) for r in records):
+                        return False
+                    if records and records[-1].offset >= ends[tp] - 1:
+                        remaining.discard(tp)
+            return True
+        finally:
+            await consumer.stop()
 
     async def _matcher_progress(self) -> tuple[dict[tuple[str, int], int], int]:
         """The matcher's next offsets (in PostgreSQL) and how many findings await publishing."""

@@ -27,7 +27,7 @@ from aiokafka import ConsumerRecord
 from settlewatch.common.backoff import Backoff
 from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
-from settlewatch.devstack.rotation import Rotation
+from settlewatch.devstack.rotation import CHECK_EVERY_S, RETRY_AFTER_S, Rotation
 from settlewatch.devstack.supervisor import SupervisedProcess
 
 __all__ = ["keep_broker", "keep_postgres"]
@@ -84,9 +84,12 @@ async def _crash_or_rotation(
     """Wait until the broker must be restarted: it died (nothing to keep), or its log is full
     and every service has read it (ingest is then left held; the dead letters are kept)."""
     (ingest,) = (service for service in services if service.name == "ingest")
+    first_check_in = CHECK_EVERY_S
     while True:
         died = asyncio.create_task(broker.wait())
-        full = asyncio.create_task(rotation.full() if rotation else asyncio.Event().wait())
+        full = asyncio.create_task(
+            rotation.full(first_check_in) if rotation else asyncio.Event().wait()
+        )
         await asyncio.wait([died, full], return_when=asyncio.FIRST_COMPLETED)
         await _cancel(died, full)
         if died.done() and not died.cancelled():
@@ -105,7 +108,11 @@ async def _crash_or_rotation(
             )
             return await rotation.keep()
         ingest.release()
-        _log.warning("embedded broker log full but not yet read; trying again later")
+        first_check_in = RETRY_AFTER_S
+        _log.warning(
+            "embedded broker log full but not yet read; trying again later",
+            extra={"in_s": RETRY_AFTER_S},
+        )
 
 
 async def _restart(

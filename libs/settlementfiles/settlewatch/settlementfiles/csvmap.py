@@ -13,8 +13,16 @@ from decimal import Decimal, InvalidOperation
 from typing import IO, Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from settlewatch.common.events import Text
 from settlewatch.settlementfiles.amounts import exponent, to_minor
 from settlewatch.settlementfiles.model import Issue, Loc, Rejected, ReportLine
 
@@ -48,19 +56,22 @@ class FileMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    delimiter: Annotated[str, StringConstraints(pattern=r"^[^\"\r\n]$")] = ","  # not a quote
     encoding: Literal["utf-8", "gbk", "gb18030"] = "utf-8"
     header_row: Annotated[int, Field(ge=1, le=100)] = 1  # 1-based: title lines may come first
-    columns: dict[MappedField, str]  # field → the header's name for its column
+    columns: dict[MappedField, Text]  # field → the header's name for its column
     currency: str = "CNY"  # when no column gives it
-    datetime_format: str = "%Y-%m-%d %H:%M:%S"
-    date_format: str = "%Y-%m-%d"
+    datetime_format: Text = "%Y-%m-%d %H:%M:%S"
+    date_format: Text = "%Y-%m-%d"
     timezone: str = "Asia/Shanghai"
     amount_unit: Literal["major", "minor"] = "major"  # 元 or 分
     decimal_comma: bool = False
-    thousands_separator: str | None = None
-    kinds: dict[str, str] = Field(default_factory=dict)  # the file's word → sale, refund, fee…
-    stop_at: list[str] = Field(default_factory=lambda: ["合计", "总计", "汇总"])  # footer rows
+    thousands_separator: Annotated[Text, Field(max_length=1)] | None = None
+    # The file's word → sale, refund, fee…
+    kinds: Annotated[dict[Text, Text], Field(max_length=100)] = Field(default_factory=dict)
+    stop_at: Annotated[list[Text], Field(max_length=20)] = Field(  # footer rows
+        default_factory=lambda: ["合计", "总计", "汇总"]
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -112,8 +112,11 @@ class LineMatcher:
             busy = await self.round()
             if not busy:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+                # that arrives as the event is set, and the loop would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._every)
+                    async with asyncio.timeout(self._every):
+                        await self._wake.wait()
 
     async def round(self) -> bool:
         """Decide a batch, publish the matches; whether there was work (do another round)."""

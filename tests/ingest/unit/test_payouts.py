@@ -1,0 +1,100 @@
+"""Expected payouts paired with statement credits (SPEC §9), pure: by reference first, then by
+currency, amount and value date within one business day; one-to-one; deadlines in business
+days."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from settlewatch.common.calendar import CALENDARS
+from settlewatch.ingest.files.payouts import Credit, Expected, due, pair, within
+
+CN = CALENDARS["CN"]
+FRIDAY = date(2026, 11, 27)
+MONDAY = date(2026, 11, 30)
+
+
+def expected(payout_id: str = "P1", amount: int = 5_530_807, **changes: object) -> Expected:
+    values: dict[str, object] = {
+        "payout_id": payout_id,
+        "currency": "CNY",
+        "amount_minor": amount,
+        "value_date": FRIDAY,
+        "reference": "TX635094301XT batch 380",
+    }
+    return Expected(**(values | changes))  # type: ignore[arg-type]
+
+
+def credit(credit_id: str = "F:1", amount: int = 5_530_807, **changes: object) -> Credit:
+    values: dict[str, object] = {
+        "credit_id": credit_id,
+        "currency": "CNY",
+        "amount_minor": amount,
+        "value_date": MONDAY,
+        "text": "",
+    }
+    return Credit(**(values | changes))  # type: ignore[arg-type]
+
+
+def test_within_one_business_day_skips_the_weekend() -> None:
+    assert within(CN, FRIDAY, MONDAY)  # the next business day
+    assert within(CN, MONDAY, FRIDAY)  # the previous one
+    assert not within(CN, FRIDAY, date(2026, 12, 1))  # two business days later
+    assert not within(CN, FRIDAY, None)
+
+
+def test_the_national_day_week_is_not_business_days() -> None:
+    """2026-09-30 (Wednesday) → the next business day is 2026-10-08, after 国庆节."""
+    assert within(CN, date(2026, 9, 30), date(2026, 10, 8))
+    assert not within(CN, date(2026, 9, 30), date(2026, 10, 9))
+    assert due(CN, date(2026, 9, 30), 1) == date(2026, 10, 9)
+
+
+def test_an_exact_credit_on_the_next_business_day_is_the_payout() -> None:
+    (found,) = pair([expected()], [credit()], CN)
+    assert (found.credit.credit_id, found.status) == ("F:1", "arrived")
+
+
+def test_a_credit_naming_the_payout_but_short_is_short() -> None:
+    named = credit("F:2", 5_500_000, text="ADYEN TX635094301XT batch 380 PAYOUT")
+    exact_elsewhere = credit("F:1")
+    (found,) = pair([expected()], [exact_elsewhere, named], CN)
+    assert (found.credit.credit_id, found.status) == ("F:2", "short")
+
+
+def test_another_currency_or_amount_or_date_is_not_the_payout() -> None:
+    assert pair([expected()], [credit(currency="USD")], CN) == []
+    assert pair([expected()], [credit(amount=5_530_806)], CN) == []
+    assert pair([expected()], [credit(value_date=date(2026, 12, 2))], CN) == []
+    assert pair([expected(value_date=None)], [credit()], CN) == []  # only by reference then
+
+
+def test_two_equal_payouts_take_two_credits() -> None:
+    pairs = pair([expected("P1"), expected("P2")], [credit("F:1"), credit("F:2")], CN)
+    assert sorted((p.expected.payout_id, p.credit.credit_id) for p in pairs) == [
+        ("P1", "F:1"),
+        ("P2", "F:2"),
+    ]
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=3), min_size=0, max_size=6),
+    st.lists(st.integers(min_value=1, max_value=3), min_size=0, max_size=6),
+)
+def test_pairs_are_one_to_one_and_of_equal_money(payouts: list[int], credits: list[int]) -> None:
+    found = pair(
+        [expected(f"P{i}", amount) for i, amount in enumerate(payouts)],
+        [credit(f"F:{i}", amount) for i, amount in enumerate(credits)],
+        CN,
+    )
+    assert len({p.expected.payout_id for p in found}) == len(found)
+    assert len({p.credit.credit_id for p in found}) == len(found)
+    assert all(p.expected.amount_minor == p.credit.amount_minor for p in found)
+    # As many pairs as the amounts allow: nothing pairable is left unpaired.
+    for amount in set(payouts):
+        assert sum(p.expected.amount_minor == amount for p in found) == min(
+            payouts.count(amount), credits.count(amount)
+        )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -141,12 +142,14 @@ class SettlementFiles:
         if (known := await self.get(file_id)) is not None:
             return known, False
         tally = _Tally()  # stays empty unless this call imports the file
+        claimed = True
         try:
             if fmt == "auto":
                 fmt = await asyncio.to_thread(detect, spooled.file)
             async with self._engine.begin() as conn:
-                if not await self._claim(conn, file_id, spooled, fmt, "imported", []):
-                    await conn.rollback()  # the same bytes are being imported concurrently
+                claimed = await self._claim(conn, file_id, spooled, fmt, "imported", [])
+                if not claimed:  # the same bytes were imported concurrently, and committed
+                    await conn.rollback()
                 else:
                     tally = await self._store(conn, file_id, read(spooled.file, fmt, mapping))
                     await conn.execute(
@@ -161,7 +164,7 @@ class SettlementFiles:
                 await self._claim(conn, file_id, spooled, fmt, "rejected", errors)
         row = await self.get(file_id)
         assert row is not None
-        return row, True
+        return row, claimed
 
     @staticmethod
     async def _claim(
@@ -189,26 +192,37 @@ class SettlementFiles:
 
     @staticmethod
     async def _store(conn: AsyncConnection, file_id: str, records: Iterator[Record]) -> _Tally:
-        """Every record, in set-based batches; the parse runs in a thread meanwhile."""
+        """Every record, in set-based batches; the parse runs in a thread meanwhile — always the
+        same one: lxml's parser must not move between threads."""
         driver = await driver_connection(conn)
         tally = _Tally()
         seq = 0
-        while batch := await asyncio.to_thread(_take, records, BATCH):
-            kinds = [_KINDS[type(record)] for record in batch]
-            for record, kind in zip(batch, kinds, strict=True):
-                tally.add(record, kind)
-            bodies = [orjson.dumps(record) for record in batch]
-            await driver.execute(
-                _INSERT_RECORDS,
-                file_id,
-                list(range(seq, seq + len(batch))),
-                kinds,
-                [body.decode() for body in bodies],
-                [orjson.dumps(record.problems).decode() for record in batch],
-                [_match_status(r, b) for r, b in zip(batch, bodies, strict=True)],
-            )
-            seq += len(batch)
+        loop = asyncio.get_running_loop()
+        parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settlement-file")
+        try:
+            while batch := await loop.run_in_executor(parser, _take, records, BATCH):
+                seq = await _insert(driver, file_id, seq, batch, tally)
+        finally:
+            parser.shutdown(wait=False, cancel_futures=True)
         return tally
+
+
+async def _insert(driver: Any, file_id: str, seq: int, batch: list[Record], tally: _Tally) -> int:
+    """One batch of records from `seq` on; the next seq."""
+    kinds = [_KINDS[type(record)] for record in batch]
+    for record, kind in zip(batch, kinds, strict=True):
+        tally.add(record, kind)
+    bodies = [orjson.dumps(record) for record in batch]
+    await driver.execute(
+        _INSERT_RECORDS,
+        file_id,
+        list(range(seq, seq + len(batch))),
+        kinds,
+        [body.decode() for body in bodies],
+        [orjson.dumps(record.problems).decode() for record in batch],
+        [_match_status(r, b) for r, b in zip(batch, bodies, strict=True)],
+    )
+    return seq + len(batch)
 
 
 def _match_status(record: Record, body: bytes) -> str | None:

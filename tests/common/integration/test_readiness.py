@@ -45,6 +45,7 @@ async def test_readyz_is_503_while_the_database_is_down_and_200_when_it_is_back(
                 "broker": "ok",
                 "ingest-pulses": "ok",
                 "ingest-file-matching": "ok",
+                "ingest-payouts": "ok",
             }
 
             postgres.stop()

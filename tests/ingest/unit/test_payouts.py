@@ -65,6 +65,14 @@ def test_a_credit_naming_the_payout_but_short_is_short() -> None:
     assert (found.credit.credit_id, found.status) == ("F:2", "short")
 
 
+def test_a_late_credit_naming_the_payout_is_still_it() -> None:
+    late = credit(value_date=date(2026, 12, 9), text="TX635094301XT batch 380")
+    (found,) = pair([expected()], [late], CN)
+    assert found.status == "arrived"
+    early = credit(value_date=date(2026, 11, 25), text="TX635094301XT batch 380")
+    assert pair([expected()], [early], CN) == []  # before the value date's previous day
+
+
 def test_another_currency_or_amount_or_date_is_not_the_payout() -> None:
     assert pair([expected()], [credit(currency="USD")], CN) == []
     assert pair([expected()], [credit(amount=5_530_806)], CN) == []

@@ -32,6 +32,7 @@ def test_adyen_batch_380_pays_out_its_net_credits_less_its_net_debits() -> None:
     assert (payout.amount_minor, payout.currency, payout.batch_id) == (5_530_807, "USD", "380")
     assert payout.problems == () and payout.count == len(lines)
     assert str(payout.value_date) == "2021-01-07"
+    assert payout.reference == "TX635094301XT"  # what the bank statement will show
 
 
 def test_adyen_lines_carry_gross_fee_net_and_both_references() -> None:

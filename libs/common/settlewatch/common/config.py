@@ -133,6 +133,9 @@ class IngestSettings(CommonSettings):
     max_file_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_FILE_BYTES"
     )
+    # Business days (PRC calendar) after its value date before a payout is reported missing,
+    # or a statement entry nobody expected is reported unexpected.
+    payout_grace: int = Field(1, ge=0, le=30, validation_alias="SETTLEWATCH_PAYOUT_GRACE")
 
 
 class MatcherSettings(CommonSettings):

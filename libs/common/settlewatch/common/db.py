@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["create_engine", "driver_connection", "ping", "safe_url"]
+__all__ = ["create_engine", "driver_connection", "driver_in_transaction", "ping", "safe_url"]
 
 # Long enough for a busy database, short enough that /readyz answers before a probe times out.
 CONNECT_TIMEOUT_S = 2.0
@@ -33,6 +33,15 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     (`unnest` of arrays) that SQLAlchemy's bind-parameter expansion cannot do at scale."""
     raw = await conn.get_raw_connection()
     return raw.driver_connection
+
+
+async def driver_in_transaction(conn: AsyncConnection) -> Any:
+    """:func:`driver_connection` for a connection from ``engine.begin()`` whose first statement
+    goes straight to the driver: SQLAlchemy sends BEGIN only with its own first statement, so
+    without this the driver's statements would run outside the transaction (autocommit, locks
+    released at once)."""
+    await conn.exec_driver_sql("SELECT 1")
+    return await driver_connection(conn)
 
 
 async def ping(engine: AsyncEngine) -> None:

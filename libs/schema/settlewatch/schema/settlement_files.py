@@ -3,12 +3,18 @@ column mappings, each file received and every record parsed from it (created by 
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, Table, Text, func
+from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 from settlewatch.schema.reference import metadata
 
-__all__ = ["file_mappings", "file_records", "settlement_accounts", "settlement_files"]
+__all__ = [
+    "file_mappings",
+    "file_records",
+    "payouts",
+    "settlement_accounts",
+    "settlement_files",
+]
 
 # Whose money a statement entry is: an account known by IBAN or by the bank's own number.
 settlement_accounts = Table(
@@ -63,4 +69,27 @@ file_records = Table(
     Column("merchant_id", Text),
     Column("matched_at", DateTime(timezone=True)),
     Column("published_at", DateTime(timezone=True)),
+)
+
+# A credit expected from a report (source "report": expected → arrived | short | missing) or
+# an entry seen on a statement that nothing expected (source "statement": unexpected); `credit`
+# is the statement entry it was paired with, `credit_id` that entry's (or collective line's) id.
+payouts = Table(
+    "payouts",
+    metadata,
+    Column("payout_id", Text, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("file_id", Text, nullable=False),
+    Column("merchant_id", Text),
+    Column("currency", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("value_date", Date),
+    Column("reference", Text),
+    Column("status", Text, nullable=False),
+    Column("due_on", Date),
+    Column("credit_id", Text, unique=True),
+    Column("credit", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

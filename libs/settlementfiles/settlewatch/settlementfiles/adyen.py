@@ -46,7 +46,7 @@ class _Batch:
     lines: int = 0
     net_minor: int = 0
     currency: str | None = None
-    payout: tuple[Loc, int, date | None, str] | None = None
+    payout: tuple[Loc, int, date | None, str, str | None] | None = None
 
 
 def parse(stream: IO[bytes]) -> Iterator[ReportLine | Payout]:
@@ -67,7 +67,10 @@ def parse(stream: IO[bytes]) -> Iterator[ReportLine | Payout]:
         net = _signed(row, "Net Credit (NC)", "Net Debit (NC)", currency, loc)
         booked = _moment(row, "Booking Date", "Booking Date TimeZone", loc)
         if row["Type"] == _PAYOUT:
-            batch.payout = (loc, -net, booked.date() if booked else None, currency)
+            # "TX635094301XT batch 380, ACCOUNT": the transfer id is what banks show.
+            words = (row.get("Modification Reference") or "").split()
+            reference = words[0].rstrip(",") if words else None
+            batch.payout = (loc, -net, booked.date() if booked else None, currency, reference)
             continue
         batch.lines += 1
         batch.net_minor += net
@@ -105,7 +108,7 @@ def _line(
 
 def _payout(batch_id: str, batch: _Batch) -> Payout:
     assert batch.payout is not None
-    loc, amount, value_date, currency = batch.payout
+    loc, amount, value_date, currency, reference = batch.payout
     problems = []
     if amount != batch.net_minor:
         problems.append(
@@ -123,6 +126,7 @@ def _payout(batch_id: str, batch: _Batch) -> Payout:
         amount_minor=amount,
         value_date=value_date,
         count=batch.lines,
+        reference=reference,
         problems=tuple(problems),
     )
 

@@ -173,6 +173,7 @@ class Payout:
     value_date: date | None
     count: int  # lines in the batch
     account: str | None = None
+    reference: str | None = None  # how the bank statement may name the payout
     problems: tuple[Problem, ...] = ()
 
 

@@ -187,6 +187,7 @@ class _FundFlowBill(_Bill):
                 amount_minor=amount,
                 value_date=at.date(),
                 count=0,
+                reference=reference,
             )
         return ReportLine(
             loc=loc,

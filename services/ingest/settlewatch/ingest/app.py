@@ -24,12 +24,13 @@ from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.ingest.context import Ingest
 from settlewatch.ingest.files.matching import LineMatcher
+from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.reference import References, SettlementAccount
 from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.limits import BodySizeLimit
 from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.ingest.registry import MerchantRegistry
-from settlewatch.ingest.routes import events, files, maintenance, merchants
+from settlewatch.ingest.routes import events, files, maintenance, merchants, payouts
 from settlewatch.settlementfiles.csvmap import FileMapping
 
 __all__ = ["create_app"]
@@ -61,6 +62,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             timeout=PUBLISH_TIMEOUT_S,
         )
         line_matcher = LineMatcher(resources.engine, publisher, topics, _wall)
+        reconciler = PayoutReconciler(resources.engine, _wall, grace_days=settings.payout_grace)
         app.state.ingest = Ingest(
             engine=resources.engine,
             publisher=publisher,
@@ -71,6 +73,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             files=SettlementFiles(resources.engine),
             references=References(resources.engine),
             line_matcher=line_matcher,
+            reconciler=reconciler,
         )
         pulses = PulseWriter(
             publisher,
@@ -80,6 +83,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         )
         resources.loops.start("ingest-pulses", pulses.run)
         resources.loops.start("ingest-file-matching", line_matcher.run)
+        resources.loops.start("ingest-payouts", reconciler.run)
         try:
             yield
         finally:
@@ -91,7 +95,13 @@ def create_app(settings: IngestSettings) -> FastAPI:
         settings=settings,
         title="settlewatch ingest",
         description=DESCRIPTION,
-        routers=(merchants.router, events.router, maintenance.router, files.router),
+        routers=(
+            merchants.router,
+            events.router,
+            maintenance.router,
+            files.router,
+            payouts.router,
+        ),
         lifespan=lifespan,
     )
     app.add_middleware(

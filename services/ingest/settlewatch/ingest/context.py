@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.files.matching import LineMatcher
+from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.reference import References
 from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.registry import MerchantRegistry
@@ -31,6 +32,7 @@ class Ingest:
     files: SettlementFiles
     references: References
     line_matcher: LineMatcher
+    reconciler: PayoutReconciler
 
 
 def _ingest(request: Request) -> Ingest:

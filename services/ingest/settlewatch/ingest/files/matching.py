@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from settlewatch.common.db import driver_connection
+from settlewatch.common.db import driver_connection, driver_in_transaction
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher, Record
@@ -127,7 +127,7 @@ class LineMatcher:
     async def _decide_batch(self) -> int:
         now = self._clock()
         async with self._engine.begin() as conn:
-            driver = await driver_connection(conn)
+            driver = await driver_in_transaction(conn)  # FOR UPDATE holds until the commit
             rows = await driver.fetch(_CLAIM, now - self._retry_after, BATCH)
             if not rows:
                 return 0

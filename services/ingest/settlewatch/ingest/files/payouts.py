@@ -3,10 +3,10 @@
 A report says batch B pays X to the merchant with value date D; the statements of the
 settlement accounts say what was credited. A credit is the payout's when it has the payout's
 currency and amount and a value date within one business day of D — and, where the credit's
-text names the payout's reference, that credit before any other. A credit that names the
-reference but carries another amount is the payout arriving short (or over). An expected payout
-without its credit by D + the grace is missing; a credit nobody expected, by its own value date
-+ the grace, is unexpected.
+text names the payout's reference, that credit before any other, however late. A credit that
+names the reference but carries another amount is the payout arriving short (or over). An
+expected payout without its credit by D + the grace is missing; a credit nobody expected, by
+its own value date + the grace, is unexpected.
 """
 
 from __future__ import annotations
@@ -72,12 +72,17 @@ def due(calendar: BusinessCalendar, value_date: date, grace_days: int) -> date:
 
 
 def _by_reference(calendar: BusinessCalendar, payout: Expected, credit: Credit) -> bool:
-    """The credit names the payout's reference (and is on time, when the payout has a date)."""
+    """The credit names the payout's reference, and is not from before its value date: a late
+    payout named by its reference is still that payout (it resolves a missing one)."""
     return (
         credit.currency == payout.currency
         and payout.reference is not None
         and payout.reference in credit.text
-        and (payout.value_date is None or within(calendar, payout.value_date, credit.value_date))
+        and (
+            payout.value_date is None
+            or credit.value_date is None
+            or credit.value_date >= _previous_business_day(calendar, payout.value_date)
+        )
     )
 
 

@@ -226,8 +226,15 @@ async def _insert(driver: Any, file_id: str, seq: int, batch: list[Record], tall
 
 
 def _match_status(record: Record, body: bytes) -> str | None:
-    """A report line that names a payment waits to be matched; one flagged never is."""
-    if not isinstance(record, ReportLine) or not applicable(line_keys(orjson.loads(body))):
+    """What waits to be reconciled: a report line that names a payment, an expected payout, a
+    booked statement entry. A flagged record never is."""
+    if isinstance(record, ReportLine):
+        waits = bool(applicable(line_keys(orjson.loads(body))))
+    elif isinstance(record, Entry):
+        waits = record.status == "booked"
+    else:
+        waits = isinstance(record, Payout)
+    if not waits:
         return None
     return "flagged" if record.problems else "unmatched"
 

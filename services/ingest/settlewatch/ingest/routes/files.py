@@ -135,6 +135,7 @@ async def post_file(
     IMPORT_SECONDS.observe(time.perf_counter() - started)
     if new and row.status == "imported":
         ingest.line_matcher.wake()
+        ingest.reconciler.wake()
     FILES.labels(row.format, row.status if new else "duplicate").inc()
     if new and row.status == "rejected":
         raise ProblemError(

@@ -1,5 +1,6 @@
-"""Settlement files (SPEC §9): settlement accounts, CSV mappings, files and their records; the
-matcher's read view of payments by their card-network references (``matcher_read_payments``).
+"""Settlement files (SPEC §9): settlement accounts, CSV mappings, files and their records,
+payouts; the matcher's read view of payments by their card-network references
+(``matcher_read_payments``).
 
 Revision ID: 0007
 Revises: 0006
@@ -85,6 +86,27 @@ def upgrade() -> None:
         ["file_id", "seq"],
         postgresql_where=sa.text("match_status = 'matched' AND published_at IS NULL"),
     )
+    op.create_table(
+        "payouts",
+        sa.Column("payout_id", sa.Text, primary_key=True),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("file_id", sa.Text, nullable=False),
+        sa.Column("merchant_id", sa.Text),
+        sa.Column("currency", sa.Text, nullable=False),
+        sa.Column("amount_minor", sa.BigInteger, nullable=False),
+        sa.Column("count", sa.Integer, nullable=False),
+        sa.Column("value_date", sa.Date),
+        sa.Column("reference", sa.Text),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("due_on", sa.Date),
+        sa.Column("credit_id", sa.Text, unique=True),
+        sa.Column("credit", JSONB),
+        *_times(),
+    )
+    op.create_index(
+        "payouts_open", "payouts", ["due_on"], postgresql_where=sa.text("status = 'expected'")
+    )
+    op.create_index("payouts_by_merchant", "payouts", ["merchant_id", "value_date"])
     # The matcher's read interface for matching report lines (SPEC §9 rules): a payment by its
     # card-network references. Expression indexes on the partitioned table reach every day's
     # table; PostgreSQL inlines the view, so they serve its queries.
@@ -111,6 +133,7 @@ def downgrade() -> None:
     op.execute("DROP VIEW matcher_read_payments")
     op.execute("DROP INDEX matcher_payments_by_stan")
     op.execute("DROP INDEX matcher_payments_by_rrn")
+    op.drop_table("payouts")
     op.drop_table("settlement_file_records")
     op.drop_table("settlement_files")
     op.drop_table("file_mappings")

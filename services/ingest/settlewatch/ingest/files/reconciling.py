@@ -1,0 +1,270 @@
+"""The loop that reconciles expected payouts with statement entries (SPEC §9).
+
+A round (after each import, and every minute for the calendar): expected payouts read from
+reports become ``payouts`` rows; every open payout is paired with the statement credits not yet
+paired (``payouts.pair``: by reference, then by currency, amount and value date ± one business
+day; a collective credit's lines one by one); a payout still unpaired once its value date + the
+grace has passed is ``missing`` (and becomes ``arrived`` or ``short`` if its credit comes
+later); a statement entry nothing expected by then is ``unexpected``, until a report explains
+it. Business days are the PRC calendar's; "today" is Beijing's date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settlewatch.common.calendar import CALENDARS
+from settlewatch.common.db import driver_in_transaction
+from settlewatch.ingest.files.payouts import Credit, Expected, Pair, due, pair
+
+__all__ = ["PayoutReconciler"]
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+CALENDAR = CALENDARS["CN"]
+
+_NEW_PAYOUTS = """
+UPDATE settlement_file_records SET match_status = 'recorded'
+WHERE kind = 'payout' AND match_status = 'unmatched'
+RETURNING file_id, seq, body
+"""
+_INSERT_EXPECTED = """
+INSERT INTO payouts (payout_id, source, file_id, currency, amount_minor, count, value_date,
+                     reference, status, due_on)
+SELECT id, 'report', file_id, currency, amount, n, value_date, reference, 'expected', due_on
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::date[],
+            $7::text[], $8::date[])
+    AS p(id, file_id, currency, amount, n, value_date, reference, due_on)
+ON CONFLICT (payout_id) DO NOTHING
+"""
+_OPEN = """
+SELECT payout_id, currency, amount_minor, value_date, reference FROM payouts
+WHERE source = 'report' AND status IN ('expected', 'missing')
+"""
+_ENTRIES = """
+SELECT file_id, seq, body FROM settlement_file_records
+WHERE kind = 'entry' AND match_status = 'unmatched'
+"""
+_PAIRED = "SELECT credit_id FROM payouts WHERE source = 'report' AND credit_id IS NOT NULL"
+_EXPLAINED = "DELETE FROM payouts WHERE source = 'statement' AND credit_id = ANY($1::text[])"
+_SETTLE = """
+UPDATE payouts AS p SET status = d.status, credit_id = d.credit_id, credit = d.credit::jsonb,
+    merchant_id = coalesce(p.merchant_id, a.owner), updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+    AS d(payout_id, status, credit_id, credit, account)
+LEFT JOIN (
+    SELECT number, body ->> 'owner' AS owner FROM settlement_accounts
+    WHERE body ->> 'owner' <> 'acquirer'
+) a ON a.number = d.account
+WHERE p.payout_id = d.payout_id
+"""
+_MISSING = """
+UPDATE payouts SET status = 'missing', updated_at = now()
+WHERE source = 'report' AND status = 'expected' AND due_on <= $1
+"""
+_UNEXPECTED = """
+INSERT INTO payouts (payout_id, source, file_id, merchant_id, currency, amount_minor, count,
+                     value_date, reference, status, due_on, credit_id, credit)
+SELECT u.credit_id, 'statement', u.file_id, a.owner, u.currency, u.amount, 1, u.value_date,
+       u.reference, 'unexpected', u.due_on, u.credit_id, u.credit::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::date[], $6::text[],
+            $7::date[], $8::text[], $9::text[])
+    AS u(credit_id, file_id, currency, amount, value_date, reference, due_on, credit, account)
+LEFT JOIN (
+    SELECT number, body ->> 'owner' AS owner FROM settlement_accounts
+    WHERE body ->> 'owner' <> 'acquirer'
+) a ON a.number = u.account
+ON CONFLICT DO NOTHING
+"""
+# An expected payout's merchant: the merchant of its batch's matched lines.
+_MERCHANTS = """
+UPDATE payouts AS p SET merchant_id = l.merchant_id, updated_at = now()
+FROM settlement_file_records AS r, LATERAL (
+    SELECT merchant_id FROM settlement_file_records
+    WHERE file_id = r.file_id AND kind = 'line' AND merchant_id IS NOT NULL
+      AND body ->> 'batch_id' = r.body ->> 'batch_id'
+    LIMIT 1
+) AS l
+WHERE p.source = 'report' AND p.merchant_id IS NULL
+  AND r.file_id = p.file_id AND p.payout_id = r.file_id || ':' || r.seq
+"""
+
+
+class _Seen:
+    """A statement credit (or debit) as the pairing sees it, with where it came from."""
+
+    def __init__(self, credit: Credit, file_id: str, account: str, body: dict[str, Any]) -> None:
+        self.credit = credit
+        self.file_id = file_id
+        self.account = account
+        self.evidence: dict[str, Any] = {
+            "credit_id": credit.credit_id,
+            "account": account,
+            "entry_ref": body.get("entry_ref"),
+            "servicer_ref": body.get("servicer_ref"),
+            "booking_date": body.get("booking_date"),
+            "value_date": body.get("value_date"),
+            "amount_minor": credit.amount_minor,
+            "currency": credit.currency,
+        }
+
+
+def _credits(file_id: str, seq: int, body: dict[str, Any]) -> Iterator[_Seen]:
+    """An entry as credits: itself, or — a collective entry whose lines all carry an amount —
+    each of its lines (matched line by line). Debits come out with a negative amount."""
+    sign = 1 if body["direction"] == "credit" else -1
+    entry_text = " ".join(
+        str(body.get(k) or "") for k in ("entry_ref", "servicer_ref", "remittance", "info")
+    )
+    details = body.get("details") or []
+    value_date = date.fromisoformat(body["value_date"]) if body.get("value_date") else None
+    if body.get("batch") and details and all(d.get("amount_minor") is not None for d in details):
+        for index, detail in enumerate(details):
+            detail_sign = 1 if detail["direction"] == "credit" else -1
+            text = " ".join(
+                [entry_text, detail.get("end_to_end_id") or "", detail.get("remittance") or ""]
+                + list((detail.get("references") or {}).values())
+            )
+            credit = Credit(
+                f"{file_id}:{seq}:{index}",
+                detail["currency"],
+                detail_sign * detail["amount_minor"],
+                value_date,
+                text,
+            )
+            yield _Seen(credit, file_id, body["account"], body)
+        return
+    texts = [entry_text] + [
+        " ".join([d.get("end_to_end_id") or "", d.get("remittance") or ""]) for d in details
+    ]
+    credit = Credit(
+        f"{file_id}:{seq}",
+        body["currency"],
+        sign * body["amount_minor"],
+        value_date,
+        " ".join(texts),
+    )
+    yield _Seen(credit, file_id, body["account"], body)
+
+
+class PayoutReconciler:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime],
+        *,
+        grace_days: int = 1,
+        every: float = 60.0,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._grace = grace_days
+        self._every = every
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.round()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see matching.py
+                async with asyncio.timeout(self._every):
+                    await self._wake.wait()
+
+    def _today(self) -> date:
+        return self._clock().astimezone(BEIJING).date()
+
+    async def round(self) -> None:
+        today = self._today()
+        async with self._engine.begin() as conn:
+            driver = await driver_in_transaction(conn)
+            await driver.execute("LOCK TABLE payouts IN SHARE ROW EXCLUSIVE MODE")  # one at a time
+            await self._record_expected(driver)
+            await driver.execute(_MERCHANTS)
+            seen = [
+                s
+                for row in await driver.fetch(_ENTRIES)
+                for s in _credits(row["file_id"], row["seq"], row["body"])
+            ]
+            paired = {row["credit_id"] for row in await driver.fetch(_PAIRED)}
+            free = [s for s in seen if s.credit.credit_id not in paired]
+            await self._settle(driver, free)
+            await driver.execute(_MISSING, today)
+            await self._unexpected(driver, free, today)
+
+    async def _record_expected(self, driver: Any) -> None:
+        rows = await driver.fetch(_NEW_PAYOUTS)
+        if not rows:
+            return
+        bodies = [row["body"] for row in rows]
+        value_dates = [
+            date.fromisoformat(b["value_date"]) if b.get("value_date") else None for b in bodies
+        ]
+        await driver.execute(
+            _INSERT_EXPECTED,
+            [f"{row['file_id']}:{row['seq']}" for row in rows],
+            [row["file_id"] for row in rows],
+            [b["currency"] for b in bodies],
+            [b["amount_minor"] for b in bodies],
+            [b["count"] for b in bodies],
+            value_dates,
+            [b.get("reference") for b in bodies],
+            [due(CALENDAR, d, self._grace) if d else None for d in value_dates],
+        )
+
+    async def _settle(self, driver: Any, free: list[_Seen]) -> None:
+        """Pair the open payouts with the free credits; a credit reported unexpected before is
+        explained by its payout now."""
+        open_payouts = [
+            Expected(
+                r["payout_id"], r["currency"], r["amount_minor"], r["value_date"], r["reference"]
+            )
+            for r in await driver.fetch(_OPEN)
+        ]
+        by_id = {s.credit.credit_id: s for s in free if s.credit.amount_minor > 0}
+        pairs: list[Pair] = pair(open_payouts, [s.credit for s in by_id.values()], CALENDAR)
+        if not pairs:
+            return
+        credit_ids = [p.credit.credit_id for p in pairs]
+        await driver.execute(_EXPLAINED, credit_ids)
+        await driver.execute(
+            _SETTLE,
+            [p.expected.payout_id for p in pairs],
+            [p.status for p in pairs],
+            credit_ids,
+            [orjson.dumps(by_id[c].evidence).decode() for c in credit_ids],
+            [by_id[c].account for c in credit_ids],
+        )
+        for credit_id in credit_ids:
+            free.remove(by_id[credit_id])
+
+    async def _unexpected(self, driver: Any, free: list[_Seen], today: date) -> None:
+        late = [
+            s
+            for s in free
+            if s.credit.value_date is not None
+            and due(CALENDAR, s.credit.value_date, self._grace) <= today
+        ]
+        if not late:
+            return
+        await driver.execute(
+            _UNEXPECTED,
+            [s.credit.credit_id for s in late],
+            [s.file_id for s in late],
+            [s.credit.currency for s in late],
+            [s.credit.amount_minor for s in late],
+            [s.credit.value_date for s in late],
+            [s.evidence.get("entry_ref") or s.evidence.get("servicer_ref") for s in late],
+            [due(CALENDAR, s.credit.value_date, self._grace) for s in late if s.credit.value_date],
+            [orjson.dumps(s.evidence).decode() for s in late],
+            [s.account for s in late],
+        )

@@ -1,0 +1,154 @@
+"""Expected payouts against bank statements (SPEC §9, issue 13), on a real PostgreSQL with an
+injected clock: Adyen's batch 380 says 55 308.07 USD is paid out with value date 2021-01-07; a
+statement credit pairs with it (arrived), or not by the next business day + 1 (missing), or
+short by an unannounced fee (short); a collective credit is matched line by line; a credit
+nobody expected is reported unexpected."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settlewatch.common.db import create_engine
+from settlewatch.ingest.files.reconciling import PayoutReconciler
+from settlewatch.ingest.files.spool import Spooled
+from settlewatch.ingest.files.store import SettlementFiles
+from settlewatch.schema.settlement_files import payouts
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+ADYEN_380 = DATA / "OCA-bank-statement-import_adyen" / "settlement_detail_report_batch_380.csv"
+IBAN = "CH9300762011623852957"
+
+
+def statement(*entries: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">'
+        "<BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr><Stmt><Id>S</Id>"
+        f"<Acct><Id><IBAN>{IBAN}</IBAN></Id></Acct>{''.join(entries)}</Stmt></BkToCstmrStmt>"
+        "</Document>"
+    ).encode()
+
+
+def entry(amount: str, value_date: str, text: str = "", details: str = "") -> str:
+    return (
+        f'<Ntry><Amt Ccy="USD">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>'
+        f"<BookgDt><Dt>{value_date}</Dt></BookgDt><ValDt><Dt>{value_date}</Dt></ValDt>"
+        f"<AddtlNtryInf>{text}</AddtlNtryInf>{details}</Ntry>"
+    )
+
+
+def detail(amount: str, end_to_end: str) -> str:
+    return (
+        f"<TxDtls><Refs><EndToEndId>{end_to_end}</EndToEndId></Refs>"
+        f'<Amt Ccy="USD">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd></TxDtls>'
+    )
+
+
+def spooled(body: bytes) -> Spooled:
+    import hashlib
+
+    return Spooled(io.BytesIO(body), hashlib.sha256(body).hexdigest(), len(body))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+class Desk:
+    """What an operator does: import files, and let the reconciler run on a given day."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.files = SettlementFiles(engine)
+
+    async def load(self, body: bytes) -> None:
+        row, _ = await self.files.import_file(spooled(body), "auto", None)
+        assert row.status == "imported", row.errors
+
+    async def reconcile(self, on: date) -> dict[str, dict[str, Any]]:
+        moment = datetime(on.year, on.month, on.day, 12, tzinfo=UTC)
+        await PayoutReconciler(self.engine, lambda: moment).round()
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(payouts))).all()
+        return {row.reference or row.payout_id: dict(row._mapping) for row in rows}
+
+
+async def test_a_payout_goes_missing_after_the_grace_and_arrives_later(engine: AsyncEngine) -> None:
+    desk = Desk(engine)
+    await desk.load(ADYEN_380.read_bytes())
+    (payout,) = (await desk.reconcile(date(2021, 1, 7))).values()
+    assert (payout["status"], payout["amount_minor"], payout["currency"]) == (
+        "expected",
+        5_530_807,
+        "USD",
+    )
+    assert payout["due_on"] == date(2021, 1, 9)  # Thursday + 1 business day (Friday), then
+    assert (await desk.reconcile(date(2021, 1, 8)))["TX635094301XT"]["status"] == "expected"
+    assert (await desk.reconcile(date(2021, 1, 9)))["TX635094301XT"]["status"] == "missing"
+
+    # A week late, but naming the payout: it arrived after all.
+    await desk.load(statement(entry("55308.07", "2021-01-14", "ADYEN TX635094301XT")))
+    found = (await desk.reconcile(date(2021, 1, 14)))["TX635094301XT"]
+    assert found["status"] == "arrived"
+    assert found["credit"]["amount_minor"] == 5_530_807
+
+
+async def test_a_credit_that_names_the_payout_but_is_short_is_short(engine: AsyncEngine) -> None:
+    desk = Desk(engine)
+    await desk.load(ADYEN_380.read_bytes())
+    await desk.load(statement(entry("55300.00", "2021-01-08", "TX635094301XT batch 380")))
+    found = (await desk.reconcile(date(2021, 1, 8)))["TX635094301XT"]
+    assert (found["status"], found["credit"]["amount_minor"]) == ("short", 5_530_000)
+
+
+async def test_a_collective_credit_is_matched_line_by_line_and_the_rest_is_unexpected(
+    engine: AsyncEngine,
+) -> None:
+    desk = Desk(engine)
+    await desk.load(ADYEN_380.read_bytes())
+    collective = entry(
+        "55408.07",
+        "2021-01-08",
+        details="<NtryDtls><Btch><NbOfTxs>2</NbOfTxs></Btch>"
+        + detail("55308.07", "TX635094301XT")
+        + detail("100.00", "SOMETHING-ELSE")
+        + "</NtryDtls>",
+    )
+    await desk.load(statement(collective, entry("12.34", "2021-01-08", "interest")))
+    found = await desk.reconcile(date(2021, 1, 12))
+    assert found["TX635094301XT"]["status"] == "arrived"
+    assert found["TX635094301XT"]["credit"]["credit_id"].endswith(":0")  # the first line
+    unexpected = sorted(p["amount_minor"] for p in found.values() if p["status"] == "unexpected")
+    assert unexpected == [1_234, 10_000]  # the other line, and the interest credit
+
+
+async def test_payouts_are_listed_and_read_with_their_lines(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/v1/settlement-files", content=ADYEN_380.read_bytes())).is_success
+    deadline = time.monotonic() + 30
+    while not (listed := (await client.get("/v1/payouts")).json())["items"]:
+        assert time.monotonic() < deadline, "the reconciler did not record the payout"
+        await asyncio.sleep(0.1)
+    (payout,) = listed["items"]
+    assert listed["next_cursor"] is None
+    assert (payout["currency"], payout["amount_minor"]) == ("USD", 5_530_807)
+    read = (await client.get(f"/v1/payouts/{payout['payout_id']}")).json()
+    assert len(read["lines"]) == 227 and not read["lines_truncated"]
+    assert read["lines"][0]["match"]["status"] == "unmatched"  # CM… are not our payments
+    assert (await client.get("/v1/payouts", params={"status": "arrived"})).json()["items"] == []
+    assert (await client.get("/v1/payouts/nope")).status_code == 404

@@ -5,8 +5,9 @@ The Tansu build keeps every record in memory (≈ 350 B each) and enforces no re
 accepts ``retention.ms`` but never deletes, and refuses DeleteRecords. So when its topics hold
 more than ``SETTLEWATCH_EMBEDDED_BROKER_MAX_RECORDS`` records, `up` stops ingest (nothing new is
 accepted: the acquirer's client sees connection refused for a few seconds and sends again), waits
-until the matcher has applied every record and published its outbox and the alerts service has
-consumed every finding, then restarts the broker as the watchdog does after a crash — except
+until the matcher has applied every record (a last clock pulse written in ingest's stead lets it
+apply the final stretch) and published its outbox and the alerts service has consumed every
+finding, then restarts the broker as the watchdog does after a crash — except
 that nothing is lost: the dead letters are written back in their order, so their ids
 (``<partition>:<offset>``) and replay markers stay valid. If the services do not drain within
 ``DRAIN_TIMEOUT_S`` (a backlog), ingest is released and it is tried again later.
@@ -18,6 +19,7 @@ import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy import func, select
@@ -25,6 +27,8 @@ from sqlalchemy import func, select
 from settlewatch.common.db import create_engine
 from settlewatch.common.faults import is_infrastructure
 from settlewatch.common.kafka import Topics, read_topic
+from settlewatch.common.publisher import Publisher
+from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.schema import matcher as tables
 
 __all__ = ["CHECK_EVERY_S", "DRAIN_TIMEOUT_S", "Rotation"]
@@ -58,6 +62,12 @@ class Rotation:
 
     async def drained(self, timeout: float = DRAIN_TIMEOUT_S) -> bool:
         """Whether, within ``timeout``, every record has been consumed (ingest must be held)."""
+        try:
+            await self._last_pulse()
+        except Exception as exc:
+            if not is_infrastructure(exc):
+                raise
+            return False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -69,6 +79,23 @@ class Rotation:
                 return False  # a part is down: the watchdogs restart it first
             await asyncio.sleep(0.5)
         return False
+
+    async def _last_pulse(self) -> None:
+        """The pulse ingest, held, would have written next: the matcher applies a stretch of the
+        log when a pulse follows it, so without this the last records before the hold would
+        wait for good. It says what a pulse says — every record acknowledged before it
+        precedes it — which holds: ingest is stopped."""
+        publisher = Publisher(self.bootstrap, enable_idempotence=False, timeout=10.0)
+        try:
+            writer = PulseWriter(
+                publisher,
+                (self.topics.transactions, self.topics.settlements),
+                source="settlewatch-up",
+                clock=lambda: datetime.now(UTC),
+            )
+            await writer.pulse()
+        finally:
+            await publisher.close()
 
     async def keep(self) -> list[ConsumerRecord[bytes, bytes]]:
         """The dead letters, to be written back once the broker is empty."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -10,7 +13,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["create_engine", "driver_connection", "driver_in_transaction", "ping", "safe_url"]
+__all__ = [
+    "create_engine",
+    "driver_connection",
+    "driver_session",
+    "driver_transaction",
+    "invalidated_on_error",
+    "ping",
+    "safe_url",
+]
 
 # Long enough for a busy database, short enough that /readyz answers before a probe times out.
 CONNECT_TIMEOUT_S = 2.0
@@ -35,13 +46,35 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     return raw.driver_connection
 
 
-async def driver_in_transaction(conn: AsyncConnection) -> Any:
-    """:func:`driver_connection` for a connection from ``engine.begin()`` whose first statement
-    goes straight to the driver: SQLAlchemy sends BEGIN only with its own first statement, so
-    without this the driver's statements would run outside the transaction (autocommit, locks
-    released at once)."""
-    await conn.exec_driver_sql("SELECT 1")
-    return await driver_connection(conn)
+@asynccontextmanager
+async def invalidated_on_error(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Around work that calls the driver directly: on any error the connection is discarded, not
+    pooled. SQLAlchemy never sees the driver's own errors (a server that went away mid-query),
+    so it would pool a connection asyncpg considers busy ("another operation is in progress"),
+    and every later checkout would fail with it."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
+        raise
+
+
+@asynccontextmanager
+async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A transaction on the driver (asyncpg) connection, committed at the end. SQLAlchemy sends
+    BEGIN only with its own first statement, so one is sent first: without it the driver's
+    statements would run in autocommit (a ``FOR UPDATE`` would hold nothing)."""
+    async with engine.connect() as conn, invalidated_on_error(conn), conn.begin():
+        await conn.exec_driver_sql("SELECT 1")
+        yield await driver_connection(conn)
+
+
+@asynccontextmanager
+async def driver_session(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The driver connection for reads (autocommit), discarded on error like the above."""
+    async with engine.connect() as conn, invalidated_on_error(conn):
+        yield await driver_connection(conn)
 
 
 async def ping(engine: AsyncEngine) -> None:

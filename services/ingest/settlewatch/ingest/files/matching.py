@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from settlewatch.common.db import driver_connection, driver_in_transaction
+from settlewatch.common.db import driver_session, driver_transaction
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher, Record
@@ -126,13 +126,12 @@ class LineMatcher:
 
     async def _decide_batch(self) -> int:
         now = self._clock()
-        async with self._engine.begin() as conn:
-            driver = await driver_in_transaction(conn)  # FOR UPDATE holds until the commit
+        async with driver_transaction(self._engine) as driver:  # FOR UPDATE until the commit
             rows = await driver.fetch(_CLAIM, now - self._retry_after, BATCH)
             if not rows:
                 return 0
             keys = [line_keys(row["body"]) for row in rows]
-            decisions = await _decisions(conn, keys)
+            decisions = await _decisions(driver, keys)
             await driver.execute(
                 _RECORD,
                 now,
@@ -149,8 +148,7 @@ class LineMatcher:
         return len(rows)
 
     async def _publish_batch(self) -> int:
-        async with self._engine.connect() as conn:
-            driver = await driver_connection(conn)
+        async with driver_session(self._engine) as driver:
             rows = await driver.fetch(_UNPUBLISHED, BATCH)
         if not rows:
             return 0
@@ -162,8 +160,7 @@ class LineMatcher:
             for row in rows
         ]
         await self._publisher.publish(self._topics.settlements, records)
-        async with self._engine.begin() as conn:
-            driver = await driver_connection(conn)
+        async with driver_transaction(self._engine) as driver:
             await driver.execute(
                 _PUBLISHED,
                 self._clock(),
@@ -173,11 +170,10 @@ class LineMatcher:
         return len(rows)
 
 
-async def _decisions(conn: AsyncConnection, keys: Sequence[dict[str, Any]]) -> list[Decision]:
+async def _decisions(driver: Any, keys: Sequence[dict[str, Any]]) -> list[Decision]:
     """Each line's decision, the rules run set-based over the whole batch."""
     rules = [applicable(k) for k in keys]
     found: list[list[tuple[Rule, list[Candidate]]]] = [[] for _ in keys]
-    driver = await driver_connection(conn)
     for rule in RULES:  # in order, so each line's list is too
         lines = [i for i, line_rules in enumerate(rules) if rule in line_rules]
         if not lines:

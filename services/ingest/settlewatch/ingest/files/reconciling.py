@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.calendar import CALENDARS
-from settlewatch.common.db import driver_in_transaction
+from settlewatch.common.db import driver_transaction
 from settlewatch.ingest.files.payouts import Credit, Expected, Pair, due, pair
 
 __all__ = ["PayoutReconciler"]
@@ -185,8 +185,7 @@ class PayoutReconciler:
 
     async def round(self) -> None:
         today = self._today()
-        async with self._engine.begin() as conn:
-            driver = await driver_in_transaction(conn)
+        async with driver_transaction(self._engine) as driver:
             await driver.execute("LOCK TABLE payouts IN SHARE ROW EXCLUSIVE MODE")  # one at a time
             await self._record_expected(driver)
             await driver.execute(_MERCHANTS)

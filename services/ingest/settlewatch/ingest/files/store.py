@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from settlewatch.common.db import driver_connection
+from settlewatch.common.db import driver_connection, invalidated_on_error
 from settlewatch.ingest.files.rules import applicable, line_keys
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.ingest.metrics import FILE_RECORDS
@@ -146,7 +146,7 @@ class SettlementFiles:
         try:
             if fmt == "auto":
                 fmt = await asyncio.to_thread(detect, spooled.file)
-            async with self._engine.begin() as conn:
+            async with self._engine.connect() as conn, invalidated_on_error(conn), conn.begin():
                 claimed = await self._claim(conn, file_id, spooled, fmt, "imported", [])
                 if not claimed:  # the same bytes were imported concurrently, and committed
                     await conn.rollback()

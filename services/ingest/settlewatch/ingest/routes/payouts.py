@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import and_, select
 
 from settlewatch.common.auth import Authenticated, not_found_unless_allowed
+from settlewatch.common.events import ID_PATTERN
 from settlewatch.common.problems import ProblemError
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.routes.common import ERRORS
+from settlewatch.ingest.validation import check_path_id
 from settlewatch.schema.settlement_files import file_records, payouts
 
 router = APIRouter(tags=["settlement files"])
@@ -48,11 +50,13 @@ def _json(row: Any) -> dict[str, Any]:
 async def list_payouts(
     principal: Authenticated,
     ingest: IngestDep,
-    merchant_id: str | None = None,
+    merchant_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     status: Status | None = None,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: date | None = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JSONResponse:
     if not principal.is_acquirer:  # a merchant token sees its own payouts only
@@ -82,6 +86,7 @@ async def list_payouts(
     responses={404: ERRORS[422] | {"description": "No such payout."}, 401: ERRORS[401]},
 )
 async def get_payout(payout_id: str, principal: Authenticated, ingest: IngestDep) -> JSONResponse:
+    check_path_id("payout_id", payout_id)
     async with ingest.engine.connect() as conn:
         row = (
             await conn.execute(select(payouts).where(payouts.c.payout_id == payout_id))

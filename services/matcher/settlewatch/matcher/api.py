@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from settlewatch.common.auth import Authenticated, not_found_unless_allowed
 from settlewatch.common.problems import ProblemError
 from settlewatch.matcher.codec import payment_from_json
+from settlewatch.matcher.core.model import OWED
 from settlewatch.schema import matcher as tables
 
 router = APIRouter(tags=["payments"])
@@ -99,7 +100,7 @@ async def merchant_summary(
         select(
             p.status, p.currency, func.count(), func.coalesce(func.sum(func.abs(p.amount_minor)), 0)
         )
-        .where(p.merchant_id == merchant_id, p.status.in_(("pending", "overdue")))
+        .where(p.merchant_id == merchant_id, p.status.in_(sorted(OWED)))
         .group_by(p.status, p.currency)
         .order_by(p.currency)
     )

@@ -40,6 +40,7 @@ from settlewatch.matcher.core.model import (
     AWAITING_DEADLINE,
     AWAITING_EXPIRY,
     OPEN,
+    OWED,
     Finding,
     PartitionState,
     Payment,
@@ -122,10 +123,10 @@ FROM matcher_payments
 WHERE partition = ANY($1) AND status = 'overdue'
 GROUP BY merchant_id, currency ORDER BY amount DESC LIMIT $2
 """
-_OPEN_TOTALS = """
+_OPEN_TOTALS = f"""
 SELECT bank_code, status, currency, count(*), sum(abs(amount_minor))::bigint
 FROM matcher_payments
-WHERE partition = ANY($1) AND status IN ('pending', 'overdue')
+WHERE partition = ANY($1) AND {_status_in(OWED)}
 GROUP BY bank_code, status, currency
 """
 _DAYS = """

@@ -12,6 +12,7 @@ __all__ = [
     "AWAITING_DEADLINE",
     "AWAITING_EXPIRY",
     "OPEN",
+    "OWED",
     "Finding",
     "FindingType",
     "MerchantTerms",
@@ -43,6 +44,9 @@ AWAITING_DEADLINE: frozenset[Status] = frozenset({"pending"})
 AWAITING_EXPIRY: frozenset[Status] = frozenset({"overdue", "failed"})
 # Statuses from which a payment can still change.
 OPEN: frozenset[Status] = AWAITING_DEADLINE | AWAITING_EXPIRY
+# Money still owed to the merchant as the bank has said nothing against it: the open amounts of
+# the metrics and of a merchant's summary (a failed payout is reported apart).
+OWED: frozenset[Status] = frozenset({"pending", "overdue"})
 
 
 @dataclass(frozen=True)

@@ -212,24 +212,37 @@ async def _insert(driver: Any, file_id: str, seq: int, batch: list[Record], tall
     kinds = [_KINDS[type(record)] for record in batch]
     for record, kind in zip(batch, kinds, strict=True):
         tally.add(record, kind)
-    bodies = [orjson.dumps(record) for record in batch]
     await driver.execute(
         _INSERT_RECORDS,
         file_id,
         list(range(seq, seq + len(batch))),
         kinds,
-        [body.decode() for body in bodies],
+        [orjson.dumps(record).decode() for record in batch],
         [orjson.dumps(record.problems).decode() for record in batch],
-        [_match_status(r, b) for r, b in zip(batch, bodies, strict=True)],
+        [_match_status(record) for record in batch],
     )
     return seq + len(batch)
 
 
-def _match_status(record: Record, body: bytes) -> str | None:
+_LINE_FIELDS = (
+    "txn_id",
+    "merchant_id",
+    "terminal_id",
+    "rrn",
+    "auth_code",
+    "stan",
+    "gross_minor",
+    "net_minor",
+)
+
+
+def _match_status(record: Record) -> str | None:
     """What waits to be reconciled: a report line that names a payment, an expected payout, a
     booked statement entry. A flagged record never is."""
     if isinstance(record, ReportLine):
-        waits = bool(applicable(line_keys(orjson.loads(body))))
+        fields = {name: getattr(record, name) for name in _LINE_FIELDS}
+        fields["occurred_at"] = record.occurred_at.isoformat() if record.occurred_at else None
+        waits = bool(applicable(line_keys(fields)))
     elif isinstance(record, Entry):
         waits = record.status == "booked"
     else:

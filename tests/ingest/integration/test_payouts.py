@@ -25,6 +25,7 @@ from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.schema.settlement_files import payouts
+from tests.ingest.integration.conftest import MERCHANT_M1
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -151,4 +152,11 @@ async def test_payouts_are_listed_and_read_with_their_lines(client: httpx.AsyncC
     assert len(read["lines"]) == 227 and not read["lines_truncated"]
     assert read["lines"][0]["match"]["status"] == "unmatched"  # CM… are not our payments
     assert (await client.get("/v1/payouts", params={"status": "arrived"})).json()["items"] == []
+    assert (await client.get("/v1/payouts", params={"to": "2021-01-06"})).json()["items"] == []
+    # A merchant token sees its own payouts only: this one belongs to no merchant yet.
+    merchant = {"authorization": f"Bearer {MERCHANT_M1}"}
+    assert (await client.get("/v1/payouts", headers=merchant)).json()["items"] == []
+    assert (
+        await client.get(f"/v1/payouts/{payout['payout_id']}", headers=merchant)
+    ).status_code == 404
     assert (await client.get("/v1/payouts/nope")).status_code == 404

@@ -54,22 +54,24 @@ WHERE kind = 'entry' AND match_status = 'unmatched'
 """
 _PAIRED = "SELECT credit_id FROM payouts WHERE source = 'report' AND credit_id IS NOT NULL"
 _EXPLAINED = "DELETE FROM payouts WHERE source = 'statement' AND credit_id = ANY($1::text[])"
-_SETTLE = """
+# The merchant a statement account belongs to (none for the acquirer's collecting accounts).
+_OWNER = """LEFT JOIN (
+    SELECT number, body ->> 'owner' AS owner FROM settlement_accounts
+    WHERE body ->> 'owner' <> 'acquirer'
+) a ON a.number = """
+_SETTLE = f"""
 UPDATE payouts AS p SET status = d.status, credit_id = d.credit_id, credit = d.credit::jsonb,
     merchant_id = coalesce(p.merchant_id, a.owner), updated_at = now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
     AS d(payout_id, status, credit_id, credit, account)
-LEFT JOIN (
-    SELECT number, body ->> 'owner' AS owner FROM settlement_accounts
-    WHERE body ->> 'owner' <> 'acquirer'
-) a ON a.number = d.account
+{_OWNER}d.account
 WHERE p.payout_id = d.payout_id
 """
 _MISSING = """
 UPDATE payouts SET status = 'missing', updated_at = now()
 WHERE source = 'report' AND status = 'expected' AND due_on <= $1
 """
-_UNEXPECTED = """
+_UNEXPECTED = f"""
 INSERT INTO payouts (payout_id, source, file_id, merchant_id, currency, amount_minor, count,
                      value_date, reference, status, due_on, credit_id, credit)
 SELECT u.credit_id, 'statement', u.file_id, a.owner, u.currency, u.amount, 1, u.value_date,
@@ -77,10 +79,7 @@ SELECT u.credit_id, 'statement', u.file_id, a.owner, u.currency, u.amount, 1, u.
 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::date[], $6::text[],
             $7::date[], $8::text[], $9::text[])
     AS u(credit_id, file_id, currency, amount, value_date, reference, due_on, credit, account)
-LEFT JOIN (
-    SELECT number, body ->> 'owner' AS owner FROM settlement_accounts
-    WHERE body ->> 'owner' <> 'acquirer'
-) a ON a.number = u.account
+{_OWNER}u.account
 ON CONFLICT DO NOTHING
 """
 # An expected payout's merchant: the merchant of its batch's matched lines.

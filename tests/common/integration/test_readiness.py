@@ -46,6 +46,7 @@ async def test_readyz_is_503_while_the_database_is_down_and_200_when_it_is_back(
                 "ingest-pulses": "ok",
                 "ingest-file-matching": "ok",
                 "ingest-payouts": "ok",
+                "ingest-file-findings": "ok",
             }
 
             postgres.stop()

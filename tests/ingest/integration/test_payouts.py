@@ -76,7 +76,7 @@ class Desk:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.files = SettlementFiles(engine)
+        self.files = SettlementFiles(engine, lambda: datetime.now(UTC), lambda: None)
 
     async def load(self, body: bytes) -> None:
         row, _ = await self.files.import_file(spooled(body), "auto", None)
@@ -84,7 +84,7 @@ class Desk:
 
     async def reconcile(self, on: date) -> dict[str, dict[str, Any]]:
         moment = datetime(on.year, on.month, on.day, 12, tzinfo=UTC)
-        await PayoutReconciler(self.engine, lambda: moment).round()
+        await PayoutReconciler(self.engine, lambda: moment, lambda: None).round()
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(payouts))).all()
         return {row.reference or row.payout_id: dict(row._mapping) for row in rows}

@@ -9,6 +9,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from settlewatch.schema.reference import metadata
 
 __all__ = [
+    "file_exceptions",
+    "file_findings",
     "file_mappings",
     "file_records",
     "payouts",
@@ -92,4 +94,41 @@ payouts = Table(
     Column("credit", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# What the files' matching could not decide (SPEC §9 exceptions): a line nothing matched or that
+# matched several payments, a flagged record, a payout missing or short, a statement entry
+# nobody expected. `status`: open → matched (by hand) | written_off (by hand) | resolved (the
+# evidence arrived and the loops settled it); reopen brings a written-off one back. `history`
+# keeps every change as {at, by, action, note}.
+file_exceptions = Table(
+    "file_exceptions",
+    metadata,
+    Column("exception_id", Text, primary_key=True),  # line:<file>:<seq>, payout:<payout_id>…
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("file_id", Text, nullable=False),
+    Column("seq", Integer),  # the record, for lines and entries
+    Column("payout_id", Text),  # the payout, for payouts and unexpected entries
+    Column("merchant_id", Text),
+    Column("currency", Text),
+    Column("amount_minor", BigInteger),
+    Column("finding_id", Text),  # the finding it raised, resolved with it
+    Column("evidence", JSONB, nullable=False),  # what it is about: file, location, amounts
+    Column("history", JSONB, nullable=False, server_default="[]"),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The findings of the files' loops, written in the transaction that decided them and published
+# to the findings topic afterwards (at least once; `key` is the finding id # state, as the
+# matcher's outbox).
+file_findings = Table(
+    "file_findings",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("merchant_id", Text),
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True)),
 )

@@ -24,6 +24,7 @@ from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.ingest.context import Ingest
 from settlewatch.ingest.files.matching import LineMatcher
+from settlewatch.ingest.files.outbox import FindingsOutbox
 from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.reference import References, SettlementAccount
 from settlewatch.ingest.files.store import SettlementFiles
@@ -61,8 +62,11 @@ def create_app(settings: IngestSettings) -> FastAPI:
             enable_idempotence=settings.kafka_enable_idempotence,
             timeout=PUBLISH_TIMEOUT_S,
         )
-        line_matcher = LineMatcher(resources.engine, publisher, topics, _wall)
-        reconciler = PayoutReconciler(resources.engine, _wall, grace_days=settings.payout_grace)
+        findings = FindingsOutbox(resources.engine, publisher, topics, _wall)
+        line_matcher = LineMatcher(resources.engine, publisher, topics, _wall, findings.wake)
+        reconciler = PayoutReconciler(
+            resources.engine, _wall, findings.wake, grace_days=settings.payout_grace
+        )
         app.state.ingest = Ingest(
             engine=resources.engine,
             publisher=publisher,
@@ -70,7 +74,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             topics=topics,
             clock=_wall,
             max_clock_skew=settings.max_clock_skew,
-            files=SettlementFiles(resources.engine),
+            files=SettlementFiles(resources.engine, _wall, findings.wake),
             references=References(resources.engine),
             line_matcher=line_matcher,
             reconciler=reconciler,
@@ -84,6 +88,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         resources.loops.start("ingest-pulses", pulses.run)
         resources.loops.start("ingest-file-matching", line_matcher.run)
         resources.loops.start("ingest-payouts", reconciler.run)
+        resources.loops.start("ingest-file-findings", findings.run)
         try:
             yield
         finally:

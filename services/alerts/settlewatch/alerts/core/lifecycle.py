@@ -151,6 +151,11 @@ def absorb(
 
 
 def _because(finding: Finding) -> str:
+    """Why a finding was resolved: what its resolution says (a hand match, a write-off, the
+    credit arriving), else what resolves its type."""
+    said = finding.evidence.get("resolution")
+    if isinstance(said, str):
+        return said
     return _RESOLVED_BECAUSE.get(finding.type, "the matcher resolved it")
 
 

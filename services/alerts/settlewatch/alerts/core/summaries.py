@@ -87,10 +87,33 @@ def summary(
     if currency and "expected_net_minor" in e:
         facts["expected_net"] = money(e["expected_net_minor"], currency, locale)
         facts["settled_net"] = money(e["settled_net_minor"], currency, locale)
+    facts |= _file_facts(e, locale)
     template = (_ZH if locale == "zh-CN" else _EN).get(alert_type)
     if template is None:
         return alert_type
     return template.format_map(facts)
+
+
+def _file_facts(e: Mapping[str, Any], locale: Locale) -> dict[str, str]:
+    """The facts of the settlement files' findings (SPEC §9): where in which file, which
+    payout, which statement entry."""
+    currency = e.get("currency")
+    problem = (e.get("problems") or [{}])[0]
+    facts = {
+        "file": e.get("file_id") or "?",
+        "where": "/".join(map(str, e.get("loc") or [])) or "?",
+        "payout": e.get("reference") or e.get("payout_id") or "?",
+        "value_date": e.get("value_date") or "?",
+        "count": str(e.get("count", "?")),
+        "account": e.get("account") or "?",
+        "entry": e.get("entry_ref") or e.get("servicer_ref") or e.get("credit_id") or "?",
+        "expected": problem.get("expected") or "?",
+        "found": problem.get("found") or "?",
+    }
+    for name in ("credited", "difference"):
+        if currency and f"{name}_minor" in e:
+            facts[name] = money(e[f"{name}_minor"], currency, locale)
+    return facts
 
 
 _ZH = {
@@ -122,6 +145,31 @@ _ZH = {
         "疑似重复扣款：交易 {pair}（同一张卡，{amount}，{occurred}）。"
     ),
     "transaction.conflict": "交易 {txn} 被再次上送但内容不同，以首次上送的内容为准。",
+    "payout.missing": (
+        "结算报告中的付款批次 {payout}（{amount}，{count} 笔）应于 {value_date} 到账，"
+        "宽限期已过，银行流水中仍未见这笔入账（未到账）。"
+    ),
+    "payout.short": (
+        "付款批次 {payout} 应到账 {amount}，银行流水实际入账 {credited}（{value_date}，"
+        "流水 {entry}），差额 {difference}。"
+    ),
+    "payout.unexpected_credit": (
+        "账户 {account} 于 {value_date} 收到一笔 {amount} 的入账（流水 {entry}），"
+        "没有结算报告与之对应。"
+    ),
+    "payout.unexpected_debit": (
+        "账户 {account} 于 {value_date} 被扣款 {amount}（流水 {entry}），没有结算报告与之对应。"
+    ),
+    "settlement.batch_total_mismatch": (
+        "文件 {file}（{where}）的批次汇总与明细不符：应为 {expected}，实为 {found}；"
+        "该批次未予核对。"
+    ),
+    "settlement.duplicate_line": (
+        "文件 {file}（{where}）中同一笔明细（{found}）出现两次且内容不同，未予核对。"
+    ),
+    "settlement.ambiguous_line": (
+        "文件 {file}（{where}）中的一笔结算（{amount}）可对应多笔交易（{pair}），需人工确认。"
+    ),
 }
 _EN = {
     "settlement.overdue": "Transaction {txn} ({amount}, {occurred}) was not settled {cycle}; "
@@ -142,4 +190,18 @@ _EN = {
     "card, {amount}, {occurred}).",
     "transaction.conflict": "Transaction {txn} was sent again with different content; the first "
     "version is kept.",
+    "payout.missing": "Payout {payout} ({amount}, {count} payments) was due on the account on "
+    "{value_date}; the grace period is over and no such credit is on the bank statement.",
+    "payout.short": "Payout {payout} should have credited {amount}; the statement shows "
+    "{credited} ({value_date}, entry {entry}), a difference of {difference}.",
+    "payout.unexpected_credit": "Account {account} was credited {amount} on {value_date} (entry "
+    "{entry}), and no settlement report explains it.",
+    "payout.unexpected_debit": "Account {account} was debited {amount} on {value_date} (entry "
+    "{entry}), and no settlement report explains it.",
+    "settlement.batch_total_mismatch": "In file {file} ({where}) a batch header disagrees with "
+    "its lines: expected {expected}, found {found}; the batch was not matched.",
+    "settlement.duplicate_line": "File {file} ({where}) holds the same line ({found}) twice with "
+    "different content; it was not matched.",
+    "settlement.ambiguous_line": "A settlement line of file {file} ({where}, {amount}) fits "
+    "several payments ({pair}); it needs a person to choose.",
 }

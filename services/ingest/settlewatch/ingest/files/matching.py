@@ -6,7 +6,10 @@ instances share the work), looks their candidates up rule by rule in the matcher
 that made it, and publishes every match as an ordinary settlement — ``settlement_id``
 ``<file_id>:<seq>``, keyed by merchant — so the matcher settles the payment exactly as it would a
 JSON settlement, with the same statuses, findings and idempotency. A line whose payment is not
-known yet (its transaction still on its way) is tried again every ``retry_after``.
+known yet (its transaction still on its way) is tried again every ``retry_after``; meanwhile it
+is an ``unmatched_line`` exception, and a line that matches several payments an
+``ambiguous_line`` one with its ``settlement.ambiguous_line`` finding (``exceptions``), until a
+rule or an operator matches it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from settlewatch.common.db import driver_session, driver_transaction
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher, Record
+from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
 from settlewatch.ingest.files.rules import (
     RULES,
     Candidate,
@@ -42,7 +46,7 @@ BATCH = 2000
 _TYPES = {"amount_minor": "bigint", "business_date": "date"}  # the others are text
 
 _CLAIM = """
-SELECT file_id, seq, body FROM settlement_file_records
+SELECT file_id, seq, body, matched_at FROM settlement_file_records
 WHERE match_status = 'unmatched' AND (matched_at IS NULL OR matched_at < $1)
 ORDER BY file_id, seq LIMIT $2 FOR UPDATE SKIP LOCKED
 """
@@ -91,6 +95,7 @@ class LineMatcher:
         publisher: Publisher,
         topics: Topics,
         clock: Callable[[], datetime],
+        on_findings: Callable[[], None],
         *,
         every: float = 2.0,
         retry_after: timedelta = timedelta(minutes=1),
@@ -99,6 +104,7 @@ class LineMatcher:
         self._publisher = publisher
         self._topics = topics
         self._clock = clock
+        self._on_findings = on_findings  # wakes the findings outbox
         self._every = every
         self._retry_after = retry_after
         self._wake = asyncio.Event()
@@ -142,6 +148,8 @@ class LineMatcher:
                 [d.candidates[0].txn_id if d.status == "matched" else None for d in decisions],
                 [d.candidates[0].merchant_id if d.status == "matched" else None for d in decisions],
             )
+            await _exceptions(driver, now, rows, decisions)
+        self._on_findings()
         for decision in decisions:
             if decision.status != "unmatched":
                 FILE_LINES.labels(decision.status, decision.rule or "").inc()
@@ -185,6 +193,64 @@ async def _decisions(driver: Any, keys: Sequence[dict[str, Any]]) -> list[Decisi
         for i in lines:
             found[i].append((rule, hits[i]))
     return [decide(f) for f in found]
+
+
+async def _exceptions(
+    driver: Any, now: datetime, rows: Sequence[Any], decisions: Sequence[Decision]
+) -> None:
+    """Lines no rule decided are exceptions; a line a rule matched at last closes its own."""
+    opened: list[Opened] = []
+    matched: list[tuple[str, Decision]] = []  # those tried before may have an exception open
+    for row, decision in zip(rows, decisions, strict=True):
+        exception_id = f"line:{row['file_id']}:{row['seq']}"
+        if decision.status == "matched":
+            if row["matched_at"] is not None:
+                matched.append((exception_id, decision))
+            continue
+        ambiguous = decision.status == "ambiguous"
+        opened.append(
+            Opened(
+                exception_id,
+                "ambiguous_line" if ambiguous else "unmatched_line",
+                row["file_id"],
+                line_evidence(row["file_id"], row["seq"], row["body"])
+                | (
+                    {"rule": decision.rule, "txn_ids": [c.txn_id for c in decision.candidates]}
+                    if ambiguous
+                    else {}
+                ),
+                seq=row["seq"],
+                currency=row["body"]["currency"],
+                amount_minor=row["body"]["net_minor"],
+                finding="settlement.ambiguous_line" if ambiguous else None,
+            )
+        )
+    await open_exceptions(driver, now, opened)
+    await close(
+        driver,
+        now,
+        [exception_id for exception_id, _ in matched],
+        status="resolved",
+        by=SYSTEM,
+        action="matched",
+        notes=[f"rule {d.rule} matched payment {d.candidates[0].txn_id}" for _, d in matched],
+        txn_ids=[d.candidates[0].txn_id for _, d in matched],
+    )
+
+
+def line_evidence(file_id: str, seq: int, line: dict[str, Any]) -> dict[str, Any]:
+    """What an operator and a merchant need to find a report line again."""
+    amount = line.get("gross_minor")
+    return {
+        "file_id": file_id,
+        "seq": seq,
+        "loc": line.get("loc"),
+        "batch_id": line.get("batch_id"),
+        "currency": line["currency"],
+        "amount_minor": abs(amount if amount is not None else line["net_minor"]),
+        "net_minor": line["net_minor"],
+        "occurred_at": line.get("occurred_at"),
+    } | {k: line[k] for k in ("terminal_id", "rrn", "stan", "auth_code") if line.get(k)}
 
 
 def _typed(value: Any, field: str) -> Any:

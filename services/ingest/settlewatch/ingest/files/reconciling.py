@@ -6,7 +6,10 @@ paired (``payouts.pair``: by reference, then by currency, amount and value date 
 day; a collective credit's lines one by one); a payout still unpaired once its value date + the
 grace has passed is ``missing`` (and becomes ``arrived`` or ``short`` if its credit comes
 later); a statement entry nothing expected by then is ``unexpected``, until a report explains
-it. Business days are the PRC calendar's; "today" is Beijing's date.
+it. Each of those is an exception with its finding (``payout.missing``, ``payout.short``,
+``payout.unexpected_credit``/``_debit``), closed — and the finding resolved — when the credit or
+the report explaining it arrives. Business days are the PRC calendar's; "today" is Beijing's
+date.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.calendar import CALENDARS
 from settlewatch.common.db import driver_transaction
+from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
 from settlewatch.ingest.files.payouts import Credit, Expected, Pair, due, pair
 
 __all__ = ["PayoutReconciler"]
@@ -70,6 +74,8 @@ WHERE p.payout_id = d.payout_id
 _MISSING = """
 UPDATE payouts SET status = 'missing', updated_at = now()
 WHERE source = 'report' AND status = 'expected' AND due_on <= $1
+RETURNING payout_id, file_id, merchant_id, currency, amount_minor, count, value_date,
+    reference, due_on
 """
 _UNEXPECTED = f"""
 INSERT INTO payouts (payout_id, source, file_id, merchant_id, currency, amount_minor, count,
@@ -81,6 +87,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::date[], $6::te
     AS u(credit_id, file_id, currency, amount, value_date, reference, due_on, credit, account)
 {_OWNER}u.account
 ON CONFLICT DO NOTHING
+RETURNING payout_id, file_id, merchant_id, currency, amount_minor, credit
 """
 # An expected payout's merchant: the merchant of its batch's matched lines.
 _MERCHANTS = """
@@ -158,12 +165,14 @@ class PayoutReconciler:
         self,
         engine: AsyncEngine,
         clock: Callable[[], datetime],
+        on_findings: Callable[[], None],
         *,
         grace_days: int = 1,
         every: float = 60.0,
     ) -> None:
         self._engine = engine
         self._clock = clock
+        self._on_findings = on_findings  # wakes the findings outbox
         self._grace = grace_days
         self._every = every
         self._wake = asyncio.Event()
@@ -184,6 +193,7 @@ class PayoutReconciler:
 
     async def round(self) -> None:
         today = self._today()
+        now = self._clock()
         async with driver_transaction(self._engine) as driver:
             await driver.execute("LOCK TABLE payouts IN SHARE ROW EXCLUSIVE MODE")  # one at a time
             await self._record_expected(driver)
@@ -195,9 +205,10 @@ class PayoutReconciler:
             ]
             paired = {row["credit_id"] for row in await driver.fetch(_PAIRED)}
             free = [s for s in seen if s.credit.credit_id not in paired]
-            await self._settle(driver, free)
-            await driver.execute(_MISSING, today)
-            await self._unexpected(driver, free, today)
+            await self._settle(driver, free, now)
+            await _missing(driver, await driver.fetch(_MISSING, today), now)
+            await self._unexpected(driver, free, today, now)
+        self._on_findings()
 
     async def _record_expected(self, driver: Any) -> None:
         rows = await driver.fetch(_NEW_PAYOUTS)
@@ -219,7 +230,7 @@ class PayoutReconciler:
             [due(CALENDAR, d, self._grace) if d else None for d in value_dates],
         )
 
-    async def _settle(self, driver: Any, free: list[_Seen]) -> None:
+    async def _settle(self, driver: Any, free: list[_Seen], now: datetime) -> None:
         """Pair the open payouts with the free credits; a credit reported unexpected before is
         explained by its payout now."""
         open_payouts = [
@@ -242,10 +253,11 @@ class PayoutReconciler:
             [orjson.dumps(by_id[c].evidence).decode() for c in credit_ids],
             [by_id[c].account for c in credit_ids],
         )
+        await _arrived(driver, pairs, {c: by_id[c] for c in credit_ids}, now)
         for credit_id in credit_ids:
             free.remove(by_id[credit_id])
 
-    async def _unexpected(self, driver: Any, free: list[_Seen], today: date) -> None:
+    async def _unexpected(self, driver: Any, free: list[_Seen], today: date, now: datetime) -> None:
         late = [
             s
             for s in free
@@ -254,7 +266,7 @@ class PayoutReconciler:
         ]
         if not late:
             return
-        await driver.execute(
+        rows = await driver.fetch(
             _UNEXPECTED,
             [s.credit.credit_id for s in late],
             [s.file_id for s in late],
@@ -266,3 +278,108 @@ class PayoutReconciler:
             [orjson.dumps(s.evidence).decode() for s in late],
             [s.account for s in late],
         )
+        await open_exceptions(
+            driver,
+            now,
+            [
+                Opened(
+                    f"unexpected:{r['payout_id']}",
+                    "unexpected_credit" if r["amount_minor"] > 0 else "unexpected_debit",
+                    r["file_id"],
+                    r["credit"] | {"file_id": r["file_id"], "amount_minor": abs(r["amount_minor"])},
+                    payout_id=r["payout_id"],
+                    merchant_id=r["merchant_id"],
+                    currency=r["currency"],
+                    amount_minor=r["amount_minor"],
+                    finding="payout.unexpected_credit"
+                    if r["amount_minor"] > 0
+                    else "payout.unexpected_debit",
+                )
+                for r in rows
+            ],
+        )
+
+
+def payout_evidence(row: Any) -> dict[str, Any]:
+    """An expected payout as a finding's and an exception's evidence."""
+    return {
+        "payout_id": row["payout_id"],
+        "file_id": row["file_id"],
+        "reference": row["reference"],
+        "currency": row["currency"],
+        "amount_minor": row["amount_minor"],
+        "count": row["count"],
+        "value_date": row["value_date"].isoformat() if row["value_date"] else None,
+        "due_on": row["due_on"].isoformat() if row["due_on"] else None,
+    }
+
+
+async def _missing(driver: Any, rows: list[Any], now: datetime) -> None:
+    await open_exceptions(
+        driver,
+        now,
+        [
+            Opened(
+                f"missing:{r['payout_id']}",
+                "missing_payout",
+                r["file_id"],
+                payout_evidence(r),
+                payout_id=r["payout_id"],
+                merchant_id=r["merchant_id"],
+                currency=r["currency"],
+                amount_minor=r["amount_minor"],
+                finding="payout.missing",
+            )
+            for r in rows
+        ],
+    )
+
+
+async def _arrived(driver: Any, pairs: list[Pair], seen: dict[str, _Seen], now: datetime) -> None:
+    """Credits paired: a missing payout's exception closes; one short opens its own; an entry
+    reported unexpected before is explained."""
+    await close(
+        driver,
+        now,
+        [f"missing:{p.expected.payout_id}" for p in pairs]
+        + [f"unexpected:{p.credit.credit_id}" for p in pairs],
+        status="resolved",
+        by=SYSTEM,
+        action="arrived",
+        notes=[f"credit {p.credit.credit_id} arrived ({p.status})" for p in pairs]
+        + [f"expected as payout {p.expected.payout_id}" for p in pairs],
+    )
+    short = [p for p in pairs if p.status == "short"]
+    if not short:
+        return
+    rows = {
+        r["payout_id"]: r
+        for r in await driver.fetch(
+            "SELECT payout_id, file_id, merchant_id, currency, amount_minor, count, value_date, "
+            "reference, due_on FROM payouts WHERE payout_id = ANY($1::text[])",
+            [p.expected.payout_id for p in short],
+        )
+    }
+    await open_exceptions(
+        driver,
+        now,
+        [
+            Opened(
+                f"short:{p.expected.payout_id}",
+                "short_payout",
+                rows[p.expected.payout_id]["file_id"],
+                payout_evidence(rows[p.expected.payout_id])
+                | {
+                    "credited_minor": p.credit.amount_minor,
+                    "difference_minor": p.expected.amount_minor - p.credit.amount_minor,
+                    "credit": seen[p.credit.credit_id].evidence,
+                },
+                payout_id=p.expected.payout_id,
+                merchant_id=rows[p.expected.payout_id]["merchant_id"],
+                currency=p.expected.currency,
+                amount_minor=p.expected.amount_minor - p.credit.amount_minor,
+                finding="payout.short",
+            )
+            for p in short
+        ],
+    )

@@ -1,14 +1,18 @@
 """Settlement files in PostgreSQL: one import is one transaction, so a file is stored whole with
 every record parsed from it, or — when its format cannot be read — stored as rejected with the
-located reasons and nothing else. The same bytes again are the same file (SHA-256)."""
+located reasons and nothing else. The same bytes again are the same file (SHA-256). A record
+that contradicts itself is stored flagged, never matched: it is a ``flagged`` exception, and
+raises ``settlement.batch_total_mismatch`` or ``settlement.duplicate_line`` when that is what
+is wrong with it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -18,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from settlewatch.common.db import driver_connection, invalidated_on_error
+from settlewatch.ingest.files.exceptions import Opened, open_exceptions
 from settlewatch.ingest.files.rules import applicable, line_keys
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.ingest.metrics import FILE_RECORDS
@@ -27,6 +32,7 @@ from settlewatch.settlementfiles.formats import detect, read
 from settlewatch.settlementfiles.model import (
     Entry,
     Payout,
+    Problem,
     Record,
     Rejected,
     ReportLine,
@@ -121,8 +127,12 @@ def _take(records: Iterator[Record], n: int) -> list[Record]:
 
 
 class SettlementFiles:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Callable[[], datetime], on_findings: Callable[[], None]
+    ) -> None:
         self._engine = engine
+        self._clock = clock
+        self._on_findings = on_findings  # wakes the findings outbox
 
     async def get(self, file_id: str) -> FileRow | None:
         async with self._engine.connect() as conn:
@@ -158,6 +168,7 @@ class SettlementFiles:
                         .values(summary=tally.json())
                     )
             tally.count()
+            self._on_findings()
         except Rejected as rejected:
             errors = [issue.json() for issue in rejected.issues]
             async with self._engine.begin() as conn:
@@ -190,8 +201,9 @@ class SettlementFiles:
         )
         return (await conn.execute(claim)).one_or_none() is not None
 
-    @staticmethod
-    async def _store(conn: AsyncConnection, file_id: str, records: Iterator[Record]) -> _Tally:
+    async def _store(
+        self, conn: AsyncConnection, file_id: str, records: Iterator[Record]
+    ) -> _Tally:
         """Every record, in set-based batches; the parse runs in a thread meanwhile — always the
         same one: lxml's parser must not move between threads."""
         driver = await driver_connection(conn)
@@ -201,6 +213,7 @@ class SettlementFiles:
         parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settlement-file")
         try:
             while batch := await loop.run_in_executor(parser, _take, records, BATCH):
+                await open_exceptions(driver, self._clock(), _flagged(file_id, seq, batch))
                 seq = await _insert(driver, file_id, seq, batch, tally)
         finally:
             parser.shutdown(wait=False, cancel_futures=True)
@@ -222,6 +235,63 @@ async def _insert(driver: Any, file_id: str, seq: int, batch: list[Record], tall
         [_match_status(record) for record in batch],
     )
     return seq + len(batch)
+
+
+# The problems that are findings of their own (SPEC §9); the others only flag their record.
+_FINDINGS = {
+    "batch_total_mismatch": "settlement.batch_total_mismatch",
+    "summary_mismatch": "settlement.batch_total_mismatch",
+    "duplicate_line": "settlement.duplicate_line",
+}
+
+
+def _problems(record: Record) -> list[Problem]:
+    """A record's problems and, for an entry, those of its details."""
+    problems = list(record.problems)
+    if isinstance(record, Entry):
+        problems += [p for detail in record.details for p in detail.problems]
+    return problems
+
+
+def _flagged(file_id: str, first_seq: int, batch: list[Record]) -> list[Opened]:
+    """The exceptions of a batch of records numbered from `first_seq`: one per flagged record."""
+    opened = []
+    for seq, record in enumerate(batch, first_seq):
+        problems = _problems(record)
+        if not problems:
+            continue
+        finding = next((_FINDINGS[p.code] for p in problems if p.code in _FINDINGS), None)
+        signed = next(
+            (
+                getattr(record, a)
+                for a in ("signed_minor", "net_minor", "amount_minor")
+                if hasattr(record, a)
+            ),
+            None,
+        )
+        currency = getattr(record, "currency", None)
+        evidence = {
+            "file_id": file_id,
+            "seq": seq,
+            "loc": list(record.loc),
+            "record": _KINDS[type(record)],
+            "problems": orjson.loads(orjson.dumps(problems)),
+        }
+        if signed is not None and currency:
+            evidence |= {"currency": currency, "amount_minor": abs(signed)}
+        opened.append(
+            Opened(
+                f"flagged:{file_id}:{seq}",
+                "flagged",
+                file_id,
+                evidence,
+                seq=seq,
+                currency=currency,
+                amount_minor=signed,
+                finding=finding,
+            )
+        )
+    return opened
 
 
 _LINE_FIELDS = (

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from settlewatch.common.db import create_engine
-from settlewatch.schema.settlement_files import file_records
-from tests.ingest.integration.conftest import ACQUIRER, PROFILE, TOKENS, sale
+from settlewatch.schema.settlement_files import file_findings, file_records
+from tests.ingest.integration.conftest import ACQUIRER, MERCHANT_M1, PROFILE, TOKENS, sale
 from tests.support.matcher import service_env
 from tests.support.service import served
 
@@ -123,3 +123,119 @@ async def test_lines_are_matched_by_the_first_rule_that_finds_one_payment(
             ]
             # Never a guess: both payments the ambiguous line could be are still pending.
             assert [await status_of(matcher, t) for t in ("T4", "T5")] == ["pending", "pending"]
+
+            # What no rule decided is in the exception queue, the ambiguous line with its finding.
+            queue = (await client.get("/v1/exceptions", params={"file_id": file_id})).json()
+            kinds = {e["exception_id"]: (e["kind"], e["status"]) for e in queue["items"]}
+            ambiguous, unmatched = f"line:{file_id}:3", f"line:{file_id}:4"
+            assert kinds == {
+                ambiguous: ("ambiguous_line", "open"),
+                unmatched: ("unmatched_line", "open"),
+            }
+            ambiguous_item = next(e for e in queue["items"] if e["exception_id"] == ambiguous)
+            assert sorted(ambiguous_item["evidence"]["txn_ids"]) == ["T4", "T5"]
+            assert ambiguous_item["finding_id"] == f"settlement.ambiguous_line:{file_id}:3"
+
+            # A person chooses: the chosen payment is settled exactly as by a rule.
+            refused = await client.post(
+                f"/v1/exceptions/{ambiguous}/match", json={"txn_id": "T404", "by": "ops:li"}
+            )
+            assert refused.status_code == 422
+            assert refused.json()["errors"][0]["loc"] == ["body", "txn_id"]
+            chosen = await client.post(
+                f"/v1/exceptions/{ambiguous}/match",
+                json={"txn_id": "T5", "by": "ops:li", "note": "terminal P3 per the merchant"},
+            )
+            assert chosen.status_code == 204, chosen.text
+
+            async def t5_settled() -> bool:
+                return await status_of(matcher, "T5") == "settled"
+
+            await until(t5_settled)
+            assert await status_of(matcher, "T4") == "pending"
+            assert (await line_states(database_url, file_id))[3] == ("matched", "manual", "T5")
+            done = (await client.get(f"/v1/exceptions/{ambiguous}")).json()
+            assert done["status"] == "matched"
+            assert [(h["action"], h["by"]) for h in done["history"]] == [
+                ("opened", "settlewatch"),
+                ("match", "ops:li"),
+            ]
+            assert "T5" in done["history"][1]["note"]
+            again = await client.post(
+                f"/v1/exceptions/{ambiguous}/match", json={"txn_id": "T4", "by": "ops:li"}
+            )
+            assert again.status_code == 409
+
+            # Written off with a reason, not tried again; reopened, tried again.
+            off = {"by": "ops:wang", "reason": "a test payment of the bank"}
+            assert (
+                await client.post(f"/v1/exceptions/{unmatched}/write-off", json=off)
+            ).status_code == 204
+            assert (await line_states(database_url, file_id))[4][0] == "written_off"
+            assert (
+                await client.post(f"/v1/exceptions/{unmatched}/write-off", json=off)
+            ).status_code == 409
+            back = {"by": "ops:li", "reason": "the bank says it is real"}
+            assert (
+                await client.post(
+                    "/v1/exceptions/reopen", json=back | {"exception_ids": [unmatched]}
+                )
+            ).status_code == 204
+            reopened = (await client.get(f"/v1/exceptions/{unmatched}")).json()
+            assert reopened["status"] == "open"
+            assert [h["note"] for h in reopened["history"][1:]] == [off["reason"], back["reason"]]
+            assert (await line_states(database_url, file_id))[4][0] == "unmatched"
+
+            # The finding was raised and resolved through the outbox, naming who and why.
+            async def findings_published() -> bool:
+                return (
+                    await published_findings(database_url, f"settlement.ambiguous_line:{file_id}:3")
+                    == 2
+                )
+
+            await until(findings_published)
+
+
+async def published_findings(database_url: str, finding_id: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return len(
+                (
+                    await conn.execute(
+                        select(file_findings.c.key).where(
+                            file_findings.c.key.startswith(finding_id + "#"),
+                            file_findings.c.published_at.is_not(None),
+                        )
+                    )
+                ).all()
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_the_exception_queue_refuses_what_it_cannot_do_and_changes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    missing = await client.post(
+        "/v1/exceptions/line:file_x:1/write-off", json={"by": "ops", "reason": "r"}
+    )
+    assert missing.status_code == 404
+    bulk = await client.post(
+        "/v1/exceptions/write-off", json={"by": "ops", "reason": "r", "exception_ids": ["a", "a"]}
+    )
+    assert bulk.status_code == 422
+    assert bulk.json()["errors"][0]["loc"] == ["body", "exception_ids", 1]
+    both = await client.post(
+        "/v1/exceptions/line:file_x:1/match", json={"by": "ops", "txn_id": "T", "payout_id": "P"}
+    )
+    assert both.status_code == 422
+    no_reason = await client.post("/v1/exceptions/line:file_x:1/write-off", json={"by": "ops"})
+    assert no_reason.status_code == 422
+    assert no_reason.json()["errors"][0]["loc"] == ["reason"]
+    merchant = await client.post(
+        "/v1/exceptions/line:file_x:1/write-off",
+        json={"by": "ops", "reason": "r"},
+        headers={"authorization": f"Bearer {MERCHANT_M1}"},
+    )
+    assert merchant.status_code == 403

@@ -88,6 +88,13 @@ async def test_a_flagged_entry_is_imported_and_counted_as_flagged(
     assert answer.status_code == 202, answer.text
     assert answer.json()["format"] == "camt.054"
     assert answer.json()["counts"]["flagged"] == 1  # the genkgo batch trap
+    # The flagged entry waits in the exception queue, with the finding that says why.
+    queue = (await client.get("/v1/exceptions", params={"kind": "flagged"})).json()["items"]
+    (flagged,) = [e for e in queue if e["file_id"] == answer.json()["file_id"]]
+    assert flagged["status"] == "open"
+    assert flagged["finding_id"].startswith("settlement.batch_total_mismatch:")
+    codes = {p["code"] for p in flagged["evidence"]["problems"]}
+    assert {"batch_total_mismatch", "duplicate_line"} <= codes
 
 
 async def test_a_csv_bill_needs_its_mapping(client: httpx.AsyncClient) -> None:

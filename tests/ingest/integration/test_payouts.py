@@ -21,10 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import create_engine
+from settlewatch.common.problems import ProblemError
+from settlewatch.ingest.files.desk import ExceptionDesk, HandMatch
 from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.ingest.files.store import SettlementFiles
-from settlewatch.schema.settlement_files import payouts
+from settlewatch.schema.settlement_files import file_exceptions, file_findings, payouts
 from tests.ingest.integration.conftest import MERCHANT_M1
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -72,11 +74,36 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 class Desk:
-    """What an operator does: import files, and let the reconciler run on a given day."""
+    """What an operator does: import files, let the reconciler run on a given day, read the
+    exception queue and the findings raised, and act by hand."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.files = SettlementFiles(engine, lambda: datetime.now(UTC), lambda: None)
+        self.hands = ExceptionDesk(engine, lambda: datetime.now(UTC), lambda: None, lambda: None)
+
+    async def exceptions(self, kind: str | None = None) -> list[dict[str, Any]]:
+        query = select(file_exceptions).order_by(file_exceptions.c.exception_id)
+        if kind is not None:
+            query = query.where(file_exceptions.c.kind == kind)
+        async with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in await conn.execute(query)]
+
+    async def finding(self, finding_id: str, state: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            body = await conn.scalar(
+                select(file_findings.c.body).where(file_findings.c.key == f"{finding_id}#{state}")
+            )
+        assert body is not None, f"no {state} {finding_id}"
+        return dict(body)
+
+    async def findings(self, finding_id: str) -> dict[str, int]:
+        """The states the finding was raised in, with the amount its evidence names."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(file_findings.c.body).where(file_findings.c.key.startswith(finding_id + "#"))
+            )
+            return {row.body["state"]: row.body["evidence"]["amount_minor"] for row in rows}
 
     async def load(self, body: bytes) -> None:
         row, _ = await self.files.import_file(spooled(body), "auto", None)
@@ -108,6 +135,14 @@ async def test_a_payout_goes_missing_after_the_grace_and_arrives_later(engine: A
     found = (await desk.reconcile(date(2021, 1, 14)))["TX635094301XT"]
     assert found["status"] == "arrived"
     assert found["credit"]["amount_minor"] == 5_530_807
+    # Missing was an exception with its finding; the credit closed it and resolved the finding.
+    (exception,) = await desk.exceptions("missing_payout")
+    assert exception["status"] == "resolved"
+    assert exception["history"][-1]["action"] == "arrived"
+    assert await desk.findings(f"payout.missing:{payout['payout_id']}") == {
+        "open": 5_530_807,
+        "resolved": 5_530_807,
+    }
 
 
 async def test_a_credit_that_names_the_payout_but_is_short_is_short(engine: AsyncEngine) -> None:
@@ -116,6 +151,10 @@ async def test_a_credit_that_names_the_payout_but_is_short_is_short(engine: Asyn
     await desk.load(statement(entry("55300.00", "2021-01-08", "TX635094301XT batch 380")))
     found = (await desk.reconcile(date(2021, 1, 8)))["TX635094301XT"]
     assert (found["status"], found["credit"]["amount_minor"]) == ("short", 5_530_000)
+    (exception,) = await desk.exceptions("short_payout")
+    assert (exception["status"], exception["amount_minor"]) == ("open", 807)
+    assert exception["evidence"]["difference_minor"] == 807
+    assert await desk.findings(f"payout.short:{found['payout_id']}") == {"open": 5_530_807}
 
 
 async def test_a_collective_credit_is_matched_line_by_line_and_the_rest_is_unexpected(
@@ -137,6 +176,41 @@ async def test_a_collective_credit_is_matched_line_by_line_and_the_rest_is_unexp
     assert found["TX635094301XT"]["credit"]["credit_id"].endswith(":0")  # the first line
     unexpected = sorted(p["amount_minor"] for p in found.values() if p["status"] == "unexpected")
     assert unexpected == [1_234, 10_000]  # the other line, and the interest credit
+    raised = await desk.exceptions("unexpected_credit")
+    assert sorted(e["amount_minor"] for e in raised) == [1_234, 10_000]
+    assert all(e["finding_id"].startswith("payout.unexpected_credit:") for e in raised)
+
+
+async def test_a_missing_payout_is_paired_by_hand_with_a_credit_nobody_expected(
+    engine: AsyncEngine,
+) -> None:
+    desk = Desk(engine)
+    await desk.load(ADYEN_380.read_bytes())
+    # Two weeks late and without the reference: no rule may pair it.
+    await desk.load(statement(entry("55308.07", "2021-01-21", "SETTLEMENT")))
+    found = await desk.reconcile(date(2021, 1, 25))
+    payout = found["TX635094301XT"]
+    (credit,) = [p for p in found.values() if p["status"] == "unexpected"]
+    assert payout["status"] == "missing"
+    missing = f"missing:{payout['payout_id']}"
+    wrong = HandMatch(missing, payout_id=payout["payout_id"])  # itself: not a credit
+    with pytest.raises(ProblemError) as refused:
+        await desk.hands.match([wrong], "ops:li", None, bulk=False)
+    assert refused.value.status == 409
+    assert (await desk.reconcile(date(2021, 1, 25)))["TX635094301XT"]["status"] == "missing"
+
+    await desk.hands.match(
+        [HandMatch(missing, payout_id=credit["payout_id"])], "ops:li", "bank confirmed", bulk=False
+    )
+    after = await desk.reconcile(date(2021, 1, 26))
+    assert after["TX635094301XT"]["status"] == "arrived"
+    assert after["TX635094301XT"]["credit"]["credit_id"] == credit["credit_id"]
+    assert [p for p in after.values() if p["status"] == "unexpected"] == []
+    statuses = {e["kind"]: e["status"] for e in await desk.exceptions()}
+    assert statuses == {"missing_payout": "matched", "unexpected_credit": "matched"}
+    resolution = await desk.finding(f"payout.missing:{payout['payout_id']}", "resolved")
+    assert resolution["evidence"]["resolution"].startswith("match by ops:li")
+    assert "bank confirmed" in resolution["evidence"]["resolution"]
 
 
 async def test_payouts_are_listed_and_read_with_their_lines(client: httpx.AsyncClient) -> None:

@@ -23,6 +23,7 @@ from settlewatch.common.problems import Problem
 from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.ingest.context import Ingest
+from settlewatch.ingest.files.desk import ExceptionDesk
 from settlewatch.ingest.files.matching import LineMatcher
 from settlewatch.ingest.files.outbox import FindingsOutbox
 from settlewatch.ingest.files.reconciling import PayoutReconciler
@@ -31,7 +32,14 @@ from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.limits import BodySizeLimit
 from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.ingest.registry import MerchantRegistry
-from settlewatch.ingest.routes import events, files, maintenance, merchants, payouts
+from settlewatch.ingest.routes import (
+    events,
+    exceptions,
+    files,
+    maintenance,
+    merchants,
+    payouts,
+)
 from settlewatch.settlementfiles.csvmap import FileMapping
 
 __all__ = ["create_app"]
@@ -78,6 +86,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             references=References(resources.engine),
             line_matcher=line_matcher,
             reconciler=reconciler,
+            desk=ExceptionDesk(resources.engine, _wall, findings.wake, line_matcher.wake),
         )
         pulses = PulseWriter(
             publisher,
@@ -106,6 +115,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             maintenance.router,
             files.router,
             payouts.router,
+            exceptions.router,
         ),
         lifespan=lifespan,
     )
@@ -123,6 +133,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             MaintenanceWindowIn,
             SettlementAccount,
             FileMapping,
+            *exceptions.BODIES,
             Problem,
         ),
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
+from settlewatch.ingest.files.desk import ExceptionDesk
 from settlewatch.ingest.files.matching import LineMatcher
 from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.reference import References
@@ -33,6 +34,7 @@ class Ingest:
     references: References
     line_matcher: LineMatcher
     reconciler: PayoutReconciler
+    desk: ExceptionDesk
 
 
 def _ingest(request: Request) -> Ingest:

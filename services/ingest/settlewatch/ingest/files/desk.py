@@ -1,0 +1,337 @@
+"""What an operator does with the exception queue (SPEC §9): match by hand, write off, reopen.
+
+A hand match has the effects of an automatic one: a report line matched to a payment is
+recorded with the rule ``manual`` and published as a settlement by the matching loop (the
+payment is settled exactly as by a rule); a missing payout paired with a credit reported
+unexpected becomes ``arrived`` (or ``short``, opening that exception) and the credit is
+explained. Either closes the exception and resolves its finding, noting who, when and why. A
+write-off closes it with a reason, and a written-off line is not tried again; reopening brings
+it back (the alert it raised stays resolved: alerts only move forward). A request is
+all-or-nothing: one item that cannot be done refuses them all, naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settlewatch.common.db import driver_transaction
+from settlewatch.common.problems import ProblemError
+from settlewatch.ingest.files.exceptions import Opened, Status, close, open_exceptions
+from settlewatch.ingest.files.reconciling import payout_evidence
+
+__all__ = ["ExceptionDesk", "HandMatch"]
+
+LINE_KINDS = ("unmatched_line", "ambiguous_line", "flagged")
+_EXCEPTIONS = """
+SELECT exception_id, kind, status, file_id, seq, payout_id FROM file_exceptions
+WHERE exception_id = ANY($1::text[]) FOR UPDATE
+"""
+_RECORD_KINDS = """
+SELECT file_id, seq, kind FROM settlement_file_records
+WHERE (file_id, seq) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+"""
+_PAYMENTS = """
+SELECT DISTINCT ON (txn_id) txn_id, merchant_id FROM matcher_read_payments
+WHERE txn_id = ANY($1::text[])
+"""
+_MATCH_LINES = """
+UPDATE settlement_file_records AS r
+SET match_status = 'matched', match_rule = 'manual', txn_id = d.txn_id,
+    merchant_id = d.merchant_id, matched_at = $1, published_at = NULL
+FROM unnest($2::text[], $3::int[], $4::text[], $5::text[]) AS d(file_id, seq, txn_id, merchant_id)
+WHERE r.file_id = d.file_id AND r.seq = d.seq
+"""
+_LINE_STATUS = """
+UPDATE settlement_file_records AS r SET match_status = $1
+FROM unnest($2::text[], $3::int[]) AS d(file_id, seq)
+WHERE r.file_id = d.file_id AND r.seq = d.seq AND r.match_status = ANY($4::text[])
+"""
+_PAYOUTS = """
+SELECT payout_id, source, status, file_id, merchant_id, currency, amount_minor, count,
+       value_date, reference, due_on, credit_id, credit
+FROM payouts WHERE payout_id = ANY($1::text[]) FOR UPDATE
+"""
+_PAIR = """
+UPDATE payouts SET status = $2, credit_id = $3, credit = $4::jsonb,
+    merchant_id = coalesce(merchant_id, $5), updated_at = now()
+WHERE payout_id = $1
+"""
+
+
+@dataclass(frozen=True)
+class HandMatch:
+    exception_id: str
+    txn_id: str | None = None  # for a report line
+    payout_id: str | None = None  # for a missing payout (the credit) or a credit (the payout)
+
+
+def _refuse(loc: list[Any], msg: str, status: int = 422) -> ProblemError:
+    return ProblemError(status, msg, [{"loc": loc, "msg": msg}])
+
+
+def _field(index: int | None, name: str) -> list[Any]:
+    """Where a hand match's field is: in the bulk body's items, or the single one's body (the
+    exception itself is in the path)."""
+    if index is None:
+        return ["path", "exception_id"] if name == "exception_id" else ["body", name]
+    return ["body", "items", index, name]
+
+
+def _named(index: int | None) -> list[Any]:
+    """Where a write-off's or reopen's exception is named."""
+    return ["path", "exception_id"] if index is None else ["body", "exception_ids", index]
+
+
+class ExceptionDesk:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime],
+        on_findings: Callable[[], None],
+        on_matched: Callable[[], None],
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._on_findings = on_findings  # wakes the findings outbox
+        self._on_matched = on_matched  # wakes the matching loop, which publishes hand matches
+
+    async def match(
+        self, items: Sequence[HandMatch], by: str, note: str | None, bulk: bool
+    ) -> None:
+        now = self._clock()
+        async with driver_transaction(self._engine) as driver:
+            found = await _exceptions(
+                driver, [i.exception_id for i in items], lambda i: _field(i, "exception_id"), bulk
+            )
+            lines: list[tuple[int, HandMatch, Any]] = []
+            pairs: list[tuple[int, HandMatch, Any]] = []
+            for index, item in enumerate(items):
+                row = found[item.exception_id]
+                at = index if bulk else None
+                if row["status"] != "open":
+                    raise _refuse(
+                        _field(at, "exception_id"), f"the exception is {row['status']}", 409
+                    )
+                if row["kind"] in LINE_KINDS and row["payout_id"] is None:
+                    if item.txn_id is None:
+                        raise _refuse(_field(at, "txn_id"), "a report line is matched to a payment")
+                    lines.append((index, item, row))
+                elif row["kind"] in ("missing_payout", "unexpected_credit"):
+                    if item.payout_id is None:
+                        raise _refuse(_field(at, "payout_id"), "a payout is matched to a payout")
+                    pairs.append((index, item, row))
+                else:
+                    raise _refuse(
+                        _field(at, "exception_id"),
+                        f"a {row['kind']} cannot be matched; write it off",
+                        409,
+                    )
+            await self._match_lines(driver, now, lines, by, note, bulk)
+            await self._pair_payouts(driver, now, pairs, by, note, bulk)
+        self._on_findings()
+        self._on_matched()
+
+    async def write_off(
+        self, exception_ids: Sequence[str], by: str, reason: str, bulk: bool
+    ) -> None:
+        await self._move(exception_ids, by, reason, bulk, ("open", "written_off"), "write-off")
+
+    async def reopen(self, exception_ids: Sequence[str], by: str, reason: str, bulk: bool) -> None:
+        await self._move(exception_ids, by, reason, bulk, ("written_off", "open"), "reopen")
+
+    async def _move(
+        self,
+        exception_ids: Sequence[str],
+        by: str,
+        reason: str,
+        bulk: bool,
+        move: tuple[Status, Status],
+        action: str,
+    ) -> None:
+        allowed, status = move
+        async with driver_transaction(self._engine) as driver:
+            found = await _exceptions(driver, exception_ids, _named, bulk)
+            for index, exception_id in enumerate(exception_ids):
+                if found[exception_id]["status"] != allowed:
+                    raise _refuse(
+                        _named(index if bulk else None),
+                        f"only an exception that is {allowed.replace('_', ' ')} can be {action}"
+                        f" (this one is {found[exception_id]['status'].replace('_', ' ')})",
+                        409,
+                    )
+            await close(
+                driver,
+                self._clock(),
+                exception_ids,
+                status=status,
+                by=by,
+                action=action,
+                notes=[reason] * len(exception_ids),
+                from_statuses=[allowed],
+            )
+            # A written-off line is not tried again; a reopened one is.
+            records = [found[e] for e in exception_ids if found[e]["kind"] in LINE_KINDS]
+            await driver.execute(
+                _LINE_STATUS,
+                "written_off" if status == "written_off" else "unmatched",
+                [r["file_id"] for r in records],
+                [r["seq"] for r in records],
+                ["unmatched", "ambiguous"] if status == "written_off" else ["written_off"],
+            )
+        self._on_findings()
+        self._on_matched()
+
+    async def _match_lines(
+        self,
+        driver: Any,
+        now: datetime,
+        lines: list[tuple[int, HandMatch, Any]],
+        by: str,
+        note: str | None,
+        bulk: bool,
+    ) -> None:
+        if not lines:
+            return
+        kinds = {
+            (r["file_id"], r["seq"]): r["kind"]
+            for r in await driver.fetch(
+                _RECORD_KINDS, [r["file_id"] for *_, r in lines], [r["seq"] for *_, r in lines]
+            )
+        }
+        merchants = {
+            r["txn_id"]: r["merchant_id"]
+            for r in await driver.fetch(_PAYMENTS, [i.txn_id for _, i, _ in lines])
+        }
+        for index, item, row in lines:
+            at = index if bulk else None
+            if kinds.get((row["file_id"], row["seq"])) != "line":
+                raise _refuse(
+                    _field(at, "txn_id"), "only a report line is matched to a payment", 409
+                )
+            if item.txn_id not in merchants:
+                raise _refuse(
+                    _field(at, "txn_id"), "no such payment (unknown, or no longer watched)"
+                )
+        await driver.execute(
+            _MATCH_LINES,
+            now,
+            [r["file_id"] for *_, r in lines],
+            [r["seq"] for *_, r in lines],
+            [i.txn_id for _, i, _ in lines],
+            [merchants[i.txn_id] for _, i, _ in lines],
+        )
+        await close(
+            driver,
+            now,
+            [i.exception_id for _, i, _ in lines],
+            status="matched",
+            by=by,
+            action="match",
+            notes=[_said(f"matched to payment {i.txn_id}", note) for _, i, _ in lines],
+            txn_ids=[i.txn_id for _, i, _ in lines],
+        )
+
+    async def _pair_payouts(
+        self,
+        driver: Any,
+        now: datetime,
+        pairs: list[tuple[int, HandMatch, Any]],
+        by: str,
+        note: str | None,
+        bulk: bool,
+    ) -> None:
+        if not pairs:
+            return
+        named = [row["payout_id"] for *_, row in pairs] + [i.payout_id for _, i, _ in pairs]
+        payouts = {r["payout_id"]: r for r in await driver.fetch(_PAYOUTS, named)}
+        closing: list[tuple[str, str]] = []
+        short: list[Opened] = []
+        for index, item, row in pairs:
+            at = index if bulk else None
+            other = payouts.get(item.payout_id or "")
+            mine = payouts[row["payout_id"]]
+            expected, credit = (mine, other) if row["kind"] == "missing_payout" else (other, mine)
+            if expected is None or credit is None:
+                raise _refuse(_field(at, "payout_id"), "no such payout")
+            if expected["source"] != "report" or expected["status"] not in ("expected", "missing"):
+                raise _refuse(_field(at, "payout_id"), "name a payout expected from a report", 409)
+            if credit["source"] != "statement" or credit["status"] != "unexpected":
+                raise _refuse(_field(at, "payout_id"), "name a credit reported unexpected", 409)
+            if credit["currency"] != expected["currency"]:
+                raise _refuse(_field(at, "payout_id"), "the credit is in another currency")
+            same = credit["amount_minor"] == expected["amount_minor"]
+            # The credit is explained: its row goes, and the payout holds it.
+            await driver.execute("DELETE FROM payouts WHERE payout_id = $1", credit["payout_id"])
+            await driver.execute(
+                _PAIR,
+                expected["payout_id"],
+                "arrived" if same else "short",
+                credit["credit_id"],
+                orjson.dumps(credit["credit"]).decode(),
+                credit["merchant_id"],
+            )
+            why = _said(
+                f"payout {expected['payout_id']} paired with credit {credit['credit_id']}", note
+            )
+            closing += [
+                (f"missing:{expected['payout_id']}", why),
+                (f"unexpected:{credit['payout_id']}", why),
+            ]
+            if not same:
+                short.append(
+                    Opened(
+                        f"short:{expected['payout_id']}",
+                        "short_payout",
+                        expected["file_id"],
+                        payout_evidence(expected)
+                        | {
+                            "credited_minor": credit["amount_minor"],
+                            "difference_minor": expected["amount_minor"] - credit["amount_minor"],
+                            "credit": credit["credit"],
+                        },
+                        payout_id=expected["payout_id"],
+                        merchant_id=expected["merchant_id"] or credit["merchant_id"],
+                        currency=expected["currency"],
+                        amount_minor=expected["amount_minor"] - credit["amount_minor"],
+                        finding="payout.short",
+                    )
+                )
+        await close(
+            driver,
+            now,
+            [e for e, _ in closing],
+            status="matched",
+            by=by,
+            action="match",
+            notes=[n for _, n in closing],
+        )
+        await open_exceptions(driver, now, short)
+
+
+async def _exceptions(
+    driver: Any,
+    exception_ids: Sequence[str],
+    where: Callable[[int | None], list[Any]],
+    bulk: bool,
+) -> dict[str, Any]:
+    """The named exceptions, locked; 404 naming the first that does not exist."""
+    seen: set[str] = set()
+    for index, exception_id in enumerate(exception_ids):
+        if exception_id in seen:
+            raise _refuse(where(index), "this exception is named twice")
+        seen.add(exception_id)
+    found = {r["exception_id"]: r for r in await driver.fetch(_EXCEPTIONS, list(exception_ids))}
+    for index, exception_id in enumerate(exception_ids):
+        if exception_id not in found:
+            raise _refuse(where(index if bulk else None), "no such exception", 404)
+    return found
+
+
+def _said(what: str, note: str | None) -> str:
+    return f"{what}: {note}" if note else what

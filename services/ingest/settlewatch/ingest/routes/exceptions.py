@@ -1,0 +1,267 @@
+"""The exception queue of the settlement files (SPEC §9): list and read them, match by hand,
+write off, reopen — singly or in bulk (up to 500 at once, all-or-nothing)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, get_args
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from sqlalchemy import and_, select
+
+from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
+from settlewatch.common.events import ID_PATTERN, Id, Text
+from settlewatch.common.openapi import json_body
+from settlewatch.common.problems import ProblemError
+from settlewatch.ingest.context import IngestDep
+from settlewatch.ingest.files.desk import HandMatch
+from settlewatch.ingest.files.exceptions import Kind, Status
+from settlewatch.ingest.routes.common import ERRORS
+from settlewatch.ingest.validation import check_path_id, parse_body
+from settlewatch.schema.settlement_files import file_exceptions
+
+__all__ = ["BODIES", "router"]
+
+router = APIRouter(tags=["exceptions"])
+MAX_BULK = 500
+_DONE = {204: {"description": "Done."}, 404: ERRORS[422] | {"description": "No such exception."}}
+_ACTION_ERRORS = _DONE | {
+    409: ERRORS[422] | {"description": "The exception's status or kind does not allow it."},
+    **ERRORS,
+}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatchTarget(_Body):
+    """Name the payment (for a report line) or the payout (for a missing payout: the credit
+    reported unexpected; for an unexpected credit: the payout it is)."""
+
+    txn_id: Id | None = None
+    payout_id: Annotated[str | None, Field(pattern=ID_PATTERN)] = None
+
+    @model_validator(mode="after")
+    def _one(self) -> MatchTarget:
+        if (self.txn_id is None) == (self.payout_id is None):
+            raise ValueError("name exactly one of txn_id and payout_id")
+        return self
+
+
+class Match(MatchTarget):
+    by: Text  # who did it, kept in the history
+    note: Text | None = None
+
+
+class BulkMatchItem(MatchTarget):
+    exception_id: Id
+
+
+class BulkMatch(_Body):
+    by: Text
+    note: Text | None = None
+    items: Annotated[list[BulkMatchItem], Field(min_length=1, max_length=MAX_BULK)]
+
+
+class Decision(_Body):
+    """A write-off or a reopen: who, and why."""
+
+    by: Text
+    reason: Text
+
+
+class BulkDecision(Decision):
+    exception_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_BULK)]
+
+
+BODIES = (Match, BulkMatch, Decision, BulkDecision)
+_MATCH = TypeAdapter(Match)
+_BULK_MATCH = TypeAdapter(BulkMatch)
+_DECISION = TypeAdapter(Decision)
+_BULK_DECISION = TypeAdapter(BulkDecision)
+_EXAMPLE_MATCH = {"txn_id": "T123", "by": "ops:li.wei", "note": "merchant confirmed the RRN"}
+_EXAMPLE_DECISION = {"by": "ops:li.wei", "reason": "bank fee agreed with the merchant"}
+
+
+def _json(row: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "exception_id": row.exception_id,
+        "kind": row.kind,
+        "status": row.status,
+        "file_id": row.file_id,
+        "seq": row.seq,
+        "payout_id": row.payout_id,
+        "merchant_id": row.merchant_id,
+        "currency": row.currency,
+        "amount_minor": row.amount_minor,
+        "finding_id": row.finding_id,
+        "evidence": row.evidence,
+        "history": row.history,
+        "opened_at": row.opened_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "age_s": int((now - row.opened_at).total_seconds()),
+    }
+
+
+def _day(value: date) -> datetime:
+    return datetime.combine(value, time(), UTC)
+
+
+@router.get(
+    "/v1/exceptions",
+    summary="The exception queue: what the files' matching could not decide, with its age.",
+    description=f"kind: {', '.join(get_args(Kind))}. status: {', '.join(get_args(Status))} "
+    "(resolved: the evidence arrived). from/to: the day it was opened (UTC), inclusive.",
+    responses={401: ERRORS[401], 422: ERRORS[422]},
+)
+async def list_exceptions(
+    principal: Authenticated,
+    ingest: IngestDep,
+    kind: Kind | None = None,
+    status: Status | None = None,
+    merchant_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    file_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> JSONResponse:
+    if not principal.is_acquirer:  # a merchant token sees its own exceptions only
+        merchant_id = principal.merchant_id
+    table = file_exceptions.c
+    conditions = []
+    if kind is not None:
+        conditions.append(table.kind == kind)
+    if status is not None:
+        conditions.append(table.status == status)
+    if merchant_id is not None:
+        conditions.append(table.merchant_id == merchant_id)
+    if file_id is not None:
+        conditions.append(table.file_id == file_id)
+    if from_ is not None:
+        conditions.append(table.opened_at >= _day(from_))
+    if to is not None:
+        conditions.append(table.opened_at < _day(to + timedelta(days=1)))
+    if cursor is not None:
+        conditions.append(table.exception_id > cursor)
+    query = select(file_exceptions).where(and_(True, *conditions)).order_by(table.exception_id)
+    async with ingest.engine.connect() as conn:
+        rows = (await conn.execute(query.limit(limit + 1))).all()
+    now = ingest.clock()
+    items = [_json(row, now) for row in rows[:limit]]
+    next_cursor = items[-1]["exception_id"] if len(rows) > limit else None
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+@router.get(
+    "/v1/exceptions/{exception_id}",
+    summary="One exception, with its evidence and history (who did what, when, why).",
+    responses={404: _DONE[404], 401: ERRORS[401]},
+)
+async def get_exception(
+    exception_id: str, principal: Authenticated, ingest: IngestDep
+) -> JSONResponse:
+    check_path_id("exception_id", exception_id)
+    async with ingest.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(file_exceptions).where(file_exceptions.c.exception_id == exception_id)
+            )
+        ).one_or_none()
+    if row is None:
+        raise ProblemError(404, "exception not found")
+    not_found_unless_allowed(principal, row.merchant_id, "exception")
+    return JSONResponse(_json(row, ingest.clock()))
+
+
+@router.post(
+    "/v1/exceptions/match",
+    summary="Match several exceptions by hand at once (all or nothing).",
+    openapi_extra=json_body(
+        BulkMatch,
+        {"lines": {"by": "ops:li.wei", "items": [{"exception_id": "line:F:3", "txn_id": "T1"}]}},
+    ),
+    status_code=204,
+    responses=_ACTION_ERRORS,
+)
+async def bulk_match(request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+    body = parse_body(await request.body(), _BULK_MATCH).valid
+    items = [HandMatch(i.exception_id, i.txn_id, i.payout_id) for i in body.items]
+    await ingest.desk.match(items, body.by, body.note, bulk=True)
+
+
+@router.post(
+    "/v1/exceptions/write-off",
+    summary="Write several exceptions off at once, with one reason (all or nothing).",
+    openapi_extra=json_body(
+        BulkDecision, {"fees": _EXAMPLE_DECISION | {"exception_ids": ["short:F:7"]}}
+    ),
+    status_code=204,
+    responses=_ACTION_ERRORS,
+)
+async def bulk_write_off(request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+    body = parse_body(await request.body(), _BULK_DECISION).valid
+    await ingest.desk.write_off(body.exception_ids, body.by, body.reason, bulk=True)
+
+
+@router.post(
+    "/v1/exceptions/reopen",
+    summary="Reopen several written-off exceptions at once (all or nothing).",
+    openapi_extra=json_body(
+        BulkDecision, {"mistake": _EXAMPLE_DECISION | {"exception_ids": ["short:F:7"]}}
+    ),
+    status_code=204,
+    responses=_ACTION_ERRORS,
+)
+async def bulk_reopen(request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+    body = parse_body(await request.body(), _BULK_DECISION).valid
+    await ingest.desk.reopen(body.exception_ids, body.by, body.reason, bulk=True)
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/match",
+    summary="Match an exception by hand: a report line to a payment, a payout to a credit.",
+    description="The effects of an automatic match: the payment is settled, the payout "
+    "arrives (or is short), the exception is closed and its alert resolved.",
+    openapi_extra=json_body(Match, {"line": _EXAMPLE_MATCH}),
+    status_code=204,
+    responses=_ACTION_ERRORS,
+)
+async def match(exception_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+    check_path_id("exception_id", exception_id)
+    body = parse_body(await request.body(), _MATCH).valid
+    item = HandMatch(exception_id, body.txn_id, body.payout_id)
+    await ingest.desk.match([item], body.by, body.note, bulk=False)
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/write-off",
+    summary="Write an exception off, with a reason: closed, its alert resolved.",
+    openapi_extra=json_body(Decision, {"fee": _EXAMPLE_DECISION}),
+    status_code=204,
+    responses=_ACTION_ERRORS,
+)
+async def write_off(
+    exception_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep
+) -> None:
+    check_path_id("exception_id", exception_id)
+    body = parse_body(await request.body(), _DECISION).valid
+    await ingest.desk.write_off([exception_id], body.by, body.reason, bulk=False)
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/reopen",
+    summary="Reopen a written-off exception.",
+    openapi_extra=json_body(Decision, {"mistake": _EXAMPLE_DECISION}),
+    status_code=204,
+    responses=_ACTION_ERRORS,
+)
+async def reopen(exception_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+    check_path_id("exception_id", exception_id)
+    body = parse_body(await request.body(), _DECISION).valid
+    await ingest.desk.reopen([exception_id], body.by, body.reason, bulk=False)

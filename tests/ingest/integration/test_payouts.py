@@ -21,8 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import create_engine
+from settlewatch.common.kafka import Topics
 from settlewatch.common.problems import ProblemError
+from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.files.desk import ExceptionDesk, HandMatch
+from settlewatch.ingest.files.matching import LineMatcher
 from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.ingest.files.store import SettlementFiles
@@ -34,6 +37,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 ADYEN_380 = DATA / "OCA-bank-statement-import_adyen" / "settlement_detail_report_batch_380.csv"
 IBAN = "CH9300762011623852957"
+_NOOP = (lambda: None, lambda: None)
 
 
 def statement(*entries: str) -> bytes:
@@ -111,6 +115,11 @@ class Desk:
 
     async def reconcile(self, on: date) -> dict[str, dict[str, Any]]:
         moment = datetime(on.year, on.month, on.day, 12, tzinfo=UTC)
+        # The lines are tried first (no payment is known here: they stay unmatched), as the
+        # matching loop does before a payout can be judged.
+        nowhere = Publisher("127.0.0.1:9", enable_idempotence=False, timeout=1)  # never used
+        lines = LineMatcher(self.engine, nowhere, Topics("unused"), lambda: moment, *_NOOP)
+        await lines.round()
         await PayoutReconciler(self.engine, lambda: moment, lambda: None).round()
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(payouts))).all()
@@ -206,7 +215,7 @@ async def test_a_missing_payout_is_paired_by_hand_with_a_credit_nobody_expected(
     assert after["TX635094301XT"]["status"] == "arrived"
     assert after["TX635094301XT"]["credit"]["credit_id"] == credit["credit_id"]
     assert [p for p in after.values() if p["status"] == "unexpected"] == []
-    statuses = {e["kind"]: e["status"] for e in await desk.exceptions()}
+    statuses = {e["kind"]: e["status"] for e in await desk.exceptions() if e["payout_id"]}
     assert statuses == {"missing_payout": "matched", "unexpected_credit": "matched"}
     resolution = await desk.finding(f"payout.missing:{payout['payout_id']}", "resolved")
     assert resolution["evidence"]["resolution"].startswith("match by ops:li")

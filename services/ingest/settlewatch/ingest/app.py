@@ -71,9 +71,11 @@ def create_app(settings: IngestSettings) -> FastAPI:
             timeout=PUBLISH_TIMEOUT_S,
         )
         findings = FindingsOutbox(resources.engine, publisher, topics, _wall)
-        line_matcher = LineMatcher(resources.engine, publisher, topics, _wall, findings.wake)
         reconciler = PayoutReconciler(
             resources.engine, _wall, findings.wake, grace_days=settings.payout_grace
+        )
+        line_matcher = LineMatcher(
+            resources.engine, publisher, topics, _wall, findings.wake, reconciler.wake
         )
         app.state.ingest = Ingest(
             engine=resources.engine,

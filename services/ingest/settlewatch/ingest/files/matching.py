@@ -47,7 +47,8 @@ _TYPES = {"amount_minor": "bigint", "business_date": "date"}  # the others are t
 
 _CLAIM = """
 SELECT file_id, seq, body, matched_at FROM settlement_file_records
-WHERE match_status = 'unmatched' AND (matched_at IS NULL OR matched_at < $1)
+WHERE match_status = 'unmatched' AND kind = 'line'
+  AND (matched_at IS NULL OR matched_at < $1)
 ORDER BY file_id, seq LIMIT $2 FOR UPDATE SKIP LOCKED
 """
 _RECORD = """
@@ -96,6 +97,7 @@ class LineMatcher:
         topics: Topics,
         clock: Callable[[], datetime],
         on_findings: Callable[[], None],
+        on_decided: Callable[[], None],
         *,
         every: float = 2.0,
         retry_after: timedelta = timedelta(minutes=1),
@@ -105,6 +107,7 @@ class LineMatcher:
         self._topics = topics
         self._clock = clock
         self._on_findings = on_findings  # wakes the findings outbox
+        self._on_decided = on_decided  # wakes the payouts' reconciler: their merchant is known
         self._every = every
         self._retry_after = retry_after
         self._wake = asyncio.Event()
@@ -150,6 +153,7 @@ class LineMatcher:
             )
             await _exceptions(driver, now, rows, decisions)
         self._on_findings()
+        self._on_decided()
         for decision in decisions:
             if decision.status != "unmatched":
                 FILE_LINES.labels(decision.status, decision.rule or "").inc()

@@ -71,9 +71,17 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
 {_OWNER}d.account
 WHERE p.payout_id = d.payout_id
 """
+# Judged only once each line of its report has been tried: the payout's merchant is known from
+# its matched lines, so the finding goes to the merchant (an old report imported late would
+# otherwise raise it before its lines were matched, to nobody).
 _MISSING = """
-UPDATE payouts SET status = 'missing', updated_at = now()
-WHERE source = 'report' AND status = 'expected' AND due_on <= $1
+UPDATE payouts AS p SET status = 'missing', updated_at = now()
+WHERE p.source = 'report' AND p.status = 'expected' AND p.due_on <= $1
+  AND NOT EXISTS (
+    SELECT 1 FROM settlement_file_records r
+    WHERE r.file_id = p.file_id AND r.match_status = 'unmatched' AND r.matched_at IS NULL
+      AND r.kind = 'line'
+  )
 RETURNING payout_id, file_id, merchant_id, currency, amount_minor, count, value_date,
     reference, due_on
 """

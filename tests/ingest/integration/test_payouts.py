@@ -83,7 +83,8 @@ class Desk:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.files = SettlementFiles(engine, lambda: datetime.now(UTC), lambda: None)
+        self.moment = datetime(2021, 1, 6, 12, tzinfo=UTC)  # the day before the payout's
+        self.files = SettlementFiles(engine, lambda: self.moment, lambda: None)
         self.hands = ExceptionDesk(engine, lambda: datetime.now(UTC), lambda: None, lambda: None)
 
     async def exceptions(self, kind: str | None = None) -> list[dict[str, Any]]:
@@ -114,7 +115,7 @@ class Desk:
         assert row.status == "imported", row.errors
 
     async def reconcile(self, on: date) -> dict[str, dict[str, Any]]:
-        moment = datetime(on.year, on.month, on.day, 12, tzinfo=UTC)
+        self.moment = moment = datetime(on.year, on.month, on.day, 12, tzinfo=UTC)
         # The lines are tried first (no payment is known here: they stay unmatched), as the
         # matching loop does before a payout can be judged.
         nowhere = Publisher("127.0.0.1:9", enable_idempotence=False, timeout=1)  # never used

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from settlewatch.ingest.files.payouts import Credit, Expected, Pair, due, pair
 __all__ = ["PayoutReconciler"]
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+LINES_WAIT = timedelta(minutes=15)  # as long as a JSON settlement waits for its transaction
 CALENDAR = CALENDARS["CN"]
 
 _NEW_PAYOUTS = """
@@ -71,19 +72,25 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
 {_OWNER}d.account
 WHERE p.payout_id = d.payout_id
 """
-# Judged only once each line of its report has been tried: the payout's merchant is known from
-# its matched lines, so the finding goes to the merchant (an old report imported late would
-# otherwise raise it before its lines were matched, to nobody).
+# Judged only once each line of its batch has been tried and matched — or, for lines whose
+# payment is still unknown, once the report is older than LINES_WAIT: the payout's merchant is
+# known from its matched lines, so the finding goes to that merchant (an old report imported
+# before its transactions would otherwise raise it to nobody).
 _MISSING = """
 UPDATE payouts AS p SET status = 'missing', updated_at = now()
+FROM settlement_files f
 WHERE p.source = 'report' AND p.status = 'expected' AND p.due_on <= $1
+  AND f.file_id = p.file_id
   AND NOT EXISTS (
-    SELECT 1 FROM settlement_file_records r
-    WHERE r.file_id = p.file_id AND r.match_status = 'unmatched' AND r.matched_at IS NULL
-      AND r.kind = 'line'
+    SELECT 1 FROM settlement_file_records pr
+    JOIN settlement_file_records r ON r.file_id = pr.file_id
+        AND r.body ->> 'batch_id' = pr.body ->> 'batch_id'
+    WHERE p.payout_id = pr.file_id || ':' || pr.seq AND pr.file_id = p.file_id
+      AND r.kind = 'line' AND r.match_status = 'unmatched'
+      AND (r.matched_at IS NULL OR f.received_at > $2)
   )
-RETURNING payout_id, file_id, merchant_id, currency, amount_minor, count, value_date,
-    reference, due_on
+RETURNING p.payout_id, p.file_id, p.merchant_id, p.currency, p.amount_minor, p.count,
+    p.value_date, p.reference, p.due_on
 """
 _UNEXPECTED = f"""
 INSERT INTO payouts (payout_id, source, file_id, merchant_id, currency, amount_minor, count,
@@ -214,7 +221,8 @@ class PayoutReconciler:
             paired = {row["credit_id"] for row in await driver.fetch(_PAIRED)}
             free = [s for s in seen if s.credit.credit_id not in paired]
             await self._settle(driver, free, now)
-            await _missing(driver, await driver.fetch(_MISSING, today), now)
+            lines_waited = now - LINES_WAIT
+            await _missing(driver, await driver.fetch(_MISSING, today, lines_waited), now)
             await self._unexpected(driver, free, today, now)
         self._on_findings()
 

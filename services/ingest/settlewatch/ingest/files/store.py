@@ -177,8 +177,8 @@ class SettlementFiles:
         assert row is not None
         return row, claimed
 
-    @staticmethod
     async def _claim(
+        self,
         conn: AsyncConnection,
         file_id: str,
         spooled: Spooled,
@@ -195,6 +195,7 @@ class SettlementFiles:
                 status=status,
                 size_bytes=spooled.size,
                 errors=errors,
+                received_at=self._clock(),
             )
             .on_conflict_do_nothing()
             .returning(settlement_files.c.file_id)

@@ -70,7 +70,7 @@ def panel_queries() -> list[tuple[str, str, str]]:
     for path in sorted(DASHBOARDS.glob("*.json")):
         dashboard = json.loads(path.read_text())
         for panel in dashboard["panels"]:
-            for target in panel["targets"]:
+            for target in panel.get("targets", []):  # a row has none
                 expr = target["expr"].replace("$bank", ".*")
                 queries.append((dashboard["title"], panel["title"], expr))
     return queries

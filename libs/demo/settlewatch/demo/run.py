@@ -130,8 +130,9 @@ async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) ->
                 f"due at {scenario.due_at:%H:%M:%S} UTC."
             )
             detected = await _play(console, client, urls, scenario)
+            payouts = await _payouts_of(client, urls["ingest"], scenario)
             notified = await _webhooks_in(scenario, detected, endpoint)
-            ok = _report(console, scenario, detected, endpoint, notified, urls)
+            ok = _report(console, scenario, detected, endpoint, notified, urls, payouts)
         return 0 if ok else 1
     finally:
         if started is not None:
@@ -188,6 +189,7 @@ async def _play(
     )
     with Progress(*columns, console=console) as progress:
         await _send(progress, client, urls["ingest"], scenario)
+        await _send_files(progress, client, urls, scenario)
         total = max(1.0, (scenario.due_at - datetime.now(UTC)).total_seconds())
         wait = progress.add_task("waiting for the deadlines (s)", total=total)
         while (left := (scenario.due_at - datetime.now(UTC)).total_seconds()) > 0:
@@ -224,6 +226,59 @@ async def _send(
             batch = items[start : start + size]
             _check(await client.post(f"{ingest}/v1/{path}", json={"items": batch}))
             progress.advance(task, len(batch))
+
+
+async def _send_files(
+    progress: Progress, client: httpx.AsyncClient, urls: dict[str, str], scenario: Scenario
+) -> None:
+    """The clearing report and the bank statement (SPEC §9), once the matcher knows the
+    payments the report's lines settle; then the payouts they expect, and their alerts."""
+    payouts = scenario.payouts
+    if payouts is None:
+        return
+    task = progress.add_task("settlement files", total=4)
+    ingest = urls["ingest"]
+    sold = [t["txn_id"] for t in scenario.transactions if "-P" in t["merchant_id"]]
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up:
+        known = [await client.get(f"{urls['matcher']}/v1/payments/{t}") for t in sold]
+        if all(answer.status_code == 200 for answer in known):
+            break
+        await asyncio.sleep(0.5)
+    progress.advance(task)
+    account = f"{ingest}/v1/settlement-accounts/{payouts.account_id}"
+    _check(await client.put(account, json=payouts.account))
+    progress.advance(task)
+    for body, fmt in ((payouts.report, "adyen"), (payouts.statement, "camt.053")):
+        _check(await client.post(f"{ingest}/v1/settlement-files?format={fmt}", content=body))
+        progress.advance(task)
+    for reference, payout in (await _payouts_of(client, ingest, scenario)).items():
+        outcome = payouts.outcomes[reference]
+        if outcome != "arrived":
+            alert = f"payout.{outcome}:{payout['payout_id']}"
+            scenario.expected.alerts[f"payout.{outcome}"].add(alert)
+
+
+async def _payouts_of(
+    client: httpx.AsyncClient, ingest: str, scenario: Scenario
+) -> dict[str, dict[str, Any]]:
+    """The run's payouts by reference, once the reconciler has recorded them all (≤ 30 s)."""
+    if scenario.payouts is None:
+        return {}
+    day = scenario.payouts.value_date.isoformat()
+    give_up = time.monotonic() + 30
+    while True:
+        params: dict[str, str | int] = {"from": day, "to": day, "limit": 500}
+        page = await client.get(f"{ingest}/v1/payouts", params=params)
+        _check(page)
+        found = {
+            p["reference"]: p
+            for p in page.json()["items"]
+            if p["reference"] in scenario.payouts.outcomes
+        }
+        if len(found) == len(scenario.payouts.outcomes) or time.monotonic() > give_up:
+            return found
+        await asyncio.sleep(0.5)
 
 
 async def _collect(
@@ -299,9 +354,10 @@ def _report(
     endpoint: MerchantEndpoint,
     notified: set[str],
     urls: dict[str, str],
+    payouts: dict[str, dict[str, Any]],
 ) -> bool:
     """Print what was injected next to what was detected; True when they agree."""
-    checks, extra = _checks(scenario, detected, endpoint, notified)
+    checks, extra = _checks(scenario, detected, endpoint, notified, payouts)
     ok = all(want == got for _, want, got in checks) and endpoint.bad_signatures == 0
     console.print()
     console.print("What was injected:")
@@ -313,6 +369,8 @@ def _report(
     for what, want, got in checks:
         table.add_row(what, str(want), str(got), "[green]✓[/]" if want == got else "[red]✗[/]")
     console.print(table)
+    if scenario.payouts is not None:
+        console.print(_payout_table(scenario.payouts.outcomes, payouts))
     for alert in extra[:10]:
         console.print(f"  not injected: {alert['alert_id']} ({alert['summary']})")
     console.print(
@@ -327,6 +385,8 @@ def _report(
         f"  overdue alerts   {urls['alerts']}/v1/alerts?type=settlement.overdue\n"
         f"  one payment      {urls['matcher']}/v1/payments/{sample}\n"
         f"  webhook log      {urls['alerts']}/v1/deliveries\n"
+        f"  payouts          {urls['ingest']}/v1/payouts?status=missing\n"
+        f"  exception queue  {urls['ingest']}/v1/exceptions?status=open\n"
         f"  metrics          {urls['matcher']}/metrics  {urls['alerts']}/metrics\n"
         "  dashboards       deploy/grafana (docker compose -f deploy/compose.yaml up)\n"
     )
@@ -343,6 +403,7 @@ def _checks(
     detected: dict[str, dict[str, Any]],
     endpoint: MerchantEndpoint,
     notified: set[str],
+    payouts: dict[str, dict[str, Any]],
 ) -> tuple[list[tuple[str, int, int]], list[dict[str, Any]]]:
     """(what, expected, detected) for each injected problem and each thing that must not
     happen; and the alerts for anything not injected."""
@@ -373,4 +434,33 @@ def _checks(
             len(notified & endpoint.alerts),
         ),
     ]
+    if scenario.payouts is not None:
+        together = [r for r, o in scenario.payouts.outcomes.items() if o == "arrived"]
+        arrived = sum(payouts.get(r, {}).get("status") == "arrived" for r in together)
+        checks.append(("payouts arrived in one collective credit", len(together), arrived))
     return checks, extra
+
+
+def _payout_table(outcomes: dict[str, str], payouts: dict[str, dict[str, Any]]) -> Table:
+    """The report's payouts next to what the statement showed."""
+    table = Table(title="Payouts: clearing report vs bank statement")
+    for column in ("reference", "merchant", "expected", "credited", "status", "injected", ""):
+        table.add_column(column)
+    for reference, outcome in outcomes.items():
+        payout = payouts.get(reference, {})
+        credit = payout.get("credit") or {}
+        status = payout.get("status", "—")
+        table.add_row(
+            reference,
+            payout.get("merchant_id") or "—",
+            _yuan(payout.get("amount_minor")),
+            _yuan(credit.get("amount_minor")),
+            status,
+            outcome,
+            "[green]✓[/]" if status == outcome else "[red]✗[/]",
+        )
+    return table
+
+
+def _yuan(minor: int | None) -> str:
+    return "—" if minor is None else f"¥{minor // 100:,}.{minor % 100:02d}"

@@ -6,7 +6,10 @@ realistic amounts, backdated so that every deadline falls due `due_in` from now.
 one bank stops settling (system upgrade) → overdue payments and a bank incident; another
 announces maintenance over the deadlines → nothing overdue there; a failed payout; a short
 settlement (an unexpected fee); a duplicate charge; voids at the failing bank (cancelled, never
-overdue). Everything else is settled on time with the right amounts. Deterministic for a seed.
+overdue). Everything else is settled on time with the right amounts. Four more merchants are
+paid through a clearing report and the statement of the acquirer's settlement account
+(SPEC §9): one payout missing from the statement, one credited short by a fee nobody announced,
+two arriving as one collective credit, matched line by line. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -15,17 +18,27 @@ import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
+from settlewatch.common.calendar import CALENDARS
 from settlewatch.common.events import MerchantProfile, profile_default
 from settlewatch.common.money import fee_minor
+from settlewatch.demo.files import Batch, Credit, Line, adyen_report, camt053
 from settlewatch.matcher.core.deadlines import Schedule, deadline
 
-__all__ = ["BANKS", "FAILING_BANK", "MAINTENANCE_BANK", "Expected", "Scenario", "build"]
+__all__ = [
+    "BANKS",
+    "FAILING_BANK",
+    "MAINTENANCE_BANK",
+    "Expected",
+    "Payouts",
+    "Scenario",
+    "build",
+]
 
 BANKS = ("ICBC", "CCB", "CMB", "BOCOM", "ABC")
 FAILING_BANK = "BOCOM"  # stops settling: a core-system upgrade
@@ -46,6 +59,19 @@ class Expected:
 
 
 @dataclass
+class Payouts:
+    """The files part: a clearing report of four merchants' batches and the statement of the
+    acquirer's settlement account, and what each payout should become, by its reference."""
+
+    account_id: str
+    account: dict[str, Any]
+    report: bytes
+    statement: bytes
+    value_date: date
+    outcomes: dict[str, str] = field(default_factory=dict)  # reference → status
+
+
+@dataclass
 class Scenario:
     run: str
     due_at: datetime  # when the deadlines fall due
@@ -55,6 +81,7 @@ class Scenario:
     settlements: list[dict[str, Any]] = field(default_factory=list)
     expected: Expected = field(default_factory=Expected)
     injected: list[tuple[str, str]] = field(default_factory=list)  # (problem, what to expect)
+    payouts: Payouts | None = None
 
 
 def _amount(rng: random.Random) -> int:
@@ -148,6 +175,7 @@ def build(
             }
         )
     rng.shuffle(scenario.settlements)  # banks' files arrive interleaved, not bank by bank
+    _payouts(scenario, rng, now, webhook_url, webhook_secret)
     return scenario
 
 
@@ -312,3 +340,77 @@ def _charged_twice(
         f"transaction.duplicate_suspected:{pair}"
     )
     scenario.injected.append((f"duplicate charge at {bank} (重复扣款)", "duplicate suspected"))
+
+
+def _business_days_back(today: date, n: int) -> date:
+    day = today
+    for _ in range(n):
+        day -= timedelta(days=1)
+        while not CALENDARS["CN"].is_business_day(day):
+            day -= timedelta(days=1)
+    return day
+
+
+def _payouts(
+    scenario: Scenario,
+    rng: random.Random,
+    now: datetime,
+    webhook_url: str | None,
+    webhook_secret: str | None,
+) -> None:
+    """Four instant merchants (a two-week SLA, so their sales are never overdue here) sold the
+    day before a payout two business days ago — its grace is over. The report pays each its
+    batch; the statement shows one short by ¥2.00, two in one collective credit, one not at all."""
+    run = scenario.run
+    beijing = ZoneInfo(profile_default("timezone"))
+    value_date = _business_days_back(now.astimezone(beijing).date(), 2)
+    sold = datetime.combine(value_date - timedelta(days=1), time(10), beijing)
+    batches = []
+    for k, label in enumerate("ABCD"):
+        merchant_id = f"D{run}-P{k}"
+        profile = _profile(rng, "ICBC", "instant", scenario.due_at, 900 + k) | {
+            "instant_sla": "P14D"
+        }
+        if webhook_url and webhook_secret:
+            profile["webhook"] = {"url": webhook_url, "secret": webhook_secret}
+        scenario.merchants[merchant_id] = profile
+        lines = []
+        for i in range(3):
+            sale = _sale(rng, f"D{run}-P{k}T{i}", merchant_id, f"POS-P{k}")
+            sale["occurred_at"] = (sold + timedelta(minutes=7 * i)).isoformat()
+            scenario.transactions.append(sale)
+            fee = _line(sale, profile)["fee_minor"]
+            lines.append(Line(sale["txn_id"], sale["amount_minor"], fee, sold))
+        batches.append(Batch(f"{run}{k}", f"PO-{run}-{label}", value_date, lines))
+    missing, short, first, second = batches
+    credits = [
+        Credit(short.net_minor - 200, value_date, f"ACQ {short.reference}"),
+        Credit(
+            first.net_minor + second.net_minor,
+            value_date,
+            "ACQ COLLECTIVE",
+            details=[(b.net_minor, b.reference) for b in (first, second)],
+        ),
+    ]
+    iban = f"CN00DEMO{run}"
+    scenario.payouts = Payouts(
+        account_id=f"D{run}-ACQ",
+        account={"iban": iban, "currency": "CNY", "bank_code": "ICBC", "owner": "acquirer"},
+        report=adyen_report(batches),
+        statement=camt053(iban, f"D{run}-STMT", credits),
+        value_date=value_date,
+        outcomes={
+            missing.reference: "missing",
+            short.reference: "short",
+            first.reference: "arrived",
+            second.reference: "arrived",
+        },
+    )
+    scenario.injected += [
+        (f"payout {missing.reference} not on the bank statement (未到账)", "payout.missing"),
+        (f"payout {short.reference} credited ¥2.00 short (unannounced fee)", "payout.short"),
+        (
+            f"payouts {first.reference} and {second.reference} in one collective credit",
+            "both arrived, matched line by line",
+        ),
+    ]

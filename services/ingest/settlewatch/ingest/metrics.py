@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "BATCH_SIZE",
@@ -11,6 +11,9 @@ __all__ = [
     "FILE_LINES",
     "FILE_RECORDS",
     "IMPORT_SECONDS",
+    "OPEN_EXCEPTIONS",
+    "PAYOUTS",
+    "PAYOUT_AMOUNT",
     "PUBLISH_SECONDS",
     "PULSES",
 ]
@@ -60,4 +63,22 @@ IMPORT_SECONDS = Histogram(
     "settlewatch_ingest_file_import_duration_seconds",
     "Time to receive, parse and store one settlement file.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+PAYOUTS = Gauge(
+    "settlewatch_ingest_payouts",
+    "Payouts by status (expected, arrived, short, missing, unexpected), as of the reconciler's "
+    "last round (every minute and after each import).",
+    ["status"],
+)
+PAYOUT_AMOUNT = Gauge(
+    "settlewatch_ingest_payout_amount_minor",
+    "Sum of the expected amounts of payouts (a credit's own for unexpected ones), in minor "
+    "units, by status and currency.",
+    ["status", "currency"],
+)
+OPEN_EXCEPTIONS = Gauge(
+    "settlewatch_ingest_open_exceptions",
+    "Exceptions of the settlement files waiting for a person, by kind (unmatched_line, "
+    "ambiguous_line, flagged, missing_payout, short_payout, unexpected_credit, unexpected_debit).",
+    ["kind"],
 )

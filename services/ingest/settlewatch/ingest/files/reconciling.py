@@ -28,6 +28,7 @@ from settlewatch.common.calendar import CALENDARS
 from settlewatch.common.db import driver_transaction
 from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
 from settlewatch.ingest.files.payouts import Credit, Expected, Pair, due, pair
+from settlewatch.ingest.metrics import OPEN_EXCEPTIONS, PAYOUT_AMOUNT, PAYOUTS
 
 __all__ = ["PayoutReconciler"]
 
@@ -224,6 +225,7 @@ class PayoutReconciler:
             lines_waited = now - LINES_WAIT
             await _missing(driver, await driver.fetch(_MISSING, today, lines_waited), now)
             await self._unexpected(driver, free, today, now)
+            await _count(driver)
         self._on_findings()
 
     async def _record_expected(self, driver: Any) -> None:
@@ -314,6 +316,30 @@ class PayoutReconciler:
                 for r in rows
             ],
         )
+
+
+_TOTALS = """
+SELECT status, currency, count(*) AS n, sum(amount_minor) AS amount FROM payouts
+GROUP BY status, currency
+"""
+_OPEN_EXCEPTIONS = (
+    "SELECT kind, count(*) AS n FROM file_exceptions WHERE status = 'open' GROUP BY kind"
+)
+
+
+async def _count(driver: Any) -> None:
+    """The payouts and open exceptions as the metrics show them."""
+    totals = await driver.fetch(_TOTALS)
+    exceptions = await driver.fetch(_OPEN_EXCEPTIONS)
+    PAYOUTS.clear()
+    PAYOUT_AMOUNT.clear()
+    OPEN_EXCEPTIONS.clear()
+    for status in ("expected", "arrived", "short", "missing", "unexpected"):
+        PAYOUTS.labels(status).set(sum(r["n"] for r in totals if r["status"] == status))
+    for row in totals:
+        PAYOUT_AMOUNT.labels(row["status"], row["currency"]).set(row["amount"])
+    for row in exceptions:
+        OPEN_EXCEPTIONS.labels(row["kind"]).set(row["n"])
 
 
 def payout_evidence(row: Any) -> dict[str, Any]:

@@ -4,14 +4,20 @@ future, and what it expects follows from what it injects."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
+from settlewatch.common.calendar import CALENDARS
 from settlewatch.common.events import MerchantProfile
 from settlewatch.demo.scenario import FAILING_BANK, MAINTENANCE_BANK, build
+from settlewatch.ingest.files.payouts import Credit, Expected, due, pair
 from settlewatch.matcher.core.deadlines import Schedule, Window, deadline
+from settlewatch.settlementfiles.formats import read
+from settlewatch.settlementfiles.model import Entry, Payout, ReportLine
 
 STARTS = [
     datetime(2026, 11, 24, 6, 10, tzinfo=UTC),  # a Tuesday afternoon in Shanghai
@@ -44,6 +50,8 @@ def test_every_deadline_falls_due_when_the_demo_waits_for_it(now: datetime) -> N
             assert due_at > scenario.due_at + timedelta(hours=1)  # moved past the window
         elif sale["txn_id"].endswith("-DUP"):
             assert due_at > now  # the second charge, settled like the first
+        elif "-P" in sale["merchant_id"]:
+            assert due_at > scenario.due_at + timedelta(days=1)  # paid through the files
         else:
             assert scenario.due_at - timedelta(seconds=10) <= due_at <= scenario.due_at
 
@@ -65,6 +73,39 @@ def test_every_deadline_falls_due_when_the_demo_waits_for_it(now: datetime) -> N
         f"settlement.overdue:{t}" for t in unpaid_at_failing - voided
     }
     assert list(paid.values()).count("failed") == 1
+
+
+@pytest.mark.parametrize("now", STARTS, ids=lambda d: d.strftime("%Y-%m-%d %H:%M"))
+def test_the_files_pay_their_merchants_and_the_statement_pairs_as_injected(now: datetime) -> None:
+    scenario = build(now, due_in=timedelta(seconds=120), merchants=10, per_merchant=2)
+    files = scenario.payouts
+    assert files is not None
+    report = list(read(io.BytesIO(files.report), "adyen", None))
+    paid = {r.txn_id for r in report if isinstance(r, ReportLine)}
+    assert paid == {t["txn_id"] for t in scenario.transactions if "-P" in t["merchant_id"]}
+    assert not any(r.problems for r in report)
+    payouts = [r for r in report if isinstance(r, Payout)]
+    entries = list(read(io.BytesIO(files.statement), "camt.053", None))
+    credits = [
+        Credit(f"{e.loc}:{n}", d.currency, d.amount_minor or 0, e.value_date, d.end_to_end_id or "")
+        for e in entries
+        if isinstance(e, Entry)
+        for n, d in enumerate(e.details)
+    ] + [
+        Credit(str(e.loc), e.currency, e.amount_minor, e.value_date, e.info or "")
+        for e in entries
+        if isinstance(e, Entry) and not e.details
+    ]
+    expected = [
+        Expected(p.reference or "", p.currency, p.amount_minor, p.value_date, p.reference)
+        for p in payouts
+    ]
+    pairs = {p.expected.payout_id: p.status for p in pair(expected, credits, CALENDARS["CN"])}
+    outcomes = {r: o for r, o in files.outcomes.items() if o != "missing"}
+    assert pairs == outcomes
+    # The grace of the missing one is over when the demo starts: it is reported at once.
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    assert all(due(CALENDARS["CN"], p.value_date, 1) <= today for p in payouts if p.value_date)
 
 
 def test_the_same_seed_gives_the_same_scenario() -> None:

@@ -72,7 +72,7 @@ async def test_a_payout_missing_from_the_statement_reaches_the_merchant_and_reso
         async def told() -> bool:
             return bool(delivered(missing_id))
 
-        await eventually(told)
+        await eventually(told, timeout=90)  # nothing is judged in the 20 s after an import
         (alert,) = delivered(missing_id)
         assert alert["merchant_id"] == "M1"
         assert alert["evidence"]["amount_minor"] == 2 * (12800 - 77)

@@ -34,6 +34,10 @@ __all__ = ["PayoutReconciler"]
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 LINES_WAIT = timedelta(minutes=15)  # as long as a JSON settlement waits for its transaction
+# Files of one day are imported one after the other (a report, then its statements): nothing is
+# judged missing or unexpected until none has come for this long, so that a report imported
+# after its grace is not reported missing in the seconds before its statement follows.
+QUIET = timedelta(seconds=20)
 CALENDAR = CALENDARS["CN"]
 
 _NEW_PAYOUTS = """
@@ -198,16 +202,19 @@ class PayoutReconciler:
 
     async def run(self) -> None:
         while True:
-            await self.round()
+            judged = await self.round()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):  # asyncio.timeout: see matching.py
-                async with asyncio.timeout(self._every):
+                wait = self._every if judged else QUIET.total_seconds()
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
 
     def _today(self) -> date:
         return self._clock().astimezone(BEIJING).date()
 
-    async def round(self) -> None:
+    async def round(self) -> bool:
+        """Pair, then judge what is missing or unexpected — unless a file came in the last
+        QUIET (its statement or report may be the next file): whether it judged."""
         today = self._today()
         now = self._clock()
         async with driver_transaction(self._engine) as driver:
@@ -222,11 +229,15 @@ class PayoutReconciler:
             paired = {row["credit_id"] for row in await driver.fetch(_PAIRED)}
             free = [s for s in seen if s.credit.credit_id not in paired]
             await self._settle(driver, free, now)
-            lines_waited = now - LINES_WAIT
-            await _missing(driver, await driver.fetch(_MISSING, today, lines_waited), now)
-            await self._unexpected(driver, free, today, now)
+            last_import = await driver.fetchval(_LAST_IMPORT)
+            judged = last_import is None or last_import <= now - QUIET
+            if judged:
+                lines_waited = now - LINES_WAIT
+                await _missing(driver, await driver.fetch(_MISSING, today, lines_waited), now)
+                await self._unexpected(driver, free, today, now)
             await _count(driver)
         self._on_findings()
+        return judged
 
     async def _record_expected(self, driver: Any) -> None:
         rows = await driver.fetch(_NEW_PAYOUTS)
@@ -318,6 +329,7 @@ class PayoutReconciler:
         )
 
 
+_LAST_IMPORT = "SELECT max(received_at) FROM settlement_files WHERE status = 'imported'"
 _TOTALS = """
 SELECT status, currency, count(*) AS n, sum(amount_minor) AS amount FROM payouts
 GROUP BY status, currency

@@ -56,7 +56,7 @@ FILE_RECORDS = Counter(
 FILE_LINES = Counter(
     "settlewatch_ingest_file_lines_total",
     "Report lines decided: matched to a payment (by rule: txn_id, merchant_terminal_rrn, "
-    "rrn_auth_amount, terminal_stan_date_amount) or ambiguous (several payments fit).",
+    "rrn_auth_amount, terminal_stan_date_amount; manual: by hand) or ambiguous (several fit).",
     ["outcome", "rule"],
 )
 IMPORT_SECONDS = Histogram(

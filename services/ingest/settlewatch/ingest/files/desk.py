@@ -24,6 +24,7 @@ from settlewatch.common.db import driver_transaction
 from settlewatch.common.problems import ProblemError
 from settlewatch.ingest.files.exceptions import Opened, Status, close, open_exceptions
 from settlewatch.ingest.files.reconciling import payout_evidence
+from settlewatch.ingest.metrics import FILE_LINES
 
 __all__ = ["ExceptionDesk", "HandMatch"]
 
@@ -236,6 +237,7 @@ class ExceptionDesk:
             notes=[_said(f"matched to payment {i.txn_id}", note) for _, i, _ in lines],
             txn_ids=[i.txn_id for _, i, _ in lines],
         )
+        FILE_LINES.labels("matched", "manual").inc(len(lines))
 
     async def _pair_payouts(
         self,

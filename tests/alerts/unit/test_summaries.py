@@ -104,3 +104,84 @@ def test_duplicate_names_both_transactions_and_instant_cycle_reads_naturally() -
         "settlement.overdue", instant, locale="en", timezone="Asia/Shanghai", probable_cause=None
     )
     assert "was not settled within its instant SLA; it was due by Nov 20, 10:07" in text
+
+
+PAYOUT = {  # as the reconciler writes a payout's evidence
+    "payout_id": "file_ab:229",
+    "file_id": "file_ab",
+    "reference": "TX635094301XT",
+    "currency": "CNY",
+    "amount_minor": 5_530_807,
+    "count": 228,
+    "value_date": "2026-11-24",
+    "due_on": "2026-11-26",
+}
+CREDIT = {
+    "credit_id": "file_cd:3",
+    "account": "CN00DEMO1",
+    "entry_ref": "STMT-3",
+    "value_date": "2026-11-24",
+    "amount_minor": 12,
+    "currency": "CNY",
+}
+FILE_RECORD = {
+    "file_id": "file_ef",
+    "loc": ["Ntfctn", 0, "Ntry", 0],
+    "currency": "SEK",
+    "amount_minor": 950,
+    "problems": [{"code": "batch_total_mismatch", "msg": "…", "expected": "2", "found": "3"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("alert_type", "evidence", "zh", "en"),
+    [
+        (
+            "payout.missing",
+            PAYOUT,
+            ["TX635094301XT", "¥55,308.07", "228 笔", "未到账"],
+            ["TX635094301XT", "¥55,308.07", "228 payments", "2026-11-24"],
+        ),
+        (
+            "payout.short",
+            PAYOUT | {"credited_minor": 5_530_607, "difference_minor": 200, "credit": CREDIT},
+            ["¥55,306.07", "差额 ¥2.00", "STMT-3"],
+            ["¥55,306.07", "difference of CN¥2.00", "STMT-3"],
+        ),
+        (
+            "payout.unexpected_credit",
+            CREDIT,
+            ["CN00DEMO1", "¥0.12", "STMT-3"],
+            ["CN00DEMO1", "¥0.12", "STMT-3"],
+        ),
+        ("payout.unexpected_debit", CREDIT, ["被扣款 ¥0.12"], ["debited CN¥0.12"]),
+        (
+            "settlement.batch_total_mismatch",
+            FILE_RECORD,
+            ["file_ef", "Ntfctn/0/Ntry/0", "应为 2，实为 3"],
+            ["expected 2, found 3"],
+        ),
+        (
+            "settlement.duplicate_line",
+            FILE_RECORD | {"problems": [{"found": "E2E-7"}]},
+            ["E2E-7", "两次"],
+            ["E2E-7", "twice"],
+        ),
+        (
+            "settlement.ambiguous_line",
+            FILE_RECORD | {"txn_ids": ["T4", "T5"]},
+            ["T4 / T5", "人工确认"],
+            ["T4 / T5", "a person"],
+        ),
+    ],
+)
+def test_the_settlement_files_findings_read_in_both_locales(
+    alert_type: str, evidence: dict[str, object], zh: list[str], en: list[str]
+) -> None:
+    for locale, wanted in (("zh-CN", zh), ("en", en)):
+        text = summary(
+            alert_type, evidence, locale=locale, timezone="Asia/Shanghai", probable_cause=None
+        )
+        assert text != alert_type  # a template exists
+        for part in wanted:
+            assert part in text, (locale, text)

@@ -94,6 +94,12 @@ def summary(
     return template.format_map(facts)
 
 
+def _entry(e: Mapping[str, Any]) -> str | None:
+    """How the statement names an entry: the bank's reference, else our id of it."""
+    found = e.get("entry_ref") or e.get("servicer_ref") or e.get("credit_id")
+    return str(found) if found else None
+
+
 def _file_facts(e: Mapping[str, Any], locale: Locale) -> dict[str, str]:
     """The facts of the settlement files' findings (SPEC §9): where in which file, which
     payout, which statement entry."""
@@ -106,7 +112,7 @@ def _file_facts(e: Mapping[str, Any], locale: Locale) -> dict[str, str]:
         "value_date": e.get("value_date") or "?",
         "count": str(e.get("count", "?")),
         "account": e.get("account") or "?",
-        "entry": e.get("entry_ref") or e.get("servicer_ref") or e.get("credit_id") or "?",
+        "entry": _entry(e) or _entry(e.get("credit") or {}) or "?",
         "expected": problem.get("expected") or "?",
         "found": problem.get("found") or "?",
     }

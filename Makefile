@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python -m bench.matcher_state
 	$(BIN)/python -m bench.alerts
 	$(BIN)/python -m bench.restart
+	$(BIN)/python -m bench.files
 	$(BIN)/python -m bench.soak --minutes 5
 
 clean:

@@ -312,13 +312,20 @@ _LINE_FIELDS = (
 )
 
 
+def _fields(line: ReportLine) -> dict[str, Any]:
+    """A line's fields as they are stored (what `line_keys` reads)."""
+    fields = {name: getattr(line, name) for name in _LINE_FIELDS}
+    fields["occurred_at"] = line.occurred_at.isoformat() if line.occurred_at else None
+    return fields
+
+
 def _match_status(record: Record) -> str | None:
     """What waits to be reconciled: a report line that names a payment, an expected payout, a
     booked statement entry. A flagged record never is."""
     if isinstance(record, ReportLine):
-        fields = {name: getattr(record, name) for name in _LINE_FIELDS}
-        fields["occurred_at"] = record.occurred_at.isoformat() if record.occurred_at else None
-        waits = bool(applicable(line_keys(fields)))
+        # A line naming its txn_id is matched by it (the first rule); only others need the
+        # keys of the rest — the common case costs nothing.
+        waits = bool(record.txn_id) or bool(applicable(line_keys(_fields(record))))
     elif isinstance(record, Entry):
         waits = record.status == "booked"
     else:

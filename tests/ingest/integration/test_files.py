@@ -168,3 +168,19 @@ async def test_the_service_stops_after_an_import_woke_the_matching_loop(
     ) as http:
         assert (await http.post("/v1/settlement-files", content=CAMT054.read_bytes())).is_success
     await asyncio.wait_for(lifespan.__aexit__(None, None, None), 30)
+
+
+async def test_a_statement_that_breaks_its_schema_is_imported_with_a_warning(
+    ingest_settings: IngestSettings,
+) -> None:
+    checking = ingest_settings.model_copy(update={"validate_xsd": True})
+    breaks = DATA / "viafintech-camt_parser" / "053" / "valid_example_with_batch.xml"
+    follows = DATA / "genkgo-camt" / "camt053.v8.xml"
+    async with app_client(create_app(checking), ACQUIRER) as client:
+        answer = await client.post("/v1/settlement-files", content=breaks.read_bytes())
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["status"] == "imported"
+        (warning,) = answer.json()["warnings"]
+        assert "'MsgId': This element is not expected" in warning["msg"]
+        clean = await client.post("/v1/settlement-files", content=follows.read_bytes())
+        assert clean.status_code in (200, 202) and clean.json()["warnings"] == []

@@ -136,6 +136,9 @@ class IngestSettings(CommonSettings):
     # Business days (PRC calendar) after its value date before a payout is reported missing,
     # or a statement entry nobody expected is reported unexpected.
     payout_grace: int = Field(1, ge=0, le=30, validation_alias="SETTLEWATCH_PAYOUT_GRACE")
+    # Check camt statements against their ISO 20022 schema: a warning, never a rejection (it
+    # reads the file a second time).
+    validate_xsd: bool = Field(False, validation_alias="SETTLEWATCH_VALIDATE_XSD")
 
 
 class MatcherSettings(CommonSettings):

@@ -84,7 +84,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
             topics=topics,
             clock=_wall,
             max_clock_skew=settings.max_clock_skew,
-            files=SettlementFiles(resources.engine, _wall, findings.wake),
+            files=SettlementFiles(
+                resources.engine, _wall, findings.wake, validate_xsd=settings.validate_xsd
+            ),
             references=References(resources.engine),
             line_matcher=line_matcher,
             reconciler=reconciler,

@@ -27,10 +27,12 @@ from settlewatch.ingest.files.rules import applicable, line_keys
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.ingest.metrics import FILE_RECORDS
 from settlewatch.schema.settlement_files import settlement_files
+from settlewatch.settlementfiles import xsd
 from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import detect, read
 from settlewatch.settlementfiles.model import (
     Entry,
+    Issue,
     Payout,
     Problem,
     Record,
@@ -130,9 +132,15 @@ def _take(records: Iterator[Record], n: int) -> list[Record]:
 
 class SettlementFiles:
     def __init__(
-        self, engine: AsyncEngine, clock: Callable[[], datetime], on_findings: Callable[[], None]
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime],
+        on_findings: Callable[[], None],
+        *,
+        validate_xsd: bool = False,
     ) -> None:
         self._engine = engine
+        self._validate_xsd = validate_xsd
         self._clock = clock
         self._on_findings = on_findings  # wakes the findings outbox
 
@@ -158,6 +166,9 @@ class SettlementFiles:
         try:
             if fmt == "auto":
                 fmt = await asyncio.to_thread(detect, spooled.file)
+            warnings: list[Issue] = []
+            if self._validate_xsd and fmt.startswith("camt."):
+                warnings = await asyncio.to_thread(xsd.check, spooled.file)
             async with self._engine.connect() as conn, invalidated_on_error(conn), conn.begin():
                 claimed = await self._claim(conn, file_id, spooled, fmt, "imported", [])
                 if not claimed:  # the same bytes were imported concurrently, and committed
@@ -167,7 +178,7 @@ class SettlementFiles:
                     await conn.execute(
                         update(settlement_files)
                         .where(settlement_files.c.file_id == file_id)
-                        .values(summary=tally.json())
+                        .values(summary=tally.json() | {"warnings": [w.json() for w in warnings]})
                     )
             tally.count()
             self._on_findings()

@@ -134,7 +134,7 @@ async def test_lines_are_matched_by_the_first_rule_that_finds_one_payment(
             }
             ambiguous_item = next(e for e in queue["items"] if e["exception_id"] == ambiguous)
             assert sorted(ambiguous_item["evidence"]["txn_ids"]) == ["T4", "T5"]
-            assert ambiguous_item["finding_id"] == f"settlement.ambiguous_line:{file_id}:3"
+            assert ambiguous_item["finding_ids"] == [f"settlement.ambiguous_line:{file_id}:3"]
 
             # A person chooses: the chosen payment is settled exactly as by a rule.
             refused = await client.post(

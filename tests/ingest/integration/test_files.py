@@ -92,7 +92,11 @@ async def test_a_flagged_entry_is_imported_and_counted_as_flagged(
     queue = (await client.get("/v1/exceptions", params={"kind": "flagged"})).json()["items"]
     (flagged,) = [e for e in queue if e["file_id"] == answer.json()["file_id"]]
     assert flagged["status"] == "open"
-    assert flagged["finding_id"].startswith("settlement.batch_total_mismatch:")
+    seq = flagged["seq"]
+    assert flagged["finding_ids"] == [  # both of what is wrong with it
+        f"settlement.batch_total_mismatch:{flagged['file_id']}:{seq}",
+        f"settlement.duplicate_line:{flagged['file_id']}:{seq}",
+    ]
     codes = {p["code"] for p in flagged["evidence"]["problems"]}
     assert {"batch_total_mismatch", "duplicate_line"} <= codes
 

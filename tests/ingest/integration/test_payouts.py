@@ -188,7 +188,7 @@ async def test_a_collective_credit_is_matched_line_by_line_and_the_rest_is_unexp
     assert unexpected == [1_234, 10_000]  # the other line, and the interest credit
     raised = await desk.exceptions("unexpected_credit")
     assert sorted(e["amount_minor"] for e in raised) == [1_234, 10_000]
-    assert all(e["finding_id"].startswith("payout.unexpected_credit:") for e in raised)
+    assert all(e["finding_ids"][0].startswith("payout.unexpected_credit:") for e in raised)
 
 
 async def test_a_missing_payout_is_paired_by_hand_with_a_credit_nobody_expected(

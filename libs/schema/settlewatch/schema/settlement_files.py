@@ -113,7 +113,7 @@ file_exceptions = Table(
     Column("merchant_id", Text),
     Column("currency", Text),
     Column("amount_minor", BigInteger),
-    Column("finding_id", Text),  # the finding it raised, resolved with it
+    Column("finding_ids", JSONB, nullable=False),  # the findings it raised, resolved with it
     Column("evidence", JSONB, nullable=False),  # what it is about: file, location, amounts
     Column("history", JSONB, nullable=False, server_default="[]"),
     Column("opened_at", DateTime(timezone=True), nullable=False),

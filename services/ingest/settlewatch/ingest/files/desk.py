@@ -301,7 +301,7 @@ class ExceptionDesk:
                         merchant_id=expected["merchant_id"] or credit["merchant_id"],
                         currency=expected["currency"],
                         amount_minor=expected["amount_minor"] - credit["amount_minor"],
-                        finding="payout.short",
+                        findings=("payout.short",),
                     )
                 )
         await close(

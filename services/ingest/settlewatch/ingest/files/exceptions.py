@@ -2,9 +2,9 @@
 
 What the loops cannot decide — a line nothing matched or that matched several payments, a
 flagged record, a payout missing or short, a statement entry nobody expected — is an exception,
-opened in the same transaction that decided it, together with its finding (``file_findings``,
+opened in the same transaction that decided it, together with its findings (``file_findings``,
 an outbox published to the findings topic like the matcher's). Closing an exception — the
-evidence arriving, a hand match, a write-off — resolves its finding in the same way, so the
+evidence arriving, a hand match, a write-off — resolves its findings in the same way, so the
 alert closes with a note saying why. Each change is kept in the exception's history.
 """
 
@@ -55,16 +55,16 @@ class Opened:
     merchant_id: str | None = None
     currency: str | None = None
     amount_minor: int | None = None
-    finding: str | None = None  # the finding type it raises, if any
+    findings: tuple[str, ...] = ()  # the finding types it raises
     txn_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Closed:
-    """An exception closed, with the finding to resolve."""
+    """An exception closed, with the findings to resolve."""
 
     exception_id: str
-    finding_id: str | None
+    finding_ids: list[str]
     merchant_id: str | None
     evidence: dict[str, Any] = field(default_factory=dict)
 
@@ -82,15 +82,15 @@ def history_entry(at: datetime, by: str, action: str, note: str) -> str:
 # a second payment arrives): either raises its finding.
 _OPEN = """
 INSERT INTO file_exceptions (exception_id, kind, status, file_id, seq, payout_id, merchant_id,
-    currency, amount_minor, finding_id, evidence, history, opened_at, updated_at)
+    currency, amount_minor, finding_ids, evidence, history, opened_at, updated_at)
 SELECT e.id, e.kind, 'open', e.file_id, e.seq, e.payout_id, e.merchant_id, e.currency,
-    e.amount, e.finding_id, e.evidence::jsonb, jsonb_build_array(e.history::jsonb), $1, $1
+    e.amount, e.finding_ids::jsonb, e.evidence::jsonb, jsonb_build_array(e.history::jsonb), $1, $1
 FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[],
             $9::bigint[], $10::text[], $11::text[], $12::text[])
-    AS e(id, kind, file_id, seq, payout_id, merchant_id, currency, amount, finding_id, evidence,
-         history)
+    AS e(id, kind, file_id, seq, payout_id, merchant_id, currency, amount, finding_ids,
+         evidence, history)
 ON CONFLICT (exception_id) DO UPDATE
-SET kind = excluded.kind, finding_id = excluded.finding_id, evidence = excluded.evidence,
+SET kind = excluded.kind, finding_ids = excluded.finding_ids, evidence = excluded.evidence,
     history = file_exceptions.history || excluded.history, updated_at = excluded.updated_at
 WHERE file_exceptions.status = 'open' AND file_exceptions.kind <> excluded.kind
 RETURNING exception_id
@@ -100,7 +100,7 @@ UPDATE file_exceptions AS x
 SET status = $2, history = x.history || jsonb_build_array(c.entry::jsonb), updated_at = $1
 FROM unnest($3::text[], $4::text[]) AS c(id, entry)
 WHERE x.exception_id = c.id AND x.status = ANY($5::text[])
-RETURNING x.exception_id, x.finding_id, x.merchant_id, x.evidence
+RETURNING x.exception_id, x.finding_ids, x.merchant_id, x.evidence
 """
 _OUTBOX = """
 INSERT INTO file_findings (key, merchant_id, body)
@@ -110,10 +110,10 @@ ON CONFLICT (key) DO NOTHING
 
 
 async def open_exceptions(driver: Any, at: datetime, opened: Sequence[Opened]) -> None:
-    """Open each exception (once) and raise its finding."""
+    """Open each exception (once) and raise its findings."""
     if not opened:
         return
-    ids = [o.finding and finding_id(o.finding, o.exception_id) for o in opened]
+    ids = [[finding_id(f, o.exception_id) for f in o.findings] for o in opened]
     raised = {
         row["exception_id"]
         for row in await driver.fetch(
@@ -127,7 +127,7 @@ async def open_exceptions(driver: Any, at: datetime, opened: Sequence[Opened]) -
             [o.merchant_id for o in opened],
             [o.currency for o in opened],
             [o.amount_minor for o in opened],
-            ids,
+            [orjson.dumps(i).decode() for i in ids],
             [orjson.dumps(o.evidence).decode() for o in opened],
             [history_entry(at, SYSTEM, "opened", o.kind.replace("_", " ")) for o in opened],
         )
@@ -135,9 +135,10 @@ async def open_exceptions(driver: Any, at: datetime, opened: Sequence[Opened]) -
     await _outbox(
         driver,
         [
-            _finding(fid, o.finding, "open", at, o.merchant_id, o.txn_id, o.evidence)
-            for o, fid in zip(opened, ids, strict=True)
-            if o.exception_id in raised and o.finding and fid
+            _finding(fid, kind, "open", at, o.merchant_id, o.txn_id, o.evidence)
+            for o, fids in zip(opened, ids, strict=True)
+            if o.exception_id in raised
+            for kind, fid in zip(o.findings, fids, strict=True)
         ],
     )
 
@@ -170,15 +171,15 @@ async def close(
     why = dict(zip(exception_ids, notes, strict=True))
     txn = dict(zip(exception_ids, txn_ids or [None] * len(exception_ids), strict=True))
     closed = [
-        Closed(r["exception_id"], r["finding_id"], r["merchant_id"], r["evidence"]) for r in rows
+        Closed(r["exception_id"], r["finding_ids"], r["merchant_id"], r["evidence"]) for r in rows
     ]
     if status != "open":
         await _outbox(
             driver,
             [
                 _finding(
-                    c.finding_id,
-                    c.finding_id.split(":", 1)[0],
+                    fid,
+                    fid.split(":", 1)[0],
                     "resolved",
                     at,
                     c.merchant_id,
@@ -186,7 +187,7 @@ async def close(
                     c.evidence | {"resolution": f"{action} by {by}: {why[c.exception_id]}"},
                 )
                 for c in closed
-                if c.finding_id
+                for fid in c.finding_ids
             ],
         )
     return closed

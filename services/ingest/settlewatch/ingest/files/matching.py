@@ -226,7 +226,7 @@ async def _exceptions(
                 seq=row["seq"],
                 currency=row["body"]["currency"],
                 amount_minor=row["body"]["net_minor"],
-                finding="settlement.ambiguous_line" if ambiguous else None,
+                findings=("settlement.ambiguous_line",) if ambiguous else (),
             )
         )
     await open_exceptions(driver, now, opened)

@@ -320,9 +320,11 @@ class PayoutReconciler:
                     merchant_id=r["merchant_id"],
                     currency=r["currency"],
                     amount_minor=r["amount_minor"],
-                    finding="payout.unexpected_credit"
-                    if r["amount_minor"] > 0
-                    else "payout.unexpected_debit",
+                    findings=(
+                        "payout.unexpected_credit"
+                        if r["amount_minor"] > 0
+                        else "payout.unexpected_debit",
+                    ),
                 )
                 for r in rows
             ],
@@ -382,7 +384,7 @@ async def _missing(driver: Any, rows: list[Any], now: datetime) -> None:
                 merchant_id=r["merchant_id"],
                 currency=r["currency"],
                 amount_minor=r["amount_minor"],
-                finding="payout.missing",
+                findings=("payout.missing",),
             )
             for r in rows
         ],
@@ -432,7 +434,7 @@ async def _arrived(driver: Any, pairs: list[Pair], seen: dict[str, _Seen], now: 
                 merchant_id=rows[p.expected.payout_id]["merchant_id"],
                 currency=p.expected.currency,
                 amount_minor=p.expected.amount_minor - p.credit.amount_minor,
-                finding="payout.short",
+                findings=("payout.short",),
             )
             for p in short
         ],

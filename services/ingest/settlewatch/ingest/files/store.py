@@ -3,7 +3,7 @@ every record parsed from it, or — when its format cannot be read — stored as
 located reasons and nothing else. The same bytes again are the same file (SHA-256). A record
 that contradicts itself is stored flagged, never matched: it is a ``flagged`` exception, and
 raises ``settlement.batch_total_mismatch`` or ``settlement.duplicate_line`` when that is what
-is wrong with it."""
+is wrong with it (both, when both are)."""
 
 from __future__ import annotations
 
@@ -277,7 +277,7 @@ def _flagged(file_id: str, first_seq: int, batch: list[Record]) -> list[Opened]:
         problems = _problems(record)
         if not problems:
             continue
-        finding = next((_FINDINGS[p.code] for p in problems if p.code in _FINDINGS), None)
+        findings = tuple(dict.fromkeys(_FINDINGS[p.code] for p in problems if p.code in _FINDINGS))
         signed = next(
             (
                 getattr(record, a)
@@ -305,7 +305,7 @@ def _flagged(file_id: str, first_seq: int, batch: list[Record]) -> list[Opened]:
                 seq=seq,
                 currency=currency,
                 amount_minor=signed,
-                finding=finding,
+                findings=findings,
             )
         )
     return opened

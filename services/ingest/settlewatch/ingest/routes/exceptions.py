@@ -97,7 +97,7 @@ def _json(row: Any, now: datetime) -> dict[str, Any]:
         "merchant_id": row.merchant_id,
         "currency": row.currency,
         "amount_minor": row.amount_minor,
-        "finding_id": row.finding_id,
+        "finding_ids": row.finding_ids,
         "evidence": row.evidence,
         "history": row.history,
         "opened_at": row.opened_at.isoformat(),

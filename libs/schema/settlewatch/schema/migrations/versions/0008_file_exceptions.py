@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("merchant_id", sa.Text),
         sa.Column("currency", sa.Text),
         sa.Column("amount_minor", sa.BigInteger),
-        sa.Column("finding_id", sa.Text),
+        sa.Column("finding_ids", JSONB, nullable=False),
         sa.Column("evidence", JSONB, nullable=False),
         sa.Column("history", JSONB, nullable=False, server_default="[]"),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),

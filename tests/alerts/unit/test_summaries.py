@@ -163,7 +163,10 @@ FILE_RECORD = {
         ),
         (
             "settlement.duplicate_line",
-            FILE_RECORD | {"problems": [{"found": "E2E-7"}]},
+            FILE_RECORD
+            | {
+                "problems": FILE_RECORD["problems"] + [{"code": "duplicate_line", "found": "E2E-7"}]
+            },
             ["E2E-7", "两次"],
             ["E2E-7", "twice"],
         ),

@@ -87,7 +87,7 @@ def summary(
     if currency and "expected_net_minor" in e:
         facts["expected_net"] = money(e["expected_net_minor"], currency, locale)
         facts["settled_net"] = money(e["settled_net_minor"], currency, locale)
-    facts |= _file_facts(e, locale)
+    facts |= _file_facts(alert_type, e, locale)
     template = (_ZH if locale == "zh-CN" else _EN).get(alert_type)
     if template is None:
         return alert_type
@@ -100,11 +100,13 @@ def _entry(e: Mapping[str, Any]) -> str | None:
     return str(found) if found else None
 
 
-def _file_facts(e: Mapping[str, Any], locale: Locale) -> dict[str, str]:
+def _file_facts(alert_type: str, e: Mapping[str, Any], locale: Locale) -> dict[str, str]:
     """The facts of the settlement files' findings (SPEC §9): where in which file, which
-    payout, which statement entry."""
+    payout, which statement entry, and the record's problem this finding is about."""
     currency = e.get("currency")
-    problem = (e.get("problems") or [{}])[0]
+    problems = e.get("problems") or [{}]
+    code = "duplicate_line" if alert_type == "settlement.duplicate_line" else "total"
+    problem = next((p for p in problems if code in str(p.get("code"))), problems[0])
     facts = {
         "file": e.get("file_id") or "?",
         "where": "/".join(map(str, e.get("loc") or [])) or "?",

@@ -239,3 +239,10 @@ async def test_the_exception_queue_refuses_what_it_cannot_do_and_changes_nothing
         headers={"authorization": f"Bearer {MERCHANT_M1}"},
     )
     assert merchant.status_code == 403
+
+
+async def test_the_queue_takes_any_day_as_a_bound(client: httpx.AsyncClient) -> None:
+    for params in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+        answer = await client.get("/v1/exceptions", params=params)
+        assert answer.status_code == 200, answer.text
+    assert (await client.get("/v1/exceptions", params={"kind": "nope"})).status_code == 422

@@ -145,7 +145,7 @@ async def list_exceptions(
         conditions.append(table.file_id == file_id)
     if from_ is not None:
         conditions.append(table.opened_at >= _day(from_))
-    if to is not None:
+    if to is not None and to < date.max:  # date.max: no bound (and no day after it)
         conditions.append(table.opened_at < _day(to + timedelta(days=1)))
     if cursor is not None:
         conditions.append(table.exception_id > cursor)

@@ -121,6 +121,13 @@ async def test_lines_are_matched_by_the_first_rule_that_finds_one_payment(
                 ("ambiguous", "rrn_auth_amount", None),
                 ("unmatched", None, None),
             ]
+            # The payment shows which rule tied the report's line to it.
+            shown = (await matcher.get("/v1/payments/T2")).json()
+            assert (shown["matched_by"], shown["settlement_id"]) == (
+                "merchant_terminal_rrn",
+                f"{file_id}:1",
+            )
+            assert "(matched by merchant_terminal_rrn)" in shown["history"][-1]["event"]
             # Never a guess: both payments the ambiguous line could be are still pending.
             assert [await status_of(matcher, t) for t in ("T4", "T5")] == ["pending", "pending"]
 
@@ -153,6 +160,7 @@ async def test_lines_are_matched_by_the_first_rule_that_finds_one_payment(
 
             await until(t5_settled)
             assert await status_of(matcher, "T4") == "pending"
+            assert (await matcher.get("/v1/payments/T5")).json()["matched_by"] == "manual"
             assert (await line_states(database_url, file_id))[3] == ("matched", "manual", "T5")
             done = (await client.get(f"/v1/exceptions/{ambiguous}")).json()
             assert done["status"] == "matched"

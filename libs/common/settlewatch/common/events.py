@@ -194,6 +194,9 @@ class Settlement(TypedDict):
     occurred_at: Timestamp
     value_date: NotRequired[Day | None]
     failure_reason: NotRequired[Text | None]
+    # How a settlement made from a settlement file's line was tied to its payment (the rule, or
+    # "manual"); set by ingest, shown on the payment (SPEC §9).
+    matched_by: NotRequired[Id | None]
     items: Annotated[list[SettlementLine], Field(min_length=1, max_length=MAX_BATCH)]
 
 

@@ -40,6 +40,7 @@ class PaymentOut(BaseModel):
     expected_net_minor: int
     settled_at: datetime | None
     settlement_id: str | None
+    matched_by: str | None  # for a settlement file's line: the rule that matched it (SPEC §9)
     settled_net_minor: int | None
     history: list[HistoryEntry]
 
@@ -81,6 +82,7 @@ async def get_payment(txn_id: str, request: Request, principal: Authenticated) -
         expected_net_minor=payment.expected_net_minor,
         settled_at=settled.occurred_at if settled else None,
         settlement_id=latest.settlement_id if latest else None,
+        matched_by=latest.matched_by if latest else None,
         settled_net_minor=settled.net_minor if settled else None,
         history=[HistoryEntry(at=at, event=event) for at, event in sorted(payment.history)],
     )

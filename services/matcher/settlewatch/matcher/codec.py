@@ -43,6 +43,7 @@ def _fact_to_json(fact: SettlementFact) -> Json:
         "fee_minor": fact.fee_minor,
         "net_minor": fact.net_minor,
         "failure_reason": fact.failure_reason,
+        "matched_by": fact.matched_by,
     }
 
 

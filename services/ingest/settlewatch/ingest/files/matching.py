@@ -60,7 +60,7 @@ FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[
 WHERE r.file_id = d.file_id AND r.seq = d.seq
 """
 _UNPUBLISHED = """
-SELECT r.file_id, r.seq, r.body, r.txn_id, r.merchant_id, f.received_at,
+SELECT r.file_id, r.seq, r.body, r.txn_id, r.merchant_id, r.match_rule, f.received_at,
        p.bank_code
 FROM settlement_file_records r
 JOIN settlement_files f USING (file_id)
@@ -275,6 +275,7 @@ def _settlement(row: Any) -> dict[str, Any]:
         "bank_code": row["bank_code"] or "unknown",
         "status": "settled",
         "occurred_at": row["received_at"].isoformat(),  # when the evidence arrived
+        "matched_by": row["match_rule"],
         "items": [
             {"txn_id": row["txn_id"], "gross_minor": gross, "fee_minor": fee, "net_minor": net}
         ],

@@ -54,9 +54,31 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::dat
     AS p(id, file_id, currency, amount, n, value_date, reference, due_on)
 ON CONFLICT (payout_id) DO NOTHING
 """
-_OPEN = """
-SELECT payout_id, currency, amount_minor, value_date, reference FROM payouts
-WHERE source = 'report' AND status IN ('expected', 'missing')
+# A payout is paired and judged only once each line of its batch has been tried and matched —
+# or, for lines whose payment is still unknown, once the report is older than LINES_WAIT: its
+# merchant is known from its matched lines, so its findings (missing, short) go to that merchant
+# (a report imported before its transactions would otherwise raise them to nobody). $1: the
+# moment LINES_WAIT ago.
+_LINES_READY = """
+NOT EXISTS (
+    SELECT 1 FROM settlement_file_records pr
+    JOIN settlement_file_records r ON r.file_id = pr.file_id
+        AND r.body ->> 'batch_id' = pr.body ->> 'batch_id'
+    WHERE p.payout_id = pr.file_id || ':' || pr.seq AND pr.file_id = p.file_id
+      AND r.kind = 'line' AND r.match_status = 'unmatched'
+      AND (r.matched_at IS NULL OR f.received_at > $1)
+)"""
+_OPEN = f"""
+SELECT p.payout_id, p.currency, p.amount_minor, p.value_date, p.reference
+FROM payouts p JOIN settlement_files f USING (file_id)
+WHERE p.source = 'report' AND p.status IN ('expected', 'missing') AND {_LINES_READY}
+"""
+# Some payout still waits for its lines: a credit free now may be its (judged unexpected later).
+_WAITING = f"""
+SELECT EXISTS (
+    SELECT 1 FROM payouts p JOIN settlement_files f USING (file_id)
+    WHERE p.source = 'report' AND p.status IN ('expected', 'missing') AND NOT {_LINES_READY}
+)
 """
 _ENTRIES = """
 SELECT file_id, seq, body FROM settlement_file_records
@@ -77,23 +99,11 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
 {_OWNER}d.account
 WHERE p.payout_id = d.payout_id
 """
-# Judged only once each line of its batch has been tried and matched — or, for lines whose
-# payment is still unknown, once the report is older than LINES_WAIT: the payout's merchant is
-# known from its matched lines, so the finding goes to that merchant (an old report imported
-# before its transactions would otherwise raise it to nobody).
-_MISSING = """
+_MISSING = f"""
 UPDATE payouts AS p SET status = 'missing', updated_at = now()
 FROM settlement_files f
-WHERE p.source = 'report' AND p.status = 'expected' AND p.due_on <= $1
-  AND f.file_id = p.file_id
-  AND NOT EXISTS (
-    SELECT 1 FROM settlement_file_records pr
-    JOIN settlement_file_records r ON r.file_id = pr.file_id
-        AND r.body ->> 'batch_id' = pr.body ->> 'batch_id'
-    WHERE p.payout_id = pr.file_id || ':' || pr.seq AND pr.file_id = p.file_id
-      AND r.kind = 'line' AND r.match_status = 'unmatched'
-      AND (r.matched_at IS NULL OR f.received_at > $2)
-  )
+WHERE p.source = 'report' AND p.status = 'expected' AND p.due_on <= $2
+  AND f.file_id = p.file_id AND {_LINES_READY}
 RETURNING p.payout_id, p.file_id, p.merchant_id, p.currency, p.amount_minor, p.count,
     p.value_date, p.reference, p.due_on
 """
@@ -228,13 +238,14 @@ class PayoutReconciler:
             ]
             paired = {row["credit_id"] for row in await driver.fetch(_PAIRED)}
             free = [s for s in seen if s.credit.credit_id not in paired]
-            await self._settle(driver, free, now)
+            await self._settle(driver, free, now - LINES_WAIT, now)
             last_import = await driver.fetchval(_LAST_IMPORT)
             judged = last_import is None or last_import <= now - QUIET
             if judged:
-                lines_waited = now - LINES_WAIT
-                await _missing(driver, await driver.fetch(_MISSING, today, lines_waited), now)
-                await self._unexpected(driver, free, today, now)
+                missing = await driver.fetch(_MISSING, now - LINES_WAIT, today)
+                await _missing(driver, missing, now)
+                if not await driver.fetchval(_WAITING, now - LINES_WAIT):
+                    await self._unexpected(driver, free, today, now)
             await _count(driver)
         self._on_findings()
         return judged
@@ -259,14 +270,16 @@ class PayoutReconciler:
             [due(CALENDAR, d, self._grace) if d else None for d in value_dates],
         )
 
-    async def _settle(self, driver: Any, free: list[_Seen], now: datetime) -> None:
+    async def _settle(
+        self, driver: Any, free: list[_Seen], lines_waited: datetime, now: datetime
+    ) -> None:
         """Pair the open payouts with the free credits; a credit reported unexpected before is
         explained by its payout now."""
         open_payouts = [
             Expected(
                 r["payout_id"], r["currency"], r["amount_minor"], r["value_date"], r["reference"]
             )
-            for r in await driver.fetch(_OPEN)
+            for r in await driver.fetch(_OPEN, lines_waited)
         ]
         by_id = {s.credit.credit_id: s for s in free if s.credit.amount_minor > 0}
         pairs: list[Pair] = pair(open_payouts, [s.credit for s in by_id.values()], CALENDAR)

@@ -244,6 +244,7 @@ class Matcher:
                 fee_minor=line["fee_minor"],
                 net_minor=line["net_minor"],
                 failure_reason=settlement.get("failure_reason"),
+                matched_by=settlement.get("matched_by"),
             )
             payment = self.state.payments.get(line["txn_id"])
             if payment is not None:
@@ -260,7 +261,7 @@ class Matcher:
             return  # redelivered
         payment.settlements[fact.settlement_id] = fact
         payment.history.append(
-            (fact.occurred_at, f"settlement {fact.settlement_id}: {fact.status}")
+            (fact.occurred_at, f"settlement {fact.settlement_id}: {fact.status}{_by(fact)}")
         )
         self._refresh(payment)
 
@@ -530,3 +531,8 @@ def _derived_status(payment: Payment) -> Status:
     if latest is not None:
         return "failed"
     return "overdue" if payment.overdue_fired else "pending"
+
+
+def _by(fact: SettlementFact) -> str:
+    """How the settlement was tied to the payment, when a settlement file's line was matched."""
+    return f" (matched by {fact.matched_by})" if fact.matched_by else ""

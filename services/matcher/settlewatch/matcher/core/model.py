@@ -72,6 +72,7 @@ class SettlementFact:
     fee_minor: int
     net_minor: int
     failure_reason: str | None = None
+    matched_by: str | None = None  # the rule that tied a settlement file's line to the payment
 
     @property
     def succeeded(self) -> bool:

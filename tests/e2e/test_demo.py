@@ -83,6 +83,7 @@ def has_data(prometheus: str, expr: str) -> bool:
     return any(not math.isnan(v) for v in values)
 
 
+@pytest.mark.timeout(360)  # deadlines fall due on a whole minute: 30–90 s, then the checks
 def test_demo_detects_what_it_injected_and_every_dashboard_panel_has_data(
     start_stack: StartStack, tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 
-from settlewatch.common.loops import Loops
+from settlewatch.common.loops import Alarm, Loops
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -97,3 +97,23 @@ async def test_a_loop_that_returns_is_restarted_too() -> None:
         assert loops.health()["test-returns"] == "failing: RuntimeError: the loop returned"
     finally:
         await loops.stop()
+
+
+async def test_a_wake_during_a_round_starts_the_next_round_at_once() -> None:
+    alarm = Alarm()
+    alarm.wake()  # new work committed while the loop was busy with a round
+    async with asyncio.timeout(5):
+        await alarm.sleep(60)  # not lost: no waiting
+    with pytest.raises(TimeoutError):  # and used up: the next sleep waits
+        async with asyncio.timeout(0.2):
+            await alarm.sleep(60)
+
+
+async def test_an_alarm_sleeps_its_seconds_or_until_woken() -> None:
+    alarm = Alarm()
+    started = asyncio.get_running_loop().time()
+    await alarm.sleep(0.05)
+    assert asyncio.get_running_loop().time() - started >= 0.05
+    asyncio.get_running_loop().call_later(0.05, alarm.wake)
+    async with asyncio.timeout(5):
+        await alarm.sleep(60)

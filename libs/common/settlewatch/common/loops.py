@@ -13,6 +13,7 @@ an infrastructure fault or a bug, and pages (SettlewatchLoopFailing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from settlewatch.common.backoff import Backoff
 from settlewatch.common.metrics import LOOP_FAILING, LOOP_RESTARTS
 
-__all__ = ["Loops"]
+__all__ = ["Alarm", "Loops"]
 
 _log = logging.getLogger(__name__)
 
@@ -97,3 +98,23 @@ class Loops:
         for name in self._loops:
             LOOP_FAILING.remove(name)
         self._loops.clear()
+
+
+class Alarm:
+    """How a loop with nothing to do waits for its next round: `seconds`, or until `wake()` (new
+    work was committed elsewhere in the process). A wake during a round is kept: the next round
+    follows at once."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def sleep(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # arrives as the event is set, and the loop would never stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        self._event.clear()  # before the round it starts: a wake from now on is another round

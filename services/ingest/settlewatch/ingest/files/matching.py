@@ -14,8 +14,6 @@ rule or an operator matches it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -27,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from settlewatch.common.db import driver_session, driver_transaction
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics
+from settlewatch.common.loops import Alarm
 from settlewatch.common.publisher import Publisher, Record
 from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
 from settlewatch.ingest.files.rules import (
@@ -110,22 +109,16 @@ class LineMatcher:
         self._on_decided = on_decided  # wakes the payouts' reconciler: their merchant is known
         self._every = every
         self._retry_after = retry_after
-        self._wake = asyncio.Event()
+        self._alarm = Alarm()
 
     def wake(self) -> None:
         """A file was imported: match its lines now rather than at the next round."""
-        self._wake.set()
+        self._alarm.wake()
 
     async def run(self) -> None:
         while True:
-            busy = await self.round()
-            if not busy:
-                self._wake.clear()
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
-                # that arrives as the event is set, and the loop would never stop.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._every):
-                        await self._wake.wait()
+            if not await self.round():
+                await self._alarm.sleep(self._every)
 
     async def round(self) -> bool:
         """Decide a batch, publish the matches; whether there was work (do another round)."""

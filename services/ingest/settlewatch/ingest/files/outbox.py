@@ -7,8 +7,6 @@ alerts absorb a finding at least once (its id is type + subject).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -16,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import driver_session, driver_transaction
 from settlewatch.common.kafka import Topics
+from settlewatch.common.loops import Alarm
 from settlewatch.common.publisher import Publisher
 
 __all__ = ["FindingsOutbox"]
@@ -43,19 +42,16 @@ class FindingsOutbox:
         self._topics = topics
         self._clock = clock
         self._every = every
-        self._wake = asyncio.Event()
+        self._alarm = Alarm()
 
     def wake(self) -> None:
         """Findings were committed: publish them now rather than at the next round."""
-        self._wake.set()
+        self._alarm.wake()
 
     async def run(self) -> None:
         while True:
             if await self.round() < BATCH:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):  # asyncio.timeout: see matching.py
-                    async with asyncio.timeout(self._every):
-                        await self._wake.wait()
+                await self._alarm.sleep(self._every)
 
     async def round(self) -> int:
         """Publish a batch of findings; how many."""

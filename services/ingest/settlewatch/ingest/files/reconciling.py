@@ -14,8 +14,6 @@ date.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.calendar import CALENDARS
 from settlewatch.common.db import driver_transaction
+from settlewatch.common.loops import Alarm
 from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
 from settlewatch.ingest.files.payouts import Credit, Expected, Pair, due, pair
 from settlewatch.ingest.metrics import OPEN_EXCEPTIONS, PAYOUT_AMOUNT, PAYOUTS
@@ -205,19 +204,15 @@ class PayoutReconciler:
         self._on_findings = on_findings  # wakes the findings outbox
         self._grace = grace_days
         self._every = every
-        self._wake = asyncio.Event()
+        self._alarm = Alarm()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._alarm.wake()
 
     async def run(self) -> None:
         while True:
             judged = await self.round()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see matching.py
-                wait = self._every if judged else QUIET.total_seconds()
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
+            await self._alarm.sleep(self._every if judged else QUIET.total_seconds())
 
     def _today(self) -> date:
         return self._clock().astimezone(BEIJING).date()

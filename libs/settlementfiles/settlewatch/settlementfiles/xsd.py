@@ -1,4 +1,4 @@
-"""Warn-only validation of camt statements against their ISO 20022 schema (`xsd/`).
+"""Warn-only validation of camt statements against their ISO 20022 schema (`schemas/`).
 
 Real files often fail their schema (a missing ``BkTxCd``, a proprietary element) and are read
 all the same; this says how a file differs, as a warning, never a rejection. Streaming: the
@@ -20,7 +20,7 @@ from settlewatch.settlementfiles.model import Issue
 
 __all__ = ["SCHEMAS", "check"]
 
-SCHEMAS = Path(__file__).parent / "xsd"
+SCHEMAS = Path(__file__).parent / "schemas"
 _PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 
 

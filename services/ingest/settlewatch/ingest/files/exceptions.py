@@ -20,13 +20,11 @@ import orjson
 from settlewatch.common.events import FindingRecord, finding_json
 
 __all__ = [
-    "CLOSED",
     "Closed",
     "Kind",
     "Opened",
     "Status",
     "close",
-    "history_entry",
     "open_exceptions",
 ]
 
@@ -40,7 +38,6 @@ Kind = Literal[
     "unexpected_debit",
 ]
 Status = Literal["open", "matched", "written_off", "resolved"]
-CLOSED: tuple[Status, ...] = ("matched", "written_off", "resolved")
 SYSTEM = "settlewatch"
 
 
@@ -74,7 +71,7 @@ def finding_id(finding_type: str, exception_id: str) -> str:
     return f"{finding_type}:{exception_id.partition(':')[2]}"
 
 
-def history_entry(at: datetime, by: str, action: str, note: str) -> str:
+def _history_entry(at: datetime, by: str, action: str, note: str) -> str:
     return orjson.dumps({"at": at.isoformat(), "by": by, "action": action, "note": note}).decode()
 
 
@@ -129,7 +126,7 @@ async def open_exceptions(driver: Any, at: datetime, opened: Sequence[Opened]) -
             [o.amount_minor for o in opened],
             [orjson.dumps(i).decode() for i in ids],
             [orjson.dumps(o.evidence).decode() for o in opened],
-            [history_entry(at, SYSTEM, "opened", o.kind.replace("_", " ")) for o in opened],
+            [_history_entry(at, SYSTEM, "opened", o.kind.replace("_", " ")) for o in opened],
         )
     }
     await _outbox(
@@ -165,7 +162,7 @@ async def close(
         at,
         status,
         list(exception_ids),
-        [history_entry(at, by, action, n) for n in notes],
+        [_history_entry(at, by, action, n) for n in notes],
         list(from_statuses),
     )
     why = dict(zip(exception_ids, notes, strict=True))

@@ -194,6 +194,20 @@ async def test_lines_are_matched_by_the_first_rule_that_finds_one_payment(
             assert [h["note"] for h in reopened["history"][1:]] == [off["reason"], back["reason"]]
             assert (await line_states(database_url, file_id))[4][0] == "unmatched"
 
+            # In bulk, all or nothing: one bad item refuses the whole request, named.
+            bulk = {"by": "ops:li", "items": [{"exception_id": unmatched, "txn_id": "T4"}]}
+            bad = bulk | {"items": bulk["items"] + [{"exception_id": ambiguous, "txn_id": "T4"}]}
+            refused_bulk = await client.post("/v1/exceptions/match", json=bad)
+            assert refused_bulk.status_code == 409
+            assert refused_bulk.json()["errors"][0]["loc"] == ["body", "items", 1, "exception_id"]
+            assert (await line_states(database_url, file_id))[4][0] == "unmatched"
+            assert (await client.post("/v1/exceptions/match", json=bulk)).status_code == 204
+
+            async def t4_settled() -> bool:
+                return await status_of(matcher, "T4") == "settled"
+
+            await until(t4_settled)
+
             # The finding was raised and resolved through the outbox, naming who and why.
             async def findings_published() -> bool:
                 return (

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import create_engine
@@ -29,7 +29,12 @@ from settlewatch.ingest.files.matching import LineMatcher
 from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.ingest.files.store import SettlementFiles
-from settlewatch.schema.settlement_files import file_exceptions, file_findings, payouts
+from settlewatch.schema.settlement_files import (
+    file_exceptions,
+    file_findings,
+    file_records,
+    payouts,
+)
 from tests.ingest.integration.conftest import MERCHANT_M1
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -182,6 +187,46 @@ async def test_a_payout_waits_for_its_lines_to_be_tried_before_it_is_paired(
     assert await desk.exceptions() == []
     tried = await desk.reconcile(date(2021, 1, 12))
     assert tried["TX635094301XT"]["status"] == "short"
+
+
+async def test_lines_matched_while_a_round_runs_give_the_payout_their_merchant(
+    engine: AsyncEngine,
+) -> None:
+    """The matching loop matches the batch's lines while a reconciler round runs. Whether the
+    payout is ready and its merchant were read apart: the round saw the merchant unknown, then
+    the lines matched, and raised the short payout to nobody (found by CI's demo)."""
+    desk = Desk(engine)
+    await desk.load(ADYEN_380.read_bytes())
+    await desk.load(statement(entry("55300.00", "2021-01-08", "TX635094301XT batch 380")))
+    assert (await desk.reconcile(date(2021, 1, 8), lines_first=False))["TX635094301XT"][
+        "status"
+    ] == "expected"  # its lines untried: it waits
+
+    async with engine.connect() as matching, engine.connect() as watch:
+        # The matching loop's transaction, caught before it commits; the lock on the files
+        # holds the round at the statement that reads whether the payout is ready.
+        await matching.execute(text("LOCK TABLE settlement_files IN ACCESS EXCLUSIVE MODE"))
+        await matching.execute(
+            update(file_records)
+            .where(file_records.c.kind == "line")
+            .values(match_status="matched", merchant_id="M-380", matched_at=desk.moment)
+        )
+        round_ = asyncio.create_task(desk.reconcile(date(2021, 1, 8), lines_first=False))
+        waits = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        deadline = time.monotonic() + 10
+        while not await watch.scalar(waits):
+            assert time.monotonic() < deadline and not round_.done(), "the round did not wait"
+            await asyncio.sleep(0.02)
+        await matching.commit()
+    found = (await round_)["TX635094301XT"]
+    assert (found["status"], found["merchant_id"]) == ("short", "M-380")
+    (exception,) = await desk.exceptions("short_payout")
+    assert exception["merchant_id"] == "M-380"
+    finding = await desk.finding(f"payout.short:{found['payout_id']}", "open")
+    assert finding["merchant_id"] == "M-380"
 
 
 async def test_a_collective_credit_is_matched_line_by_line_and_the_rest_is_unexpected(

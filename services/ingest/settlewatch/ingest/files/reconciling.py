@@ -56,28 +56,36 @@ ON CONFLICT (payout_id) DO NOTHING
 # A payout is paired and judged only once each line of its batch has been tried and matched —
 # or, for lines whose payment is still unknown, once the report is older than LINES_WAIT: its
 # merchant is known from its matched lines, so its findings (missing, short) go to that merchant
-# (a report imported before its transactions would otherwise raise them to nobody). $1: the
-# moment LINES_WAIT ago.
-_LINES_READY = """
-NOT EXISTS (
-    SELECT 1 FROM settlement_file_records pr
-    JOIN settlement_file_records r ON r.file_id = pr.file_id
-        AND r.body ->> 'batch_id' = pr.body ->> 'batch_id'
-    WHERE p.payout_id = pr.file_id || ':' || pr.seq AND pr.file_id = p.file_id
-      AND r.kind = 'line' AND r.match_status = 'unmatched'
-      AND (r.matched_at IS NULL OR f.received_at > $1)
-)"""
-_OPEN = f"""
-SELECT p.payout_id, p.currency, p.amount_minor, p.value_date, p.reference
+# (a report imported before its transactions would otherwise raise them to nobody). Whether it
+# is ready and its merchant are read in one statement: read apart, lines matched in between made
+# a payout ready whose merchant was read before (a short payout's finding went to nobody).
+# $1: the moment LINES_WAIT ago.
+_OPEN = """
+SELECT p.payout_id, p.currency, p.amount_minor, p.value_date, p.reference,
+    p.merchant_id IS NULL AS unowned,
+    coalesce(p.merchant_id, (
+        SELECT l.merchant_id FROM settlement_file_records pr
+        JOIN settlement_file_records l ON l.file_id = pr.file_id
+            AND l.body ->> 'batch_id' = pr.body ->> 'batch_id'
+        WHERE pr.file_id = p.file_id AND p.payout_id = pr.file_id || ':' || pr.seq
+          AND l.kind = 'line' AND l.merchant_id IS NOT NULL
+        LIMIT 1
+    )) AS merchant_id,
+    NOT EXISTS (
+        SELECT 1 FROM settlement_file_records pr
+        JOIN settlement_file_records r ON r.file_id = pr.file_id
+            AND r.body ->> 'batch_id' = pr.body ->> 'batch_id'
+        WHERE p.payout_id = pr.file_id || ':' || pr.seq AND pr.file_id = p.file_id
+          AND r.kind = 'line' AND r.match_status = 'unmatched'
+          AND (r.matched_at IS NULL OR f.received_at > $1)
+    ) AS ready
 FROM payouts p JOIN settlement_files f USING (file_id)
-WHERE p.source = 'report' AND p.status IN ('expected', 'missing') AND {_LINES_READY}
+WHERE p.source = 'report' AND p.status IN ('expected', 'missing')
 """
-# Some payout still waits for its lines: a credit free now may be its (judged unexpected later).
-_WAITING = f"""
-SELECT EXISTS (
-    SELECT 1 FROM payouts p JOIN settlement_files f USING (file_id)
-    WHERE p.source = 'report' AND p.status IN ('expected', 'missing') AND NOT {_LINES_READY}
-)
+_OWNED = """
+UPDATE payouts AS p SET merchant_id = o.merchant_id, updated_at = now()
+FROM unnest($1::text[], $2::text[]) AS o(payout_id, merchant_id)
+WHERE p.payout_id = o.payout_id
 """
 _ENTRIES = """
 SELECT file_id, seq, body FROM settlement_file_records
@@ -98,11 +106,9 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
 {_OWNER}d.account
 WHERE p.payout_id = d.payout_id
 """
-_MISSING = f"""
+_MISSING = """
 UPDATE payouts AS p SET status = 'missing', updated_at = now()
-FROM settlement_files f
-WHERE p.source = 'report' AND p.status = 'expected' AND p.due_on <= $2
-  AND f.file_id = p.file_id AND {_LINES_READY}
+WHERE p.payout_id = ANY($1::text[]) AND p.status = 'expected' AND p.due_on <= $2
 RETURNING p.payout_id, p.file_id, p.merchant_id, p.currency, p.amount_minor, p.count,
     p.value_date, p.reference, p.due_on
 """
@@ -117,18 +123,6 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::date[], $6::te
 {_OWNER}u.account
 ON CONFLICT DO NOTHING
 RETURNING payout_id, file_id, merchant_id, currency, amount_minor, credit
-"""
-# An expected payout's merchant: the merchant of its batch's matched lines.
-_MERCHANTS = """
-UPDATE payouts AS p SET merchant_id = l.merchant_id, updated_at = now()
-FROM settlement_file_records AS r, LATERAL (
-    SELECT merchant_id FROM settlement_file_records
-    WHERE file_id = r.file_id AND kind = 'line' AND merchant_id IS NOT NULL
-      AND body ->> 'batch_id' = r.body ->> 'batch_id'
-    LIMIT 1
-) AS l
-WHERE p.source = 'report' AND p.merchant_id IS NULL
-  AND r.file_id = p.file_id AND p.payout_id = r.file_id || ':' || r.seq
 """
 
 
@@ -225,7 +219,7 @@ class PayoutReconciler:
         async with driver_transaction(self._engine) as driver:
             await driver.execute("LOCK TABLE payouts IN SHARE ROW EXCLUSIVE MODE")  # one at a time
             await self._record_expected(driver)
-            await driver.execute(_MERCHANTS)
+            ready, waiting = await _open(driver, now - LINES_WAIT)
             seen = [
                 s
                 for row in await driver.fetch(_ENTRIES)
@@ -233,13 +227,13 @@ class PayoutReconciler:
             ]
             paired = {row["credit_id"] for row in await driver.fetch(_PAIRED)}
             free = [s for s in seen if s.credit.credit_id not in paired]
-            await self._settle(driver, free, now - LINES_WAIT, now)
+            await self._settle(driver, ready, free, now)
             last_import = await driver.fetchval(_LAST_IMPORT)
             judged = last_import is None or last_import <= now - QUIET
             if judged:
-                missing = await driver.fetch(_MISSING, now - LINES_WAIT, today)
+                missing = await driver.fetch(_MISSING, [p.payout_id for p in ready], today)
                 await _missing(driver, missing, now)
-                if not await driver.fetchval(_WAITING, now - LINES_WAIT):
+                if not waiting:
                     await self._unexpected(driver, free, today, now)
             await _count(driver)
         self._on_findings()
@@ -266,16 +260,10 @@ class PayoutReconciler:
         )
 
     async def _settle(
-        self, driver: Any, free: list[_Seen], lines_waited: datetime, now: datetime
+        self, driver: Any, open_payouts: list[Expected], free: list[_Seen], now: datetime
     ) -> None:
         """Pair the open payouts with the free credits; a credit reported unexpected before is
         explained by its payout now."""
-        open_payouts = [
-            Expected(
-                r["payout_id"], r["currency"], r["amount_minor"], r["value_date"], r["reference"]
-            )
-            for r in await driver.fetch(_OPEN, lines_waited)
-        ]
         by_id = {s.credit.credit_id: s for s in free if s.credit.amount_minor > 0}
         pairs: list[Pair] = pair(open_payouts, [s.credit for s in by_id.values()], CALENDAR)
         if not pairs:
@@ -337,6 +325,23 @@ class PayoutReconciler:
                 for r in rows
             ],
         )
+
+
+async def _open(driver: Any, lines_waited: datetime) -> tuple[list[Expected], bool]:
+    """The open payouts ready to be paired and judged — each with its merchant recorded — and
+    whether some other still waits for its lines (a credit free now may be its)."""
+    rows = await driver.fetch(_OPEN, lines_waited)
+    ready = [r for r in rows if r["ready"]]
+    owned = [r for r in ready if r["unowned"] and r["merchant_id"] is not None]
+    if owned:
+        await driver.execute(
+            _OWNED, [r["payout_id"] for r in owned], [r["merchant_id"] for r in owned]
+        )
+    payouts = [
+        Expected(r["payout_id"], r["currency"], r["amount_minor"], r["value_date"], r["reference"])
+        for r in ready
+    ]
+    return payouts, len(ready) < len(rows)
 
 
 _LAST_IMPORT = "SELECT max(received_at) FROM settlement_files WHERE status = 'imported'"

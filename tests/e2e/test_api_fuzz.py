@@ -22,7 +22,7 @@ from tests.support.service import served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
-FUZZ_SECONDS = {"ingest": 45, "alerts": 30}
+FUZZ_SECONDS = {"ingest": 30, "alerts": 20}
 
 
 async def seed_alerts(database_url: str) -> None:

@@ -84,6 +84,9 @@ def start_stack(data_dir: Path, tmp_path: Path) -> Iterator[StartStack]:
             "MATCHER_PORT": str(ports["matcher"]),
             "ALERTS_PORT": str(ports["alerts"]),
             "SETTLEWATCH_TOPIC_PARTITIONS": "4",
+            # A consumer that (re)joins gets its partitions after about half of this.
+            "MATCHER_SESSION_TIMEOUT": "PT2S",
+            "ALERTS_SESSION_TIMEOUT": "PT2S",
         }
         broker_port = None
         if not (env and "KAFKA_BOOTSTRAP_SERVERS" in env):

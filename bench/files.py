@@ -6,7 +6,8 @@ Two generated files: an Adyen settlement detail report of ``--lines`` lines (1 M
 text, ≈ 150 MB). The import leg runs `settlewatch serve ingest` as its own process and times the
 POST until its answer (every record parsed and stored in PostgreSQL); the reference leg parses
 the file in a fresh process, records discarded. Peak RSS is the kernel's high-water mark
-(VmHWM) of each process: flat memory means it does not grow with the file.
+(VmHWM) of each process — the service's and its parsing process's — flat memory means it does
+not grow with the file.
 Last line: ``RESULT files_ratio=<the lower of the two import rates ÷ its bare parse rate>``.
 """
 
@@ -119,6 +120,14 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def worker_peak_mb(pid: int) -> float:
+    """The peak RSS of the service's parsing process (its child running `spawn_main`)."""
+    for child in psutil.Process(pid).children():
+        if "spawn_main" in " ".join(child.cmdline()):
+            return peak_rss_mb(child.pid)
+    return float("nan")
+
+
 def listening_pid(port: int) -> int:
     """The process listening on `port` (the ingest service `served` started)."""
     for conn in psutil.net_connections("tcp"):
@@ -162,7 +171,7 @@ async def main() -> None:
             pid = listening_pid(int(url.rsplit(":", 1)[1]))
             print(
                 f"{'file':<9} {'MB':>6} {'records':>9} {'parse/s':>9} {'import/s':>9} "
-                f"{'ratio':>6} {'parse peak':>11} {'ingest peak':>12}"
+                f"{'ratio':>6} {'parse peak':>11} {'ingest peak':>12} {'worker peak':>12}"
             )
             for fmt, (path, make, count) in files.items():
                 size = make(path, count)
@@ -177,7 +186,7 @@ async def main() -> None:
                 print(
                     f"{fmt:<9} {size / 2**20:>6.0f} {records:>9,} {records / parse_s:>9,.0f} "
                     f"{records / import_s:>9,.0f} {ratio:>6.2f} {parse_peak:>8.0f} MB "
-                    f"{peak_rss_mb(pid):>9.0f} MB"
+                    f"{peak_rss_mb(pid):>9.0f} MB {worker_peak_mb(pid):>9.0f} MB"
                 )
                 path.unlink()
     print(f"RESULT files_ratio={min(ratios):.2f}")

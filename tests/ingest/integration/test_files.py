@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from sqlalchemy import func, select
 
@@ -188,3 +189,16 @@ async def test_a_statement_that_breaks_its_schema_is_imported_with_a_warning(
         assert "'MsgId': This element is not expected" in warning["msg"]
         clean = await client.post("/v1/settlement-files", content=follows.read_bytes())
         assert clean.status_code in (200, 202) and clean.json()["warnings"] == []
+
+
+async def test_a_parsing_process_that_died_is_replaced_by_the_next_import(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    first = await client.post("/v1/settlement-files", content=CAMT054.read_bytes())
+    assert first.status_code == 202, first.text
+    (worker,) = [c for c in psutil.Process().children() if "spawn_main" in " ".join(c.cmdline())]
+    worker.kill()  # the OOM killer, or an operator
+    worker.wait(10)
+    second = await client.post("/v1/settlement-files", content=ADYEN_380.read_bytes())
+    assert second.status_code == 202, second.text
+    assert await records_of(database_url, second.json()["file_id"]) == 228

@@ -7,7 +7,6 @@ nobody expected is reported unexpected."""
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -27,7 +26,7 @@ from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.files.desk import ExceptionDesk, HandMatch
 from settlewatch.ingest.files.matching import LineMatcher
 from settlewatch.ingest.files.reconciling import PayoutReconciler
-from settlewatch.ingest.files.spool import Spooled
+from settlewatch.ingest.files.spool import Spooled, spool
 from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.schema.settlement_files import (
     file_exceptions,
@@ -69,10 +68,11 @@ def detail(amount: str, end_to_end: str) -> str:
     )
 
 
-def spooled(body: bytes) -> Spooled:
-    import hashlib
+async def spooled(body: bytes) -> Spooled:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
 
-    return Spooled(io.BytesIO(body), hashlib.sha256(body).hexdigest(), len(body))
+    return await spool(chunks())
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -116,7 +116,7 @@ class Desk:
             return {row.body["state"]: row.body["evidence"]["amount_minor"] for row in rows}
 
     async def load(self, body: bytes) -> None:
-        row, _ = await self.files.import_file(spooled(body), "auto", None)
+        row, _ = await self.files.import_file(await spooled(body), "auto", None)
         assert row.status == "imported", row.errors
 
     async def reconcile(self, on: date, *, lines_first: bool = True) -> dict[str, dict[str, Any]]:

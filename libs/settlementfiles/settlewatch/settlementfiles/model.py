@@ -51,6 +51,9 @@ class Rejected(BadInput):
         self.issues = issues
         super().__init__("; ".join(f"{'/'.join(map(str, i.loc))}: {i.msg}" for i in issues))
 
+    def __reduce__(self) -> tuple[type[Rejected], tuple[list[Issue]]]:
+        return Rejected, (self.issues,)  # it crosses from the parsing process
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -20,13 +20,19 @@ class Spooled:
     sha256: str
     size: int
 
+    @property
+    def path(self) -> Path:
+        """Where the parsing process reads it."""
+        return Path(self.file.name)
+
     def close(self) -> None:
         self.file.close()
 
 
 async def spool(chunks: AsyncIterator[bytes], directory: Path | None = None) -> Spooled:
-    """Write `chunks` to an anonymous temporary file (the size limit is the middleware's)."""
-    file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (closed by Spooled.close)
+    """Write `chunks` to a temporary file (the size limit is the middleware's); it has a name,
+    for the parsing process to open."""
+    file = tempfile.NamedTemporaryFile(dir=directory)  # noqa: SIM115 (closed by Spooled.close)
     digest = hashlib.sha256()
     size = 0
     try:

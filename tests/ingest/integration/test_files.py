@@ -5,6 +5,7 @@ accounts and CSV mappings are upserted and read back."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 import httpx
@@ -16,14 +17,19 @@ from settlewatch.common.config import IngestSettings
 from settlewatch.common.db import create_engine
 from settlewatch.ingest.app import create_app
 from settlewatch.schema.settlement_files import file_records
-from tests.ingest.integration.conftest import ACQUIRER
+from tests.ingest.integration.conftest import ACQUIRER, TOKENS
 from tests.support.apps import app_client
+from tests.support.service import served
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 ADYEN_380 = DATA / "OCA-bank-statement-import_adyen" / "settlement_detail_report_batch_380.csv"
 CAMT054 = DATA / "genkgo-camt" / "camt054.v8.xml"
+
+
+def parsing_workers(process: psutil.Process) -> list[psutil.Process]:
+    return [c for c in process.children() if "spawn_main" in " ".join(c.cmdline())]
 
 
 async def records_of(database_url: str, file_id: str) -> int:
@@ -196,9 +202,33 @@ async def test_a_parsing_process_that_died_is_replaced_by_the_next_import(
 ) -> None:
     first = await client.post("/v1/settlement-files", content=CAMT054.read_bytes())
     assert first.status_code == 202, first.text
-    (worker,) = [c for c in psutil.Process().children() if "spawn_main" in " ".join(c.cmdline())]
+    (worker,) = parsing_workers(psutil.Process())
     worker.kill()  # the OOM killer, or an operator
     worker.wait(10)
     second = await client.post("/v1/settlement-files", content=ADYEN_380.read_bytes())
     assert second.status_code == 202, second.text
     assert await records_of(database_url, second.json()["file_id"]) == 228
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+async def test_the_parsing_process_ends_with_the_service(
+    stop: signal.Signals, database_url: str, broker_bootstrap: str, tmp_path: Path
+) -> None:
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
+        "SETTLEWATCH_API_TOKENS": TOKENS,
+    }
+    with served("ingest", env, tmp_path / "ingest.log") as url:
+        auth = {"authorization": f"Bearer {ACQUIRER}"}
+        async with httpx.AsyncClient(base_url=url, headers=auth) as client:
+            imported = await client.post("/v1/settlement-files", content=CAMT054.read_bytes())
+            assert imported.status_code == 202, imported.text
+        (service,) = [
+            c for c in psutil.Process().children() if "serve ingest" in " ".join(c.cmdline())
+        ]
+        (worker,) = parsing_workers(service)
+        service.send_signal(stop)
+        service.wait(15)
+    # gone with it, never left behind (an orphan holds its memory and the files it had open)
+    worker.wait(10)

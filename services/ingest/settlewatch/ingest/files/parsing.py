@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 import uuid
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -157,6 +160,17 @@ def _finish(key: str) -> None:
         parse.file.close()
 
 
+def _watch(parent: int) -> None:
+    """In the worker: end with the service, however the service ended (SIGKILL included)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class _Worker:
     """The one worker process, started when first needed, replaced when it died."""
 
@@ -166,7 +180,9 @@ class _Worker:
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:  # spawn: none of the service's threads and connections copied
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=_watch, initargs=(os.getpid(),)
+            )
         return self._pool
 
     def broken(self, pool: ProcessPoolExecutor) -> None:

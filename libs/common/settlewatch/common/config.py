@@ -136,6 +136,11 @@ class IngestSettings(CommonSettings):
     # Business days (PRC calendar) after its value date before a payout is reported missing,
     # or a statement entry nobody expected is reported unexpected.
     payout_grace: int = Field(1, ge=0, le=30, validation_alias="SETTLEWATCH_PAYOUT_GRACE")
+    # Nothing is judged missing or unexpected until no file has been imported for this long: the
+    # files of one day come one after the other (a report, then its statements).
+    files_quiet: PositiveDuration = Field(
+        timedelta(seconds=20), validation_alias="SETTLEWATCH_FILES_QUIET"
+    )
     # Check camt statements against their ISO 20022 schema: a warning, never a rejection (it
     # reads the file a second time).
     validate_xsd: bool = Field(False, validation_alias="SETTLEWATCH_VALIDATE_XSD")

@@ -72,7 +72,11 @@ def create_app(settings: IngestSettings) -> FastAPI:
         )
         findings = FindingsOutbox(resources.engine, publisher, topics, _wall)
         reconciler = PayoutReconciler(
-            resources.engine, _wall, findings.wake, grace_days=settings.payout_grace
+            resources.engine,
+            _wall,
+            findings.wake,
+            grace_days=settings.payout_grace,
+            quiet=settings.files_quiet,
         )
         line_matcher = LineMatcher(
             resources.engine, publisher, topics, _wall, findings.wake, reconciler.wake

@@ -33,10 +33,6 @@ __all__ = ["PayoutReconciler"]
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 LINES_WAIT = timedelta(minutes=15)  # as long as a JSON settlement waits for its transaction
-# Files of one day are imported one after the other (a report, then its statements): nothing is
-# judged missing or unexpected until none has come for this long, so that a report imported
-# after its grace is not reported missing in the seconds before its statement follows.
-QUIET = timedelta(seconds=20)
 CALENDAR = CALENDARS["CN"]
 
 _NEW_PAYOUTS = """
@@ -192,12 +188,17 @@ class PayoutReconciler:
         *,
         grace_days: int = 1,
         every: float = 60.0,
+        quiet: timedelta = timedelta(seconds=20),
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._on_findings = on_findings  # wakes the findings outbox
         self._grace = grace_days
         self._every = every
+        # Files of one day are imported one after the other (a report, then its statements):
+        # nothing is judged missing or unexpected until none has come for this long, so that a
+        # report imported after its grace is not reported missing just before its statement.
+        self._quiet = quiet
         self._alarm = Alarm()
 
     def wake(self) -> None:
@@ -206,14 +207,14 @@ class PayoutReconciler:
     async def run(self) -> None:
         while True:
             judged = await self.round()
-            await self._alarm.sleep(self._every if judged else QUIET.total_seconds())
+            await self._alarm.sleep(self._every if judged else self._quiet.total_seconds())
 
     def _today(self) -> date:
         return self._clock().astimezone(BEIJING).date()
 
     async def round(self) -> bool:
         """Pair, then judge what is missing or unexpected — unless a file came in the last
-        QUIET (its statement or report may be the next file): whether it judged."""
+        quiet time (its statement or report may be the next file): whether it judged."""
         today = self._today()
         now = self._clock()
         async with driver_transaction(self._engine) as driver:
@@ -229,7 +230,7 @@ class PayoutReconciler:
             free = [s for s in seen if s.credit.credit_id not in paired]
             await self._settle(driver, ready, free, now)
             last_import = await driver.fetchval(_LAST_IMPORT)
-            judged = last_import is None or last_import <= now - QUIET
+            judged = last_import is None or last_import <= now - self._quiet
             if judged:
                 missing = await driver.fetch(_MISSING, [p.payout_id for p in ready], today)
                 await _missing(driver, missing, now)

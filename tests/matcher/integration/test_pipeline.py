@@ -72,6 +72,15 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
             sale("T-paid", occurred_at=when, card_fingerprint="fp-2"),
             sale("T-voided", occurred_at=when, card_fingerprint="fp-3"),
             sale("V1", type="void", original_txn_id="T-voided", occurred_at=when),
+            # A refund not yet debited: money the merchant owes back, not money owed to it.
+            sale(
+                "R-unpaid",
+                type="refund",
+                original_txn_id="T-paid",
+                amount_minor=2000,
+                occurred_at=when,
+                card_fingerprint="fp-2",
+            ),
         ]
         assert (await ingest.post("/v1/transactions", json={"items": batch})).status_code == 202
         paid = {
@@ -97,12 +106,14 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
             assert (await matcher.get("/v1/payments/T-voided")).json()["status"] == "cancelled"
             as_m1 = {"authorization": f"Bearer {MERCHANT_M1}"}
             summary = (await matcher.get("/v1/merchants/M1/summary", headers=as_m1)).json()
-            assert summary["overdue"] == [{"currency": "CNY", "count": 1, "amount_minor": 12800}]
+            assert summary["overdue"] == [
+                {"currency": "CNY", "count": 2, "amount_minor": 12800 - 2000}
+            ]
             assert summary["pending"] == []
             assert (await matcher.get("/v1/merchants/M2/summary", headers=as_m1)).status_code == 404
             assert (await matcher.get("/v1/payments/T-nope")).status_code == 404
             overdue_gauge = (
-                'settlewatch_matcher_open_payments{bank_code="ICBC",status="overdue"} 1.0'
+                'settlewatch_matcher_open_payments{bank_code="ICBC",status="overdue"} 2.0'
             )
 
             async def gauge_refreshed() -> bool:  # read from the store every few seconds
@@ -111,7 +122,7 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
             await eventually(gauge_refreshed)
             metrics = (await matcher.get("/metrics")).text
             top = 'settlewatch_matcher_top_overdue_amount_minor{currency="CNY",merchant_id="M1"}'
-            assert f"{top} 12800.0" in metrics
+            assert f"{top} 10800.0" in metrics  # the refund owed back counts negative
             assert (
                 'settlewatch_matcher_findings_total{state="open",type="settlement.overdue"}'
                 in metrics
@@ -121,12 +132,13 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
                 'settlewatch_matcher_settlement_delay_seconds_count{bank_code="ICBC"} '
                 f"{delays_before + 1}" in metrics
             )
-        assert await findings() == ["settlement.overdue:T-unpaid#open"]
+        overdue = ["settlement.overdue:R-unpaid#open", "settlement.overdue:T-unpaid#open"]
+        assert await findings() == overdue
 
         restarted_at = datetime.now(UTC)
         async with app_client(create_matcher(matcher_settings)):
             await eventually(lambda: _clock_past(database_url, restarted_at))
-        assert await findings() == ["settlement.overdue:T-unpaid#open"]  # not twice
+        assert await findings() == overdue  # not twice
 
 
 async def _has(findings: Callable[[], Awaitable[list[str]]], key: str) -> bool:

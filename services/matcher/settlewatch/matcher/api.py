@@ -98,10 +98,9 @@ async def merchant_summary(
 ) -> MerchantSummary:
     not_found_unless_allowed(principal, merchant_id, "merchant")
     p = tables.payments.c
+    # Signed as the bank books them: a pending refund is money the merchant owes back.
     totals = (
-        select(
-            p.status, p.currency, func.count(), func.coalesce(func.sum(func.abs(p.amount_minor)), 0)
-        )
+        select(p.status, p.currency, func.count(), func.coalesce(func.sum(p.amount_minor), 0))
         .where(p.merchant_id == merchant_id, p.status.in_(sorted(OWED)))
         .group_by(p.status, p.currency)
         .order_by(p.currency)

@@ -83,7 +83,7 @@ class OpenPaymentsCollector(Collector):
         amounts = GaugeMetricFamily(
             "settlewatch_matcher_open_amount_minor",
             "Sum of the amounts of payments pending or overdue, in minor units, by bank, status "
-            "and currency.",
+            "and currency; refunds count negative.",
             labels=["bank_code", "status", "currency"],
         )
         lag = GaugeMetricFamily(
@@ -99,7 +99,7 @@ class OpenPaymentsCollector(Collector):
         top = GaugeMetricFamily(
             "settlewatch_matcher_top_overdue_amount_minor",
             "The 20 merchants (per matcher instance) with the most money overdue, in minor "
-            "units, by currency.",
+            "units, by currency; refunds count negative.",
             labels=["merchant_id", "currency"],
         )
         for merchant_id, currency, amount in self._top():

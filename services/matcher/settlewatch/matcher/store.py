@@ -118,13 +118,13 @@ WHERE partition = ANY($1) AND kind = 'sale' AND occurred_at >= $2
 ORDER BY occurred_at, txn_id
 """
 _TOP_OVERDUE = """
-SELECT merchant_id, currency, sum(abs(amount_minor))::bigint AS amount
+SELECT merchant_id, currency, sum(amount_minor)::bigint AS amount
 FROM matcher_payments
 WHERE partition = ANY($1) AND status = 'overdue'
 GROUP BY merchant_id, currency ORDER BY amount DESC LIMIT $2
 """
 _OPEN_TOTALS = f"""
-SELECT bank_code, status, currency, count(*), sum(abs(amount_minor))::bigint
+SELECT bank_code, status, currency, count(*), sum(amount_minor)::bigint
 FROM matcher_payments
 WHERE partition = ANY($1) AND {_status_in(OWED)}
 GROUP BY bank_code, status, currency

@@ -46,10 +46,10 @@ from settlewatch.settlementfiles.model import (
     Summary,
 )
 
-__all__ = ["BATCH", "KINDS", "RecordBatch", "Tally", "parsed"]
+__all__ = ["RecordBatch", "Tally", "parsed"]
 
 BATCH = 5000  # records per round trip: parsed in the worker, written with one statement
-KINDS: dict[type, str] = {
+_KINDS: dict[type, str] = {
     Statement: "statement",
     Entry: "entry",
     ReportLine: "line",
@@ -138,7 +138,7 @@ def _next(key: str) -> RecordBatch | None:
     records = list(islice(parse.records, BATCH))
     if not records:
         return None
-    kinds = [KINDS[type(record)] for record in records]
+    kinds = [_KINDS[type(record)] for record in records]
     tally = Tally()
     for record, kind in zip(records, kinds, strict=True):
         tally.add(record, kind)
@@ -259,7 +259,7 @@ def _flagged(file_id: str, first_seq: int, batch: list[Record]) -> list[Opened]:
             "file_id": file_id,
             "seq": seq,
             "loc": list(record.loc),
-            "record": KINDS[type(record)],
+            "record": _KINDS[type(record)],
             "problems": orjson.loads(orjson.dumps(problems)),
         }
         if signed is not None and currency:

@@ -50,7 +50,7 @@ async def ingest_on(broker: EmbeddedBroker, database_url: str, topics: Topics) -
     )
 
 
-async def test_a_hung_broker_gets_503_within_5s_and_a_resend_is_accepted_when_it_is_back(
+async def test_a_hung_broker_gets_503_within_the_publish_timeout_and_a_resend_is_accepted_later(
     own_broker: EmbeddedBroker, database_url: str, topic_prefix: str
 ) -> None:
     topics = Topics(topic_prefix)

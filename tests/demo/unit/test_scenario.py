@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from settlewatch.common.calendar import CALENDARS
+from settlewatch.common.calendar import built_in
 from settlewatch.common.events import MerchantProfile
 from settlewatch.demo.scenario import FAILING_BANK, MAINTENANCE_BANK, build
 from settlewatch.ingest.files.payouts import Credit, Expected, due, pair
@@ -100,12 +100,12 @@ def test_the_files_pay_their_merchants_and_the_statement_pairs_as_injected(now: 
         Expected(p.reference or "", p.currency, p.amount_minor, p.value_date, p.reference)
         for p in payouts
     ]
-    pairs = {p.expected.payout_id: p.status for p in pair(expected, credits, CALENDARS["CN"])}
+    pairs = {p.expected.payout_id: p.status for p in pair(expected, credits, built_in("CN"))}
     outcomes = {r: o for r, o in files.outcomes.items() if o != "missing"}
     assert pairs == outcomes
     # The grace of the missing one is over when the demo starts: it is reported at once.
     today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
-    assert all(due(CALENDARS["CN"], p.value_date, 1) <= today for p in payouts if p.value_date)
+    assert all(due(built_in("CN"), p.value_date, 1) <= today for p in payouts if p.value_date)
 
 
 def test_the_same_seed_gives_the_same_scenario() -> None:

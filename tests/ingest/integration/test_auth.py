@@ -42,6 +42,8 @@ MATRIX = [
     ),
     ("PUT", "/v1/merchants/M1", PROFILE, (401, 401, 403, 200)),
     ("GET", "/v1/merchants/M1", None, (401, 401, 200, 200)),
+    ("PUT", "/v1/calendars/CN/2030", {"holidays": [], "source": "x"}, (401, 401, 403, 201)),
+    ("GET", "/v1/calendars/CN", None, (401, 401, 200, 200)),
     ("GET", "/v1/merchants/M2", None, (401, 401, 404, 404)),  # M2 is not registered
     ("POST", "/v1/maintenance-windows", WINDOW, (401, 401, 403, 201)),
     ("GET", "/v1/maintenance-windows", None, (401, 401, 403, 200)),

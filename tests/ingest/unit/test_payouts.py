@@ -9,10 +9,10 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlewatch.common.calendar import CALENDARS
+from settlewatch.common.calendar import built_in
 from settlewatch.ingest.files.payouts import Credit, Expected, due, pair, within
 
-CN = CALENDARS["CN"]
+CN = built_in("CN")
 FRIDAY = date(2026, 11, 27)
 MONDAY = date(2026, 11, 30)
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from settlewatch.common.events import (
+    CalendarYearLoaded,
     MaintenanceWindow,
     MerchantChanged,
     MerchantProfile,
@@ -16,7 +17,7 @@ from settlewatch.common.events import (
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import Finding, PartitionState
 
-Event = Transaction | Settlement | MerchantChanged | MaintenanceWindow
+Event = Transaction | Settlement | MerchantChanged | MaintenanceWindow | CalendarYearLoaded
 
 
 def at(text: str) -> datetime:
@@ -108,6 +109,8 @@ def apply(matcher: Matcher, event: Event) -> None:
         matcher.apply_merchant(event)
     elif isinstance(event, MaintenanceWindow):
         matcher.apply_window(event)
+    elif isinstance(event, CalendarYearLoaded):
+        matcher.apply_calendar(event)
     elif "settlement_id" in event:
         matcher.apply_settlement(event)  # type: ignore[arg-type]
     else:

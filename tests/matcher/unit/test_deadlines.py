@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from settlewatch.common.calendar import CALENDARS, next_business_day
+from settlewatch.common.calendar import built_in, next_business_day
 from settlewatch.common.events import MerchantProfile
 from settlewatch.matcher.core.deadlines import Schedule, Window, deadline
 
@@ -96,12 +96,12 @@ def test_deadlines_in_shanghai_on_the_cn_calendar(
     assert result.business_date == date.fromisoformat(business)
     assert result.due_at == at(due)
     assert result.due_at.utcoffset() == timedelta(hours=8)
-    assert not result.calendar_fallback
+    assert not result.estimated
 
 
 def test_spring_festival_2026_per_the_package() -> None:
     # 2026-02-14 (Sat) is an adjusted working day; the holiday starts 2026-02-15.
-    calendar = CALENDARS["CN"]
+    calendar = built_in("CN")
     assert calendar.is_business_day(date(2026, 2, 14))
     assert not calendar.is_business_day(date(2026, 2, 16))
 
@@ -157,14 +157,14 @@ def test_windows_that_do_not_contain_the_deadline_change_nothing() -> None:
 def test_a_year_the_calendar_does_not_know_falls_back_to_weekdays_and_says_so() -> None:
     result = deadline(at("2031-09-30T10:00+08:00"), schedule("T1"))
     assert result.due_at == at("2031-10-02T00:00+08:00")  # Wednesday: no Golden Week known
-    assert result.calendar_fallback
+    assert result.estimated
 
 
 def test_next_working_day_of_every_day_of_2026_matches_the_reference_table() -> None:
     with (SHARED_DATA / "_derived" / "cn_business_days_2026.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 365
-    calendar = CALENDARS["CN"]
+    calendar = built_in("CN")
     compared = 0
     for row in rows:
         day = date.fromisoformat(row["date"])

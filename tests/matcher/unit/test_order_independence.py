@@ -6,14 +6,14 @@ from the store, decides exactly what one holding everything in memory decides.""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settlewatch.common.events import MaintenanceWindow, MerchantChanged
+from settlewatch.common.events import CalendarYearLoaded, MaintenanceWindow, MerchantChanged
 from settlewatch.matcher.codec import (
     partition_from_json,
     partition_to_json,
@@ -22,7 +22,7 @@ from settlewatch.matcher.codec import (
     reference_to_json,
 )
 from settlewatch.matcher.core.matcher import Matcher, fires_at, referenced
-from settlewatch.matcher.core.model import PartitionState, Payment
+from settlewatch.matcher.core.model import OWED, PartitionState, Payment
 from tests.matcher.unit.scenario import Event, Run, apply, merchant, sale, settlement, void
 
 START = datetime.fromisoformat("2025-11-20T00:00+08:00")
@@ -50,6 +50,24 @@ def transactions(draw: st.DrawFn) -> dict[str, Event]:
             **({"original_txn_id": "T-orig"} if kind == "refund" else {}),
         )
     return chosen
+
+
+@st.composite
+def calendar_loads(draw: st.DrawFn, version: int) -> CalendarYearLoaded:
+    """A load of 2025 for CN (overriding chinesecalendar's) with other holidays and working
+    weekends in the weeks the scenarios cover: deadlines move both ways, overdue un-fires."""
+    days = [START.date() + timedelta(days=n) for n in range(42)]
+    days = [d for d in days if d.year == 2025]
+    weekdays = [d for d in days if d.weekday() < 5]
+    weekends = [d for d in days if d.weekday() >= 5]
+    return CalendarYearLoaded(
+        calendar="CN",
+        year=2025,
+        version=version,
+        holidays=draw(st.lists(st.sampled_from(weekdays), max_size=8, unique=True)),
+        workdays=draw(st.lists(st.sampled_from(weekends), max_size=3, unique=True)),
+        source=f"test v{version}",
+    )
 
 
 @st.composite
@@ -82,6 +100,8 @@ def scenarios(draw: st.DrawFn) -> tuple[list[datetime], list[tuple[int, Event]]]
                 reason="x",
             )
         )
+    for version in range(1, draw(st.integers(0, 2)) + 1):
+        events.append(draw(calendar_loads(version)))
     placed = [(draw(st.integers(0, len(tick_times) - 1)), event) for event in events]
     return tick_times, placed
 
@@ -145,6 +165,14 @@ class Shelf:
             if p.status == "pending" and p.bank_code == bank_code and p.due_at >= since
         ]
 
+    def owed_across_year(self, year: int) -> list[Payment]:
+        eve = datetime(year - 1, 12, 30, tzinfo=UTC)
+        return [
+            p
+            for p in self.stored()
+            if p.status in OWED and p.business_date <= date(year, 12, 31) and p.due_at >= eve
+        ]
+
     def reload(self, state: PartitionState) -> PartitionState:
         """The partition as a restarted matcher reads it: its documents and recent sales."""
         self.save(state)
@@ -181,6 +209,8 @@ def run_from_store(
         for event in events:
             if isinstance(event, MaintenanceWindow):
                 matcher.load(shelf.pending_of_bank(event.bank_code, event.starts_at))
+            elif isinstance(event, CalendarYearLoaded):
+                matcher.load(shelf.owed_across_year(event.year))
             elif not isinstance(event, MerchantChanged):
                 kind = "settlement" if "settlement_id" in event else "transaction"
                 matcher.load(shelf.fetch(matcher.state, referenced(kind, event)))

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from settlewatch.cli import deadletters, importing
+from settlewatch.cli import calendars, deadletters, importing
 from settlewatch.common.config import StackSettings, load_settings
 from settlewatch.common.errors import ConfigError
 from settlewatch.common.kafka import Topics, ensure_topics
@@ -165,4 +165,29 @@ class Import:
         return importing.exit_code(status, body)
 
 
-BUILT_IN: tuple[Command, ...] = (Serve(), Migrate(), DeadLetters(), Import())
+class Calendar:
+    name = "calendar"
+    help = (
+        "load a year of a business calendar (holidays, working weekend days) through ingest's "
+        "API, from JSON or a CSV of date,is_workday rows"
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("action", choices=["load"])
+        parser.add_argument("file", type=Path, help="JSON (the API's body) or CSV")
+        parser.add_argument("--calendar", default="CN", help="the calendar (default CN)")
+        parser.add_argument("--year", type=int, help="default: the year of the file's days")
+        parser.add_argument("--source", help="where the schedule comes from (default: the file)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        settings = cli_settings()
+        year, body = calendars.read_year(args.file, args.year)
+        if args.source:
+            body["source"] = args.source
+        url, token = importing.ingest_url(settings), importing.token_of(settings)
+        status, answer = calendars.put_year(url, token, args.calendar, year, body)
+        print(calendars.render(status, answer))
+        return 0 if status in (200, 201) else 1
+
+
+BUILT_IN: tuple[Command, ...] = (Serve(), Migrate(), DeadLetters(), Import(), Calendar())

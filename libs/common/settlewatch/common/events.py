@@ -30,6 +30,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
     with_config,
 )
 from typing_extensions import TypedDict
@@ -39,6 +40,8 @@ from settlewatch.common.money import ISO4217_CODES, MAX_MINOR, is_iso4217
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "CalendarYearIn",
+    "CalendarYearLoaded",
     "FindingRecord",
     "MaintenanceWindow",
     "MaintenanceWindowIn",
@@ -312,6 +315,51 @@ class MaintenanceWindow(MaintenanceWindowIn):
     id: Id
 
 
+Year = Annotated[StrictInt, Field(ge=EARLIEST.year, lt=LATEST.year)]
+
+
+class CalendarYearIn(_Model):
+    """A year of a business calendar as published (SPEC §10): the days off that would be
+    weekdays (weekend days may be listed too) and the weekend days declared working days."""
+
+    holidays: Annotated[list[Day], Field(max_length=366)]
+    workdays: Annotated[list[Day], Field(max_length=106)] = []
+    source: Text
+    published_at: Timestamp | None = None
+
+    def problems(self, year: int) -> list[dict[str, Any]]:
+        """What makes these days wrong for `year`, one problem per day (none: fine)."""
+        problems: list[dict[str, Any]] = []
+        for name, days in (("holidays", self.holidays), ("workdays", self.workdays)):
+            for i, day in enumerate(days):
+                if day.year != year:
+                    problems.append({"loc": [name, i], "msg": f"must be a day of {year}"})
+        holidays = set(self.holidays)
+        for i, day in enumerate(self.workdays):
+            if day in holidays:
+                problems.append({"loc": ["workdays", i], "msg": "is also listed as a holiday"})
+            elif day.weekday() < 5:
+                msg = "must be a Saturday or Sunday (a weekday is a working day already)"
+                problems.append({"loc": ["workdays", i], "msg": msg})
+        return problems
+
+
+class CalendarYearLoaded(CalendarYearIn):
+    """A loaded year as it travels to the matcher; ``version`` counts the loads of the year."""
+
+    calendar: Literal["CN"]
+    year: Year
+    version: Annotated[StrictInt, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _days_of_the_year(self) -> CalendarYearLoaded:
+        if problems := self.problems(self.year):
+            raise ValueError(
+                "; ".join(f"{p['loc'][0]}[{p['loc'][1]}] {p['msg']}" for p in problems)
+            )
+        return self
+
+
 class MerchantChanged(_Model):
     """A merchant profile as the matcher sees it (the webhook and its secret stay in the DB)."""
 
@@ -326,7 +374,7 @@ class Pulse(_Model):
     source: str
 
 
-EventKind = Literal["transaction", "settlement", "merchant", "maintenance", "pulse"]
+EventKind = Literal["transaction", "settlement", "merchant", "maintenance", "calendar", "pulse"]
 
 
 def encode_event(kind: EventKind, body_json: bytes) -> bytes:
@@ -358,6 +406,12 @@ class MaintenanceRecord(TypedDict):
     body: MaintenanceWindow
 
 
+class CalendarRecord(TypedDict):
+    v: int
+    kind: Literal["calendar"]
+    body: CalendarYearLoaded
+
+
 class PulseRecord(TypedDict):
     v: int
     kind: Literal["pulse"]
@@ -365,7 +419,12 @@ class PulseRecord(TypedDict):
 
 
 Record = Annotated[
-    TransactionRecord | SettlementRecord | MerchantRecord | MaintenanceRecord | PulseRecord,
+    TransactionRecord
+    | SettlementRecord
+    | MerchantRecord
+    | MaintenanceRecord
+    | CalendarRecord
+    | PulseRecord,
     Field(discriminator="kind"),
 ]
 _RECORD: TypeAdapter[Record] = TypeAdapter(Record)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from settlewatch.common.calendar import CALENDARS
+from settlewatch.common.calendar import built_in
 from settlewatch.common.events import MerchantProfile, profile_default
 from settlewatch.common.money import fee_minor
 from settlewatch.demo.files import Batch, Credit, Line, adyen_report, camt053
@@ -346,7 +346,7 @@ def _business_days_back(today: date, n: int) -> date:
     day = today
     for _ in range(n):
         day -= timedelta(days=1)
-        while not CALENDARS["CN"].is_business_day(day):
+        while not built_in("CN").is_business_day(day):
             day -= timedelta(days=1)
     return day
 

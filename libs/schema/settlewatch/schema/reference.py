@@ -1,12 +1,12 @@
-"""The tables several services read: merchant profiles and maintenance windows (written by
-ingest), and the one ``metadata`` every table of the schema is registered in."""
+"""The tables several services read: merchant profiles, maintenance windows and loaded calendar
+years (written by ingest), and the one ``metadata`` every table of the schema is registered in."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, Table, Text, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, Date, DateTime, Integer, MetaData, Table, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-__all__ = ["maintenance_windows", "merchants", "metadata"]
+__all__ = ["calendar_years", "maintenance_windows", "merchants", "metadata"]
 
 metadata = MetaData()
 
@@ -30,4 +30,20 @@ maintenance_windows = Table(
     Column("ends_at", DateTime(timezone=True), nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every load of a calendar year (SPEC §10), kept: the highest version is in force; who loaded
+# what, and when, stays readable.
+calendar_years = Table(
+    "calendar_years",
+    metadata,
+    Column("calendar", Text, primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("holidays", ARRAY(Date), nullable=False),
+    Column("workdays", ARRAY(Date), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("published_at", DateTime(timezone=True)),
+    Column("loaded_by", Text, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -1,5 +1,5 @@
 """On-call (SPEC §6): `bank.incident` judged over the sliding hour, and the push of on-call
-alerts (bank incidents, `pipeline.stalled`) to Alertmanager v2.
+alerts (bank incidents, `pipeline.stalled`, `calendar.missing`) to Alertmanager v2.
 
 Active alerts are pushed again every minute so Alertmanager does not time them out; a resolved
 one is pushed once more with `endsAt`. A bank incident during an announced maintenance window of
@@ -32,7 +32,11 @@ RUNBOOK = "https://github.com/settlewatch/settlewatch/blob/main/docs/runbook.md"
 _ALERTNAMES = {
     "bank.incident": "SettlementBankIncident",
     "pipeline.stalled": "SettlementPipelineStalled",
+    # Named and labelled as the Prometheus rule on settlewatch_matcher_calendar_missing, so
+    # Alertmanager sees one alert whichever raised it.
+    "calendar.missing": "SettlewatchCalendarMissing",
 }
+_WARNING = frozenset({"calendar.missing"})  # weeks ahead: nobody needs waking
 
 
 def incident_alert(due: BankDue, clock: datetime, now: datetime) -> NewAlert:
@@ -67,11 +71,13 @@ def alertmanager_alert(row: AlertRow, ends_at: datetime | None) -> dict[str, Any
     """One alert of Alertmanager's v2 `POST /api/v2/alerts` body."""
     labels = {
         "alertname": _ALERTNAMES[row.type],
-        "severity": "critical",
+        "severity": "warning" if row.type in _WARNING else "critical",
         "service": "settlewatch",
     }
     if row.bank_code:
         labels["bank_code"] = row.bank_code
+    if row.type == "calendar.missing":
+        labels |= {"calendar": str(row.evidence["calendar"]), "year": str(row.evidence["year"])}
     runbook = f"{RUNBOOK}#{labels['alertname'].lower()}"
     alert: dict[str, Any] = {
         "labels": labels,

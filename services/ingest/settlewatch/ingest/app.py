@@ -33,6 +33,7 @@ from settlewatch.ingest.limits import BodySizeLimit
 from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.ingest.registry import MerchantRegistry
 from settlewatch.ingest.routes import (
+    calendars,
     events,
     exceptions,
     files,
@@ -48,10 +49,11 @@ __all__ = ["create_app"]
 PUBLISH_TIMEOUT_S = 4.0
 
 DESCRIPTION = """\
-The acquirer backend pushes merchant profiles, terminal transactions, bank settlements and bank
-maintenance windows here. Bodies are validated strictly (integer minor units, ISO 4217
-currencies, RFC 3339 times with an offset, no card numbers anywhere); a batch is all-or-nothing;
-202 means the broker has every item. Every write is idempotent by its id: resending is safe.
+The acquirer backend pushes merchant profiles, terminal transactions, bank settlements, bank
+maintenance windows and business-calendar years here. Bodies are validated strictly (integer
+minor units, ISO 4217 currencies, RFC 3339 times with an offset, no card numbers anywhere); a
+batch is all-or-nothing; 202 means the broker has every item. Every write is idempotent by
+its id: resending is safe.
 Authenticate with `Authorization: Bearer <token>`.
 """
 
@@ -121,6 +123,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             merchants.router,
             events.router,
             maintenance.router,
+            calendars.router,
             files.router,
             payouts.router,
             exceptions.router,

@@ -107,6 +107,15 @@ MERCHANT: dict[str, Any] = {
     },
 }
 
+CALENDAR_YEAR: dict[str, Any] = {
+    "2027 as published": {
+        "holidays": ["2027-01-01", "2027-02-05", "2027-02-08", "2027-02-09", "2027-02-10"],
+        "workdays": ["2027-02-20"],
+        "source": "国务院办公厅关于2027年部分节假日安排的通知",
+        "published_at": "2026-11-20T17:00:00+08:00",
+    }
+}
+
 MAINTENANCE_WINDOW: dict[str, Any] = {
     "core banking upgrade": {
         "bank_code": "ICBC",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -37,6 +37,9 @@ class PaymentOut(BaseModel):
     occurred_at: datetime
     business_date: str
     due_at: datetime
+    # "estimated" when the merchant's calendar had no data for a year the deadline crosses:
+    # business days were taken to be Monday–Friday (SPEC §10).
+    deadline_basis: Literal["calendar", "estimated"]
     expected_net_minor: int
     settled_at: datetime | None
     settlement_id: str | None
@@ -79,6 +82,7 @@ async def get_payment(txn_id: str, request: Request, principal: Authenticated) -
         occurred_at=payment.occurred_at,
         business_date=payment.business_date.isoformat(),
         due_at=payment.due_at,
+        deadline_basis=payment.deadline_basis,
         expected_net_minor=payment.expected_net_minor,
         settled_at=settled.occurred_at if settled else None,
         settlement_id=latest.settlement_id if latest else None,

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from settlewatch.common.calendar import BusinessCalendar, LoadedYear
 from settlewatch.common.events import FindingRecord, finding_json
 from settlewatch.matcher.core.deadlines import Schedule, Window
 from settlewatch.matcher.core.matcher import Matcher
@@ -73,9 +74,12 @@ def payment_from_json(data: Json) -> Payment:
         digest=data["digest"],
         card_fingerprint=data["card_fingerprint"],
         evidence=data["evidence"],
+        deadline_basis=data.get("deadline_basis", "calendar"),
         status=data["status"],
         reported=data["reported"],
         overdue_fired=data["overdue_fired"],
+        unfired=data.get("unfired", False),
+        deadline_moves=data.get("deadline_moves", 0),
         cancelled=data["cancelled"],
         conflicts=data.get("conflicts", []),
         settlements={sid: _fact_from_json(f) for sid, f in data["settlements"].items()},
@@ -137,9 +141,35 @@ def _finding_from_json(data: Json) -> Finding:
     return Finding(**(data | {"at": datetime.fromisoformat(data["at"])}))
 
 
-def reference_to_json(state: PartitionState) -> Json:
-    """Merchant terms and maintenance windows: saved only when they changed."""
+def _calendar_to_json(calendar: BusinessCalendar) -> Json:
     return {
+        str(year): {
+            "version": y.version,
+            "holidays": sorted(d.isoformat() for d in y.holidays),
+            "workdays": sorted(d.isoformat() for d in y.workdays),
+            "source": y.source,
+        }
+        for year, y in calendar.loaded.items()
+    }
+
+
+def _calendar_from_json(name: str, data: Json) -> BusinessCalendar:
+    years = {
+        int(year): LoadedYear(
+            version=y["version"],
+            holidays=frozenset(date.fromisoformat(d) for d in y["holidays"]),
+            workdays=frozenset(date.fromisoformat(d) for d in y["workdays"]),
+            source=y["source"],
+        )
+        for year, y in data.items()
+    }
+    return BusinessCalendar(name, years)
+
+
+def reference_to_json(state: PartitionState) -> Json:
+    """Merchant terms, maintenance windows and loaded calendars: saved only when they changed."""
+    return {
+        "calendars": {name: _calendar_to_json(c) for name, c in state.calendars.items()},
         "merchants": {m: _terms_to_json(t) for m, t in state.merchants.items()},
         "windows": {
             bank: {wid: [w.starts_at.isoformat(), w.ends_at.isoformat()] for wid, w in ws.items()}
@@ -170,6 +200,7 @@ def partition_to_json(state: PartitionState) -> Json:
         ],
         "pending_findings": [finding_to_json(f) for f in state.pending_findings],
         "dirty": sorted(state.dirty),
+        "missing_calendars": sorted(state.missing_calendars),
         "unfinished_tick": state.unfinished_tick.isoformat() if state.unfinished_tick else None,
     }
 
@@ -190,6 +221,10 @@ def partition_from_json(
         }
         for bank, ws in reference.get("windows", {}).items()
     }
+    state.calendars = {
+        name: _calendar_from_json(name, years)
+        for name, years in reference.get("calendars", {}).items()
+    }
     state.early_settlements = {
         txn: {f["settlement_id"]: _fact_from_json(f) for f in facts}
         for txn, facts in data.get("early_settlements", {}).items()
@@ -208,6 +243,7 @@ def partition_from_json(
     }
     state.pending_findings = [_finding_from_json(f) for f in data.get("pending_findings", [])]
     state.dirty = set(data.get("dirty", []))
+    state.missing_calendars = {(name, year) for name, year in data.get("missing_calendars", [])}
     if unfinished := data.get("unfinished_tick"):
         state.unfinished_tick = datetime.fromisoformat(unfinished)
     matcher = Matcher(state)

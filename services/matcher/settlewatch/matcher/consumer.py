@@ -166,6 +166,8 @@ def _apply(matcher: Matcher, record: Record) -> None:
         matcher.apply_merchant(record["body"])
     elif record["kind"] == "maintenance":
         matcher.apply_window(record["body"])
+    elif record["kind"] == "calendar":
+        matcher.apply_calendar(record["body"])
 
 
 def ticks(previous: datetime | None, clock: datetime, interval: timedelta) -> bool:
@@ -369,6 +371,12 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                     loaded += await self._store.pending_of_bank(
                         owned, window.bank_code, window.starts_at
                     )
+            elif record["kind"] == "calendar":
+                year = record["body"]
+                calendar = owned.state.calendars.get(year.calendar)
+                applied = calendar.loaded.get(year.year) if calendar else None
+                if applied is None or applied.version < year.version:
+                    loaded += await self._store.owed_across_year(owned, year.year)
         work.matcher.load(loaded)
 
     async def _tick(self, work: PartitionWork, clock: datetime, dead_letter: DeadLetters) -> None:

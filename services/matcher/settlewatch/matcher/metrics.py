@@ -56,7 +56,8 @@ SETTLEMENT_DELAY = Histogram(
 )
 CALENDAR_FALLBACKS = Counter(
     "settlewatch_matcher_calendar_fallback_total",
-    "Deadlines computed with Monday–Friday because the PRC calendar does not know the year yet.",
+    "Deadlines computed with Monday–Friday (deadline_basis estimated) because the merchant's "
+    "calendar does not know a year they cross.",
 )
 
 
@@ -104,13 +105,23 @@ class OpenPaymentsCollector(Collector):
         )
         for merchant_id, currency, amount in self._top():
             top.add_metric([merchant_id, currency], amount)
-        clocks = [s.clock for s in dict(self._states()).values() if s.clock is not None]
+        missing = GaugeMetricFamily(
+            "settlewatch_matcher_calendar_missing",
+            "1 for each calendar year a merchant's business-day cycle needs within 60 days that "
+            "has no data (neither built in nor loaded): its deadlines are estimated on weekdays.",
+            labels=["calendar", "year"],
+        )
+        states = dict(self._states()).values()
+        for name, year in sorted({key for s in states for key in s.missing_calendars}):
+            missing.add_metric([name, str(year)], 1)
+        clocks = [s.clock for s in states if s.clock is not None]
         if clocks:
             lag.add_metric([], (datetime.now(UTC) - min(clocks)).total_seconds())
         yield counts
         yield amounts
         yield lag
         yield top
+        yield missing
 
 
 def register_open_payments(

@@ -110,6 +110,12 @@ _PENDING_OF_BANK = f"""
 SELECT body::text FROM matcher_payments
 WHERE partition = $1 AND {_status_in(AWAITING_DEADLINE)} AND bank_code = $2 AND due_at >= $3
 """
+# What a loaded calendar year may move (the core re-dates payments whose status is still owed):
+# a business date up to the end of the year, a deadline from the eve of it on.
+_OWED_ACROSS_YEAR = f"""
+SELECT body::text FROM matcher_payments
+WHERE partition = $1 AND {_status_in(OWED)} AND business_date <= $2 AND due_at >= $3
+"""
 _KEYS = "SELECT partition, txn_id, business_date FROM matcher_payments WHERE partition = ANY($1)"
 _RECENT_SALES = """
 SELECT partition, merchant_id, card_fingerprint, amount_minor, currency, txn_id, occurred_at
@@ -251,6 +257,12 @@ class MatcherStore:
     async def pending_of_bank(self, owned: Owned, bank_code: str, since: datetime) -> list[Payment]:
         """Pending payments of a bank due at or after `since` (a new maintenance window)."""
         return await self._payments(_PENDING_OF_BANK, owned.partition, bank_code, since)
+
+    async def owed_across_year(self, owned: Owned, year: int) -> list[Payment]:
+        """Pending and overdue payments whose deadline may involve days of `year`."""
+        last_day = date(year, 12, 31)
+        eve = datetime(year - 1, 12, 30, tzinfo=UTC)  # before 1 January in any time zone
+        return await self._payments(_OWED_ACROSS_YEAR, owned.partition, last_day, eve)
 
     async def open_totals(self, partitions: Sequence[int]) -> OpenTotals:
         """Pending and overdue payments and amounts of `partitions`, as last saved."""

@@ -37,7 +37,7 @@ __all__ = [
 
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 FOLLOW_UPS = frozenset({"settlement.settled_late", "settlement.recovered"})
-ONCALL_TYPES = frozenset({"pipeline.stalled", "bank.incident"})
+ONCALL_TYPES = frozenset({"pipeline.stalled", "bank.incident", "calendar.missing"})
 # Findings whose cause may lie with the bank: they carry probable_cause.
 BANK_DEPENDENT = frozenset(
     {"settlement.overdue", "settlement.failed", "settlement.expired", "settlement.settled_late"}
@@ -47,6 +47,7 @@ _RESOLVED_BECAUSE = {
     "settlement.failed": "a later settlement of the payment succeeded",
     "settlement.unknown_transaction": "the transaction arrived",
     "pipeline.stalled": "the matcher clock moves again",
+    "calendar.missing": "the calendar year was loaded",
 }
 SYSTEM = "settlewatch"
 Note = dict[str, str]
@@ -214,6 +215,13 @@ def oncall_summary(alert_type: str, evidence: Mapping[str, Any]) -> str:
             f"Bank {evidence.get('bank_code')}: {evidence.get('overdue')} of the "
             f"{evidence.get('fell_due')} payments that fell due in the last hour are overdue "
             f"(threshold {evidence.get('threshold')})."
+        )
+    if alert_type == "calendar.missing":
+        calendar, year = evidence.get("calendar"), evidence.get("year")
+        return (
+            f"Calendar {calendar} has no data for {year}: deadlines of merchants on it that "
+            f"cross {year} are estimated on Monday–Friday. Load the official holiday schedule "
+            f"(PUT /v1/calendars/{calendar}/{year} or `settlewatch calendar load FILE`)."
         )
     return (  # pipeline.stalled
         f"The matcher clock stopped at {evidence.get('matcher_clock')}: the settlement feed "

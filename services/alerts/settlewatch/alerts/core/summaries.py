@@ -91,7 +91,18 @@ def summary(
     template = (_ZH if locale == "zh-CN" else _EN).get(alert_type)
     if template is None:
         return alert_type
-    return template.format_map(facts)
+    text = template.format_map(facts)
+    if e.get("deadline_basis") == "estimated" and "{due}" in template:
+        text += _ESTIMATED[locale]
+    return text
+
+
+# A deadline computed on Monday–Friday because the holiday calendar of its year is not loaded.
+_ESTIMATED = {
+    "zh-CN": "（应到账时间按周一至周五估算：该年度节假日安排尚未载入。）",
+    "en": " (The deadline is estimated on Monday–Friday: that year's holiday calendar is not "
+    "loaded yet.)",
+}
 
 
 def _entry(e: Mapping[str, Any]) -> str | None:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from settlewatch.common.calendar import CALENDARS
+from settlewatch.common.calendar import built_in
 from settlewatch.common.db import driver_transaction
 from settlewatch.common.loops import Alarm
 from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
@@ -33,7 +33,7 @@ __all__ = ["PayoutReconciler"]
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 LINES_WAIT = timedelta(minutes=15)  # as long as a JSON settlement waits for its transaction
-CALENDAR = CALENDARS["CN"]
+CALENDAR = built_in("CN")
 
 _NEW_PAYOUTS = """
 UPDATE settlement_file_records SET match_status = 'recorded'

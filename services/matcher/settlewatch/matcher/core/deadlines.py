@@ -6,6 +6,8 @@
   is a business day, else the next one. ``DN``: business date + N calendar days.
   ``due_at`` = due date at ``due_time`` local (``24:00`` = the end of the due day).
 - ``instant``: ``occurred_at + instant_sla``.
+- The business days are those of the merchant's calendar as the log has loaded it (SPEC §10); a
+  year it does not know is judged by weekdays and the deadline is ``estimated``.
 - A ``due_at`` inside an announced maintenance window of the settlement bank moves to the
   window's end + 2 h (again, if that lands inside another window).
 """
@@ -15,14 +17,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from settlewatch.common.calendar import CALENDARS, CalendarName, next_business_day
+from settlewatch.common.calendar import (
+    BusinessCalendar,
+    CalendarName,
+    built_in,
+    next_business_day,
+)
 from settlewatch.common.events import MerchantProfile
 
-__all__ = ["MAINTENANCE_GRACE", "Deadline", "Schedule", "Window", "after_maintenance", "deadline"]
+__all__ = [
+    "MAINTENANCE_GRACE",
+    "Deadline",
+    "DeadlineBasis",
+    "Schedule",
+    "Window",
+    "after_maintenance",
+    "deadline",
+    "due_from",
+]
 
 MAINTENANCE_GRACE = timedelta(hours=2)
+DeadlineBasis = Literal["calendar", "estimated"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +79,12 @@ class Schedule:
 class Deadline:
     business_date: date
     due_at: datetime
-    # True when a year involved is not covered by the real calendar (weekdays were assumed).
-    calendar_fallback: bool = False
+    # True when a year involved is not covered by the calendar (weekdays were assumed).
+    estimated: bool = False
+
+    @property
+    def basis(self) -> DeadlineBasis:
+        return "estimated" if self.estimated else "calendar"
 
 
 def _business_date(occurred_at: datetime, schedule: Schedule) -> date:
@@ -77,8 +99,7 @@ def _at_local(day: date, hhmm: str, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(hours, minutes), tzinfo=tz)
 
 
-def _due_date(business_date: date, schedule: Schedule) -> date:
-    calendar = CALENDARS[schedule.calendar]
+def _due_date(business_date: date, schedule: Schedule, calendar: BusinessCalendar) -> date:
     kind, n = schedule.cycle[0], int(schedule.cycle[1:])
     if kind == "D":
         return business_date + timedelta(days=n)
@@ -105,17 +126,31 @@ def after_maintenance(due_at: datetime, windows: Iterable[Window]) -> datetime:
     return due_at
 
 
-def deadline(occurred_at: datetime, schedule: Schedule, windows: Iterable[Window] = ()) -> Deadline:
+def due_from(
+    business_date: date, schedule: Schedule, calendar: BusinessCalendar | None = None
+) -> Deadline:
+    """The deadline of a payment of `business_date` (before maintenance windows) in a T or D
+    cycle; `calendar` is the schedule's calendar as the log has loaded it (default: built in)."""
+    calendar = calendar or built_in(schedule.calendar)
+    due_date = _due_date(business_date, schedule, calendar)
+    due_at = _at_local(due_date, schedule.due_time, schedule.timezone)
+    years = range(business_date.year, due_date.year + 1)
+    estimated = schedule.cycle[0] == "T" and not all(calendar.covers(y) for y in years)
+    return Deadline(business_date, due_at, estimated)
+
+
+def deadline(
+    occurred_at: datetime,
+    schedule: Schedule,
+    windows: Iterable[Window] = (),
+    *,
+    calendar: BusinessCalendar | None = None,
+) -> Deadline:
     """The business date and ``due_at`` of a payment made at `occurred_at`."""
     business_date = _business_date(occurred_at, schedule)
     if schedule.cycle == "instant":
         assert schedule.instant_sla is not None, "validated at ingest"
         due_at = occurred_at + schedule.instant_sla
         return Deadline(business_date, after_maintenance(due_at, windows))
-    due_date = _due_date(business_date, schedule)
-    due_at = after_maintenance(_at_local(due_date, schedule.due_time, schedule.timezone), windows)
-    calendar = CALENDARS[schedule.calendar]
-    fallback = not all(
-        calendar.covers(year) for year in range(business_date.year, due_date.year + 1)
-    )
-    return Deadline(business_date, due_at, fallback)
+    due = due_from(business_date, schedule, calendar)
+    return Deadline(business_date, after_maintenance(due.due_at, windows), due.estimated)

@@ -17,18 +17,33 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from settlewatch.common.calendar import BusinessCalendar, LoadedYear, built_in
 from settlewatch.common.errors import BadInput
-from settlewatch.common.events import MaintenanceWindow, MerchantChanged, Settlement, Transaction
+from settlewatch.common.events import (
+    CalendarYearLoaded,
+    MaintenanceWindow,
+    MerchantChanged,
+    Settlement,
+    Transaction,
+)
 from settlewatch.common.money import fee_minor
-from settlewatch.matcher.core.deadlines import Schedule, Window, after_maintenance, deadline
+from settlewatch.matcher.core.deadlines import (
+    Schedule,
+    Window,
+    after_maintenance,
+    deadline,
+    due_from,
+)
 from settlewatch.matcher.core.model import (
     AWAITING_DEADLINE,
     AWAITING_EXPIRY,
+    OWED,
     Finding,
     FindingType,
     MerchantTerms,
@@ -40,6 +55,7 @@ from settlewatch.matcher.core.model import (
 )
 
 __all__ = [
+    "CALENDAR_NOTICE",
     "DUPLICATE_HORIZON",
     "DUPLICATE_WINDOW",
     "EXPIRY",
@@ -58,6 +74,8 @@ DUPLICATE_WINDOW = timedelta(minutes=10)
 DUPLICATE_HORIZON = timedelta(hours=1)
 EXPIRY = timedelta(days=30)
 MOVED_BY_MAINTENANCE = "due date moved by bank maintenance"
+# calendar.missing is raised this long before a year the calendar does not know (SPEC §10).
+CALENDAR_NOTICE = timedelta(days=60)
 
 
 class UnknownMerchant(BadInput):
@@ -129,6 +147,51 @@ class Matcher:
             if payment.bank_code == window.bank_code and payment.status in AWAITING_DEADLINE:
                 self._reschedule(payment)
 
+    def apply_calendar(self, loaded: CalendarYearLoaded) -> None:
+        """A calendar year loaded (SPEC §10): the deadlines it changes move, with a history
+        entry. An overdue that fired before its deadline, as the calendar now has it, is resolved
+        at the next tick (deadline_moved); it never fires silently away. (The adapter loads the
+        payments it may move first.)"""
+        calendar = self._calendar(loaded.calendar)
+        current = calendar.loaded.get(loaded.year)
+        if current is not None and current.version >= loaded.version:
+            return  # redelivered, or older than the version already applied
+        year = LoadedYear(
+            loaded.version, frozenset(loaded.holidays), frozenset(loaded.workdays), loaded.source
+        )
+        self.state.calendars[loaded.calendar] = calendar.with_year(loaded.year, year)
+        self.state.reference_changed = True
+        why = f"calendar {loaded.calendar} {loaded.year} loaded (version {loaded.version})"
+        for payment in list(self.state.payments.values()):
+            terms = self.state.merchants.get(payment.merchant_id)
+            if (
+                terms is not None
+                and terms.schedule.calendar == loaded.calendar
+                and payment.reported in OWED  # its deadline is still the question
+                and payment.cycle != "instant"
+            ):
+                self._redate(payment, replace(terms.schedule, cycle=payment.cycle), why)
+
+    def _calendar(self, name: str) -> BusinessCalendar:
+        return self.state.calendars.get(name) or built_in(name)
+
+    def _redate(self, payment: Payment, schedule: Schedule, why: str) -> None:
+        due = due_from(payment.business_date, schedule, self._calendar(schedule.calendar))
+        windows = self.state.windows.get(payment.bank_code, {}).values()
+        due_at = after_maintenance(due.due_at, windows)
+        payment.base_due_at, payment.deadline_basis = due.due_at, due.basis
+        if due_at != payment.due_at:
+            payment.due_at = due_at
+            at = self.state.clock or payment.occurred_at
+            payment.history.append((at, f"due date moved to {due_at.isoformat()}: {why}"))
+        clock = self.state.clock
+        if clock is not None and payment.overdue_fired and due_at > clock:
+            payment.overdue_fired, payment.unfired = False, True
+        elif clock is not None and payment.unfired and due_at <= clock:
+            payment.overdue_fired, payment.unfired = True, False  # moved back: it was overdue
+        self._refresh(payment)
+        self._schedule(payment)
+
     def _reschedule(self, payment: Payment) -> None:
         windows = self.state.windows.get(payment.bank_code, {}).values()
         due_at = after_maintenance(payment.base_due_at, windows)
@@ -165,7 +228,8 @@ class Matcher:
         if terms is None:
             raise UnknownMerchant(txn["merchant_id"])
         windows = self.state.windows.get(terms.bank_code, {}).values()
-        due = deadline(txn["occurred_at"], terms.schedule)
+        calendar = self._calendar(terms.schedule.calendar)
+        due = deadline(txn["occurred_at"], terms.schedule, calendar=calendar)
         due_at = after_maintenance(due.due_at, windows)
         sale = txn["type"] == "sale"
         amount = txn["amount_minor"]
@@ -189,8 +253,9 @@ class Matcher:
             card_fingerprint=txn["card_fingerprint"],
             evidence={k: txn.get(k) for k in ("terminal_id", "rrn", "stan", "auth_code")},
             history=history,
+            deadline_basis=due.basis,
         )
-        self.state.calendar_fallbacks += due.calendar_fallback
+        self.state.calendar_fallbacks += due.estimated
         self.state.payments[payment.txn_id] = payment
         self._touch(payment)
         self._schedule(payment)
@@ -331,6 +396,7 @@ class Matcher:
         self._fire_due(now)
         self._judge_unknown(now)
         self._judge_duplicates(now)
+        self._judge_calendars(now)
         self._forget(now)
         findings, state.pending_findings = state.pending_findings, []
         return findings
@@ -389,18 +455,25 @@ class Matcher:
     def _report(self, payment: Payment, now: datetime) -> None:
         """Findings for the change from the last reported status to the current one."""
         before, after = payment.reported, payment.status
+        if payment.unfired:  # the deadline it was overdue for moved past the clock
+            resolution = {"resolution": f"deadline_moved: now due {payment.due_at.isoformat()}"}
+            self._note(
+                "settlement.overdue", _overdue(payment), payment, resolution, "resolved", now
+            )
+            payment.unfired, payment.deadline_moves = False, payment.deadline_moves + 1
+            before = payment.reported = "pending"
         if before == after:
             return
         latest = payment.latest_settlement
         if after == "overdue":
-            self._note("settlement.overdue", payment.txn_id, payment, {}, at=now)
+            self._note("settlement.overdue", _overdue(payment), payment, {}, at=now)
         elif after in ("settled", "settled_late"):
             if latest is not None:
                 delay = (latest.occurred_at - payment.occurred_at).total_seconds()
                 self.state.settlement_delays.append((payment.bank_code, delay))
             if before == "overdue" or after == "settled_late":
                 self._note("settlement.settled_late", payment.txn_id, payment, {}, at=now)
-                self._note("settlement.overdue", payment.txn_id, payment, {}, "resolved", now)
+                self._note("settlement.overdue", _overdue(payment), payment, {}, "resolved", now)
             if before == "failed":
                 self._resolve_failures(payment, now)
                 self._note("settlement.recovered", payment.txn_id, payment, {}, at=now)
@@ -414,7 +487,7 @@ class Matcher:
                 at=now,
             )
         elif after == "cancelled" and before == "overdue":
-            self._note("settlement.overdue", payment.txn_id, payment, {}, "resolved", now)
+            self._note("settlement.overdue", _overdue(payment), payment, {}, "resolved", now)
         elif after == "expired":
             self._note("settlement.expired", payment.txn_id, payment, {}, at=now)
         payment.reported = after
@@ -484,6 +557,24 @@ class Matcher:
             )
         self.state.duplicate_candidates.clear()
 
+    def _judge_calendars(self, now: datetime) -> None:
+        """calendar.missing for each year without data, from CALENDAR_NOTICE before it starts,
+        of a calendar a merchant's business-day cycle uses; resolved once the year is loaded."""
+        state = self.state
+        used = {t.schedule.calendar for t in state.merchants.values() if t.cycle[0] == "T"}
+        for name in sorted(used):
+            calendar = self._calendar(name)
+            for year in (now.year, now.year + 1):
+                if (name, year) in state.missing_calendars or calendar.covers(year):
+                    continue
+                if now >= datetime(year, 1, 1, tzinfo=UTC) - CALENDAR_NOTICE:
+                    state.missing_calendars.add((name, year))
+                    state.pending_findings.append(_calendar_missing(name, year, "open", now))
+        for missing, year in sorted(state.missing_calendars):
+            if self._calendar(missing).covers(year):
+                state.missing_calendars.discard((missing, year))
+                state.pending_findings.append(_calendar_missing(missing, year, "resolved", now))
+
     def _note(
         self,
         kind: FindingType,
@@ -503,6 +594,7 @@ class Matcher:
             "bank_code": payment.bank_code,
             "settlement_cycle": payment.cycle,
             "due_at": payment.due_at.isoformat(),
+            "deadline_basis": payment.deadline_basis,
             "settlement_id": latest.settlement_id if latest else None,
             "failure_reason": latest.failure_reason if latest else None,
             **extra,
@@ -518,6 +610,26 @@ class Matcher:
                 evidence=evidence,
             )
         )
+
+
+def _overdue(payment: Payment) -> str:
+    """The subject of a payment's overdue finding: a deadline moved by a calendar makes the next
+    overdue a new finding (the first one was resolved as deadline_moved)."""
+    moves = payment.deadline_moves
+    return f"{payment.txn_id}:{moves + 1}" if moves else payment.txn_id
+
+
+def _calendar_missing(name: str, year: int, state: str, now: datetime) -> Finding:
+    return Finding(
+        id=f"calendar.missing:{name}:{year}",
+        type="calendar.missing",
+        state="resolved" if state == "resolved" else "open",
+        at=now,
+        merchant_id=None,
+        txn_id=None,
+        evidence={"calendar": name, "year": year, "deadline_basis": "estimated"}
+        | ({"resolution": f"calendar {name} {year} loaded"} if state == "resolved" else {}),
+    )
 
 
 def _derived_status(payment: Payment) -> Status:

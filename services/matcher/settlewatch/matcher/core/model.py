@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-from settlewatch.matcher.core.deadlines import Schedule, Window
+from settlewatch.common.calendar import BusinessCalendar
+from settlewatch.matcher.core.deadlines import DeadlineBasis, Schedule, Window
 
 __all__ = [
     "AWAITING_DEADLINE",
     "AWAITING_EXPIRY",
     "OPEN",
     "OWED",
+    "DeadlineBasis",
     "Finding",
     "FindingType",
     "MerchantTerms",
@@ -35,6 +37,7 @@ FindingType = Literal[
     "transaction.duplicate_suspected",
     "transaction.conflict",
     "pipeline.stalled",
+    "calendar.missing",
 ]
 # The timer's rules (matcher.fires_at): a payment whose status is in AWAITING_DEADLINE is
 # decided at its due_at (overdue), one in AWAITING_EXPIRY at due_at + EXPIRY (expired). The
@@ -98,9 +101,15 @@ class Payment:
     digest: str  # of the transaction as first seen: a different one later is a conflict
     card_fingerprint: str
     evidence: dict[str, Any]
+    # "estimated" when the calendar did not know a year the deadline crosses (weekdays assumed).
+    deadline_basis: DeadlineBasis = "calendar"
     status: Status = "pending"
     reported: Status = "pending"  # the status findings have been emitted for
     overdue_fired: bool = False
+    # A loaded calendar moved the deadline of a fired overdue past the clock: the next tick
+    # resolves that overdue (deadline_moved), and a later one is a new finding (moves counts).
+    unfired: bool = False
+    deadline_moves: int = 0
     cancelled: bool = False
     conflicts: list[str] = field(default_factory=list)  # other digests reported as conflicts
     settlements: dict[str, SettlementFact] = field(default_factory=dict)
@@ -146,7 +155,10 @@ class PartitionState:
     unfinished_tick: datetime | None = None
     merchants: dict[str, MerchantTerms] = field(default_factory=dict)
     windows: dict[str, dict[str, Window]] = field(default_factory=dict)  # bank → id → window
-    reference_changed: bool = False  # merchants or windows changed since the last save
+    calendars: dict[str, BusinessCalendar] = field(default_factory=dict)  # as loaded by the log
+    reference_changed: bool = False  # merchants, windows or calendars changed since the last save
+    # Calendar years reported missing (calendar.missing open), until they are loaded.
+    missing_calendars: set[tuple[str, int]] = field(default_factory=set)
     payments: dict[str, Payment] = field(default_factory=dict)
     # Facts that arrived before the transaction they concern (any order within a tick is fine).
     early_settlements: dict[str, dict[str, SettlementFact]] = field(default_factory=dict)

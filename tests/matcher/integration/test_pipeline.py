@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from settlewatch.common.config import IngestSettings, MatcherSettings
-from settlewatch.common.events import decode_event, encode_event
+from settlewatch.common.events import CalendarYearLoaded, decode_event, encode_event
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.app import create_app as create_ingest
@@ -232,10 +232,10 @@ async def test_a_record_the_core_cannot_apply_is_dead_lettered_once_and_the_rest
     """Issue 11: an exception while applying one record stopped the whole matcher for good."""
     real_deadline = matcher_core.deadline
 
-    def broken_for_t_bad(occurred_at: datetime, schedule: Any, *windows: Any) -> Any:
+    def broken_for_t_bad(occurred_at: datetime, schedule: Any, *args: Any, **kwargs: Any) -> Any:
         if occurred_at.microsecond == 123456:  # only T-bad has these microseconds
             raise OverflowError("date value out of range")
-        return real_deadline(occurred_at, schedule, *windows)
+        return real_deadline(occurred_at, schedule, *args, **kwargs)
 
     monkeypatch.setattr(matcher_core, "deadline", broken_for_t_bad)
     topics = Topics(topic_prefix)
@@ -269,3 +269,81 @@ async def test_a_record_the_core_cannot_apply_is_dead_lettered_once_and_the_rest
     assert decode_event(dead[0]["value"].encode())["body"]["txn_id"] == "T-bad"
     findings = [decoded(r) for r in await read_topic(broker_bootstrap, topics.findings)]
     assert [f["txn_id"] for f in findings if f["type"] == "settlement.overdue"] == ["T-good"]
+
+
+async def test_a_loaded_calendar_year_moves_deadlines_through_the_log(
+    database_url: str, broker_bootstrap: str, topic_prefix: str
+) -> None:
+    """SPEC §10 on the real broker and store: a T1 sale before the 2027 Spring Festival is due on
+    an estimated Friday; it fires; the year is loaded (a record in every partition, as ingest
+    publishes it): the overdue resolves as deadline_moved, the payment is due after the
+    holiday, and calendar.missing opens and resolves once."""
+    topics = Topics(topic_prefix)
+    await ensure_topics(broker_bootstrap, topics, partitions=2, replication_factor=1)
+    _, matcher_settings = settings(database_url, broker_bootstrap, topic_prefix)
+    publisher = Publisher(broker_bootstrap, enable_idempotence=False, timeout=10)
+
+    async def pulse(at: str) -> None:
+        body = orjson.dumps({"at": at, "source": "test"})
+        for topic in (topics.transactions, topics.settlements):
+            await publisher.publish_everywhere(topic, encode_event("pulse", body))
+
+    async def findings() -> list[dict[str, Any]]:
+        return [decoded(r) for r in await read_topic(broker_bootstrap, topics.findings)]
+
+    profile = {"merchant_id": "M1", "profile": PROFILE}
+    txn = sale("T-festival", occurred_at="2027-02-04T10:00:00+08:00")
+    await publisher.publish(
+        topics.transactions,
+        [
+            (b"M1", encode_event("merchant", orjson.dumps(profile))),
+            (b"M1", encode_event("transaction", orjson.dumps(txn))),
+        ],
+    )
+    await pulse("2027-02-06T01:00:00+08:00")
+    try:
+        async with app_client(create_matcher(matcher_settings), ACQUIRER) as matcher:
+
+            async def fired() -> bool:
+                return any(f["id"] == "settlement.overdue:T-festival" for f in await findings())
+
+            await eventually(fired)
+            payment = (await matcher.get("/v1/payments/T-festival")).json()
+            assert (payment["status"], payment["deadline_basis"]) == ("overdue", "estimated")
+            assert payment["due_at"] == "2027-02-06T00:00:00+08:00"
+
+            year = CalendarYearLoaded(
+                calendar="CN",
+                year=2027,
+                version=1,
+                holidays=[date(2027, 2, 5), *(date(2027, 2, d) for d in range(8, 13))],
+                workdays=[date(2027, 2, 20)],
+                source="test",
+            )
+            await publisher.publish_everywhere(
+                topics.transactions, encode_event("calendar", year.model_dump_json().encode())
+            )
+            await pulse("2027-02-06T02:00:00+08:00")
+
+            async def moved() -> bool:
+                return any(
+                    (f["id"], f["state"]) == ("settlement.overdue:T-festival", "resolved")
+                    for f in await findings()
+                )
+
+            await eventually(moved)
+            payment = (await matcher.get("/v1/payments/T-festival")).json()
+            assert (payment["status"], payment["deadline_basis"]) == ("pending", "calendar")
+            assert payment["due_at"] == "2027-02-16T00:00:00+08:00"
+            assert "calendar CN 2027 loaded (version 1)" in payment["history"][-1]["event"]
+    finally:
+        await publisher.close()
+    resolved = next(
+        f for f in await findings() if (f["type"], f["state"]) == ("settlement.overdue", "resolved")
+    )
+    assert resolved["evidence"]["resolution"].startswith("deadline_moved: now due 2027-02-16")
+    missing = [(f["id"], f["state"]) for f in await findings() if f["type"] == "calendar.missing"]
+    assert missing == [
+        ("calendar.missing:CN:2027", "open"),
+        ("calendar.missing:CN:2027", "resolved"),
+    ]

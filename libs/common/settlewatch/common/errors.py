@@ -15,6 +15,7 @@
     └── UsageError          a command cannot do what it was asked as asked (exit 2)
         ├── DeadLetterError     (cli.deadletters)
         ├── ImportError_        (cli.importing) a file that cannot be sent to ingest
+        ├── CalendarFileError   (cli.calendars) a calendar file unreadable, or not sendable
         ├── StackError          (devstack.up)
         └── DemoError           (demo.run)
 

@@ -88,7 +88,10 @@ async def get_payment(txn_id: str, request: Request, principal: Authenticated) -
         settlement_id=latest.settlement_id if latest else None,
         matched_by=latest.matched_by if latest else None,
         settled_net_minor=settled.net_minor if settled else None,
-        history=[HistoryEntry(at=at, event=event) for at, event in sorted(payment.history)],
+        history=[
+            HistoryEntry(at=at, event=event)
+            for at, event in sorted(payment.history, key=lambda entry: entry[0])  # stable
+        ],
     )
 
 

@@ -419,7 +419,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         if state.calendar_fallbacks:
             CALENDAR_FALLBACKS.inc(state.calendar_fallbacks)
             _log.warning(
-                "deadlines computed with weekdays: the PRC calendar does not know the year",
+                "deadlines estimated on weekdays: the calendar has no data for a year they cross",
                 extra={"deadlines": state.calendar_fallbacks},
             )
             state.calendar_fallbacks = 0

@@ -8,8 +8,8 @@ grace has passed is ``missing`` (and becomes ``arrived`` or ``short`` if its cre
 later); a statement entry nothing expected by then is ``unexpected``, until a report explains
 it. Each of those is an exception with its finding (``payout.missing``, ``payout.short``,
 ``payout.unexpected_credit``/``_debit``), closed — and the finding resolved — when the credit or
-the report explaining it arrives. Business days are the PRC calendar's; "today" is Beijing's
-date.
+the report explaining it arrives. Business days are the PRC calendar's, with the years loaded
+through the API (files/calendar.py); "today" is Beijing's date.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from settlewatch.common.calendar import built_in
+from settlewatch.common.calendar import BusinessCalendar
 from settlewatch.common.db import driver_transaction
 from settlewatch.common.loops import Alarm
+from settlewatch.ingest.files.calendar import in_force
 from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
 from settlewatch.ingest.files.payouts import Credit, Expected, Pair, due, pair
 from settlewatch.ingest.metrics import OPEN_EXCEPTIONS, PAYOUT_AMOUNT, PAYOUTS
@@ -33,7 +34,6 @@ __all__ = ["PayoutReconciler"]
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 LINES_WAIT = timedelta(minutes=15)  # as long as a JSON settlement waits for its transaction
-CALENDAR = built_in("CN")
 
 _NEW_PAYOUTS = """
 UPDATE settlement_file_records SET match_status = 'recorded'
@@ -219,7 +219,8 @@ class PayoutReconciler:
         now = self._clock()
         async with driver_transaction(self._engine) as driver:
             await driver.execute("LOCK TABLE payouts IN SHARE ROW EXCLUSIVE MODE")  # one at a time
-            await self._record_expected(driver)
+            calendar = await in_force(driver, "CN")
+            await self._record_expected(driver, calendar)
             ready, waiting = await _open(driver, now - LINES_WAIT)
             seen = [
                 s
@@ -228,19 +229,19 @@ class PayoutReconciler:
             ]
             paired = {row["credit_id"] for row in await driver.fetch(_PAIRED)}
             free = [s for s in seen if s.credit.credit_id not in paired]
-            await self._settle(driver, ready, free, now)
+            await self._settle(driver, ready, free, now, calendar)
             last_import = await driver.fetchval(_LAST_IMPORT)
             judged = last_import is None or last_import <= now - self._quiet
             if judged:
                 missing = await driver.fetch(_MISSING, [p.payout_id for p in ready], today)
                 await _missing(driver, missing, now)
                 if not waiting:
-                    await self._unexpected(driver, free, today, now)
+                    await self._unexpected(driver, free, today, now, calendar)
             await _count(driver)
         self._on_findings()
         return judged
 
-    async def _record_expected(self, driver: Any) -> None:
+    async def _record_expected(self, driver: Any, calendar: BusinessCalendar) -> None:
         rows = await driver.fetch(_NEW_PAYOUTS)
         if not rows:
             return
@@ -257,16 +258,21 @@ class PayoutReconciler:
             [b["count"] for b in bodies],
             value_dates,
             [b.get("reference") for b in bodies],
-            [due(CALENDAR, d, self._grace) if d else None for d in value_dates],
+            [due(calendar, d, self._grace) if d else None for d in value_dates],
         )
 
     async def _settle(
-        self, driver: Any, open_payouts: list[Expected], free: list[_Seen], now: datetime
+        self,
+        driver: Any,
+        open_payouts: list[Expected],
+        free: list[_Seen],
+        now: datetime,
+        calendar: BusinessCalendar,
     ) -> None:
         """Pair the open payouts with the free credits; a credit reported unexpected before is
         explained by its payout now."""
         by_id = {s.credit.credit_id: s for s in free if s.credit.amount_minor > 0}
-        pairs: list[Pair] = pair(open_payouts, [s.credit for s in by_id.values()], CALENDAR)
+        pairs: list[Pair] = pair(open_payouts, [s.credit for s in by_id.values()], calendar)
         if not pairs:
             return
         credit_ids = [p.credit.credit_id for p in pairs]
@@ -283,12 +289,19 @@ class PayoutReconciler:
         for credit_id in credit_ids:
             free.remove(by_id[credit_id])
 
-    async def _unexpected(self, driver: Any, free: list[_Seen], today: date, now: datetime) -> None:
+    async def _unexpected(
+        self,
+        driver: Any,
+        free: list[_Seen],
+        today: date,
+        now: datetime,
+        calendar: BusinessCalendar,
+    ) -> None:
         late = [
             s
             for s in free
             if s.credit.value_date is not None
-            and due(CALENDAR, s.credit.value_date, self._grace) <= today
+            and due(calendar, s.credit.value_date, self._grace) <= today
         ]
         if not late:
             return
@@ -300,7 +313,7 @@ class PayoutReconciler:
             [s.credit.amount_minor for s in late],
             [s.credit.value_date for s in late],
             [s.evidence.get("entry_ref") or s.evidence.get("servicer_ref") for s in late],
-            [due(CALENDAR, s.credit.value_date, self._grace) for s in late if s.credit.value_date],
+            [due(calendar, s.credit.value_date, self._grace) for s in late if s.credit.value_date],
             [orjson.dumps(s.evidence).decode() for s in late],
             [s.account for s in late],
         )

@@ -33,6 +33,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.matcher
+	$(BIN)/python -m bench.fees
 	$(BIN)/python -m bench.overdue_latency
 	$(BIN)/python -m bench.matcher_state
 	$(BIN)/python -m bench.alerts

@@ -273,3 +273,28 @@ async def test_a_nul_in_free_text_is_refused_naming_the_field(
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["items", 0, "region"]
     assert await published_kinds(ingest_settings) == ["merchant"]  # only M1's registration
+
+
+async def test_a_fee_rule_with_a_negative_rate_is_refused_naming_the_field(
+    client: httpx.AsyncClient, ingest_settings: IngestSettings
+) -> None:
+    rules = [{"card_type": "debit", "rate_bps": 50}, {"rate_bps": -60}]
+    schedule = [{"effective_from": "2026-01-01", "rules": rules}]
+    response = await client.put("/v1/merchants/M2", json=PROFILE | {"fee_schedule": schedule})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["fee_schedule", 0, "rules", 1, "rate_bps"]
+    assert (await client.get("/v1/merchants/M2")).status_code == 404
+    good = [{"effective_from": "2026-01-01", "rules": rules[:1] + [{"rate_bps": 60}]}]
+    accepted = await client.put("/v1/merchants/M2", json=PROFILE | {"fee_schedule": good})
+    assert accepted.status_code == 201, accepted.text
+    stored = (await client.get("/v1/merchants/M2")).json()
+    assert stored["fee_schedule"][0]["rules"][1]["rate_bps"] == 60
+    assert await published_kinds(ingest_settings) == ["merchant", "merchant"]  # M1's, then M2's
+
+
+async def test_a_card_type_outside_debit_and_credit_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/transactions", json=items(sale("T9", card_type="amex")))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["items", 0, "card_type"]
+    accepted = await client.post("/v1/transactions", json=items(sale("T9", card_type="debit")))
+    assert accepted.status_code == 202

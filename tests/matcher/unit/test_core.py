@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from settlewatch.common.events import MaintenanceWindow
 from settlewatch.matcher.core.matcher import fee
+from settlewatch.matcher.core.model import MerchantTerms
 from tests.matcher.unit.scenario import Run, at, merchant, paid, sale, settlement, void
 
 DUE = "2025-11-22T00:00+08:00"  # T1 of a sale on Thursday 2025-11-20 10:00
@@ -111,12 +112,18 @@ def test_a_net_within_the_tolerance_is_fine() -> None:
 
 def test_fees_round_half_up_and_respect_the_cap() -> None:
     terms = Run().feed(merchant(mdr_bps=60)).matcher.state.merchants["M1"]
-    assert fee(12800, terms) == 77  # 76.8
-    assert fee(12500, terms) == 75
-    assert fee(125, terms) == 1  # 0.75
-    assert fee(250, terms) == 2  # 1.5 rounds up
+    on = at("2025-11-20T10:00+08:00")
+
+    def charged(gross: int, of: MerchantTerms) -> int | None:
+        applied = fee(gross, of, on)
+        return applied.fee_minor if applied else None
+
+    assert charged(12800, terms) == 77  # 76.8
+    assert charged(12500, terms) == 75
+    assert charged(125, terms) == 1  # 0.75
+    assert charged(250, terms) == 2  # 1.5 rounds up
     capped = Run().feed(merchant(mdr_bps=60, fee_cap_minor=2500)).matcher.state.merchants["M1"]
-    assert fee(10_000_000, capped) == 2500
+    assert charged(10_000_000, capped) == 2500
 
 
 def test_a_void_cancels_a_pending_payment_and_no_overdue_ever_comes() -> None:

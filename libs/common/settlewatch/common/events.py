@@ -42,6 +42,8 @@ __all__ = [
     "LATEST",
     "CalendarYearIn",
     "CalendarYearLoaded",
+    "FeeRuleIn",
+    "FeeVersionIn",
     "FindingRecord",
     "MaintenanceWindow",
     "MaintenanceWindowIn",
@@ -174,6 +176,8 @@ class Transaction(TypedDict):
     region: NotRequired[
         Annotated[str, StringConstraints(min_length=1, max_length=64), Storable] | None
     ]
+    # Which fee rule applies (SPEC §11); a rule for "any" card fits a transaction without it.
+    card_type: NotRequired[Literal["debit", "credit"] | None]
 
 
 @with_config(_STRICT)
@@ -251,6 +255,25 @@ def _instant_sla(value: timedelta) -> timedelta:
     return value
 
 
+class FeeRuleIn(_Model):
+    """round-half-up(gross × rate_bps / 10000) + fixed_minor, capped at cap_minor (SPEC §11),
+    for the payments of this card type and channel (instant: an instant payout)."""
+
+    card_type: Literal["debit", "credit", "any"] = "any"
+    channel: Literal["instant", "scheduled", "any"] = "any"
+    rate_bps: Annotated[StrictInt, Field(ge=0, le=10_000)] = 0
+    fixed_minor: Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)] = 0
+    cap_minor: Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)] | None = None
+
+
+class FeeVersionIn(_Model):
+    """The rules in force from `effective_from` (the merchant's local date); the first rule
+    that fits a payment decides its fee."""
+
+    effective_from: Day
+    rules: Annotated[list[FeeRuleIn], Field(min_length=1, max_length=20)]
+
+
 class MerchantProfile(_Model):
     """How and when a merchant is paid (SPEC §4–5)."""
 
@@ -268,9 +291,22 @@ class MerchantProfile(_Model):
     ] = "24:00"
     mdr_bps: Annotated[StrictInt, Field(ge=0, le=10_000)] = 60
     fee_cap_minor: Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)] | None = None
+    # Replaces mdr_bps/fee_cap_minor when given (those are a one-rule schedule).
+    fee_schedule: Annotated[list[FeeVersionIn], Field(min_length=1, max_length=50)] | None = None
     amount_tolerance_minor: Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)] = 1
     locale: Literal["zh-CN", "en"] = "zh-CN"
     webhook: Webhook | None = None
+
+    @field_validator("fee_schedule")
+    @classmethod
+    def _versions_in_order(cls, value: list[FeeVersionIn] | None) -> list[FeeVersionIn] | None:
+        for i, (before, after) in enumerate(zip(value or [], (value or [])[1:], strict=False)):
+            if after.effective_from <= before.effective_from:
+                raise ValueError(
+                    f"versions must have increasing effective_from dates: version {i + 1} "
+                    f"({after.effective_from}) is not after version {i} ({before.effective_from})"
+                )
+        return value
 
     @field_validator("instant_sla")
     @classmethod

@@ -10,10 +10,11 @@ and channel.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from settlewatch.common.events import MerchantProfile
 from settlewatch.common.money import fee_minor
 
 __all__ = ["Applied", "CardType", "Channel", "FeeRule", "FeeSchedule", "FeeVersion"]
@@ -70,22 +71,60 @@ class Applied:
 @dataclass(frozen=True)
 class FeeSchedule:
     versions: tuple[FeeVersion, ...]  # by effective_from, strictly increasing
+    # Per version, the first fitting rule (and its number) for each card type and channel a
+    # payment can have: deciding a fee is then a bisect and a lookup (bench/fees.py).
+    _starts: tuple[date, ...] = field(init=False, repr=False, compare=False)
+    _first: tuple[dict[tuple[str | None, str], tuple[int, FeeRule]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_starts", tuple(v.effective_from for v in self.versions))
+        first = []
+        for version in self.versions:
+            fitting = {}
+            for card_type in ("debit", "credit", None):
+                for channel in ("instant", "scheduled"):
+                    numbered = enumerate(version.rules, start=1)
+                    found = next(((n, r) for n, r in numbered if r.fits(card_type, channel)), None)
+                    if found is not None:
+                        fitting[(card_type, channel)] = found
+            first.append(fitting)
+        object.__setattr__(self, "_first", tuple(first))
 
     @classmethod
     def one_rule(cls, rate_bps: int, cap_minor: int | None) -> FeeSchedule:
         """``mdr_bps``/``fee_cap_minor``: one rule for everything, in force since ever."""
         return cls((FeeVersion(date.min, (FeeRule(rate_bps=rate_bps, cap_minor=cap_minor),)),))
 
+    @classmethod
+    def of(cls, profile: MerchantProfile) -> FeeSchedule:
+        if profile.fee_schedule is None:
+            return cls.one_rule(profile.mdr_bps, profile.fee_cap_minor)
+        return cls(
+            tuple(
+                FeeVersion(v.effective_from, tuple(FeeRule(**r.model_dump()) for r in v.rules))
+                for v in profile.fee_schedule
+            )
+        )
+
+    def rule(self, version: date, number: int) -> FeeRule | None:
+        """Rule `number` (1-based) of the version from `version`, if the schedule still has it."""
+        for candidate in self.versions:
+            if candidate.effective_from == version and 0 < number <= len(candidate.rules):
+                return candidate.rules[number - 1]
+        return None
+
     def applied(
         self, gross_minor: int, on: date, card_type: str | None, channel: str
     ) -> Applied | None:
         """The fee of a payment of `gross_minor` made on local date `on`; None when no version
         is in force yet or no rule of it fits (the fee is then unknown, not zero)."""
-        index = bisect.bisect_right([v.effective_from for v in self.versions], on) - 1
+        index = bisect.bisect_right(self._starts, on) - 1
         if index < 0:
             return None
-        version = self.versions[index]
-        for number, rule in enumerate(version.rules, start=1):
-            if rule.fits(card_type, channel):
-                return Applied(rule.fee(gross_minor), version.effective_from, number, rule)
-        return None
+        found = self._first[index].get((card_type, channel))
+        if found is None:
+            return None
+        number, rule = found
+        return Applied(rule.fee(gross_minor), self._starts[index], number, rule)

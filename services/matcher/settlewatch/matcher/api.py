@@ -40,7 +40,7 @@ class PaymentOut(BaseModel):
     # "estimated" when the merchant's calendar had no data for a year the deadline crosses:
     # business days were taken to be Monday–Friday (SPEC §10).
     deadline_basis: Literal["calendar", "estimated"]
-    expected_net_minor: int
+    expected_net_minor: int | None  # None: no rule of the fee schedule fits the payment
     settled_at: datetime | None
     settlement_id: str | None
     matched_by: str | None  # for a settlement file's line: the rule that matched it (SPEC §9)

@@ -3,6 +3,7 @@ one document. Explicit, versioned field by field, so a newer matcher can read an
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import orjson
 
 from settlewatch.common.calendar import BusinessCalendar, LoadedYear
 from settlewatch.common.events import FindingRecord, finding_json
+from settlewatch.common.fees import FeeRule, FeeSchedule, FeeVersion
 from settlewatch.matcher.core.deadlines import Schedule, Window
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import (
@@ -69,6 +71,7 @@ def payment_from_json(data: Json) -> Payment:
         base_due_at=datetime.fromisoformat(data["base_due_at"]),
         due_at=datetime.fromisoformat(data["due_at"]),
         expected_net_minor=data["expected_net_minor"],
+        fee_rule=data.get("fee_rule"),
         bank_code=data["bank_code"],
         cycle=data["cycle"],
         digest=data["digest"],
@@ -97,8 +100,10 @@ def _terms_to_json(terms: MerchantTerms) -> Json:
         "cutoff": schedule.cutoff.isoformat(),
         "due_time": schedule.due_time,
         "instant_sla_s": schedule.instant_sla.total_seconds() if schedule.instant_sla else None,
-        "mdr_bps": terms.mdr_bps,
-        "fee_cap_minor": terms.fee_cap_minor,
+        "fees": [
+            [v.effective_from.isoformat(), [dataclasses.asdict(r) for r in v.rules]]
+            for v in terms.fees.versions
+        ],
         "amount_tolerance_minor": terms.amount_tolerance_minor,
     }
 
@@ -116,9 +121,19 @@ def _terms_from_json(data: Json) -> MerchantTerms:
             due_time=data["due_time"],
             instant_sla=timedelta(seconds=sla) if sla is not None else None,
         ),
-        mdr_bps=data["mdr_bps"],
-        fee_cap_minor=data["fee_cap_minor"],
+        fees=_fees_from_json(data),
         amount_tolerance_minor=data["amount_tolerance_minor"],
+    )
+
+
+def _fees_from_json(data: Json) -> FeeSchedule:
+    if "fees" not in data:  # saved before fee schedules: mdr_bps and fee_cap_minor
+        return FeeSchedule.one_rule(data["mdr_bps"], data["fee_cap_minor"])
+    return FeeSchedule(
+        tuple(
+            FeeVersion(date.fromisoformat(day), tuple(FeeRule(**r) for r in rules))
+            for day, rules in data["fees"]
+        )
     )
 
 

@@ -18,7 +18,7 @@ import hashlib
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -32,7 +32,7 @@ from settlewatch.common.events import (
     Settlement,
     Transaction,
 )
-from settlewatch.common.money import fee_minor
+from settlewatch.common.fees import Applied, FeeSchedule
 from settlewatch.matcher.core.deadlines import (
     Schedule,
     Window,
@@ -82,9 +82,14 @@ class UnknownMerchant(BadInput):
     """A transaction of a merchant whose profile the partition has not seen (dead-letter it)."""
 
 
-def fee(gross_minor: int, terms: MerchantTerms) -> int:
-    """The merchant's fee on a sale of `gross_minor` (common.money.fee_minor)."""
-    return fee_minor(gross_minor, terms.mdr_bps, terms.fee_cap_minor)
+def fee(
+    gross_minor: int, terms: MerchantTerms, occurred_at: datetime, card_type: str | None = None
+) -> Applied | None:
+    """The merchant's fee on a sale (SPEC §11): its schedule's version in force on the local
+    date of `occurred_at`, the first rule fitting the card type and channel."""
+    local_date = occurred_at.astimezone(terms.schedule.timezone).date()
+    channel = "instant" if terms.cycle == "instant" else "scheduled"
+    return terms.fees.applied(gross_minor, local_date, card_type, channel)
 
 
 def fires_at(payment: Payment) -> datetime | None:
@@ -131,8 +136,7 @@ class Matcher:
             bank_code=profile.settlement_bank,
             cycle=profile.settlement_cycle,
             schedule=Schedule.of(profile),
-            mdr_bps=profile.mdr_bps,
-            fee_cap_minor=profile.fee_cap_minor,
+            fees=FeeSchedule.of(profile),
             amount_tolerance_minor=profile.amount_tolerance_minor,
         )
         self.state.reference_changed = True
@@ -233,6 +237,7 @@ class Matcher:
         due_at = after_maintenance(due.due_at, windows)
         sale = txn["type"] == "sale"
         amount = txn["amount_minor"]
+        applied = fee(amount, terms, txn["occurred_at"], txn.get("card_type")) if sale else None
         history = [(txn["occurred_at"], f"{txn['type']} received")]
         if due_at != due.due_at:
             history.append((due_at, MOVED_BY_MAINTENANCE))
@@ -246,7 +251,10 @@ class Matcher:
             business_date=due.business_date,
             base_due_at=due.due_at,
             due_at=due_at,
-            expected_net_minor=amount - fee(amount, terms) if sale else -amount,
+            expected_net_minor=(
+                (amount - applied.fee_minor if applied else None) if sale else -amount
+            ),
+            fee_rule=f"{applied.version}#{applied.rule}" if applied else None,
             bank_code=terms.bank_code,
             cycle=terms.cycle,
             digest=digest,
@@ -504,21 +512,26 @@ class Matcher:
         terms = self.state.merchants.get(payment.merchant_id)
         if latest is None or terms is None:
             return
+        expected_net = payment.expected_net_minor
         gross_off = latest.gross_minor != payment.amount_minor
-        net_off = abs(latest.net_minor - payment.expected_net_minor) > terms.amount_tolerance_minor
+        net_off = (
+            expected_net is not None
+            and abs(latest.net_minor - expected_net) > terms.amount_tolerance_minor
+        )
         if gross_off or net_off:
-            self._note(
-                "settlement.amount_mismatch",
-                f"{payment.txn_id}:{latest.settlement_id}",
-                payment,
-                {
-                    "expected_gross_minor": payment.amount_minor,
-                    "settled_gross_minor": latest.gross_minor,
-                    "expected_net_minor": payment.expected_net_minor,
-                    "settled_net_minor": latest.net_minor,
-                },
-                at=now,
-            )
+            evidence: dict[str, Any] = {
+                "expected_gross_minor": payment.amount_minor,
+                "settled_gross_minor": latest.gross_minor,
+                "expected_net_minor": expected_net,
+                "settled_net_minor": latest.net_minor,
+                "charged_fee_minor": latest.fee_minor,
+            }
+            if expected_net is not None:
+                evidence["expected_fee_minor"] = payment.amount_minor - expected_net
+            if payment.fee_rule is not None:
+                evidence["fee_rule"] = _fee_rule(payment.fee_rule, terms)
+            subject = f"{payment.txn_id}:{latest.settlement_id}"
+            self._note("settlement.amount_mismatch", subject, payment, evidence, at=now)
 
     def _judge_unknown(self, now: datetime) -> None:
         for txn_id, facts in sorted(self.state.early_settlements.items()):
@@ -610,6 +623,16 @@ class Matcher:
                 evidence=evidence,
             )
         )
+
+
+def _fee_rule(label: str, terms: MerchantTerms) -> dict[str, Any]:
+    """The rule a payment's expected fee came from, as the merchant's schedule states it."""
+    version, number = label.split("#")
+    effective_from = date.fromisoformat(version)
+    rule = terms.fees.rule(effective_from, int(number))
+    if rule is None:  # the schedule was replaced since: the label is all there is
+        return {"version_effective_from": version, "rule": int(number)}
+    return Applied(0, effective_from, int(number), rule).describe()
 
 
 def _overdue(payment: Payment) -> str:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from settlewatch.common.calendar import BusinessCalendar
+from settlewatch.common.fees import FeeSchedule
 from settlewatch.matcher.core.deadlines import DeadlineBasis, Schedule, Window
 
 __all__ = [
@@ -59,8 +60,7 @@ class MerchantTerms:
     bank_code: str
     cycle: str
     schedule: Schedule
-    mdr_bps: int
-    fee_cap_minor: int | None
+    fees: FeeSchedule
     amount_tolerance_minor: int
 
 
@@ -95,12 +95,14 @@ class Payment:
     business_date: date
     base_due_at: datetime  # before maintenance windows
     due_at: datetime
-    expected_net_minor: int
+    expected_net_minor: int | None  # None: no fee rule fits it (the net is not checked)
     bank_code: str
     cycle: str
     digest: str  # of the transaction as first seen: a different one later is a conflict
     card_fingerprint: str
     evidence: dict[str, Any]
+    # The fee rule that decided expected_net_minor: "<version effective_from>#<rule number>".
+    fee_rule: str | None = None
     # "estimated" when the calendar did not know a year the deadline crosses (weekdays assumed).
     deadline_basis: DeadlineBasis = "calendar"
     status: Status = "pending"

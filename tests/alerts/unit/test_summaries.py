@@ -188,3 +188,50 @@ def test_the_settlement_files_findings_read_in_both_locales(
         assert text != alert_type  # a template exists
         for part in wanted:
             assert part in text, (locale, text)
+
+
+def test_amount_mismatch_shows_the_fees_charged_and_expected_or_that_no_rule_fits() -> None:
+    evidence = OVERDUE | {
+        "settlement_id": "S2",
+        "expected_net_minor": 998_000,
+        "settled_net_minor": 995_000,
+        "expected_fee_minor": 2000,
+        "charged_fee_minor": 5000,
+    }
+    zh = summary(
+        "settlement.amount_mismatch",
+        evidence,
+        locale="zh-CN",
+        timezone="Asia/Shanghai",
+        probable_cause=None,
+    )
+    assert "（结算单 S2）；手续费实扣 ¥50.00，应为 ¥20.00。" in zh
+    unknown = evidence | {"expected_net_minor": None, "expected_fee_minor": None}
+    en = summary(
+        "settlement.amount_mismatch",
+        unknown,
+        locale="en",
+        timezone="Asia/Shanghai",
+        probable_cause=None,
+    )
+    assert "expected net unknown (no fee rule fits), received CN¥9,950.00 (settlement S2)." in en
+
+
+def test_an_estimated_deadline_is_said_to_be_estimated() -> None:
+    for locale, said in (("zh-CN", "按周一至周五估算"), ("en", "estimated on Monday–Friday")):
+        text = summary(
+            "settlement.overdue",
+            OVERDUE | {"deadline_basis": "estimated"},
+            locale=locale,  # type: ignore[arg-type]
+            timezone="Asia/Shanghai",
+            probable_cause=None,
+        )
+        assert said in text
+        plain = summary(
+            "settlement.overdue",
+            OVERDUE | {"deadline_basis": "calendar"},
+            locale=locale,  # type: ignore[arg-type]
+            timezone="Asia/Shanghai",
+            probable_cause=None,
+        )
+        assert said not in plain

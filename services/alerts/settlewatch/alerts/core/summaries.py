@@ -84,9 +84,17 @@ def summary(
         "cause": _CAUSE[locale].get(probable_cause or "unknown", probable_cause or ""),
         "pair": " / ".join(e.get("txn_ids") or [e.get("txn_id", "?")]),
     }
-    if currency and "expected_net_minor" in e:
-        facts["expected_net"] = money(e["expected_net_minor"], currency, locale)
+    if currency and "settled_net_minor" in e:
+        expected = e.get("expected_net_minor")
+        facts["expected_net"] = (
+            money(expected, currency, locale) if expected is not None else _NO_RULE[locale]
+        )
         facts["settled_net"] = money(e["settled_net_minor"], currency, locale)
+        facts["fees"] = ""
+        if e.get("expected_fee_minor") is not None and "charged_fee_minor" in e:
+            charged = money(e["charged_fee_minor"], currency, locale)
+            owed = money(e["expected_fee_minor"], currency, locale)
+            facts["fees"] = _FEES[locale].format(charged=charged, expected=owed)
     facts |= _file_facts(alert_type, e, locale)
     template = (_ZH if locale == "zh-CN" else _EN).get(alert_type)
     if template is None:
@@ -97,6 +105,11 @@ def summary(
     return text
 
 
+_NO_RULE = {"zh-CN": "未知（无适用的费率规则）", "en": "unknown (no fee rule fits)"}
+_FEES = {
+    "zh-CN": "；手续费实扣 {charged}，应为 {expected}",
+    "en": "; fee charged {charged}, expected {expected}",
+}
 # A deadline computed on Monday–Friday because the holiday calendar of its year is not loaded.
 _ESTIMATED = {
     "zh-CN": "（应到账时间按周一至周五估算：该年度节假日安排尚未载入。）",
@@ -151,7 +164,7 @@ _ZH = {
     ),
     "settlement.amount_mismatch": (
         "交易 {txn}（{amount}，{occurred}）到账金额不符："
-        "应到账 {expected_net}，实际到账 {settled_net}（结算单 {sid}）。"
+        "应到账 {expected_net}，实际到账 {settled_net}（结算单 {sid}）{fees}。"
     ),
     "settlement.unknown_transaction": (
         "结算单 {sid} 中的交易 {txn} 在 15 分钟后仍未收到，无法核对。"
@@ -200,7 +213,7 @@ _EN = {
     "settlement.recovered": "Transaction {txn} ({amount}, {occurred}), whose payout had failed, "
     "has now been settled (settlement {sid}).",
     "settlement.amount_mismatch": "Transaction {txn} ({amount}, {occurred}) was settled with the "
-    "wrong amount: expected net {expected_net}, received {settled_net} (settlement {sid}).",
+    "wrong amount: expected net {expected_net}, received {settled_net} (settlement {sid}){fees}.",
     "settlement.unknown_transaction": "Settlement {sid} pays transaction {txn}, which is still "
     "unknown 15 minutes later and cannot be checked.",
     "settlement.expired": "Transaction {txn} ({amount}, {occurred}), due by {due}, is still not "

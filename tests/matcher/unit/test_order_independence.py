@@ -39,15 +39,21 @@ def transactions(draw: st.DrawFn) -> dict[str, Event]:
     chosen: dict[str, Event] = {}
     for txn_id in draw(st.lists(st.sampled_from(TXN_IDS), min_size=1, max_size=8, unique=True)):
         when = minutes(draw(st.integers(0, 3 * 24 * 60)))
-        kind = draw(st.sampled_from(["sale", "sale", "sale", "refund"]))
+        kind = draw(st.sampled_from(["sale", "sale", "sale", "refund", "refund", "chargeback"]))
         chosen[txn_id] = sale(
             txn_id,
             when.isoformat(),
             type=kind,
             merchant_id=draw(st.sampled_from(["M1", "M2"])),
-            amount_minor=draw(st.sampled_from([12800, 5000])),
+            amount_minor=draw(st.sampled_from([12800, 5000, 9000])),
             card_fingerprint=draw(st.sampled_from(["fp-a", "fp-b"])),
-            **({"original_txn_id": "T-orig"} if kind == "refund" else {}),
+            # Refunds of the scenario's sales (they may add up to more than one) or of one never
+            # seen; a chargeback names its sale too.
+            **(
+                {"original_txn_id": draw(st.sampled_from([*TXN_IDS, "T-orig"]))}
+                if kind != "sale"
+                else {}
+            ),
         )
     return chosen
 

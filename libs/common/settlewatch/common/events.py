@@ -47,6 +47,7 @@ __all__ = [
     "FindingRecord",
     "MaintenanceWindow",
     "MaintenanceWindowIn",
+    "NEEDS_ORIGINAL",
     "MerchantChanged",
     "MerchantProfile",
     "Pulse",
@@ -156,16 +157,23 @@ class _Model(BaseModel):
 _STRICT = ConfigDict(extra="forbid")
 
 
+# Transaction types that undo or claw back an earlier transaction: they must name it.
+NEEDS_ORIGINAL = frozenset({"refund", "void", "reversal", "chargeback"})
+
+
 @with_config(_STRICT)
 class Transaction(TypedDict):
-    """A terminal transaction: a sale, or a refund/void/reversal of an earlier one
-    (``original_txn_id`` is required for those)."""
+    """A terminal transaction: a sale, or a refund/void/reversal/chargeback of an earlier one
+    (``original_txn_id`` is required for those), or money the acquirer moves outside a sale
+    (SPEC §11): a ``fee_debit`` it announces (terminal rent, data fee, 欠费补扣), an
+    ``adjustment`` either way (``direction`` required)."""
 
     txn_id: Id
     merchant_id: Id
     terminal_id: Id
-    type: Literal["sale", "refund", "void", "reversal"]
+    type: Literal["sale", "refund", "void", "reversal", "chargeback", "fee_debit", "adjustment"]
     original_txn_id: NotRequired[Id | None]
+    direction: NotRequired[Literal["credit", "debit"] | None]  # of an adjustment
     amount_minor: PositiveMinor
     currency: Currency
     occurred_at: Timestamp

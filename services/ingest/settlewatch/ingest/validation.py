@@ -20,7 +20,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import jiter
 from pydantic import TypeAdapter, ValidationError
 
-from settlewatch.common.events import ID_PATTERN, Transaction
+from settlewatch.common.events import ID_PATTERN, NEEDS_ORIGINAL, Transaction
 from settlewatch.common.pan import find_pans, looks_like_pan, may_contain_pan
 from settlewatch.common.problems import ProblemError
 
@@ -140,12 +140,17 @@ def unregistered_errors(merchant_ids: Sequence[str], unknown: set[str]) -> list[
 
 
 def missing_original_errors(transactions: Sequence[Transaction]) -> list[Error]:
-    """Refunds, voids and reversals must name the transaction they undo."""
-    return [
-        {"loc": ["items", index, "original_txn_id"], "msg": f"is required for a {txn['type']}"}
-        for index, txn in enumerate(transactions)
-        if txn["type"] != "sale" and not txn.get("original_txn_id")
-    ]
+    """Refunds, voids, reversals and chargebacks must name the transaction they undo; an
+    adjustment must say which way the money goes."""
+    errors: list[Error] = []
+    for index, txn in enumerate(transactions):
+        if txn["type"] in NEEDS_ORIGINAL and not txn.get("original_txn_id"):
+            msg = f"is required for a {txn['type']}"
+            errors.append({"loc": ["items", index, "original_txn_id"], "msg": msg})
+        if txn["type"] == "adjustment" and not txn.get("direction"):
+            msg = "is required for an adjustment: credit (to the merchant) or debit"
+            errors.append({"loc": ["items", index, "direction"], "msg": msg})
+    return errors
 
 
 def reject(errors: list[Error]) -> None:

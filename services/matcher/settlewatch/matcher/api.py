@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from settlewatch.common.auth import Authenticated, not_found_unless_allowed
 from settlewatch.common.problems import ProblemError
 from settlewatch.matcher.codec import payment_from_json
-from settlewatch.matcher.core.model import OWED
+from settlewatch.matcher.core.model import OWED, PaymentKind
 from settlewatch.schema import matcher as tables
 
 router = APIRouter(tags=["payments"])
@@ -31,8 +31,9 @@ class HistoryEntry(BaseModel):
 class PaymentOut(BaseModel):
     txn_id: str
     merchant_id: str
+    kind: PaymentKind
     status: str
-    amount_minor: int
+    amount_minor: int  # signed: refunds, chargebacks and debits are negative
     currency: str
     occurred_at: datetime
     business_date: str
@@ -76,6 +77,7 @@ async def get_payment(txn_id: str, request: Request, principal: Authenticated) -
     return PaymentOut(
         txn_id=payment.txn_id,
         merchant_id=payment.merchant_id,
+        kind=payment.kind,
         status=payment.status,
         amount_minor=payment.amount_minor,
         currency=payment.currency,

@@ -85,6 +85,9 @@ def payment_from_json(data: Json) -> Payment:
         deadline_moves=data.get("deadline_moves", 0),
         cancelled=data["cancelled"],
         conflicts=data.get("conflicts", []),
+        refunds=data.get("refunds", {}),
+        refunds_exceeded=data.get("refunds_exceeded", False),
+        paid_after_void=data.get("paid_after_void", False),
         settlements={sid: _fact_from_json(f) for sid, f in data["settlements"].items()},
         history=[(datetime.fromisoformat(at), event) for at, event in data["history"]],
     )
@@ -208,6 +211,10 @@ def partition_to_json(state: PartitionState) -> Json:
             original: [void, at.isoformat()]
             for original, (void, at) in state.early_cancellations.items()
         },
+        "early_refunds": {
+            sale: {refund: [amount, at.isoformat()] for refund, (amount, at) in refunds.items()}
+            for sale, refunds in state.early_refunds.items()
+        },
         "unknown_reported": sorted(state.unknown_reported),
         "duplicate_candidates": sorted(state.duplicate_candidates),
         "reported_duplicates": [
@@ -250,6 +257,10 @@ def partition_from_json(
     state.early_cancellations = {
         original: (void, datetime.fromisoformat(at))
         for original, (void, at) in data.get("early_cancellations", {}).items()
+    }
+    state.early_refunds = {
+        sale: {refund: (amount, datetime.fromisoformat(at)) for refund, (amount, at) in r.items()}
+        for sale, r in data.get("early_refunds", {}).items()
     }
     state.unknown_reported = {(s, t) for s, t in data.get("unknown_reported", [])}
     state.duplicate_candidates = {(a, b) for a, b in data.get("duplicate_candidates", [])}

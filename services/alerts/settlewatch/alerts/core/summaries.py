@@ -95,6 +95,13 @@ def summary(
             charged = money(e["charged_fee_minor"], currency, locale)
             owed = money(e["expected_fee_minor"], currency, locale)
             facts["fees"] = _FEES[locale].format(charged=charged, expected=owed)
+    if currency and "refunded_minor" in e:
+        facts["refunded"] = money(e["refunded_minor"], currency, locale)
+        facts["refunds"] = (
+            "、".join(e.get("refunds") or [])
+            if locale == "zh-CN"
+            else ", ".join(e.get("refunds") or [])
+        )
     facts |= _file_facts(alert_type, e, locale)
     template = (_ZH if locale == "zh-CN" else _EN).get(alert_type)
     if template is None:
@@ -177,6 +184,13 @@ _ZH = {
         "疑似重复扣款：交易 {pair}（同一张卡，{amount}，{occurred}）。"
     ),
     "transaction.conflict": "交易 {txn} 被再次上送但内容不同，以首次上送的内容为准。",
+    "refund.exceeds_sale": (
+        "交易 {txn}（{amount}，{occurred}）的退款合计 {refunded}，超过了原交易金额"
+        "（退款 {refunds}）。"
+    ),
+    "settlement.paid_after_void": (
+        "交易 {txn}（{amount}，{occurred}）已撤销，银行仍然付款了（结算单 {sid}，{settled_net}）。"
+    ),
     "payout.missing": (
         "结算报告中的付款批次 {payout}（{amount}，{count} 笔）应于 {value_date} 到账，"
         "宽限期已过，银行流水中仍未见这笔入账（未到账）。"
@@ -222,6 +236,10 @@ _EN = {
     "card, {amount}, {occurred}).",
     "transaction.conflict": "Transaction {txn} was sent again with different content; the first "
     "version is kept.",
+    "refund.exceeds_sale": "The refunds of transaction {txn} ({amount}, {occurred}) add up to "
+    "{refunded}, more than the sale (refunds {refunds}).",
+    "settlement.paid_after_void": "Transaction {txn} ({amount}, {occurred}) was cancelled, yet "
+    "the bank paid it (settlement {sid}, {settled_net}).",
     "payout.missing": "Payout {payout} ({amount}, {count} payments) was due on the account on "
     "{value_date}; the grace period is over and no such credit is on the bank statement.",
     "payout.short": "Payout {payout} should have credited {amount}; the statement shows "

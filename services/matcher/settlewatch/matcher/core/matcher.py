@@ -49,6 +49,7 @@ from settlewatch.matcher.core.model import (
     MerchantTerms,
     PartitionState,
     Payment,
+    PaymentKind,
     SaleKey,
     SettlementFact,
     Status,
@@ -74,6 +75,9 @@ DUPLICATE_WINDOW = timedelta(minutes=10)
 DUPLICATE_HORIZON = timedelta(hours=1)
 EXPIRY = timedelta(days=30)
 MOVED_BY_MAINTENANCE = "due date moved by bank maintenance"
+# What a payment's findings show of its transaction; the others only when the transaction has them.
+SALE_FIELDS = ("terminal_id", "rrn", "stan", "auth_code")
+EVIDENCE_FIELDS = (*SALE_FIELDS, "original_txn_id", "card_type")
 # calendar.missing is raised this long before a year the calendar does not know (SPEC §10).
 CALENDAR_NOTICE = timedelta(days=60)
 
@@ -107,6 +111,8 @@ def referenced(kind: str, body: Any) -> list[str]:
     if kind == "transaction":
         if body["type"] in ("void", "reversal"):
             return [body["original_txn_id"] or ""]
+        if body["type"] == "refund":  # its sale counts its refunds
+            return [body["txn_id"], body["original_txn_id"] or ""]
         return [body["txn_id"]]
     if kind == "settlement":
         return [line["txn_id"] for line in body["items"]]
@@ -235,8 +241,10 @@ class Matcher:
         calendar = self._calendar(terms.schedule.calendar)
         due = deadline(txn["occurred_at"], terms.schedule, calendar=calendar)
         due_at = after_maintenance(due.due_at, windows)
-        sale = txn["type"] == "sale"
+        kind: PaymentKind = txn["type"]  # type: ignore[assignment]  # voids were handled
+        sale = kind == "sale"
         amount = txn["amount_minor"]
+        signed = amount if sale or txn.get("direction") == "credit" else -amount
         applied = fee(amount, terms, txn["occurred_at"], txn.get("card_type")) if sale else None
         history = [(txn["occurred_at"], f"{txn['type']} received")]
         if due_at != due.due_at:
@@ -244,22 +252,22 @@ class Matcher:
         payment = Payment(
             txn_id=txn["txn_id"],
             merchant_id=txn["merchant_id"],
-            kind="sale" if sale else "refund",
-            amount_minor=amount if sale else -amount,
+            kind=kind,
+            amount_minor=signed,
             currency=txn["currency"],
             occurred_at=txn["occurred_at"],
             business_date=due.business_date,
             base_due_at=due.due_at,
             due_at=due_at,
             expected_net_minor=(
-                (amount - applied.fee_minor if applied else None) if sale else -amount
+                (amount - applied.fee_minor if applied else None) if sale else signed
             ),
             fee_rule=f"{applied.version}#{applied.rule}" if applied else None,
             bank_code=terms.bank_code,
             cycle=terms.cycle,
             digest=digest,
             card_fingerprint=txn["card_fingerprint"],
-            evidence={k: txn.get(k) for k in ("terminal_id", "rrn", "stan", "auth_code")},
+            evidence={k: txn.get(k) for k in EVIDENCE_FIELDS if k in txn or k in SALE_FIELDS},
             history=history,
             deadline_basis=due.basis,
         )
@@ -278,9 +286,23 @@ class Matcher:
                 self._note(
                     "settlement.unknown_transaction", f"{key[0]}:{key[1]}", payment, {}, "resolved"
                 )
+        early_refunds = self.state.early_refunds.pop(payment.txn_id, {})
         if sale:
             sale_key = (payment.merchant_id, payment.card_fingerprint, amount, payment.currency)
             self.remember_sale(sale_key, payment.txn_id, payment.occurred_at, judge=True)
+            payment.refunds = {refund: refunded for refund, (refunded, _) in early_refunds.items()}
+        elif kind == "refund":
+            self._count_refund(txn["original_txn_id"] or "", payment)
+
+    def _count_refund(self, sale_id: str, refund: Payment) -> None:
+        """Add a refund to its sale's refunds (or keep it until the sale comes)."""
+        sale = self.state.payments.get(sale_id)
+        if sale is None:
+            early = self.state.early_refunds.setdefault(sale_id, {})
+            early[refund.txn_id] = (-refund.amount_minor, refund.occurred_at)
+        elif sale.kind == "sale" and refund.txn_id not in sale.refunds:  # else: not a refund
+            sale.refunds[refund.txn_id] = -refund.amount_minor
+            self._touch(sale)
 
     def remember_sale(
         self, key: SaleKey, txn_id: str, occurred_at: datetime, *, judge: bool = False
@@ -399,6 +421,7 @@ class Matcher:
         state.clock = now
         for txn_id in sorted(state.dirty):
             if (payment := state.payments.get(txn_id)) is not None:
+                self._judge_money_out(payment, now)
                 self._report(payment, now)
         state.dirty.clear()
         self._fire_due(now)
@@ -427,6 +450,12 @@ class Matcher:
         for original, (_, at) in list(state.early_cancellations.items()):
             if at < too_old:
                 del state.early_cancellations[original]
+        for sale_id, refunds in list(state.early_refunds.items()):
+            for refund_id, (_, at) in list(refunds.items()):
+                if at < too_old:
+                    del refunds[refund_id]
+            if not refunds:
+                del state.early_refunds[sale_id]
         for txn_id, facts in list(state.early_settlements.items()):
             for settlement_id, fact in list(facts.items()):
                 if fact.occurred_at < too_old:
@@ -569,6 +598,23 @@ class Matcher:
                 at=now,
             )
         self.state.duplicate_candidates.clear()
+
+    def _judge_money_out(self, payment: Payment, now: datetime) -> None:
+        """Once each: a sale whose refunds add up to more than it (refund.exceeds_sale), a
+        cancelled payment the bank paid anyway (settlement.paid_after_void)."""
+        refunded = sum(payment.refunds.values())
+        if payment.refunds and refunded > payment.amount_minor and not payment.refunds_exceeded:
+            payment.refunds_exceeded = True
+            evidence = {"refunds": sorted(payment.refunds), "refunded_minor": refunded}
+            self._note("refund.exceeds_sale", payment.txn_id, payment, evidence, at=now)
+        latest = payment.latest_settlement
+        paid = latest is not None and latest.succeeded
+        if payment.cancelled and paid and latest and not payment.paid_after_void:
+            payment.paid_after_void = True
+            cancelled = next((e for _, e in payment.history if e.startswith("cancelled")), "")
+            evidence = {"cancelled": cancelled, "settled_net_minor": latest.net_minor}
+            subject = f"{payment.txn_id}:{latest.settlement_id}"
+            self._note("settlement.paid_after_void", subject, payment, evidence, at=now)
 
     def _judge_calendars(self, now: datetime) -> None:
         """calendar.missing for each year without data, from CALENDAR_NOTICE before it starts,

@@ -15,6 +15,7 @@ __all__ = [
     "AWAITING_EXPIRY",
     "OPEN",
     "OWED",
+    "PaymentKind",
     "DeadlineBasis",
     "Finding",
     "FindingType",
@@ -26,6 +27,7 @@ __all__ = [
     "Status",
 ]
 
+PaymentKind = Literal["sale", "refund", "chargeback", "fee_debit", "adjustment"]
 Status = Literal["pending", "overdue", "settled", "settled_late", "failed", "cancelled", "expired"]
 FindingType = Literal[
     "settlement.overdue",
@@ -37,6 +39,8 @@ FindingType = Literal[
     "settlement.expired",
     "transaction.duplicate_suspected",
     "transaction.conflict",
+    "refund.exceeds_sale",
+    "settlement.paid_after_void",
     "pipeline.stalled",
     "calendar.missing",
 ]
@@ -84,11 +88,12 @@ class SettlementFact:
 
 @dataclass
 class Payment:
-    """A sale or refund watched until the money moves; amounts signed as the bank books them."""
+    """A sale, or money going out (refund, chargeback, fee_debit) or either way (adjustment),
+    watched until the money moves; amounts signed as the bank books them."""
 
     txn_id: str
     merchant_id: str
-    kind: Literal["sale", "refund"]
+    kind: PaymentKind
     amount_minor: int
     currency: str
     occurred_at: datetime
@@ -113,6 +118,11 @@ class Payment:
     unfired: bool = False
     deadline_moves: int = 0
     cancelled: bool = False
+    # A sale's refunds (txn_id → amount), to see them add up to more than the sale; and the
+    # one-off findings already reported for it.
+    refunds: dict[str, int] = field(default_factory=dict)
+    refunds_exceeded: bool = False
+    paid_after_void: bool = False
     conflicts: list[str] = field(default_factory=list)  # other digests reported as conflicts
     settlements: dict[str, SettlementFact] = field(default_factory=dict)
     history: list[tuple[datetime, str]] = field(default_factory=list)
@@ -166,6 +176,8 @@ class PartitionState:
     early_settlements: dict[str, dict[str, SettlementFact]] = field(default_factory=dict)
     early_settlement_merchant: dict[tuple[str, str], str] = field(default_factory=dict)
     early_cancellations: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    # Refunds whose sale is not known yet: sale → refund → (amount, occurred_at).
+    early_refunds: dict[str, dict[str, tuple[int, datetime]]] = field(default_factory=dict)
     unknown_reported: set[tuple[str, str]] = field(default_factory=set)
     # Recent sales by card and amount (rebuilt from the store, not saved), and pairs to judge at
     # the next tick and pairs reported (with the later sale's time, to forget them).

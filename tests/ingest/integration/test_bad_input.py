@@ -298,3 +298,20 @@ async def test_a_card_type_outside_debit_and_credit_is_refused(client: httpx.Asy
     assert response.json()["errors"][0]["loc"] == ["items", 0, "card_type"]
     accepted = await client.post("/v1/transactions", json=items(sale("T9", card_type="debit")))
     assert accepted.status_code == 202
+
+
+async def test_a_chargeback_without_its_sale_or_an_adjustment_without_direction_is_refused(
+    client: httpx.AsyncClient, ingest_settings: IngestSettings
+) -> None:
+    chargeback = sale("CB1", type="chargeback")
+    adjustment = sale("AD1", type="adjustment")
+    fee_debit = sale("FD1", type="fee_debit")  # needs neither
+    response = await client.post("/v1/transactions", json=items(chargeback, adjustment, fee_debit))
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [
+        ["items", 0, "original_txn_id"],
+        ["items", 1, "direction"],
+    ]
+    assert await published_kinds(ingest_settings) == ["merchant"]
+    fixed = [chargeback | {"original_txn_id": "T1"}, adjustment | {"direction": "debit"}, fee_debit]
+    assert (await client.post("/v1/transactions", json=items(*fixed))).status_code == 202

@@ -112,6 +112,15 @@ def summary(
     return text
 
 
+_LINE_KINDS = {
+    "zh-CN": {"fee": "手续费", "fee_debit": "扣费", "chargeback": "拒付", "adjustment": "调账"},
+    "en": {
+        "fee": "fee",
+        "fee_debit": "fee debit",
+        "chargeback": "chargeback",
+        "adjustment": "adjustment",
+    },
+}
 _NO_RULE = {"zh-CN": "未知（无适用的费率规则）", "en": "unknown (no fee rule fits)"}
 _FEES = {
     "zh-CN": "；手续费实扣 {charged}，应为 {expected}",
@@ -148,6 +157,7 @@ def _file_facts(alert_type: str, e: Mapping[str, Any], locale: Locale) -> dict[s
         "entry": _entry(e) or _entry(e.get("credit") or {}) or "?",
         "expected": problem.get("expected") or "?",
         "found": problem.get("found") or "?",
+        "line_kind": _LINE_KINDS[locale].get(e.get("line_kind") or "", e.get("line_kind") or "?"),
     }
     for name in ("credited", "difference"):
         if currency and f"{name}_minor" in e:
@@ -216,6 +226,10 @@ _ZH = {
     "settlement.ambiguous_line": (
         "文件 {file}（{where}）中的一笔结算（{amount}）可对应多笔交易（{pair}），需人工确认。"
     ),
+    "fee.unexpected_deduction": (
+        "文件 {file}（{where}）从结算款中扣除了 {amount}（{line_kind}），"
+        "没有事先通知的扣费或拒付与之对应。"
+    ),
 }
 _EN = {
     "settlement.overdue": "Transaction {txn} ({amount}, {occurred}) was not settled {cycle}; "
@@ -254,4 +268,6 @@ _EN = {
     "different content; it was not matched.",
     "settlement.ambiguous_line": "A settlement line of file {file} ({where}, {amount}) fits "
     "several payments ({pair}); it needs a person to choose.",
+    "fee.unexpected_deduction": "File {file} ({where}) deducts {amount} ({line_kind}) from the "
+    "payout, and no announced fee debit or chargeback explains it.",
 }

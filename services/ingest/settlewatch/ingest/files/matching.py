@@ -9,7 +9,10 @@ JSON settlement, with the same statuses, findings and idempotency. A line whose 
 known yet (its transaction still on its way) is tried again every ``retry_after``; meanwhile it
 is an ``unmatched_line`` exception, and a line that matches several payments an
 ``ambiguous_line`` one with its ``settlement.ambiguous_line`` finding (``exceptions``), until a
-rule or an operator matches it.
+rule or an operator matches it. An unmatched line that takes money from the merchant (a fee, a
+fee debit, a chargeback, a negative adjustment) is a deduction no announced ``fee_debit`` or
+``chargeback`` explains: its exception raises ``fee.unexpected_deduction`` for the line's
+merchant (SPEC §11), resolved if an announced debit matches it later.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from settlewatch.ingest.metrics import FILE_LINES
 __all__ = ["BATCH", "LineMatcher"]
 
 BATCH = 2000
+# Report lines that take money from the merchant outside a refund (SPEC §11): an announced
+# fee_debit or chargeback explains them, else they are an unexpected deduction.
+DEDUCTIONS = frozenset({"fee", "fee_debit", "chargeback", "adjustment"})
 _TYPES = {"amount_minor": "bigint", "business_date": "date"}  # the others are text
 
 _CLAIM = """
@@ -205,21 +211,31 @@ async def _exceptions(
                 matched.append((exception_id, decision))
             continue
         ambiguous = decision.status == "ambiguous"
+        line = row["body"]
+        deduction = not ambiguous and line.get("kind") in DEDUCTIONS and line["net_minor"] < 0
+        evidence = line_evidence(row["file_id"], row["seq"], line)
+        if ambiguous:
+            evidence |= {"rule": decision.rule, "txn_ids": [c.txn_id for c in decision.candidates]}
+        if deduction:
+            evidence |= {"line_kind": line["kind"], "value_date": line.get("value_date")}
+        findings = (
+            ("settlement.ambiguous_line",)
+            if ambiguous
+            else ("fee.unexpected_deduction",)
+            if deduction
+            else ()
+        )
         opened.append(
             Opened(
                 exception_id,
                 "ambiguous_line" if ambiguous else "unmatched_line",
                 row["file_id"],
-                line_evidence(row["file_id"], row["seq"], row["body"])
-                | (
-                    {"rule": decision.rule, "txn_ids": [c.txn_id for c in decision.candidates]}
-                    if ambiguous
-                    else {}
-                ),
+                evidence,
                 seq=row["seq"],
-                currency=row["body"]["currency"],
-                amount_minor=row["body"]["net_minor"],
-                findings=("settlement.ambiguous_line",) if ambiguous else (),
+                merchant_id=line.get("merchant_id") if deduction else None,
+                currency=line["currency"],
+                amount_minor=line["net_minor"],
+                findings=findings,
             )
         )
     await open_exceptions(driver, now, opened)

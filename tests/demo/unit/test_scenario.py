@@ -60,8 +60,9 @@ def test_every_deadline_falls_due_when_the_demo_waits_for_it(now: datetime) -> N
         for settlement in scenario.settlements
         for line in settlement["items"]
     }
-    assert set(paid) <= set(sales)
-    assert {banks[sales[t]["merchant_id"]] for t in paid}.isdisjoint(
+    payments = {t["txn_id"]: t for t in scenario.transactions if t["type"] != "void"}
+    assert set(paid) <= set(payments)  # sales, and the chargeback the bank debits
+    assert {banks[payments[t]["merchant_id"]] for t in paid}.isdisjoint(
         {FAILING_BANK, MAINTENANCE_BANK}
     )
     voided = {t["original_txn_id"] for t in scenario.transactions if t["type"] == "void"}
@@ -113,3 +114,51 @@ def test_the_same_seed_gives_the_same_scenario() -> None:
     first = build(now, due_in=timedelta(seconds=60), merchants=20)
     again = build(now, due_in=timedelta(seconds=60), merchants=20)
     assert first.transactions == again.transactions and first.settlements == again.settlements
+
+
+def test_money_out_is_announced_but_for_the_deduction_the_demo_expects_detected() -> None:
+    scenario = build(STARTS[0], due_in=timedelta(seconds=120), merchants=60, per_merchant=4)
+    by_id = {t["txn_id"]: t for t in scenario.transactions}
+    chargeback = by_id[f"D{scenario.run}-CB"]
+    sale = by_id[chargeback["original_txn_id"]]
+    assert (chargeback["type"], chargeback["amount_minor"]) == ("chargeback", sale["amount_minor"])
+    debited = [
+        line
+        for settlement in scenario.settlements
+        for line in settlement["items"]
+        if line["txn_id"] == chargeback["txn_id"]
+    ]
+    assert debited == [
+        {
+            "txn_id": chargeback["txn_id"],
+            "gross_minor": -sale["amount_minor"],
+            "fee_minor": 0,
+            "net_minor": -sale["amount_minor"],
+        }
+    ]
+    assert scenario.deductions is not None
+    rows = scenario.deductions.decode().splitlines()[1:]
+    referenced = [row.split(",")[0] for row in rows]
+    assert [r in by_id for r in referenced] == [True, False]  # the rent announced, the 扣费 not
+    assert set(scenario.announced) == {chargeback["txn_id"], referenced[0]}
+
+
+def test_instant_merchants_are_settled_with_their_fixed_fee() -> None:
+    scenario = build(STARTS[0], due_in=timedelta(seconds=120), merchants=60, per_merchant=4)
+    instant = {
+        m: p["fee_schedule"][0]["rules"][0]["rate_bps"]
+        for m, p in scenario.merchants.items()
+        if p["settlement_cycle"] == "instant" and "-P" not in m
+    }
+    amounts = {t["txn_id"]: t["amount_minor"] for t in scenario.transactions}
+    short = {a.split(":")[1] for a in scenario.expected.alerts["settlement.amount_mismatch"]}
+    charged = [
+        (line["fee_minor"], amounts[line["txn_id"]], instant[settlement["merchant_id"]])
+        for settlement in scenario.settlements
+        if settlement["merchant_id"] in instant and settlement["status"] == "settled"
+        for line in settlement["items"]
+        if line["txn_id"] not in short  # the one injected ¥2.00 short
+    ]
+    assert charged
+    for fee, amount, rate in charged:  # half-up of the rate, plus the ¥2.00 及时费
+        assert fee == (amount * rate * 2 + 10_000) // 20_000 + 200

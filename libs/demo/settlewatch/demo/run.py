@@ -35,7 +35,15 @@ from rich.table import Table
 from settlewatch.alerts.core.signing import signature
 from settlewatch.common.config import StackSettings
 from settlewatch.common.errors import UsageError
-from settlewatch.demo.scenario import BANKS, FAILING_BANK, MAINTENANCE_BANK, Scenario, build
+from settlewatch.demo.festival import Played, play
+from settlewatch.demo.scenario import (
+    BANKS,
+    DEDUCTIONS_MAPPING,
+    FAILING_BANK,
+    MAINTENANCE_BANK,
+    Scenario,
+    build,
+)
 
 __all__ = ["DemoError", "run_demo"]
 
@@ -231,14 +239,16 @@ async def _send(
 async def _send_files(
     progress: Progress, client: httpx.AsyncClient, urls: dict[str, str], scenario: Scenario
 ) -> None:
-    """The clearing report and the bank statement (SPEC §9), once the matcher knows the
-    payments the report's lines settle; then the payouts they expect, and their alerts."""
+    """The clearing report and the bank statement (SPEC §9), and the bank's 对账单 of debits
+    (SPEC §11), once the matcher knows the payments their lines settle; then the payouts they
+    expect, and their alerts."""
     payouts = scenario.payouts
     if payouts is None:
         return
-    task = progress.add_task("settlement files", total=4)
+    task = progress.add_task("settlement files", total=5)
     ingest = urls["ingest"]
     sold = [t["txn_id"] for t in scenario.transactions if "-P" in t["merchant_id"]]
+    sold += scenario.announced
     give_up = time.monotonic() + 60
     while time.monotonic() < give_up:
         known = [await client.get(f"{urls['matcher']}/v1/payments/{t}") for t in sold]
@@ -251,6 +261,18 @@ async def _send_files(
     progress.advance(task)
     for body, fmt in ((payouts.report, "adyen"), (payouts.statement, "camt.053")):
         _check(await client.post(f"{ingest}/v1/settlement-files?format={fmt}", content=body))
+        progress.advance(task)
+    if scenario.deductions is not None:
+        mapping = f"demo-debits-{scenario.run}"
+        _check(await client.put(f"{ingest}/v1/file-mappings/{mapping}", json=DEDUCTIONS_MAPPING))
+        imported = await client.post(
+            f"{ingest}/v1/settlement-files?format=csv:{mapping}", content=scenario.deductions
+        )
+        _check(imported)
+        file_id = imported.json()["file_id"]  # its second line is the unannounced 扣费
+        scenario.expected.alerts["fee.unexpected_deduction"].add(
+            f"fee.unexpected_deduction:{file_id}:1"
+        )
         progress.advance(task)
     for reference, payout in (await _payouts_of(client, ingest, scenario)).items():
         outcome = payouts.outcomes[reference]
@@ -358,6 +380,16 @@ def _report(
 ) -> bool:
     """Print what was injected next to what was detected; True when they agree."""
     checks, extra = _checks(scenario, detected, endpoint, notified, payouts)
+    unloaded, loaded = play(loaded=False), play(loaded=True)
+    checks += [
+        ("Spring Festival 2027 without its table: calendar.missing", 1, unloaded.calendar_missing),
+        (
+            "Spring Festival 2027 without its table: estimated deadlines",
+            unloaded.sales,
+            unloaded.estimated,
+        ),
+        ("Spring Festival 2027 with its table: overdue alerts", 0, loaded.overdue),
+    ]
     ok = all(want == got for _, want, got in checks) and endpoint.bad_signatures == 0
     console.print()
     console.print("What was injected:")
@@ -371,6 +403,7 @@ def _report(
     console.print(table)
     if scenario.payouts is not None:
         console.print(_payout_table(scenario.payouts.outcomes, payouts))
+    console.print(_festival_table(unloaded, loaded))
     for alert in extra[:10]:
         console.print(f"  not injected: {alert['alert_id']} ({alert['summary']})")
     console.print(
@@ -459,6 +492,24 @@ def _payout_table(outcomes: dict[str, str], payouts: dict[str, dict[str, Any]]) 
             outcome,
             "[green]✓[/]" if status == outcome else "[red]✗[/]",
         )
+    return table
+
+
+def _festival_table(unloaded: Played, loaded: Played) -> Table:
+    """The 2027 Spring Festival through the matcher core, on simulated time (demo.festival)."""
+    table = Table(
+        title="Spring Festival 2027, played through the matcher core on simulated time: "
+        f"a T1 merchant's {loaded.sales} days of sales, each paid on the real next business day"
+    )
+    for column in ("", "2027 table not loaded", "2027 table loaded"):
+        table.add_column(column)
+    for what, attribute in (
+        ("deadlines estimated on Monday–Friday", "estimated"),
+        ("calendar.missing raised for on-call", "calendar_missing"),
+        ("overdue alerts sent to the merchant", "overdue"),
+        ("…later resolved as settled late", "settled_late"),
+    ):
+        table.add_row(what, str(getattr(unloaded, attribute)), str(getattr(loaded, attribute)))
     return table
 
 

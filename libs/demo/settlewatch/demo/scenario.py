@@ -6,7 +6,10 @@ realistic amounts, backdated so that every deadline falls due `due_in` from now.
 one bank stops settling (system upgrade) → overdue payments and a bank incident; another
 announces maintenance over the deadlines → nothing overdue there; a failed payout; a short
 settlement (an unexpected fee); a duplicate charge; voids at the failing bank (cancelled, never
-overdue). Everything else is settled on time with the right amounts. Four more merchants are
+overdue); a chargeback the acquirer announced and the bank debited, a terminal rent announced
+and deducted in the bank's 对账单, and a 扣费 in it nobody announced. Instant merchants pay a
+fixed 及时费 per payout on top of the rate (a fee schedule). Everything else is settled on time
+with the right amounts. Four more merchants are
 paid through a clearing report and the statement of the acquirer's settlement account
 (SPEC §9): one payout missing from the statement, one credited short by a fee nobody announced,
 two arriving as one collective credit, matched line by line. Deterministic for a seed.
@@ -26,7 +29,7 @@ import orjson
 
 from settlewatch.common.calendar import built_in
 from settlewatch.common.events import MerchantProfile, profile_default
-from settlewatch.common.money import fee_minor
+from settlewatch.common.fees import FeeSchedule
 from settlewatch.demo.files import Batch, Credit, Line, adyen_report, camt053
 from settlewatch.matcher.core.deadlines import Schedule, deadline
 
@@ -47,6 +50,18 @@ CYCLES = ("instant", "T1", "D1", "T0", "T1")  # merchants 0–4 (one per bank): 
 REGIONS = ("上海", "北京", "深圳", "杭州", "成都", "广州")
 SHOPS = ("便利店", "咖啡馆", "面馆", "药房", "书店", "水果店", "火锅店", "花店")
 VOIDS = 5
+INSTANT_FEE = 200  # fen
+DEDUCTIONS_MAPPING = {
+    "columns": {
+        "txn_id": "业务单号",
+        "merchant_id": "商户编号",
+        "kind": "类型",
+        "gross": "金额",
+        "fee": "手续费",
+        "value_date": "入账日期",
+    },
+    "kinds": {"扣费": "fee_debit", "拒付": "chargeback", "消费": "sale"},
+}
 
 
 @dataclass
@@ -82,6 +97,8 @@ class Scenario:
     expected: Expected = field(default_factory=Expected)
     injected: list[tuple[str, str]] = field(default_factory=list)  # (problem, what to expect)
     payouts: Payouts | None = None
+    deductions: bytes | None = None  # the bank's 对账单 of debits (DEDUCTIONS_MAPPING)
+    announced: list[str] = field(default_factory=list)  # debits the matcher must know first
 
 
 def _amount(rng: random.Random) -> int:
@@ -99,6 +116,10 @@ def _profile(rng: random.Random, bank: str, cycle: str, due: datetime, n: int) -
     }
     if cycle == "instant":
         profile["instant_sla"] = "PT30M"
+        # 及时费: ¥2.00 per instant payout on top of the rate (SPEC §11)
+        rate = profile.pop("mdr_bps")
+        rules = [{"channel": "instant", "rate_bps": rate, "fixed_minor": INSTANT_FEE}]
+        profile["fee_schedule"] = [{"effective_from": "2020-01-01", "rules": rules}]
     else:
         local = due.astimezone(ZoneInfo(profile_default("timezone")))
         profile["due_time"] = f"{local:%H:%M}"  # deadlines fall due at the demo's due time
@@ -200,7 +221,12 @@ def _sale(rng: random.Random, txn_id: str, merchant_id: str, terminal_id: str) -
 
 def _line(sale: dict[str, Any], merchant: dict[str, Any]) -> dict[str, Any]:
     """The settlement line that pays `sale` in full, less the merchant's fee."""
-    fee = fee_minor(sale["amount_minor"], merchant["mdr_bps"], merchant.get("fee_cap_minor"))
+    profile = MerchantProfile.model_validate_json(orjson.dumps(merchant))
+    local = datetime.fromisoformat(sale["occurred_at"]).astimezone(ZoneInfo(profile.timezone))
+    channel = "instant" if profile.settlement_cycle == "instant" else "scheduled"
+    applied = FeeSchedule.of(profile).applied(sale["amount_minor"], local.date(), None, channel)
+    assert applied is not None, "the demo's schedules have a rule for everything"
+    fee = applied.fee_minor
     return {
         "txn_id": sale["txn_id"],
         "gross_minor": sale["amount_minor"],
@@ -222,7 +248,12 @@ def _inject(
     _maintenance(scenario)
     paying = [(b, s) for b, s in sales if b not in (FAILING_BANK, MAINTENANCE_BANK)]
     failed, short = _paid_but(scenario, paying, lines, now)
-    _charged_twice(scenario, rng, [(b, s) for b, s in paying if s not in (failed, short)], lines)
+    others = [(b, s) for b, s in paying if s not in (failed, short)]
+    _charged_twice(scenario, rng, others, lines)
+    _money_out(scenario, others, lines, now)
+    scenario.injected.append(
+        ("instant merchants pay a fixed ¥2.00 及时费 per payout", "no false amount mismatch")
+    )
 
 
 def _failing_bank(scenario: Scenario, sales: list[dict[str, Any]], now: datetime) -> None:
@@ -340,6 +371,63 @@ def _charged_twice(
         f"transaction.duplicate_suspected:{pair}"
     )
     scenario.injected.append((f"duplicate charge at {bank} (重复扣款)", "duplicate suspected"))
+
+
+def _money_out(
+    scenario: Scenario, paid: list[tuple[str, dict[str, Any]]], lines: Lines, now: datetime
+) -> None:
+    """At a merchant paid on a cycle (an instant one if the days allow none): a chargeback the
+    acquirer announces and the bank debits with the settlement; a terminal rent announced and a
+    扣费 nobody announced, both deducted in the bank's 对账单."""
+    run = scenario.run
+    scheduled = [
+        (b, s)
+        for b, s in paid
+        if scenario.merchants[s["merchant_id"]]["settlement_cycle"] != "instant"
+    ]
+    bank, sale = (scheduled or paid)[0]
+    merchant_id, amount = sale["merchant_id"], sale["amount_minor"]
+    recent = (now - timedelta(minutes=3)).isoformat()
+    chargeback = sale | {
+        "txn_id": f"D{run}-CB",
+        "type": "chargeback",
+        "original_txn_id": sale["txn_id"],
+        "occurred_at": recent,
+    }
+    rent = {
+        "txn_id": f"D{run}-RENT",
+        "merchant_id": merchant_id,
+        "terminal_id": sale["terminal_id"],
+        "type": "fee_debit",
+        "amount_minor": 5000,
+        "currency": "CNY",
+        "occurred_at": recent,
+        "card_fingerprint": "-",
+    }
+    scenario.transactions += [chargeback, rent]
+    scenario.announced += [chargeback["txn_id"], rent["txn_id"]]
+    lines[(bank, merchant_id)].append(
+        {
+            "txn_id": chargeback["txn_id"],
+            "gross_minor": -amount,
+            "fee_minor": 0,
+            "net_minor": -amount,
+        }
+    )
+    day = f"{now:%Y-%m-%d}"
+    scenario.deductions = (
+        "业务单号,商户编号,类型,金额,手续费,入账日期\n"
+        f"{rent['txn_id']},{merchant_id},扣费,-50.00,0,{day}\n"
+        f"D{run}-DATA,{merchant_id},扣费,-30.00,0,{day}\n"
+    ).encode()
+    scenario.injected += [
+        (
+            f"chargeback at {bank} announced, debited by the bank (拒付)",
+            "matched: nothing to report",
+        ),
+        ("terminal rent announced, deducted in the 对账单", "matched: nothing to report"),
+        ("a ¥30.00 扣费 in the 对账单 nobody announced", "fee.unexpected_deduction"),
+    ]
 
 
 def _business_days_back(today: date, n: int) -> date:

@@ -608,8 +608,9 @@ class Matcher:
             evidence = {"refunds": sorted(payment.refunds), "refunded_minor": refunded}
             self._note("refund.exceeds_sale", payment.txn_id, payment, evidence, at=now)
         latest = payment.latest_settlement
-        paid = latest is not None and latest.succeeded
-        if payment.cancelled and paid and latest and not payment.paid_after_void:
+        if latest is None or not latest.succeeded:
+            return
+        if payment.cancelled and not payment.paid_after_void:
             payment.paid_after_void = True
             cancelled = next((e for _, e in payment.history if e.startswith("cancelled")), "")
             evidence = {"cancelled": cancelled, "settled_net_minor": latest.net_minor}

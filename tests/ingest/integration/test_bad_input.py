@@ -79,7 +79,7 @@ BAD_TRANSACTIONS: list[tuple[str, Any, int, list[str | int]]] = [
     ("unknown merchant", items(sale(merchant_id="M-NOPE")), 422, ["items", 0, "merchant_id"]),
     ("void without original", items(sale(type="void")), 422, ["items", 0, "original_txn_id"]),
     ("refund without original", items(sale(type="refund")), 422, ["items", 0, "original_txn_id"]),
-    ("unknown type", items(sale(type="chargeback")), 422, ["items", 0, "type"]),
+    ("unknown type", items(sale(type="cashback")), 422, ["items", 0, "type"]),
     (
         "missing field",
         items({k: v for k, v in sale().items() if k != "terminal_id"}),

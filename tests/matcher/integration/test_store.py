@@ -105,6 +105,24 @@ async def test_a_closed_day_is_dropped_whole_and_a_day_with_an_open_payment_stay
     assert [p.status for p in await store.fetch(owned, ["T-later"])] == ["overdue"]
 
 
+async def test_an_expired_payment_stays_readable_for_the_retention_after_it_expired(
+    store: MatcherStore,
+) -> None:
+    # T-later (due 2025-11-25 00:00) expires on 2025-12-25; T-open is paid.
+    owned = await saved_partition(store, "2025-12-26T12:00+08:00", paid("T-open"))
+    assert [(p.txn_id, p.status) for p in await store.fetch(owned, ["T-later"])] == [
+        ("T-later", "expired")
+    ]
+    assert await store.due(owned, at("2026-06-01T00:00+08:00"), limit=10) == []  # never again
+    # Windows closing before 12-24 (the clock less the retention): the 20th's table goes, the
+    # 21st's stays, its payment having expired after that.
+    assert await store.drop_closed_windows(date(2025, 12, 24), [owned]) == [date(2025, 11, 20)]
+    assert [p.status for p in await store.fetch(owned, ["T-later"])] == ["expired"]
+    # The retention over since it expired: dropped.
+    assert await store.drop_closed_windows(date(2025, 12, 26), [owned]) == [date(2025, 11, 21)]
+    assert await store.fetch(owned, ["T-later"]) == []
+
+
 async def test_overdue_ones_come_due_again_to_expire_and_a_bank_s_pending_ones_are_found(
     store: MatcherStore,
 ) -> None:

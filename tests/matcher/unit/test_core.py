@@ -219,13 +219,14 @@ def test_a_transaction_ingested_after_its_deadline_is_overdue_at_the_next_tick()
     assert finding.id == "settlement.overdue:T-old"
 
 
-def test_30_days_after_the_deadline_an_unsettled_payment_expires_and_leaves() -> None:
+def test_30_days_after_the_deadline_an_unsettled_payment_expires_for_good() -> None:
     run = started(sale("T1"))
     run.tick(DUE)
     assert run.tick("2025-12-21T23:59+08:00") == []
     [finding] = run.tick("2025-12-22T00:00+08:00")
     assert finding.type == "settlement.expired"
-    assert run.status("T1") == "gone"
+    assert run.status("T1") == "expired"
+    assert run.tick("2026-02-01T00:00+08:00") == []  # never fired again
 
 
 def test_a_refund_is_watched_with_negative_amounts_and_no_fee() -> None:

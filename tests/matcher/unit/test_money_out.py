@@ -107,3 +107,16 @@ def test_the_new_findings_read_naturally_in_both_languages() -> None:
     assert "was cancelled, yet the bank paid it (settlement S-S1, CN¥127.23)" in said(
         after_void, "en"
     )
+
+
+def test_a_one_off_finding_is_saved_with_its_payment_so_a_reload_does_not_repeat_it() -> None:
+    """Found by the store-equivalence property: a void after the payout changes no status, so
+    the payment was not saved with its paid_after_void flag and, read back, reported again."""
+    run = Run().feed(merchant(), sale("T1", SALE), paid("T1"))
+    run.tick("2025-11-21T10:00+08:00")
+    run.matcher.state.changed.clear()  # saved
+    run.feed(void("V1", "T1", "2025-11-21T10:30+08:00"))
+    run.matcher.state.changed.clear()  # saved with the void
+    [found] = run.tick("2025-11-21T11:00+08:00")
+    assert found.type == "settlement.paid_after_void"
+    assert "T1" in run.matcher.state.changed  # to be saved with the flag set

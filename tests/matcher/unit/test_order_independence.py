@@ -148,10 +148,7 @@ class Shelf:
         for txn_id in state.changed:
             if txn_id in state.payments:
                 self.rows[txn_id] = payment_to_json(state.payments[txn_id])
-        for txn_id in state.removed:
-            self.rows.pop(txn_id, None)
         state.changed.clear()
-        state.removed.clear()
 
     def stored(self) -> list[Payment]:
         return [payment_from_json(orjson.loads(row)) for row in self.rows.values()]

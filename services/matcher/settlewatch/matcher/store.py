@@ -73,10 +73,6 @@ SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::text[], 
 ON CONFLICT (txn_id, business_date) DO UPDATE SET status = EXCLUDED.status,
     due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
 """
-_DELETE_PAYMENTS = """
-DELETE FROM matcher_payments p USING unnest($1::text[], $2::date[]) AS gone(txn_id, day)
-WHERE p.txn_id = gone.txn_id AND p.business_date = gone.day
-"""
 _INSERT_OUTBOX = """
 INSERT INTO matcher_outbox (key, merchant_id, body)
 SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
@@ -310,10 +306,7 @@ class MatcherStore:
             for txn_id in state.changed:
                 if (payment := state.payments.get(txn_id)) is not None:
                     part.days[txn_id] = self._date(payment.business_date)
-            for txn_id in state.removed:
-                part.days.pop(txn_id, None)
             state.changed.clear()
-            state.removed.clear()
             state.reference_changed = False
         return new
 
@@ -370,10 +363,6 @@ class MatcherStore:
                 [p.card_fingerprint for p in changed],
                 [payment_to_json(p).decode() for p in changed],
             )
-        if state.removed:
-            driver = await driver_connection(conn)
-            gone = sorted(state.removed.items())
-            await driver.execute(_DELETE_PAYMENTS, [t for t, _ in gone], [d for _, d in gone])
 
     async def _add_to_outbox(
         self, conn: AsyncConnection, findings: Sequence[Finding]
@@ -392,8 +381,11 @@ class MatcherStore:
         return [f for f in stored if f.key in new_keys]
 
     async def drop_closed_windows(self, before: date, owned: Iterable[Owned]) -> list[date]:
-        """Drop the day tables before `before` in which no payment is still open, and forget
-        their payments in the owned partitions' indexes. Returns the days dropped."""
+        """Drop the day tables before `before` in which no payment is still open nor expired
+        since `before` (an expired payment stays readable for the retention), and forget their
+        payments in the owned partitions' indexes. Returns the days dropped."""
+        # Expired at due_at + EXPIRY: since `before` when due_at >= before - EXPIRY.
+        expired_since = datetime.combine(before, datetime.min.time(), UTC) - EXPIRY
         dropped: list[date] = []
         names = [row[0] for row in await self._fetch(_DAYS)]
         existing = {datetime.strptime(n.rsplit("_d", 1)[1], "%Y%m%d").date() for n in names}
@@ -402,7 +394,10 @@ class MatcherStore:
                 driver = await driver_connection(conn)
                 table = _day_table(day)
                 still_open = await driver.fetchval(
-                    f"SELECT EXISTS (SELECT 1 FROM {table} WHERE status = ANY($1))", sorted(OPEN)
+                    f"SELECT EXISTS (SELECT 1 FROM {table} WHERE status = ANY($1) "
+                    "OR (status = 'expired' AND due_at >= $2))",
+                    sorted(OPEN),
+                    expired_since,
                 )
                 if not still_open:
                     await driver.execute(f"DROP TABLE {table}")

@@ -482,12 +482,11 @@ class Matcher:
                 self._expire(payment, now)
 
     def _expire(self, payment: Payment, now: datetime) -> None:
+        """No longer watched: saved as expired (readable until its day's window closes), never
+        fired again."""
         payment.status = "expired"
         payment.history.append((now, "expired"))
         self._report(payment, now)
-        del self.state.payments[payment.txn_id]  # leaves the state window
-        self.state.changed.discard(payment.txn_id)
-        self.state.removed[payment.txn_id] = payment.business_date
 
     def _report(self, payment: Payment, now: datetime) -> None:
         """Findings for the change from the last reported status to the current one."""
@@ -605,6 +604,7 @@ class Matcher:
         refunded = sum(payment.refunds.values())
         if payment.refunds and refunded > payment.amount_minor and not payment.refunds_exceeded:
             payment.refunds_exceeded = True
+            self.state.changed.add(payment.txn_id)  # the flag is state: saved with the payment
             evidence = {"refunds": sorted(payment.refunds), "refunded_minor": refunded}
             self._note("refund.exceeds_sale", payment.txn_id, payment, evidence, at=now)
         latest = payment.latest_settlement
@@ -612,6 +612,7 @@ class Matcher:
             return
         if payment.cancelled and not payment.paid_after_void:
             payment.paid_after_void = True
+            self.state.changed.add(payment.txn_id)
             cancelled = next((e for _, e in payment.history if e.startswith("cancelled")), "")
             evidence = {"cancelled": cancelled, "settled_net_minor": latest.net_minor}
             subject = f"{payment.txn_id}:{latest.settlement_id}"

@@ -189,7 +189,6 @@ class PartitionState:
     deadlines: list[tuple[datetime, str]] = field(default_factory=list)  # heap, lazily pruned
     dirty: set[str] = field(default_factory=set)  # payments to judge at the next tick
     changed: set[str] = field(default_factory=set)  # payments to save (the store clears it)
-    removed: dict[str, date] = field(default_factory=dict)  # left the window → business date
     # For the adapter's metrics, drained after each batch (not stored): settlement delays by bank
     # (seconds from the transaction to the bank's confirmation), and deadlines computed with the
     # weekday fallback because the calendar did not know a year.

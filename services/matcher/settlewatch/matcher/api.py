@@ -1,18 +1,27 @@
-"""The matcher's read API (SPEC §4): one payment with its history, and a merchant's summary."""
+"""The matcher's read API (SPEC §4, §12): one payment with its history, the payment search of
+the ops desk, and a merchant's summary."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
 
-from settlewatch.common.auth import Authenticated, not_found_unless_allowed
+from settlewatch.common.auth import Authenticated, Principal, not_found_unless_allowed
+from settlewatch.common.events import ID_PATTERN
 from settlewatch.common.problems import ProblemError
 from settlewatch.matcher.codec import payment_from_json
-from settlewatch.matcher.core.model import OWED, PaymentKind
+from settlewatch.matcher.core.model import OWED, Payment, PaymentKind, Status
+from settlewatch.matcher.search import (
+    BadCursor,
+    Filters,
+    decode_cursor,
+    encode_cursor,
+    search_query,
+)
 from settlewatch.schema import matcher as tables
 
 router = APIRouter(tags=["payments"])
@@ -49,6 +58,15 @@ class PaymentOut(BaseModel):
     history: list[HistoryEntry]
 
 
+class PaymentPage(BaseModel):
+    items: list[PaymentOut]
+    next_cursor: str | None  # None: this was the last page
+
+
+Id = Annotated[str | None, Query(pattern=ID_PATTERN)]
+Rrn = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{1,32}$")]
+
+
 class Totals(BaseModel):
     currency: str
     count: int
@@ -72,6 +90,61 @@ async def get_payment(txn_id: str, request: Request, principal: Authenticated) -
         raise ProblemError(404, "payment not found")
     payment = payment_from_json(body)
     not_found_unless_allowed(principal, payment.merchant_id, "payment")
+    return _out(payment)
+
+
+@router.get(
+    "/v1/payments",
+    summary="Payments, newest first, by merchant, status, time, terminal, rrn or bank; a "
+    "merchant token sees only its own (SPEC §12).",
+    responses=_ERRORS | {422: {"description": "A bad filter or cursor, named."}},
+)
+async def search_payments(
+    request: Request,
+    principal: Authenticated,
+    merchant_id: Id = None,
+    status: Status | None = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    to: AwareDatetime | None = None,
+    terminal_id: Id = None,
+    rrn: Rrn = None,
+    bank_code: Id = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> PaymentPage:
+    try:
+        after = decode_cursor(cursor) if cursor is not None else None
+    except BadCursor:
+        msg = "not a cursor from a previous page"
+        errors = [{"loc": ["query", "cursor"], "msg": msg}]
+        raise ProblemError(422, "invalid cursor", errors) from None
+    filters = Filters(
+        merchant_id=_scope(principal, merchant_id),
+        status=status,
+        since=from_,
+        until=to,
+        terminal_id=terminal_id,
+        rrn=rrn,
+        bank_code=bank_code,
+    )
+    async with request.app.state.resources.engine.connect() as conn:
+        bodies = (await conn.scalars(search_query(filters, after, limit))).all()
+    items = [_out(payment_from_json(body)) for body in bodies]
+    last = items[-1] if len(items) == limit else None
+    return PaymentPage(
+        items=items, next_cursor=encode_cursor(last.occurred_at, last.txn_id) if last else None
+    )
+
+
+def _scope(principal: Principal, merchant_id: str | None) -> str | None:
+    """The merchant a search is limited to: a merchant token sees only its own (another's: 404)."""
+    if principal.is_acquirer:
+        return merchant_id
+    not_found_unless_allowed(principal, merchant_id or principal.merchant_id, "merchant")
+    return principal.merchant_id
+
+
+def _out(payment: Payment) -> PaymentOut:
     latest = payment.latest_settlement
     settled = latest if latest is not None and latest.succeeded else None
     return PaymentOut(

@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python -m bench.fees
 	$(BIN)/python -m bench.overdue_latency
 	$(BIN)/python -m bench.matcher_state
+	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.alerts
 	$(BIN)/python -m bench.restart
 	$(BIN)/python -m bench.files

@@ -54,7 +54,11 @@ SEARCHES = 200
 
 
 def _row(i: int, day: date, per_day: int) -> tuple[object, ...]:
-    merchant = f"M{i % MERCHANTS:05d}"
+    # The k-th payment of day d; scattered (a prime multiplier) so that every bank, and every
+    # merchant, sells on every day.
+    k, d = divmod(i, DAYS)
+    number = (k * 7919 + d) % MERCHANTS
+    merchant = f"M{number:05d}"
     spread = (i // DAYS) % per_day * 86_400 // per_day  # the day's payments across its hours
     occurred = datetime.combine(day, datetime.min.time(), UTC) + timedelta(seconds=spread)
     due = occurred + timedelta(days=1)
@@ -71,7 +75,7 @@ def _row(i: int, day: date, per_day: int) -> tuple[object, ...]:
         "base_due_at": due.isoformat(),
         "due_at": due.isoformat(),
         "expected_net_minor": amount - amount * 6 // 1000,
-        "bank_code": BANKS[i % MERCHANTS % len(BANKS)],
+        "bank_code": BANKS[number % len(BANKS)],
         "cycle": "T1",
         "digest": "0" * 16,
         "card_fingerprint": f"fp{i}",

@@ -22,6 +22,7 @@ __all__ = [
     "Authenticated",
     "Authenticator",
     "Principal",
+    "merchant_scope",
     "not_found_unless_allowed",
 ]
 
@@ -88,3 +89,12 @@ def not_found_unless_allowed(principal: Principal, merchant_id: str | None, what
     """404 for a merchant token asking for another merchant's object (SPEC §4)."""
     if not principal.may_read(merchant_id):
         raise HTTPException(404, f"{what} not found")
+
+
+def merchant_scope(principal: Principal, merchant_id: str | None) -> str | None:
+    """The merchant a list is limited to: the one asked for, or for a merchant token its own
+    (asking for another's: 404)."""
+    if principal.is_acquirer:
+        return merchant_id
+    not_found_unless_allowed(principal, merchant_id or principal.merchant_id, "merchant")
+    return principal.merchant_id

@@ -18,7 +18,13 @@ from settlewatch.alerts.core.lifecycle import Invalid
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.alerts.views import alert_json, delivery_json
-from settlewatch.common.auth import AcquirerOnly, Authenticated, Principal, not_found_unless_allowed
+from settlewatch.common.auth import (
+    AcquirerOnly,
+    Authenticated,
+    Principal,
+    merchant_scope,
+    not_found_unless_allowed,
+)
 from settlewatch.common.events import ID_PATTERN, Storable
 from settlewatch.common.problems import ProblemError
 
@@ -123,14 +129,6 @@ def _now(request: Request) -> datetime:
     return now
 
 
-def _scope(principal: Principal, merchant_id: str | None) -> str | None:
-    """The merchant a list is limited to: a merchant token sees only its own."""
-    if principal.is_acquirer:
-        return merchant_id
-    not_found_unless_allowed(principal, merchant_id or principal.merchant_id, "merchant")
-    return principal.merchant_id
-
-
 def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if cursor is None:
         return None
@@ -170,7 +168,7 @@ async def list_alerts(
     cursor: str | None = None,
 ) -> AlertPage:
     rows = await _alerts(request).page(
-        merchant_id=_scope(principal, merchant_id),
+        merchant_id=merchant_scope(principal, merchant_id),
         kind=type,
         status=status,
         after=_decode_cursor(cursor),
@@ -253,7 +251,7 @@ async def list_deliveries(
     cursor: str | None = None,
 ) -> DeliveryPage:
     rows = await _deliveries(request).page(
-        merchant_id=_scope(principal, merchant_id),
+        merchant_id=merchant_scope(principal, merchant_id),
         status=status,
         after=_decode_cursor(cursor),
         limit=limit,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
 
-from settlewatch.common.auth import Authenticated, Principal, not_found_unless_allowed
+from settlewatch.common.auth import Authenticated, merchant_scope, not_found_unless_allowed
 from settlewatch.common.events import ID_PATTERN
 from settlewatch.common.problems import ProblemError
 from settlewatch.matcher.codec import payment_from_json
@@ -119,7 +119,7 @@ async def search_payments(
         errors = [{"loc": ["query", "cursor"], "msg": msg}]
         raise ProblemError(422, "invalid cursor", errors) from None
     filters = Filters(
-        merchant_id=_scope(principal, merchant_id),
+        merchant_id=merchant_scope(principal, merchant_id),
         status=status,
         since=from_,
         until=to,
@@ -134,14 +134,6 @@ async def search_payments(
     return PaymentPage(
         items=items, next_cursor=encode_cursor(last.occurred_at, last.txn_id) if last else None
     )
-
-
-def _scope(principal: Principal, merchant_id: str | None) -> str | None:
-    """The merchant a search is limited to: a merchant token sees only its own (another's: 404)."""
-    if principal.is_acquirer:
-        return merchant_id
-    not_found_unless_allowed(principal, merchant_id or principal.merchant_id, "merchant")
-    return principal.merchant_id
 
 
 def _out(payment: Payment) -> PaymentOut:

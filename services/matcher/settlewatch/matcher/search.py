@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnClause, Select, literal_column, select, tuple_
 
+from settlewatch.common.errors import BadInput
 from settlewatch.schema import matcher as tables
 
 __all__ = ["BadCursor", "Filters", "decode_cursor", "encode_cursor", "search_query"]
@@ -29,7 +30,7 @@ RRN: ColumnClause[str] = literal_column("((body -> 'evidence') ->> 'rrn')")
 _DATE_SLACK = timedelta(days=2)
 
 
-class BadCursor(ValueError):
+class BadCursor(BadInput):
     """A cursor this API did not hand out."""
 
 

@@ -4,7 +4,6 @@
     ├── BadInput            the data is wrong: 4xx at the API, a dead letter in a consumer
     │   ├── ProblemError        (common.problems) an HTTP request refused, as problem+json
     │   ├── UnknownMerchant     (matcher.core.matcher) a transaction of a merchant not yet seen
-    │   ├── BadCursor           (matcher.search) a page cursor this API did not hand out
     │   ├── Invalid             (alerts.core.lifecycle) an alert change that is not allowed
     │   └── Rejected            (settlementfiles.model) a settlement file unreadable as its format
     ├── Unavailable         a dependency did not answer in time: 503 + Retry-After, or a loop

@@ -6,11 +6,9 @@ resolve and retry need the acquirer. Lists are newest first with an opaque curso
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -25,6 +23,7 @@ from settlewatch.common.auth import (
     merchant_scope,
     not_found_unless_allowed,
 )
+from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.events import ID_PATTERN, Storable
 from settlewatch.common.problems import ProblemError
 
@@ -129,27 +128,10 @@ def _now(request: Request) -> datetime:
     return now
 
 
-def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    try:
-        created, key = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(key, str) or "\x00" in key:
-            raise ValueError("not an id")
-        return datetime.fromisoformat(created), key
-    except (ValueError, TypeError):
-        raise ProblemError(
-            422,
-            "invalid cursor",
-            errors=[{"loc": ["query", "cursor"], "msg": "not a cursor from a previous page"}],
-        ) from None
-
-
 def _next_cursor(items: list[dict[str, Any]], limit: int, key: str) -> str | None:
     if len(items) < limit:
         return None
-    last = items[-1]
-    return base64.urlsafe_b64encode(orjson.dumps([last["created_at"], last[key]])).decode()
+    return encode_cursor(items[-1]["created_at"], items[-1][key])
 
 
 @router.get(
@@ -171,7 +153,7 @@ async def list_alerts(
         merchant_id=merchant_scope(principal, merchant_id),
         kind=type,
         status=status,
-        after=_decode_cursor(cursor),
+        after=decode_cursor(cursor),
         limit=limit,
     )
     items = [alert_json(row) for row in rows]
@@ -253,7 +235,7 @@ async def list_deliveries(
     rows = await _deliveries(request).page(
         merchant_id=merchant_scope(principal, merchant_id),
         status=status,
-        after=_decode_cursor(cursor),
+        after=decode_cursor(cursor),
         limit=limit,
     )
     items = [delivery_json(row) for row in rows]

@@ -11,17 +11,12 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
 
 from settlewatch.common.auth import Authenticated, merchant_scope, not_found_unless_allowed
+from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.events import ID_PATTERN
 from settlewatch.common.problems import ProblemError
 from settlewatch.matcher.codec import payment_from_json
 from settlewatch.matcher.core.model import OWED, Payment, PaymentKind, Status
-from settlewatch.matcher.search import (
-    BadCursor,
-    Filters,
-    decode_cursor,
-    encode_cursor,
-    search_query,
-)
+from settlewatch.matcher.search import Filters, search_query
 from settlewatch.schema import matcher as tables
 
 router = APIRouter(tags=["payments"])
@@ -112,12 +107,7 @@ async def search_payments(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> PaymentPage:
-    try:
-        after = decode_cursor(cursor) if cursor is not None else None
-    except BadCursor:
-        msg = "not a cursor from a previous page"
-        errors = [{"loc": ["query", "cursor"], "msg": msg}]
-        raise ProblemError(422, "invalid cursor", errors) from None
+    after = decode_cursor(cursor)
     filters = Filters(
         merchant_id=merchant_scope(principal, merchant_id),
         status=status,

@@ -1,26 +1,23 @@
 """The payment search of the ops desk (SPEC §12): newest first, keyset-paginated.
 
-The cursor is the last item's (occurred_at, txn_id): a page starts strictly after it in that
-order, so payments inserted meanwhile never shift a page or repeat an item (only newer ones
-appear, on a new search). Each filter is served by an index of migration 0010 (or 0007 for the
-rrn); a time range also bounds the business dates, so only those days' tables are read.
+The cursor (common.cursors) is the last item's (occurred_at, txn_id): a page starts strictly
+after it in that order, so payments inserted meanwhile never shift a page or repeat an item
+(only newer ones appear, on a new search). Each filter is served by an index of migration 0010
+(or 0007 for the rrn); a time range also bounds the business dates, so only those days' tables
+are read.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnClause, Select, literal_column, select, tuple_
 
-from settlewatch.common.errors import BadInput
 from settlewatch.schema import matcher as tables
 
-__all__ = ["BadCursor", "Filters", "decode_cursor", "encode_cursor", "search_query"]
+__all__ = ["Filters", "search_query"]
 
 # As in migrations 0007 and 0010, character for character, so the planner uses their indexes.
 TERMINAL: ColumnClause[str] = literal_column("((body -> 'evidence') ->> 'terminal_id')")
@@ -28,10 +25,6 @@ RRN: ColumnClause[str] = literal_column("((body -> 'evidence') ->> 'rrn')")
 # A business date is the local date of occurred_at, or the next day after the cutoff: within a
 # day and a half of the UTC date either way.
 _DATE_SLACK = timedelta(days=2)
-
-
-class BadCursor(BadInput):
-    """A cursor this API did not hand out."""
 
 
 @dataclass(frozen=True)
@@ -43,23 +36,6 @@ class Filters:
     terminal_id: str | None = None
     rrn: str | None = None
     bank_code: str | None = None
-
-
-def encode_cursor(occurred_at: datetime, txn_id: str) -> str:
-    raw = orjson.dumps([occurred_at.isoformat(), txn_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, txn_id = orjson.loads(raw)
-        moment = datetime.fromisoformat(at)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise BadCursor("not a cursor of this search") from exc
-    if moment.tzinfo is None or not isinstance(txn_id, str):
-        raise BadCursor("not a cursor of this search")
-    return moment, txn_id
 
 
 def search_query(filters: Filters, after: tuple[datetime, str] | None, limit: int) -> Select[Any]:

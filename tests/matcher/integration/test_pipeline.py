@@ -310,6 +310,8 @@ async def test_a_loaded_calendar_year_moves_deadlines_through_the_log(
             await eventually(fired)
             payment = (await matcher.get("/v1/payments/T-festival")).json()
             assert (payment["status"], payment["deadline_basis"]) == ("overdue", "estimated")
+            gauge = 'settlewatch_matcher_calendar_missing{calendar="CN",year="2027"} 1.0'
+            assert gauge in (await matcher.get("/metrics")).text
             assert payment["due_at"] == "2027-02-06T00:00:00+08:00"
 
             year = CalendarYearLoaded(
@@ -336,6 +338,7 @@ async def test_a_loaded_calendar_year_moves_deadlines_through_the_log(
             assert (payment["status"], payment["deadline_basis"]) == ("pending", "calendar")
             assert payment["due_at"] == "2027-02-16T00:00:00+08:00"
             assert "calendar CN 2027 loaded (version 1)" in payment["history"][-1]["event"]
+            assert gauge not in (await matcher.get("/metrics")).text
     finally:
         await publisher.close()
     resolved = next(

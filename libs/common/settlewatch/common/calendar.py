@@ -55,6 +55,7 @@ def _package_is_workday(day: date) -> bool | None:
         return None
 
 
+@functools.cache  # asked for every deadline computed (covers): the package's data is fixed
 def built_in_years(name: str) -> range:
     """The years a calendar knows without any load."""
     if name != "CN":

@@ -138,6 +138,7 @@ class Matcher:
 
     def apply_merchant(self, change: MerchantChanged) -> None:
         profile = change.profile
+        self.state.calendars_used = None
         self.state.merchants[change.merchant_id] = MerchantTerms(
             bank_code=profile.settlement_bank,
             cycle=profile.settlement_cycle,
@@ -622,8 +623,12 @@ class Matcher:
         """calendar.missing for each year without data, from CALENDAR_NOTICE before it starts,
         of a calendar a merchant's business-day cycle uses; resolved once the year is loaded."""
         state = self.state
-        used = {t.schedule.calendar for t in state.merchants.values() if t.cycle[0] == "T"}
-        for name in sorted(used):
+        if state.calendars_used is None:  # derived once per change of merchants, not per tick
+            merchants = state.merchants.values()
+            state.calendars_used = sorted(
+                {t.schedule.calendar for t in merchants if t.cycle[0] == "T"}
+            )
+        for name in state.calendars_used:
             calendar = self._calendar(name)
             for year in (now.year, now.year + 1):
                 if (name, year) in state.missing_calendars or calendar.covers(year):

@@ -169,6 +169,8 @@ class PartitionState:
     windows: dict[str, dict[str, Window]] = field(default_factory=dict)  # bank → id → window
     calendars: dict[str, BusinessCalendar] = field(default_factory=dict)  # as loaded by the log
     reference_changed: bool = False  # merchants, windows or calendars changed since the last save
+    # The calendars the merchants' business-day cycles use (None: to derive again; not saved).
+    calendars_used: list[str] | None = None
     # Calendar years reported missing (calendar.missing open), until they are loaded.
     missing_calendars: set[tuple[str, int]] = field(default_factory=set)
     payments: dict[str, Payment] = field(default_factory=dict)

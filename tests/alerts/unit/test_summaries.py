@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from settlewatch.alerts.core.summaries import money, summary
+from settlewatch.alerts.core.summaries import summary
+from settlewatch.common.money import money
 
 OVERDUE = {
     "txn_id": "T123",

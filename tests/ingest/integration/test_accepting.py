@@ -98,14 +98,17 @@ async def test_a_full_batch_of_5000_is_accepted(client: httpx.AsyncClient) -> No
     assert response.json() == {"accepted": 5000}
 
 
-async def test_merchant_profile_round_trip_masks_the_webhook_secret(
+async def test_merchant_profile_round_trip_masks_the_webhook_secret_and_the_account(
     client: httpx.AsyncClient,
 ) -> None:
     created = await client.put(
         "/v1/merchants/M9", json=PROFILE | {"settlement_cycle": "D1", "locale": "en"}
     )
     assert created.status_code == 201
-    updated = await client.put("/v1/merchants/M9", json=PROFILE | {"settlement_cycle": "T2"})
+    account = {"holder": "上海小笼包", "bank_name": "工商银行", "number": "6222020200112233445"}
+    updated = await client.put(
+        "/v1/merchants/M9", json=PROFILE | {"settlement_cycle": "T2", "receiving_account": account}
+    )
     assert updated.status_code == 200
     fetched = (await client.get("/v1/merchants/M9")).json()
     assert fetched["settlement_cycle"] == "T2"
@@ -113,6 +116,12 @@ async def test_merchant_profile_round_trip_masks_the_webhook_secret(
     assert fetched["timezone"] == "Asia/Shanghai" and fetched["cutoff_time"] == "23:00"
     assert fetched["webhook"] == {"url": PROFILE["webhook"]["url"], "secret": "whsec_**********"}
     assert PROFILE["webhook"]["secret"] not in created.text + updated.text + str(fetched)
+    assert fetched["receiving_account"] == account | {"number": "6222 **** **** 3445"}
+    assert account["number"] not in updated.text + str(fetched)
+    bad = await client.put(
+        "/v1/merchants/M9", json=PROFILE | {"receiving_account": account | {"number": "62-22"}}
+    )
+    assert bad.status_code == 422 and "receiving_account" in bad.text
 
 
 async def test_merchant_changes_reach_the_matcher_without_the_webhook_secret(

@@ -154,6 +154,11 @@ class MatcherSettings(CommonSettings):
     session_timeout: PositiveDuration = Field(
         timedelta(seconds=10), validation_alias="MATCHER_SESSION_TIMEOUT"
     )
+    # A font with Chinese glyphs for the evidence PDF: a .ttf/.otf, or a collection (its SC face).
+    pdf_font: Path = Field(
+        Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+        validation_alias="SETTLEWATCH_PDF_FONT",
+    )
     state_retention: PositiveDuration = Field(
         timedelta(days=35), validation_alias="SETTLEWATCH_STATE_RETENTION"
     )

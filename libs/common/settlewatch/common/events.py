@@ -47,9 +47,11 @@ __all__ = [
     "FindingRecord",
     "MaintenanceWindow",
     "MaintenanceWindowIn",
+    "mask_account",
     "NEEDS_ORIGINAL",
     "MerchantChanged",
     "MerchantProfile",
+    "ReceivingAccount",
     "Pulse",
     "Settlement",
     "SettlementBatch",
@@ -282,6 +284,24 @@ class FeeVersionIn(_Model):
     rules: Annotated[list[FeeRuleIn], Field(min_length=1, max_length=20)]
 
 
+class ReceivingAccount(_Model):
+    """Where the merchant's money is paid (收款账户): shown masked in every answer and document."""
+
+    holder: Text
+    bank_name: Text
+    number: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9 ]{6,40}$")]  # card, account, IBAN
+
+    @property
+    def masked(self) -> str:
+        return mask_account(self.number)
+
+
+def mask_account(number: str) -> str:
+    """6222 **** **** 1234 style: the first four and the last four, never more."""
+    digits = number.replace(" ", "")
+    return f"{digits[:4]} **** **** {digits[-4:]}" if len(digits) >= 12 else f"**** {digits[-4:]}"
+
+
 class MerchantProfile(_Model):
     """How and when a merchant is paid (SPEC §4–5)."""
 
@@ -304,6 +324,7 @@ class MerchantProfile(_Model):
     amount_tolerance_minor: Annotated[StrictInt, Field(ge=0, le=MAX_MINOR)] = 1
     locale: Literal["zh-CN", "en"] = "zh-CN"
     webhook: Webhook | None = None
+    receiving_account: ReceivingAccount | None = None
 
     @field_validator("fee_schedule")
     @classmethod

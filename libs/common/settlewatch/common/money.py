@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pycountry
+from decimal import Decimal
+from typing import Literal
 
-__all__ = ["ISO4217_CODES", "MAX_MINOR", "fee_minor", "is_iso4217"]
+import pycountry
+from babel.numbers import format_currency, get_currency_precision
+
+__all__ = ["BABEL", "ISO4217_CODES", "MAX_MINOR", "Locale", "fee_minor", "is_iso4217", "money"]
+
+Locale = Literal["zh-CN", "en"]
+BABEL = {"zh-CN": "zh_CN", "en": "en"}  # Babel's names of the locales
 
 # 10^15 minor units (10 trillion yuan): far above any card payment or payout, and well inside
 # PostgreSQL bigint, so sums over millions of payments cannot overflow.
@@ -24,3 +31,9 @@ def fee_minor(gross_minor: int, rate_bps: int, cap_minor: int | None = None) -> 
     `cap_minor`; integers only."""
     amount = (gross_minor * rate_bps * 2 + 10_000) // 20_000
     return min(amount, cap_minor) if cap_minor is not None else amount
+
+
+def money(amount_minor: int, currency: str, locale: Locale) -> str:
+    """¥128.00 for 12800 CNY in zh-CN; exact (Decimal), with the currency's own minor units."""
+    amount = Decimal(amount_minor).scaleb(-get_currency_precision(currency))
+    return format_currency(amount, currency, locale=BABEL[locale])

@@ -97,6 +97,11 @@ MERCHANT: dict[str, Any] = {
             "url": "https://merchant.example.com/settlewatch",
             "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         },
+        "receiving_account": {
+            "holder": "上海小笼包餐饮有限公司",
+            "bank_name": "中国工商银行上海分行",
+            "number": "6222020200112233445",
+        },
     },
     "instant settlement within 2 hours": {
         "name": "Night Market Stall 17",

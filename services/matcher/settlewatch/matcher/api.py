@@ -1,21 +1,27 @@
-"""The matcher's read API (SPEC §4, §12): one payment with its history, the payment search of
-the ops desk, and a merchant's summary."""
+"""The matcher's read API (SPEC §4, §12): one payment with its history and its evidence, the
+payment search of the ops desk, and a merchant's summary."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from settlewatch.common.auth import Authenticated, merchant_scope, not_found_unless_allowed
 from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.events import ID_PATTERN
+from settlewatch.common.money import Locale
 from settlewatch.common.problems import ProblemError
 from settlewatch.matcher.codec import payment_from_json
 from settlewatch.matcher.core.model import OWED, Payment, PaymentKind, Status
+from settlewatch.matcher.evidence import document, gather
+from settlewatch.matcher.evidence_pdf import render
 from settlewatch.matcher.search import Filters, search_query
 from settlewatch.schema import matcher as tables
 
@@ -78,9 +84,7 @@ class MerchantSummary(BaseModel):
 @router.get("/v1/payments/{txn_id}", summary="A payment's status and history.", responses=_ERRORS)
 async def get_payment(txn_id: str, request: Request, principal: Authenticated) -> PaymentOut:
     async with request.app.state.resources.engine.connect() as conn:
-        body = await conn.scalar(
-            select(tables.payments.c.body).where(tables.payments.c.txn_id == txn_id)
-        )
+        body = await _body(conn, txn_id)
     if body is None:
         raise ProblemError(404, "payment not found")
     payment = payment_from_json(body)
@@ -123,6 +127,53 @@ async def search_payments(
     last = items[-1] if len(items) == limit else None
     return PaymentPage(
         items=items, next_cursor=encode_cursor(last.occurred_at, last.txn_id) if last else None
+    )
+
+
+@router.get(
+    "/v1/payments/{txn_id}/evidence",
+    summary="What a merchant takes to the bank: the transaction, the receiving account (masked), "
+    "expected and received amounts, the settlement lines and payout, the timeline and what to "
+    "ask; JSON, or a PDF with format=pdf, in the merchant's locale unless `locale` says.",
+    responses=_ERRORS
+    | {200: {"content": {"application/pdf": {}}, "description": "The evidence."}}
+    | {503: {"description": "format=pdf and the PDF font is not installed."}},
+)
+async def payment_evidence(
+    txn_id: str,
+    request: Request,
+    principal: Authenticated,
+    format: Literal["json", "pdf"] = "json",  # noqa: A002 — the query parameter's name
+    locale: Locale | None = None,
+) -> Response:
+    async with request.app.state.resources.engine.connect() as conn:
+        body = await _body(conn, txn_id)
+        if body is None:
+            raise ProblemError(404, "payment not found")
+        gathered = await gather(conn, body)
+    not_found_unless_allowed(principal, gathered.payment.merchant_id, "payment")
+    evidence = document(gathered, locale, datetime.now(UTC))
+    if format == "json":
+        return Response(evidence.model_dump_json(), media_type="application/json")
+    font: Path = request.app.state.pdf_font
+    if not font.is_file():
+        raise ProblemError(
+            503,
+            f"the PDF font {font} is not installed: apt-get install fonts-noto-cjk, or set "
+            "SETTLEWATCH_PDF_FONT",
+        )
+    pdf = await asyncio.to_thread(render, evidence, font)  # ≈ 0.5 s: not on the event loop
+    name = f"settlewatch-evidence-{txn_id}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"content-disposition": f'inline; filename="{name}"'},
+    )
+
+
+async def _body(conn: AsyncConnection, txn_id: str) -> Any:
+    return await conn.scalar(
+        select(tables.payments.c.body).where(tables.payments.c.txn_id == txn_id)
     )
 
 

@@ -49,7 +49,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
             await publisher.close()
             REGISTRY.unregister(collector)
 
-    return create_service_app(
+    app = create_service_app(
         service="matcher",
         settings=settings,
         title="settlewatch matcher",
@@ -57,3 +57,5 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         routers=(api.router,),
         lifespan=lifespan,
     )
+    app.state.pdf_font = settings.pdf_font
+    return app

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from babel.numbers import format_currency, get_currency_precision
 
-__all__ = ["Locale", "money", "summary"]
+from settlewatch.common.money import BABEL, Locale, money
 
-Locale = Literal["zh-CN", "en"]
-_BABEL = {"zh-CN": "zh_CN", "en": "en"}
+__all__ = ["Locale", "summary"]
+
 _TIME = {"zh-CN": "M月d日 HH:mm", "en": "MMM d, HH:mm"}
 _CAUSE = {
     "zh-CN": {
@@ -37,20 +35,14 @@ _CAUSE = {
 }
 
 
-def money(amount_minor: int, currency: str, locale: Locale) -> str:
-    """¥128.00 for 12800 CNY in zh-CN; exact (Decimal), with the currency's own minor units."""
-    amount = Decimal(amount_minor).scaleb(-get_currency_precision(currency))
-    return format_currency(amount, currency, locale=_BABEL[locale])
-
-
 def _time(moment: str | None, tz: ZoneInfo, locale: Locale, *, midnight_as_24: bool) -> str:
     if not moment:
         return "?"
     local = datetime.fromisoformat(moment).astimezone(tz)
     if midnight_as_24 and (local.hour, local.minute) == (0, 0):
         pattern = _TIME[locale].replace("HH:mm", "'24:00'")
-        return format_datetime(local - timedelta(days=1), pattern, locale=_BABEL[locale])
-    return format_datetime(local, _TIME[locale], locale=_BABEL[locale])
+        return format_datetime(local - timedelta(days=1), pattern, locale=BABEL[locale])
+    return format_datetime(local, _TIME[locale], locale=BABEL[locale])
 
 
 def _cycle(cycle: str | None, locale: Locale) -> str:

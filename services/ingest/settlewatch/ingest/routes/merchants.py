@@ -18,7 +18,12 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
-from settlewatch.common.events import MerchantChanged, MerchantProfile, encode_event
+from settlewatch.common.events import (
+    MerchantChanged,
+    MerchantProfile,
+    encode_event,
+    mask_account,
+)
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
@@ -50,6 +55,8 @@ def _public(
     data = {"merchant_id": merchant_id, **stored}
     if data.get("webhook"):
         data["webhook"] = {**data["webhook"], "secret": MASKED_SECRET}
+    if account := data.get("receiving_account"):
+        data["receiving_account"] = {**account, "number": mask_account(account["number"])}
     return data | {"created_at": created.isoformat(), "updated_at": updated.isoformat()}
 
 
@@ -70,7 +77,9 @@ async def put_merchant(
         raise
     stored = _stored(profile)
     changed = MerchantChanged(
-        merchant_id=merchant_id, profile=profile.model_copy(update={"webhook": None})
+        merchant_id=merchant_id,
+        # The matcher needs neither the secret nor the account (the evidence reads the row).
+        profile=profile.model_copy(update={"webhook": None, "receiving_account": None}),
     )
     row_values = insert(merchants).values(
         merchant_id=merchant_id, settlement_bank=profile.settlement_bank, profile=stored
@@ -110,7 +119,8 @@ async def put_merchant(
 
 @router.get(
     "/v1/merchants/{merchant_id}",
-    summary="A merchant's profile (webhook secret masked); a merchant token sees only its own.",
+    summary="A merchant's profile (webhook secret and receiving account masked); a merchant "
+    "token sees only its own.",
     responses={404: ERRORS[422] | {"description": "No such merchant."}, 401: ERRORS[401]},
 )
 async def get_merchant(

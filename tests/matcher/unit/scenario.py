@@ -12,12 +12,20 @@ from settlewatch.common.events import (
     MerchantChanged,
     MerchantProfile,
     Settlement,
+    TerminalChanged,
     Transaction,
 )
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import Finding, PartitionState
 
-Event = Transaction | Settlement | MerchantChanged | MaintenanceWindow | CalendarYearLoaded
+Event = (
+    Transaction
+    | Settlement
+    | MerchantChanged
+    | MaintenanceWindow
+    | CalendarYearLoaded
+    | TerminalChanged
+)
 
 
 def at(text: str) -> datetime:
@@ -30,6 +38,10 @@ def merchant(merchant_id: str = "M1", **profile: Any) -> MerchantChanged:
         merchant_id=merchant_id,
         profile=MerchantProfile.model_validate_json(__import__("json").dumps(fields)),
     )
+
+
+def terminal(terminal_id: str, merchant_id: str = "M1", **fields: Any) -> TerminalChanged:
+    return TerminalChanged(terminal_id=terminal_id, merchant_id=merchant_id, **fields)
 
 
 def sale(txn_id: str, occurred: str = "2025-11-20T10:00+08:00", **changes: Any) -> Transaction:
@@ -111,6 +123,8 @@ def apply(matcher: Matcher, event: Event) -> None:
         matcher.apply_window(event)
     elif isinstance(event, CalendarYearLoaded):
         matcher.apply_calendar(event)
+    elif isinstance(event, TerminalChanged):
+        matcher.apply_terminal(event)
     elif "settlement_id" in event:
         matcher.apply_settlement(event)  # type: ignore[arg-type]
     else:

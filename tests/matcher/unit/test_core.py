@@ -203,12 +203,38 @@ def test_a_maintenance_window_moves_the_deadline_to_its_end_plus_two_hours() -> 
         ends_at=at("2025-11-22T06:00+08:00"),
         reason="upgrade",
     )
+    announcements = []
     for events in ([sale("T1"), window], [window, sale("T1")]):  # either order
         run = started(*events)
-        assert run.tick(DUE) == []
+        [announced] = run.tick(DUE)  # the bank's merchants are told what moves
+        announcements.append(announced)
         assert run.tick("2025-11-22T07:59:59+08:00") == []
         [finding] = run.tick("2025-11-22T08:00+08:00")
         assert finding.evidence["due_at"] == at("2025-11-22T08:00+08:00").isoformat()
+    first, second = announcements
+    assert first == second and first.id == "bank.maintenance_scheduled:mw1:M1"
+    assert first.evidence["moved"] == [
+        {"txn_id": "T1", "from": "2025-11-22T00:00:00+08:00", "to": "2025-11-22T08:00:00+08:00"}
+    ]
+    assert (first.evidence["starts_at"], first.evidence["reason"]) == (
+        "2025-11-21T22:00:00+08:00",
+        "upgrade",
+    )
+
+
+def test_a_window_is_announced_to_every_merchant_of_the_bank_once() -> None:
+    window = MaintenanceWindow(
+        id="mw2",
+        bank_code="ICBC",
+        starts_at=at("2025-11-25T22:00+08:00"),
+        ends_at=at("2025-11-26T02:00+08:00"),
+        reason="upgrade",
+    )
+    run = started(merchant("M2"), merchant("M3", settlement_bank="CMB"), sale("T1"), window)
+    found = run.tick("2025-11-20T11:00+08:00")
+    assert [(f.merchant_id, f.evidence["moved_count"]) for f in found] == [("M1", 0), ("M2", 0)]
+    run.feed(window)  # redelivered
+    assert run.tick("2025-11-20T11:01+08:00") == []
 
 
 def test_a_transaction_ingested_after_its_deadline_is_overdue_at_the_next_tick() -> None:

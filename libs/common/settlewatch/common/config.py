@@ -154,6 +154,9 @@ class MatcherSettings(CommonSettings):
     session_timeout: PositiveDuration = Field(
         timedelta(seconds=10), validation_alias="MATCHER_SESSION_TIMEOUT"
     )
+    region_jump_window: PositiveDuration = Field(
+        timedelta(minutes=30), validation_alias="SETTLEWATCH_REGION_JUMP_WINDOW"
+    )
     # A font with Chinese glyphs for the evidence PDF: a .ttf/.otf, or a collection (its SC face).
     pdf_font: Path = Field(
         Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),

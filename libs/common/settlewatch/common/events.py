@@ -56,6 +56,8 @@ __all__ = [
     "Settlement",
     "SettlementBatch",
     "SettlementLine",
+    "TerminalChanged",
+    "TerminalIn",
     "Transaction",
     "TransactionBatch",
     "Webhook",
@@ -87,6 +89,7 @@ def _storable(text: str) -> str:
 
 Storable = AfterValidator(_storable)  # for every free-text field (patterned ones are ASCII)
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500), Storable]
+Region = Annotated[str, StringConstraints(min_length=1, max_length=64), Storable]  # 北京, CN-SH…
 
 # The span of time the matcher reasons about. Every time and date of an event lies inside it,
 # so no deadline, expiry or maintenance shift computed from them can leave Python's datetime
@@ -183,9 +186,7 @@ class Transaction(TypedDict):
     rrn: NotRequired[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,32}$")] | None]
     stan: NotRequired[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")] | None]
     auth_code: NotRequired[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,12}$")] | None]
-    region: NotRequired[
-        Annotated[str, StringConstraints(min_length=1, max_length=64), Storable] | None
-    ]
+    region: NotRequired[Region | None]
     # Which fee rule applies (SPEC §11); a rule for "any" card fits a transaction without it.
     card_type: NotRequired[Literal["debit", "credit"] | None]
 
@@ -198,6 +199,8 @@ class SettlementLine(TypedDict):
     gross_minor: SignedMinor
     fee_minor: SignedMinor
     net_minor: SignedMinor
+    # The terminal the bank booked it under, when its report says (SPEC §12 books).
+    terminal_id: NotRequired[Id | None]
 
 
 @with_config(_STRICT)
@@ -432,6 +435,20 @@ class MerchantChanged(_Model):
     profile: MerchantProfile
 
 
+class TerminalIn(_Model):
+    """A POS terminal as registered (SPEC §12): whose it is, where it stands, and, after a
+    migration, the terminal it replaces."""
+
+    merchant_id: Id
+    region: Region | None = None
+    replaces: Id | None = None
+    status: Literal["active", "retired"] = "active"
+
+
+class TerminalChanged(TerminalIn):
+    terminal_id: Id
+
+
 class Pulse(_Model):
     """Ingest's clock: every record it acknowledged before ``at`` precedes this one (SPEC §5)."""
 
@@ -439,7 +456,9 @@ class Pulse(_Model):
     source: str
 
 
-EventKind = Literal["transaction", "settlement", "merchant", "maintenance", "calendar", "pulse"]
+EventKind = Literal[
+    "transaction", "settlement", "merchant", "terminal", "maintenance", "calendar", "pulse"
+]
 
 
 def encode_event(kind: EventKind, body_json: bytes) -> bytes:
@@ -465,6 +484,12 @@ class MerchantRecord(TypedDict):
     body: MerchantChanged
 
 
+class TerminalRecord(TypedDict):
+    v: int
+    kind: Literal["terminal"]
+    body: TerminalChanged
+
+
 class MaintenanceRecord(TypedDict):
     v: int
     kind: Literal["maintenance"]
@@ -487,6 +512,7 @@ Record = Annotated[
     TransactionRecord
     | SettlementRecord
     | MerchantRecord
+    | TerminalRecord
     | MaintenanceRecord
     | CalendarRecord
     | PulseRecord,
@@ -533,7 +559,7 @@ def encode_record(record: Record) -> bytes:
 def record_key(record: Record) -> bytes | None:
     """The key ingest published `record` under: its merchant, or none for bank-wide ones."""
     body = record["body"]
-    if isinstance(body, MerchantChanged):
+    if isinstance(body, MerchantChanged | TerminalChanged):
         return body.merchant_id.encode()
     if isinstance(body, dict):
         return body["merchant_id"].encode()

@@ -31,7 +31,7 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         loop = MatcherLoop(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=Topics(settings.topic_prefix),
-            store=MatcherStore(resources.engine),
+            store=MatcherStore(resources.engine, settings.region_jump_window),
             publisher=publisher,
             session_timeout_ms=int(settings.session_timeout.total_seconds() * 1000),
             timer_interval=settings.timer_interval,

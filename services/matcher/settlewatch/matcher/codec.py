@@ -17,12 +17,16 @@ from settlewatch.common.fees import FeeRule, FeeSchedule, FeeVersion
 from settlewatch.matcher.core.deadlines import Schedule, Window
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import (
+    REGION_JUMP_WINDOW,
+    Announced,
     Finding,
     MerchantTerms,
     PartitionState,
     Payment,
+    RegionSeen,
     SaleKey,
     SettlementFact,
+    TerminalInfo,
 )
 
 __all__ = [
@@ -47,6 +51,7 @@ def _fact_to_json(fact: SettlementFact) -> Json:
         "net_minor": fact.net_minor,
         "failure_reason": fact.failure_reason,
         "matched_by": fact.matched_by,
+        "terminal_id": fact.terminal_id,
     }
 
 
@@ -189,6 +194,7 @@ def reference_to_json(state: PartitionState) -> Json:
     return {
         "calendars": {name: _calendar_to_json(c) for name, c in state.calendars.items()},
         "merchants": {m: _terms_to_json(t) for m, t in state.merchants.items()},
+        "terminals": {t: dataclasses.asdict(info) for t, info in state.terminals.items()},
         "windows": {
             bank: {wid: [w.starts_at.isoformat(), w.ends_at.isoformat()] for wid, w in ws.items()}
             for bank, ws in state.windows.items()
@@ -223,8 +229,22 @@ def partition_to_json(state: PartitionState) -> Json:
         "pending_findings": [finding_to_json(f) for f in state.pending_findings],
         "dirty": sorted(state.dirty),
         "missing_calendars": sorted(state.missing_calendars),
+        "region_candidates": [_seen_to_json(seen) for seen in state.region_candidates.values()],
+        "reported_daily": {jump: day.isoformat() for jump, day in state.reported_daily.items()},
+        "announced_windows": {
+            wid: [a.bank_code, a.starts_at.isoformat(), a.ends_at.isoformat(), a.reason]
+            for wid, a in state.announced_windows.items()
+        },
         "unfinished_tick": state.unfinished_tick.isoformat() if state.unfinished_tick else None,
     }
+
+
+def _seen_to_json(seen: RegionSeen) -> Json:
+    return dataclasses.asdict(seen) | {"occurred_at": seen.occurred_at.isoformat()}
+
+
+def _seen_from_json(data: Json) -> RegionSeen:
+    return RegionSeen(**(data | {"occurred_at": datetime.fromisoformat(data["occurred_at"])}))
 
 
 def partition_from_json(
@@ -232,10 +252,14 @@ def partition_from_json(
     data: Json,
     clock: datetime | None,
     sales: Iterable[tuple[SaleKey, str, datetime]],
+    regions: Iterable[RegionSeen] = (),
+    region_jump_window: timedelta = REGION_JUMP_WINDOW,
 ) -> PartitionState:
-    """A partition's state with an empty working set; `sales` are its recent sales."""
-    state = PartitionState(clock=clock)
+    """A partition's state with an empty working set; `sales` are its recent sales and
+    `regions` its terminals' recent transactions with a region."""
+    state = PartitionState(clock=clock, region_jump_window=region_jump_window)
     state.merchants = {m: _terms_from_json(t) for m, t in reference.get("merchants", {}).items()}
+    state.terminals = {t: TerminalInfo(**i) for t, i in reference.get("terminals", {}).items()}
     state.windows = {
         bank: {
             wid: Window(datetime.fromisoformat(s), datetime.fromisoformat(e))
@@ -270,9 +294,21 @@ def partition_from_json(
     state.pending_findings = [_finding_from_json(f) for f in data.get("pending_findings", [])]
     state.dirty = set(data.get("dirty", []))
     state.missing_calendars = {(name, year) for name, year in data.get("missing_calendars", [])}
+    state.region_candidates = {
+        seen.txn_id: seen for seen in map(_seen_from_json, data.get("region_candidates", []))
+    }
+    state.reported_daily = {
+        jump: date.fromisoformat(day) for jump, day in data.get("reported_daily", {}).items()
+    }
+    state.announced_windows = {
+        wid: Announced(bank, datetime.fromisoformat(start), datetime.fromisoformat(end), reason)
+        for wid, (bank, start, end, reason) in data.get("announced_windows", {}).items()
+    }
     if unfinished := data.get("unfinished_tick"):
         state.unfinished_tick = datetime.fromisoformat(unfinished)
     matcher = Matcher(state)
     for key, txn_id, occurred_at in sales:
         matcher.remember_sale(key, txn_id, occurred_at)
+    for seen in regions:
+        matcher.remember_region(seen)
     return state

@@ -164,6 +164,8 @@ def _apply(matcher: Matcher, record: Record) -> None:
         matcher.apply_settlement(record["body"])
     elif record["kind"] == "merchant":
         matcher.apply_merchant(record["body"])
+    elif record["kind"] == "terminal":
+        matcher.apply_terminal(record["body"])
     elif record["kind"] == "maintenance":
         matcher.apply_window(record["body"])
     elif record["kind"] == "calendar":

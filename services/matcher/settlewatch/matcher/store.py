@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -41,9 +41,11 @@ from settlewatch.matcher.core.model import (
     AWAITING_EXPIRY,
     OPEN,
     OWED,
+    REGION_JUMP_WINDOW,
     Finding,
     PartitionState,
     Payment,
+    RegionSeen,
 )
 from settlewatch.schema import matcher as tables
 
@@ -113,10 +115,13 @@ SELECT body::text FROM matcher_payments
 WHERE partition = $1 AND {_status_in(OWED)} AND business_date <= $2 AND due_at >= $3
 """
 _KEYS = "SELECT partition, txn_id, business_date FROM matcher_payments WHERE partition = ANY($1)"
-_RECENT_SALES = """
-SELECT partition, merchant_id, card_fingerprint, amount_minor, currency, txn_id, occurred_at
+# The recent sales (duplicates) and the recent sales and refunds with a region (跳码).
+_RECENT = """
+SELECT partition, kind, merchant_id, card_fingerprint, amount_minor, currency, txn_id,
+       occurred_at, body -> 'evidence' ->> 'terminal_id' AS terminal_id,
+       body -> 'evidence' ->> 'region' AS region
 FROM matcher_payments
-WHERE partition = ANY($1) AND kind = 'sale' AND occurred_at >= $2
+WHERE partition = ANY($1) AND kind IN ('sale', 'refund') AND occurred_at >= $2
 ORDER BY occurred_at, txn_id
 """
 _TOP_OVERDUE = """
@@ -164,8 +169,11 @@ class StoredFinding:
 
 
 class MatcherStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, region_jump_window: timedelta = REGION_JUMP_WINDOW
+    ) -> None:
         self._engine = engine
+        self._region_jump_window = region_jump_window
         self._day_tables: set[date] = set()  # known to exist
         self._dates: dict[date, date] = {}  # one object per day for the txn_id indexes
 
@@ -190,11 +198,22 @@ class MatcherStore:
             rows = {row.partition: row for row in await conn.execute(claim)}
             driver = await driver_connection(conn)
             clocks = [row.clock for row in rows.values() if row.clock is not None]
-            since = min(clocks) - DUPLICATE_HORIZON if clocks else datetime(1970, 1, 1, tzinfo=UTC)
+            horizon = max(DUPLICATE_HORIZON, self._region_jump_window)
+            since = min(clocks) - horizon if clocks else datetime(1970, 1, 1, tzinfo=UTC)
             sales = defaultdict(list)
-            for r in await driver.fetch(_RECENT_SALES, list(partitions), since):
-                key = (r["merchant_id"], r["card_fingerprint"], r["amount_minor"], r["currency"])
-                sales[r["partition"]].append((key, r["txn_id"], r["occurred_at"]))
+            regions = defaultdict(list)
+            for r in await driver.fetch(_RECENT, list(partitions), since):
+                if r["kind"] == "sale":
+                    key = (
+                        r["merchant_id"],
+                        r["card_fingerprint"],
+                        r["amount_minor"],
+                        r["currency"],
+                    )
+                    sales[r["partition"]].append((key, r["txn_id"], r["occurred_at"]))
+                if r["terminal_id"] and r["region"]:
+                    seen = RegionSeen(r["terminal_id"], r["txn_id"], r["occurred_at"], r["region"])
+                    regions[r["partition"]].append(seen)
             days: dict[int, dict[str, date]] = defaultdict(dict)
             for r in await driver.fetch(_KEYS, list(partitions)):
                 days[r["partition"]][r["txn_id"]] = self._date(r["business_date"])
@@ -202,7 +221,14 @@ class MatcherStore:
             Owned(
                 p,
                 rows[p].generation,
-                partition_from_json(rows[p].reference, rows[p].body, rows[p].clock, sales[p]),
+                partition_from_json(
+                    rows[p].reference,
+                    rows[p].body,
+                    rows[p].clock,
+                    sales[p],
+                    regions[p],
+                    self._region_jump_window,
+                ),
                 days[p],
             )
             for p in partitions

@@ -30,6 +30,7 @@ from settlewatch.common.events import (
     MaintenanceWindow,
     MerchantChanged,
     Settlement,
+    TerminalChanged,
     Transaction,
 )
 from settlewatch.common.fees import Applied, FeeSchedule
@@ -44,15 +45,18 @@ from settlewatch.matcher.core.model import (
     AWAITING_DEADLINE,
     AWAITING_EXPIRY,
     OWED,
+    Announced,
     Finding,
     FindingType,
     MerchantTerms,
     PartitionState,
     Payment,
     PaymentKind,
+    RegionSeen,
     SaleKey,
     SettlementFact,
     Status,
+    TerminalInfo,
 )
 
 __all__ = [
@@ -77,7 +81,9 @@ EXPIRY = timedelta(days=30)
 MOVED_BY_MAINTENANCE = "due date moved by bank maintenance"
 # What a payment's findings show of its transaction; the others only when the transaction has them.
 SALE_FIELDS = ("terminal_id", "rrn", "stan", "auth_code")
-EVIDENCE_FIELDS = (*SALE_FIELDS, "original_txn_id", "card_type")
+EVIDENCE_FIELDS = (*SALE_FIELDS, "original_txn_id", "card_type", "region")
+# A bank.maintenance_scheduled lists at most this many moved payments (and says how many).
+MOVED_SHOWN = 100
 # calendar.missing is raised this long before a year the calendar does not know (SPEC §10).
 CALENDAR_NOTICE = timedelta(days=60)
 
@@ -148,12 +154,25 @@ class Matcher:
         )
         self.state.reference_changed = True
 
-    def apply_window(self, window: MaintenanceWindow) -> None:
-        """A bank's maintenance: deadlines of its pending payments due after its start move.
-        (The adapter loads those payments first.)"""
-        bank = self.state.windows.setdefault(window.bank_code, {})
-        bank[window.id] = Window(window.starts_at, window.ends_at)
+    def apply_terminal(self, change: TerminalChanged) -> None:
+        self.state.terminals[change.terminal_id] = TerminalInfo(
+            change.merchant_id, change.region, change.replaces, change.status
+        )
         self.state.reference_changed = True
+
+    def apply_window(self, window: MaintenanceWindow) -> None:
+        """A bank's maintenance: deadlines of its pending payments due after its start move, and
+        the bank's merchants are told at the next tick (bank.maintenance_scheduled). (The adapter
+        loads those payments first.)"""
+        bank = self.state.windows.setdefault(window.bank_code, {})
+        bounds = Window(window.starts_at, window.ends_at)
+        if bank.get(window.id) == bounds:
+            return  # redelivered
+        bank[window.id] = bounds
+        self.state.reference_changed = True
+        self.state.announced_windows[window.id] = Announced(
+            window.bank_code, window.starts_at, window.ends_at, window.reason
+        )
         for payment in self.state.payments.values():
             if payment.bank_code == window.bank_code and payment.status in AWAITING_DEADLINE:
                 self._reschedule(payment)
@@ -294,6 +313,10 @@ class Matcher:
             payment.refunds = {refund: refunded for refund, (refunded, _) in early_refunds.items()}
         elif kind == "refund":
             self._count_refund(txn["original_txn_id"] or "", payment)
+        if (region := txn.get("region")) and kind in ("sale", "refund"):
+            seen = RegionSeen(txn["terminal_id"], payment.txn_id, payment.occurred_at, region)
+            self.remember_region(seen)
+            self.state.region_candidates[payment.txn_id] = seen
 
     def _count_refund(self, sale_id: str, refund: Payment) -> None:
         """Add a refund to its sale's refunds (or keep it until the sale comes)."""
@@ -321,6 +344,17 @@ class Matcher:
         same_card[txn_id] = occurred_at
         heapq.heappush(state.sales_by_time, (occurred_at, key, txn_id))
 
+    def remember_region(self, seen: RegionSeen) -> None:
+        """Index a terminal's transaction by region while it is within the jump window."""
+        state = self.state
+        if (
+            state.clock is not None
+            and seen.occurred_at < state.clock - self.state.region_jump_window
+        ):
+            return
+        state.regions_by_terminal.setdefault(seen.terminal_id, {})[seen.txn_id] = seen
+        heapq.heappush(state.regions_by_time, (seen.occurred_at, seen.terminal_id, seen.txn_id))
+
     def _cancel(self, original: str, *, by: str, at: datetime) -> None:
         payment = self.state.payments.get(original)
         if payment is None:
@@ -341,6 +375,7 @@ class Matcher:
                 net_minor=line["net_minor"],
                 failure_reason=settlement.get("failure_reason"),
                 matched_by=settlement.get("matched_by"),
+                terminal_id=line.get("terminal_id"),
             )
             payment = self.state.payments.get(line["txn_id"])
             if payment is not None:
@@ -375,7 +410,11 @@ class Matcher:
     def needed_at_tick(self) -> set[str]:
         """Payments the next tick reads besides the due ones."""
         pairs = self.state.duplicate_candidates
-        return self.state.dirty | {txn_id for pair in pairs for txn_id in pair}
+        return (
+            self.state.dirty
+            | {txn_id for pair in pairs for txn_id in pair}
+            | set(self.state.region_candidates)
+        )
 
     def evict(self, keep: int) -> None:
         """Shrink the working set to the `keep` latest loaded payments, plus those the next tick
@@ -428,7 +467,9 @@ class Matcher:
         self._fire_due(now)
         self._judge_unknown(now)
         self._judge_duplicates(now)
+        self._judge_regions(now)
         self._judge_calendars(now)
+        self._announce_windows(now)
         self._forget(now)
         findings, state.pending_findings = state.pending_findings, []
         return findings
@@ -447,6 +488,17 @@ class Matcher:
         for pair, later in list(state.reported_duplicates.items()):
             if later < horizon:
                 del state.reported_duplicates[pair]
+        regions_horizon = now - self.state.region_jump_window
+        while state.regions_by_time and state.regions_by_time[0][0] < regions_horizon:
+            _, terminal, txn_id = heapq.heappop(state.regions_by_time)
+            seen = state.regions_by_terminal.get(terminal, {})
+            seen.pop(txn_id, None)
+            if not seen:
+                state.regions_by_terminal.pop(terminal, None)
+        yesterday = (now - timedelta(days=2)).date()
+        for jump, day in list(state.reported_daily.items()):
+            if day < yesterday:
+                del state.reported_daily[jump]
         too_old = now - EXPIRY
         for original, (_, at) in list(state.early_cancellations.items()):
             if at < too_old:
@@ -515,6 +567,7 @@ class Matcher:
                 self._resolve_failures(payment, now)
                 self._note("settlement.recovered", payment.txn_id, payment, {}, at=now)
             self._check_amounts(payment, now)
+            self._check_books(payment, now)
         elif after == "failed" and latest is not None:
             self._note(
                 "settlement.failed",
@@ -561,6 +614,142 @@ class Matcher:
                 evidence["fee_rule"] = _fee_rule(payment.fee_rule, terms)
             subject = f"{payment.txn_id}:{latest.settlement_id}"
             self._note("settlement.amount_mismatch", subject, payment, evidence, at=now)
+
+    def _check_books(self, payment: Payment, now: datetime) -> None:
+        """terminal.books_mismatch (SPEC §12, 账务不一致): the bank booked a payment under the
+        terminal it replaced or that replaced it — one finding per merchant, day and pair."""
+        latest = payment.latest_settlement
+        own = payment.evidence.get("terminal_id")
+        booked = latest.terminal_id if latest is not None else None
+        if not own or not booked or booked == own:
+            return
+        terminals = self.state.terminals
+        mine, theirs = terminals.get(own), terminals.get(booked)
+        if mine is not None and mine.replaces == booked:
+            old, new = booked, own
+        elif theirs is not None and theirs.replaces == own:
+            old, new = own, booked
+        else:
+            return  # not a migration: the line's terminal is the bank's matter
+        day = payment.business_date.isoformat()
+        evidence = {
+            "business_date": day,
+            "replaced_terminal_id": old,
+            "new_terminal_id": new,
+            "booked_under": booked,
+            "books": f"/v1/merchants/{payment.merchant_id}/books?date={day}",
+        }
+        subject = f"{payment.merchant_id}:{day}:{old}:{new}"
+        if subject not in self.state.reported_daily:
+            self.state.reported_daily[subject] = now.date()
+            self._note("terminal.books_mismatch", subject, payment, evidence, at=now)
+
+    def _judge_regions(self, now: datetime) -> None:
+        """terminal.region_jump (跳码, SPEC §12): a terminal's transaction in another region than
+        one of its transactions within the window, or than the region it is registered in. One
+        finding per terminal, day and pair of regions, however many transactions show it."""
+        state = self.state
+        for txn_id, seen in sorted(state.region_candidates.items()):
+            payment = state.payments.get(txn_id)
+            if payment is None:
+                continue
+            registered = state.terminals.get(seen.terminal_id)
+            other = min(
+                (
+                    o
+                    for o in state.regions_by_terminal.get(seen.terminal_id, {}).values()
+                    if o.region != seen.region
+                    and abs(o.occurred_at - seen.occurred_at) <= self.state.region_jump_window
+                ),
+                key=lambda o: (abs(o.occurred_at - seen.occurred_at), o.txn_id),
+                default=None,
+            )
+            if other is not None:
+                pair = sorted((seen, other), key=lambda o: (o.occurred_at, o.txn_id))
+                regions = (pair[0].region, pair[1].region)
+                later = pair[1].occurred_at
+            elif registered is not None and registered.region not in (None, seen.region):
+                pair, regions, later = (
+                    [seen],
+                    (registered.region or "", seen.region),
+                    seen.occurred_at,
+                )
+            else:
+                continue
+            terms = state.merchants.get(payment.merchant_id)
+            day = later.astimezone(terms.schedule.timezone).date() if terms else later.date()
+            key = hashlib.sha256("\0".join(sorted(regions)).encode()).hexdigest()[:8]
+            subject = f"{seen.terminal_id}:{day.isoformat()}:{key}"
+            if subject in state.reported_daily:
+                continue
+            state.reported_daily[subject] = now.date()
+            evidence = {
+                "terminal_id": seen.terminal_id,
+                "registered_region": registered.region if registered else None,
+                "regions": list(regions),
+                "window_minutes": int(self.state.region_jump_window.total_seconds() // 60),
+                "txn_ids": [o.txn_id for o in pair],
+                "transactions": [
+                    {
+                        "txn_id": o.txn_id,
+                        "occurred_at": o.occurred_at.isoformat(),
+                        "region": o.region,
+                    }
+                    for o in pair
+                ],
+            }
+            # The later of the two is the finding's transaction, whichever was judged first.
+            later_payment = state.payments.get(pair[-1].txn_id, payment)
+            self._note("terminal.region_jump", subject, later_payment, evidence, at=now)
+        state.region_candidates.clear()
+
+    def _announce_windows(self, now: datetime) -> None:
+        """bank.maintenance_scheduled to each merchant of the bank: when, and which of its
+        payments' deadlines the window moves (all of them are in the working set: the adapter
+        loaded them for the window, and those opened since are dirty)."""
+        state = self.state
+        for window_id, announced in sorted(state.announced_windows.items()):
+            window = [Window(announced.starts_at, announced.ends_at)]
+            moved: dict[str, list[Payment]] = {}
+            for payment in state.payments.values():
+                if (
+                    payment.bank_code == announced.bank_code
+                    and payment.status in AWAITING_DEADLINE
+                    and after_maintenance(payment.base_due_at, window) != payment.base_due_at
+                ):
+                    moved.setdefault(payment.merchant_id, []).append(payment)
+            for merchant_id, terms in sorted(state.merchants.items()):
+                if terms.bank_code != announced.bank_code:
+                    continue
+                mine = sorted(moved.get(merchant_id, []), key=lambda p: p.txn_id)
+                evidence = {
+                    "bank_code": announced.bank_code,
+                    "window_id": window_id,
+                    "starts_at": announced.starts_at.isoformat(),
+                    "ends_at": announced.ends_at.isoformat(),
+                    "reason": announced.reason,
+                    "moved_count": len(mine),
+                    "moved": [
+                        {
+                            "txn_id": p.txn_id,
+                            "from": p.base_due_at.isoformat(),
+                            "to": p.due_at.isoformat(),
+                        }
+                        for p in mine[:MOVED_SHOWN]
+                    ],
+                }
+                state.pending_findings.append(
+                    Finding(
+                        id=f"bank.maintenance_scheduled:{window_id}:{merchant_id}",
+                        type="bank.maintenance_scheduled",
+                        state="open",
+                        at=now,
+                        merchant_id=merchant_id,
+                        txn_id=None,
+                        evidence=evidence,
+                    )
+                )
+        state.announced_windows.clear()
 
     def _judge_unknown(self, now: datetime) -> None:
         for txn_id, facts in sorted(self.state.early_settlements.items()):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from settlewatch.common.calendar import BusinessCalendar
@@ -12,9 +12,11 @@ from settlewatch.matcher.core.deadlines import DeadlineBasis, Schedule, Window
 
 __all__ = [
     "AWAITING_DEADLINE",
+    "Announced",
     "AWAITING_EXPIRY",
     "OPEN",
     "OWED",
+    "REGION_JUMP_WINDOW",
     "PaymentKind",
     "DeadlineBasis",
     "Finding",
@@ -22,6 +24,8 @@ __all__ = [
     "MerchantTerms",
     "PartitionState",
     "Payment",
+    "RegionSeen",
+    "TerminalInfo",
     "SaleKey",
     "SettlementFact",
     "Status",
@@ -43,6 +47,9 @@ FindingType = Literal[
     "settlement.paid_after_void",
     "pipeline.stalled",
     "calendar.missing",
+    "terminal.region_jump",
+    "terminal.books_mismatch",
+    "bank.maintenance_scheduled",
 ]
 # The timer's rules (matcher.fires_at): a payment whose status is in AWAITING_DEADLINE is
 # decided at its due_at (overdue), one in AWAITING_EXPIRY at due_at + EXPIRY (expired). The
@@ -50,6 +57,8 @@ FindingType = Literal[
 # 0004 are tested against them.
 AWAITING_DEADLINE: frozenset[Status] = frozenset({"pending"})
 AWAITING_EXPIRY: frozenset[Status] = frozenset({"overdue", "failed"})
+# 跳码: one terminal's transactions in two regions within this (SETTLEWATCH_REGION_JUMP_WINDOW).
+REGION_JUMP_WINDOW = timedelta(minutes=30)
 # Statuses from which a payment can still change.
 OPEN: frozenset[Status] = AWAITING_DEADLINE | AWAITING_EXPIRY
 # Money still owed to the merchant as the bank has said nothing against it: the open amounts of
@@ -69,6 +78,36 @@ class MerchantTerms:
 
 
 @dataclass(frozen=True)
+class TerminalInfo:
+    """A registered terminal (SPEC §12): its merchant, its region, the terminal it replaced."""
+
+    merchant_id: str
+    region: str | None
+    replaces: str | None
+    status: Literal["active", "retired"] = "active"
+
+
+@dataclass(frozen=True)
+class RegionSeen:
+    """A transaction of a terminal in a region, to compare with the terminal's others (跳码)."""
+
+    terminal_id: str
+    txn_id: str
+    occurred_at: datetime
+    region: str
+
+
+@dataclass(frozen=True)
+class Announced:
+    """A maintenance window just announced, to tell the bank's merchants at the next tick."""
+
+    bank_code: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class SettlementFact:
     """One line of a bank settlement, as it concerns one payment."""
 
@@ -80,6 +119,7 @@ class SettlementFact:
     net_minor: int
     failure_reason: str | None = None
     matched_by: str | None = None  # the rule that tied a settlement file's line to the payment
+    terminal_id: str | None = None  # the terminal the bank booked it under, when it says
 
     @property
     def succeeded(self) -> bool:
@@ -167,6 +207,7 @@ class PartitionState:
     unfinished_tick: datetime | None = None
     merchants: dict[str, MerchantTerms] = field(default_factory=dict)
     windows: dict[str, dict[str, Window]] = field(default_factory=dict)  # bank → id → window
+    terminals: dict[str, TerminalInfo] = field(default_factory=dict)
     calendars: dict[str, BusinessCalendar] = field(default_factory=dict)  # as loaded by the log
     reference_changed: bool = False  # merchants, windows or calendars changed since the last save
     # The calendars the merchants' business-day cycles use (None: to derive again; not saved).
@@ -187,6 +228,16 @@ class PartitionState:
     sales_by_time: list[tuple[datetime, SaleKey, str]] = field(default_factory=list)  # heap
     duplicate_candidates: set[tuple[str, str]] = field(default_factory=set)
     reported_duplicates: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    region_jump_window: timedelta = REGION_JUMP_WINDOW  # a setting, not saved
+    # Each terminal's transactions of the last region-jump window (rebuilt from the store, not
+    # saved) and those to judge at the next tick; the findings made once per day (jumps, books
+    # mismatches: subject → the day reported, forgotten two days later).
+    regions_by_terminal: dict[str, dict[str, RegionSeen]] = field(default_factory=dict)
+    regions_by_time: list[tuple[datetime, str, str]] = field(default_factory=list)  # heap
+    region_candidates: dict[str, RegionSeen] = field(default_factory=dict)
+    reported_daily: dict[str, date] = field(default_factory=dict)
+    # Maintenance windows announced since the last tick, told to the bank's merchants at it.
+    announced_windows: dict[str, Announced] = field(default_factory=dict)
     pending_findings: list[Finding] = field(default_factory=list)  # decided between ticks
     deadlines: list[tuple[datetime, str]] = field(default_factory=list)  # heap, lazily pruned
     dirty: set[str] = field(default_factory=set)  # payments to judge at the next tick

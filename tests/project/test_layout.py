@@ -67,7 +67,7 @@ def test_the_rule_itself_has_no_cycle() -> None:
 
 def test_other_services_read_the_matcher_only_through_its_read_views() -> None:
     """Its tables are the matcher's own (schema/matcher.py); alerts (on-call) and ingest (report
-    lines) use the views of 0006 and 0007."""
+    lines, a merchant's books) use the views and functions of 0006, 0007 and 0011."""
 
     def named(service: str) -> set[str]:
         pattern = r"(?:FROM|JOIN|UPDATE|INTO)\s+(matcher_\w+)"
@@ -78,4 +78,4 @@ def test_other_services_read_the_matcher_only_through_its_read_views() -> None:
         }
 
     assert named("alerts") == {"matcher_read_clock", "matcher_read_due"}
-    assert named("ingest") == {"matcher_read_payments"}
+    assert named("ingest") == {"matcher_read_payments", "matcher_read_books"}

@@ -1,12 +1,13 @@
-"""The tables several services read: merchant profiles, maintenance windows and loaded calendar
-years (written by ingest), and the one ``metadata`` every table of the schema is registered in."""
+"""The tables several services read: merchant profiles, terminals, maintenance windows and loaded
+calendar years (written by ingest), and the one ``metadata`` every table of the schema is
+registered in."""
 
 from __future__ import annotations
 
 from sqlalchemy import Column, Date, DateTime, Integer, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-__all__ = ["calendar_years", "maintenance_windows", "merchants", "metadata"]
+__all__ = ["calendar_years", "maintenance_windows", "merchants", "metadata", "terminals"]
 
 metadata = MetaData()
 
@@ -17,6 +18,19 @@ merchants = Table(
     Column("merchant_id", Text, primary_key=True),
     Column("settlement_bank", Text, nullable=False),
     Column("profile", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# POS terminals as registered (SPEC §12): a migrated terminal names the one it `replaces`.
+terminals = Table(
+    "terminals",
+    metadata,
+    Column("terminal_id", Text, primary_key=True),
+    Column("merchant_id", Text, nullable=False),
+    Column("region", Text),
+    Column("replaces", Text),
+    Column("status", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -40,6 +40,7 @@ from settlewatch.ingest.routes import (
     maintenance,
     merchants,
     payouts,
+    terminals,
 )
 from settlewatch.settlementfiles.csvmap import FileMapping
 
@@ -121,6 +122,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
         description=DESCRIPTION,
         routers=(
             merchants.router,
+            terminals.router,
             events.router,
             maintenance.router,
             calendars.router,

@@ -154,3 +154,13 @@ FILE_MAPPING = {
     "thousands_separator": ",",
     "kinds": {"消费": "sale", "退货": "refund"},
 }
+
+TERMINAL: dict[str, Any] = {
+    "a terminal registered in Beijing": {"merchant_id": "M1", "region": "北京"},
+    "a terminal migrated from POS-1 (mid-day)": {
+        "merchant_id": "M1",
+        "region": "北京",
+        "replaces": "POS-1",
+        "status": "active",
+    },
+}

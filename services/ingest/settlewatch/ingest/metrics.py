@@ -20,7 +20,8 @@ __all__ = [
 
 EVENTS = Counter(
     "settlewatch_ingest_events_total",
-    "Events received, by kind (transaction, settlement, merchant, maintenance, calendar) and "
+    "Events received, by kind (transaction, settlement, merchant, terminal, maintenance, calendar) "
+    "and "
     "outcome (accepted, rejected = bad input, unavailable = broker did not acknowledge).",
     ["kind", "outcome"],
 )

@@ -287,6 +287,8 @@ def _settlement(row: Any) -> dict[str, Any]:
         "matched_by": row["match_rule"],
         "items": [
             {"txn_id": row["txn_id"], "gross_minor": gross, "fee_minor": fee, "net_minor": net}
+            # The terminal the bank booked it under (books after a migration, SPEC §12).
+            | ({"terminal_id": line["terminal_id"]} if line.get("terminal_id") else {})
         ],
     }
     if line.get("value_date"):

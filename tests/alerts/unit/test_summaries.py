@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from settlewatch.alerts.core.summaries import summary
+from settlewatch.common.events import MaintenanceWindow
 from settlewatch.common.money import money
+from tests.matcher.unit.scenario import Run, at, merchant, sale, terminal
 
 OVERDUE = {
     "txn_id": "T123",
@@ -236,3 +238,37 @@ def test_an_estimated_deadline_is_said_to_be_estimated() -> None:
             probable_cause=None,
         )
         assert said not in plain
+
+
+def test_terminal_and_maintenance_findings_read_as_sentences_in_both_locales() -> None:
+    window = MaintenanceWindow(
+        id="mw1",
+        bank_code="ICBC",
+        starts_at=at("2025-11-21T22:00+08:00"),
+        ends_at=at("2025-11-22T06:00+08:00"),
+        reason="核心系统升级",
+    )
+    run = Run().feed(
+        merchant(),
+        terminal("POS-1", region="北京"),
+        sale("S1", "2025-11-20T10:00+08:00", region="上海"),
+        window,
+    )
+    found = {f.type: f for f in run.tick("2025-11-20T10:05+08:00")}
+    said = {
+        (kind, locale): summary(
+            kind, found[kind].evidence, locale=locale, timezone="Asia/Shanghai", probable_cause=None
+        )
+        for kind in ("terminal.region_jump", "bank.maintenance_scheduled")
+        for locale in ("zh-CN", "en")
+    }
+    assert said["terminal.region_jump", "zh-CN"] == (
+        "终端 POS-1 的交易出现在不同地区（北京 → 上海，11月20日 10:00），疑似跳码或终端被移机，"
+        "请核实终端所在位置。"
+    )
+    assert "(北京 → 上海, Nov 20, 10:00)" in said["terminal.region_jump", "en"]
+    assert said["bank.maintenance_scheduled", "zh-CN"] == (
+        "ICBC 将于 11月21日 22:00 至 11月22日 06:00 进行系统维护（核心系统升级）；"
+        "您有 1 笔交易的应到账时间因此顺延。"
+    )
+    assert "the deadlines of 1 of your payments move" in said["bank.maintenance_scheduled", "en"]

@@ -3,8 +3,9 @@
 An alert's id is its finding's id (type + subject), so a replayed or duplicated finding never
 creates a second alert. Transitions only move forward: a stale `open` after a `resolved` (a
 replay, a zombie consumer) changes nothing, so findings can be absorbed at least once and in
-any batching. `settlement.settled_late` and `settlement.recovered` are follow-ups the merchant
-is told about, with nothing left to do: they are created resolved.
+any batching. `settlement.settled_late` and `settlement.recovered` are follow-ups, and
+`bank.maintenance_scheduled` a notice, the merchant is told about with nothing left to do: they
+are created resolved.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ __all__ = [
 ]
 
 AlertStatus = Literal["open", "acknowledged", "resolved"]
-FOLLOW_UPS = frozenset({"settlement.settled_late", "settlement.recovered"})
+FOLLOW_UPS = frozenset(
+    {"settlement.settled_late", "settlement.recovered", "bank.maintenance_scheduled"}
+)
 ONCALL_TYPES = frozenset({"pipeline.stalled", "bank.incident", "calendar.missing"})
 # Findings whose cause may lie with the bank: they carry probable_cause.
 BANK_DEPENDENT = frozenset(

@@ -94,7 +94,7 @@ def summary(
             if locale == "zh-CN"
             else ", ".join(e.get("refunds") or [])
         )
-    facts |= _file_facts(alert_type, e, locale)
+    facts |= _file_facts(alert_type, e, locale) | _terminal_facts(e, tz, locale)
     template = (_ZH if locale == "zh-CN" else _EN).get(alert_type)
     if template is None:
         return alert_type
@@ -124,6 +124,30 @@ _ESTIMATED = {
     "en": " (The deadline is estimated on Monday–Friday: that year's holiday calendar is not "
     "loaded yet.)",
 }
+
+
+def _terminal_facts(e: Mapping[str, Any], tz: ZoneInfo, locale: Locale) -> dict[str, str]:
+    """The facts of terminals' findings (跳码, books after a migration) and of an announced
+    maintenance window (SPEC §12)."""
+    facts: dict[str, str] = {}
+    if "regions" in e:
+        facts["terminal"] = str(e.get("terminal_id"))
+        facts["regions"] = " → ".join(e["regions"])
+        times = [t.get("occurred_at") for t in e.get("transactions", [])]
+        join = "、" if locale == "zh-CN" else ", "
+        facts["jump_times"] = join.join(_time(t, tz, locale, midnight_as_24=False) for t in times)
+    if "replaced_terminal_id" in e:
+        facts["old_terminal"] = str(e["replaced_terminal_id"])
+        facts["new_terminal"] = str(e["new_terminal_id"])
+        facts["booked"] = str(e.get("booked_under"))
+        facts["day"] = str(e.get("business_date"))
+    if "window_id" in e:
+        facts["bank"] = str(e.get("bank_code"))
+        facts["starts"] = _time(e.get("starts_at"), tz, locale, midnight_as_24=False)
+        facts["ends"] = _time(e.get("ends_at"), tz, locale, midnight_as_24=False)
+        facts["window_reason"] = str(e.get("reason"))
+        facts["moved_count"] = str(e.get("moved_count", 0))
+    return facts
 
 
 def _entry(e: Mapping[str, Any]) -> str | None:
@@ -222,6 +246,18 @@ _ZH = {
         "文件 {file}（{where}）从结算款中扣除了 {amount}（{line_kind}），"
         "没有事先通知的扣费或拒付与之对应。"
     ),
+    "terminal.region_jump": (
+        "终端 {terminal} 的交易出现在不同地区（{regions}，{jump_times}），疑似跳码或终端被移机，"
+        "请核实终端所在位置。"
+    ),
+    "terminal.books_mismatch": (
+        "终端迁移后账务不一致：{day} 终端 {new_terminal}（替换 {old_terminal}）的交易被银行记在"
+        "终端 {booked} 名下；请核对当日分终端账目。"
+    ),
+    "bank.maintenance_scheduled": (
+        "{bank} 将于 {starts} 至 {ends} 进行系统维护（{window_reason}）；"
+        "您有 {moved_count} 笔交易的应到账时间因此顺延。"
+    ),
 }
 _EN = {
     "settlement.overdue": "Transaction {txn} ({amount}, {occurred}) was not settled {cycle}; "
@@ -262,4 +298,11 @@ _EN = {
     "several payments ({pair}); it needs a person to choose.",
     "fee.unexpected_deduction": "File {file} ({where}) deducts {amount} ({line_kind}) from the "
     "payout, and no announced fee debit or chargeback explains it.",
+    "terminal.region_jump": "Terminal {terminal} was used in different regions ({regions}, "
+    "{jump_times}): it may have been moved or cloned (跳码); check where it is.",
+    "terminal.books_mismatch": "Books disagree after a terminal migration: on {day} the bank "
+    "booked payments of terminal {new_terminal} (which replaced {old_terminal}) under terminal "
+    "{booked}; check that day's books per terminal.",
+    "bank.maintenance_scheduled": "{bank} announced maintenance from {starts} to {ends} "
+    "({window_reason}); the deadlines of {moved_count} of your payments move accordingly.",
 }

@@ -476,25 +476,16 @@ class Matcher:
 
     def _forget(self, now: datetime) -> None:
         """Drop what can no longer matter, so the state does not grow without bound: sales
-        past the duplicate horizon, and early facts whose transaction never came."""
+        past the duplicate horizon, transactions past the region-jump window, findings made
+        once a day two days on, and early facts whose transaction never came."""
         state = self.state
         horizon = now - DUPLICATE_HORIZON
-        while state.sales_by_time and state.sales_by_time[0][0] < horizon:
-            _, key, txn_id = heapq.heappop(state.sales_by_time)
-            same_card = state.sales_by_card.get(key, {})
-            same_card.pop(txn_id, None)
-            if not same_card:
-                state.sales_by_card.pop(key, None)
+        _drop_older(state.sales_by_time, state.sales_by_card, horizon)
         for pair, later in list(state.reported_duplicates.items()):
             if later < horizon:
                 del state.reported_duplicates[pair]
-        regions_horizon = now - self.state.region_jump_window
-        while state.regions_by_time and state.regions_by_time[0][0] < regions_horizon:
-            _, terminal, txn_id = heapq.heappop(state.regions_by_time)
-            seen = state.regions_by_terminal.get(terminal, {})
-            seen.pop(txn_id, None)
-            if not seen:
-                state.regions_by_terminal.pop(terminal, None)
+        regions_horizon = now - state.region_jump_window
+        _drop_older(state.regions_by_time, state.regions_by_terminal, regions_horizon)
         yesterday = (now - timedelta(days=2)).date()
         for jump, day in list(state.reported_daily.items()):
             if day < yesterday:
@@ -865,6 +856,18 @@ class Matcher:
                 evidence=evidence,
             )
         )
+
+
+def _drop_older(
+    heap: list[tuple[datetime, Any, str]], index: dict[Any, dict[str, Any]], horizon: datetime
+) -> None:
+    """Pop the heap's entries (time, key, txn) older than `horizon` out of `index` too."""
+    while heap and heap[0][0] < horizon:
+        _, key, txn_id = heapq.heappop(heap)
+        entries = index.get(key, {})
+        entries.pop(txn_id, None)
+        if not entries:
+            index.pop(key, None)
 
 
 def _fee_rule(label: str, terms: MerchantTerms) -> dict[str, Any]:

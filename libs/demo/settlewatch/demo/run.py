@@ -222,7 +222,14 @@ async def _send(
 
     await asyncio.gather(*(register(m, p) for m, p in scenario.merchants.items()))
     for window in scenario.windows:
-        _check(await client.post(f"{ingest}/v1/maintenance-windows", json=window))
+        announced = await client.post(f"{ingest}/v1/maintenance-windows", json=window)
+        _check(announced)
+        # Each merchant of the bank is told (its id is the window's, known once announced).
+        scenario.expected.alerts["bank.maintenance_scheduled"].update(
+            f"bank.maintenance_scheduled:{announced.json()['id']}:{merchant_id}"
+            for merchant_id, profile in scenario.merchants.items()
+            if profile["settlement_bank"] == window["bank_code"]
+        )
     for name, path, items, size, pause in (
         ("transactions", "transactions", scenario.transactions, 500, 0.0),
         ("bank settlements", "settlements", scenario.settlements, 50, 2.0),
@@ -454,7 +461,8 @@ def _checks(
     maintenance = sum(
         1
         for a in detected.values()
-        if a["bank_code"] == MAINTENANCE_BANK and a["type"] != "bank.incident"
+        if a["bank_code"] == MAINTENANCE_BANK
+        and a["type"] not in ("bank.incident", "bank.maintenance_scheduled")
     )
     checks += [
         (f"bank.incident {FAILING_BANK}", 1, int(_incident_open(detected))),

@@ -291,7 +291,10 @@ def _maintenance(scenario: Scenario) -> None:
         }
     )
     scenario.injected.append(
-        (f"{MAINTENANCE_BANK} announces maintenance", "deadlines move past it: nothing overdue")
+        (
+            f"{MAINTENANCE_BANK} announces maintenance",
+            "its merchants told; deadlines move past it: nothing overdue",
+        )
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -215,8 +216,13 @@ def _sale(rng: random.Random, txn_id: str, merchant_id: str, terminal_id: str) -
         "rrn": f"{rng.getrandbits(36):012d}"[-12:],
         "stan": f"{rng.randrange(1_000_000):06d}",
         "auth_code": f"{rng.randrange(1_000_000):06d}",
-        "region": rng.choice(REGIONS),
+        "region": _region(terminal_id),
     }
+
+
+def _region(terminal_id: str) -> str:
+    """Where a terminal stands: one region each, so only an injected 跳码 is a region jump."""
+    return REGIONS[zlib.crc32(terminal_id.encode()) % len(REGIONS)]
 
 
 def _line(sale: dict[str, Any], merchant: dict[str, Any]) -> dict[str, Any]:

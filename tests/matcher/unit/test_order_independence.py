@@ -13,7 +13,12 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settlewatch.common.events import CalendarYearLoaded, MaintenanceWindow, MerchantChanged
+from settlewatch.common.events import (
+    CalendarYearLoaded,
+    MaintenanceWindow,
+    MerchantChanged,
+    TerminalChanged,
+)
 from settlewatch.matcher.codec import (
     partition_from_json,
     partition_to_json,
@@ -22,11 +27,22 @@ from settlewatch.matcher.codec import (
     reference_to_json,
 )
 from settlewatch.matcher.core.matcher import Matcher, fires_at, referenced
-from settlewatch.matcher.core.model import OWED, PartitionState, Payment
-from tests.matcher.unit.scenario import Event, Run, apply, merchant, sale, settlement, void
+from settlewatch.matcher.core.model import OWED, PartitionState, Payment, RegionSeen
+from tests.matcher.unit.scenario import (
+    Event,
+    Run,
+    apply,
+    merchant,
+    sale,
+    settlement,
+    terminal,
+    void,
+)
 
 START = datetime.fromisoformat("2025-11-20T00:00+08:00")
 TXN_IDS = [f"T{i}" for i in range(8)]
+TERMINALS = ["POS-1", "POS-2"]
+REGIONS = ["北京", "上海", None]
 
 
 def minutes(n: int) -> datetime:
@@ -47,6 +63,8 @@ def transactions(draw: st.DrawFn) -> dict[str, Event]:
             merchant_id=draw(st.sampled_from(["M1", "M2"])),
             amount_minor=draw(st.sampled_from([12800, 5000, 9000])),
             card_fingerprint=draw(st.sampled_from(["fp-a", "fp-b"])),
+            terminal_id=draw(st.sampled_from(TERMINALS)),
+            region=draw(st.sampled_from(REGIONS)),
             # Refunds of the scenario's sales (they may add up to more than one) or of one never
             # seen; a chargeback names its sale too.
             **(
@@ -87,13 +105,20 @@ def scenarios(draw: st.DrawFn) -> tuple[list[datetime], list[tuple[int, Event]]]
     for n in range(draw(st.integers(0, 5))):
         line_txn = draw(st.sampled_from(TXN_IDS))
         gross = draw(st.sampled_from([12800, 5000, -5000]))
+        paid = settlement(
+            f"S{n}",
+            [(line_txn, gross, 30, gross - 30)],
+            status=draw(st.sampled_from(["settled", "settled", "failed", "returned"])),
+            occurred=minutes(draw(st.integers(0, 6 * 24 * 60))).isoformat(),
+        )
+        if booked_under := draw(st.sampled_from([None, *TERMINALS])):  # the bank's books
+            paid["items"][0]["terminal_id"] = booked_under
+        events.append(paid)
+    # Terminals registered (where they stand; a migration from POS-1 to POS-2), in any tick.
+    for terminal_id in draw(st.lists(st.sampled_from(TERMINALS), max_size=2, unique=True)):
+        replaces = draw(st.sampled_from([None, "POS-1"])) if terminal_id == "POS-2" else None
         events.append(
-            settlement(
-                f"S{n}",
-                [(line_txn, gross, 30, gross - 30)],
-                status=draw(st.sampled_from(["settled", "settled", "failed", "returned"])),
-                occurred=minutes(draw(st.integers(0, 6 * 24 * 60))).isoformat(),
-            )
+            terminal(terminal_id, region=draw(st.sampled_from(REGIONS)), replaces=replaces)
         )
     if draw(st.booleans()):
         start = draw(st.integers(0, 5 * 24 * 60))
@@ -177,7 +202,8 @@ class Shelf:
         ]
 
     def reload(self, state: PartitionState) -> PartitionState:
-        """The partition as a restarted matcher reads it: its documents and recent sales."""
+        """The partition as a restarted matcher reads it: its documents, its recent sales and
+        its terminals' recent regions (MatcherStore.claim)."""
         self.save(state)
         sales = [
             (
@@ -188,9 +214,14 @@ class Shelf:
             for p in sorted(self.stored(), key=lambda p: (p.occurred_at, p.txn_id))
             if p.kind == "sale"
         ]
+        regions = [
+            RegionSeen(p.evidence["terminal_id"], p.txn_id, p.occurred_at, p.evidence["region"])
+            for p in sorted(self.stored(), key=lambda p: (p.occurred_at, p.txn_id))
+            if p.kind in ("sale", "refund") and p.evidence.get("region")
+        ]
         reference = orjson.loads(orjson.dumps(reference_to_json(state)))
         document = orjson.loads(orjson.dumps(partition_to_json(state)))
-        return partition_from_json(reference, document, state.clock, sales)
+        return partition_from_json(reference, document, state.clock, sales, regions)
 
 
 def run_from_store(
@@ -214,7 +245,7 @@ def run_from_store(
                 matcher.load(shelf.pending_of_bank(event.bank_code, event.starts_at))
             elif isinstance(event, CalendarYearLoaded):
                 matcher.load(shelf.owed_across_year(event.year))
-            elif not isinstance(event, MerchantChanged):
+            elif not isinstance(event, MerchantChanged | TerminalChanged):
                 kind = "settlement" if "settlement_id" in event else "transaction"
                 matcher.load(shelf.fetch(matcher.state, referenced(kind, event)))
             apply(matcher, event)

@@ -230,7 +230,7 @@ def partition_to_json(state: PartitionState) -> Json:
         "dirty": sorted(state.dirty),
         "missing_calendars": sorted(state.missing_calendars),
         "region_candidates": [_seen_to_json(seen) for seen in state.region_candidates.values()],
-        "reported_daily": {jump: day.isoformat() for jump, day in state.reported_daily.items()},
+        "reported_daily": {f: day.isoformat() for f, day in state.reported_daily.items()},
         "announced_windows": {
             wid: [a.bank_code, a.starts_at.isoformat(), a.ends_at.isoformat(), a.reason]
             for wid, a in state.announced_windows.items()
@@ -298,7 +298,7 @@ def partition_from_json(
         seen.txn_id: seen for seen in map(_seen_from_json, data.get("region_candidates", []))
     }
     state.reported_daily = {
-        jump: date.fromisoformat(day) for jump, day in data.get("reported_daily", {}).items()
+        f: date.fromisoformat(day) for f, day in data.get("reported_daily", {}).items()
     }
     state.announced_windows = {
         wid: Announced(bank, datetime.fromisoformat(start), datetime.fromisoformat(end), reason)

@@ -487,9 +487,9 @@ class Matcher:
         regions_horizon = now - state.region_jump_window
         _drop_older(state.regions_by_time, state.regions_by_terminal, regions_horizon)
         yesterday = (now - timedelta(days=2)).date()
-        for jump, day in list(state.reported_daily.items()):
+        for finding_id, day in list(state.reported_daily.items()):
             if day < yesterday:
-                del state.reported_daily[jump]
+                del state.reported_daily[finding_id]
         too_old = now - EXPIRY
         for original, (_, at) in list(state.early_cancellations.items()):
             if at < too_old:
@@ -631,9 +631,15 @@ class Matcher:
             "books": f"/v1/merchants/{payment.merchant_id}/books?date={day}",
         }
         subject = f"{payment.merchant_id}:{day}:{old}:{new}"
-        if subject not in self.state.reported_daily:
-            self.state.reported_daily[subject] = now.date()
+        if self._first_today(f"terminal.books_mismatch:{subject}", now):
             self._note("terminal.books_mismatch", subject, payment, evidence, at=now)
+
+    def _first_today(self, finding_id: str, now: datetime) -> bool:
+        """Whether a finding made once per day was not made yet (it is then marked made)."""
+        if finding_id in self.state.reported_daily:
+            return False
+        self.state.reported_daily[finding_id] = now.date()
+        return True
 
     def _judge_regions(self, now: datetime) -> None:
         """terminal.region_jump (跳码, SPEC §12): a terminal's transaction in another region than
@@ -671,9 +677,8 @@ class Matcher:
             day = later.astimezone(terms.schedule.timezone).date() if terms else later.date()
             key = hashlib.sha256("\0".join(sorted(regions)).encode()).hexdigest()[:8]
             subject = f"{seen.terminal_id}:{day.isoformat()}:{key}"
-            if subject in state.reported_daily:
+            if not self._first_today(f"terminal.region_jump:{subject}", now):
                 continue
-            state.reported_daily[subject] = now.date()
             evidence = {
                 "terminal_id": seen.terminal_id,
                 "registered_region": registered.region if registered else None,

@@ -231,7 +231,7 @@ class PartitionState:
     region_jump_window: timedelta = REGION_JUMP_WINDOW  # a setting, not saved
     # Each terminal's transactions of the last region-jump window (rebuilt from the store, not
     # saved) and those to judge at the next tick; the findings made once per day (jumps, books
-    # mismatches: subject → the day reported, forgotten two days later).
+    # mismatches: finding id → the day reported, forgotten two days later).
     regions_by_terminal: dict[str, dict[str, RegionSeen]] = field(default_factory=dict)
     regions_by_time: list[tuple[datetime, str, str]] = field(default_factory=list)  # heap
     region_candidates: dict[str, RegionSeen] = field(default_factory=dict)

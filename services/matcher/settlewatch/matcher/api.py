@@ -20,7 +20,7 @@ from settlewatch.common.money import Locale
 from settlewatch.common.problems import ProblemError
 from settlewatch.matcher.codec import payment_from_json
 from settlewatch.matcher.core.model import OWED, Payment, PaymentKind, Status
-from settlewatch.matcher.evidence import document, gather
+from settlewatch.matcher.evidence import Evidence, document, gather
 from settlewatch.matcher.evidence_pdf import render
 from settlewatch.matcher.search import Filters, search_query
 from settlewatch.schema import matcher as tables
@@ -135,6 +135,7 @@ async def search_payments(
     summary="What a merchant takes to the bank: the transaction, the receiving account (masked), "
     "expected and received amounts, the settlement lines and payout, the timeline and what to "
     "ask; JSON, or a PDF with format=pdf, in the merchant's locale unless `locale` says.",
+    response_model=Evidence,
     responses=_ERRORS
     | {200: {"content": {"application/pdf": {}}, "description": "The evidence."}}
     | {503: {"description": "format=pdf and the PDF font is not installed."}},

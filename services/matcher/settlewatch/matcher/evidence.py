@@ -148,9 +148,10 @@ JOIN settlement_file_records r ON r.file_id = l.file_id AND r.kind = 'payout'
 JOIN payouts p ON p.payout_id = r.file_id || ':' || r.seq
 WHERE l.txn_id = :txn AND l.kind = 'line' ORDER BY p.payout_id
 """)
+# Through the merchant's alerts (index alerts_by_merchant): a pair's alert names both payments.
 _ALERTS = text("""
 SELECT alert_id, type, status, created_at FROM alerts
-WHERE txn_id = :txn OR txn_ids ? :txn ORDER BY created_at, alert_id
+WHERE merchant_id = :merchant AND (txn_id = :txn OR txn_ids ? :txn) ORDER BY created_at, alert_id
 """)
 
 
@@ -165,7 +166,8 @@ async def gather(conn: AsyncConnection, body: Any) -> Gathered:
         PayoutOut(**{**row._mapping, "value_date": _iso(row.value_date)})
         for row in await conn.execute(_PAYOUTS, txn)
     ]
-    alerts = [AlertRef(**row._mapping) for row in await conn.execute(_ALERTS, txn)]
+    mine = txn | {"merchant": payment.merchant_id}
+    alerts = [AlertRef(**row._mapping) for row in await conn.execute(_ALERTS, mine)]
     return Gathered(payment, profile, lines, payouts, alerts)
 
 

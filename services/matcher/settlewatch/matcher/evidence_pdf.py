@@ -4,6 +4,7 @@ the `fonts-noto-cjk` package by default (SETTLEWATCH_PDF_FONT)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -47,6 +48,8 @@ _LABELS = {
         "alerts": "告警",
         "ask": "向银行询问",
         "generated": "生成时间",
+        "time": "时间",
+        "value_date": "入账日",
         "estimated": "（节假日安排未公布，按工作日估算）",
     },
     "en": {
@@ -78,6 +81,8 @@ _LABELS = {
         "alerts": "Alerts",
         "ask": "What to ask the bank",
         "generated": "Generated",
+        "time": "Time",
+        "value_date": "Value date",
         "estimated": " (holiday schedule not published: business days estimated)",
     },
 }
@@ -113,8 +118,8 @@ def render(evidence: Evidence, font: Path) -> bytes:
     pdf.set_font("cjk", size=10)
     pdf.add_page()
 
-    def when(moment: object) -> str:
-        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else ""  # type: ignore[attr-defined]
+    def when(moment: datetime) -> str:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
     def amount(minor: int | None) -> str:
         return (
@@ -221,7 +226,7 @@ def render(evidence: Evidence, font: Path) -> bytes:
     if evidence.payouts:
         heading(labels["payouts"])
         table(
-            [["id", labels["net"], "value date", labels["status"]]]
+            [["id", labels["net"], labels["value_date"], labels["status"]]]
             + [
                 [p.payout_id, amount(p.amount_minor), p.value_date or "", p.status]
                 for p in evidence.payouts
@@ -231,7 +236,10 @@ def render(evidence: Evidence, font: Path) -> bytes:
     table([[when(e.at), e.event] for e in evidence.timeline], (40, 140))  # no heading row
     if evidence.alerts:
         heading(labels["alerts"])
-        table([[a.type, a.status, when(a.created_at)] for a in evidence.alerts])
+        table(
+            [[labels["alerts"], labels["status"], labels["time"]]]
+            + [[a.type, a.status, when(a.created_at)] for a in evidence.alerts]
+        )
     heading(labels["ask"])
     for ask in evidence.ask_the_bank:
         pdf.multi_cell(w=0, text=f"• {ask}", new_x="LMARGIN", new_y="NEXT")

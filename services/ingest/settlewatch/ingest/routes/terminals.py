@@ -24,7 +24,7 @@ from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
 from settlewatch.ingest import examples
-from settlewatch.ingest.context import IngestDep
+from settlewatch.ingest.context import Ingest, IngestDep
 from settlewatch.ingest.metrics import EVENTS
 from settlewatch.ingest.routes.common import ERRORS
 from settlewatch.ingest.validation import check_path_id, parse_body, reject
@@ -64,8 +64,10 @@ async def put_terminal(
     upsert = values.on_conflict_do_update(
         index_elements=[terminals.c.terminal_id],
         set_={
-            **{name: values.excluded[name] for name in ("merchant_id", "region", "replaces")},
-            "status": values.excluded.status,
+            **{
+                name: values.excluded[name]
+                for name in ("merchant_id", "region", "replaces", "status")
+            },
             "updated_at": func.now(),
         },
     ).returning(
@@ -86,7 +88,7 @@ async def put_terminal(
     return JSONResponse(body, status_code=201 if row.inserted else 200)
 
 
-async def _check_replaced(ingest: Any, terminal_id: str, terminal: TerminalIn) -> None:
+async def _check_replaced(ingest: Ingest, terminal_id: str, terminal: TerminalIn) -> None:
     """The replaced terminal must be another registered terminal of the same merchant."""
     if terminal.replaces == terminal_id:
         reject([{"loc": ["replaces"], "msg": "a terminal cannot replace itself"}])
@@ -137,28 +139,22 @@ class Count(BaseModel):
     amount_minor: int  # signed: refunds are negative
 
 
-class TerminalBooks(BaseModel):
-    terminal_id: str
-    currency: str
-    replaces: str | None  # the terminal this one replaced, when registered so
-    sales: Count
-    refunds: Count
-    fees_minor: int  # expected fees on the sales
-    expected_net_minor: int  # what this terminal's own payments should bring
-    settled_net_minor: int  # what the bank settled under this terminal
-    difference_minor: int  # settled − expected: where a migration's books disagree
-    unsettled: int  # payments of this terminal not (yet) settled
-
-
 class Totals(BaseModel):
     currency: str
     sales: Count
     refunds: Count
-    fees_minor: int
-    expected_net_minor: int
-    settled_net_minor: int
-    difference_minor: int
-    unsettled: int
+    fees_minor: int  # expected fees on the sales
+    expected_net_minor: int  # what the payments should bring
+    settled_net_minor: int  # what the bank settled
+    difference_minor: int  # settled − expected: where a migration's books disagree
+    unsettled: int  # payments not (yet) settled
+
+
+class TerminalBooks(Totals):
+    """A terminal's own payments (expected) against what the bank settled under it."""
+
+    terminal_id: str
+    replaces: str | None  # the terminal this one replaced, when registered so
 
 
 class Books(BaseModel):
@@ -168,7 +164,36 @@ class Books(BaseModel):
     total: list[Totals]  # per currency
 
 
-_BOOKS = text("SELECT * FROM matcher_read_books(:merchant, :day)")
+# Per terminal and currency, and per currency over all terminals (the grouping set without the
+# terminal: GROUPING(terminal_id) = 1).
+_BOOKS = text("""
+SELECT GROUPING(b.terminal_id) = 1 AS total, b.terminal_id, b.currency, t.replaces,
+       sum(sales_count)::bigint AS sales_count,
+       sum(sales_minor)::bigint AS sales_minor,
+       sum(refunds_count)::bigint AS refunds_count,
+       sum(refunds_minor)::bigint AS refunds_minor,
+       sum(fees_minor)::bigint AS fees_minor,
+       sum(expected_net_minor)::bigint AS expected_net_minor,
+       sum(settled_net_minor)::bigint AS settled_net_minor,
+       sum(unsettled_count)::bigint AS unsettled_count
+FROM matcher_read_books(:merchant, :day) AS b
+LEFT JOIN terminals t ON t.terminal_id = b.terminal_id AND t.merchant_id = :merchant
+GROUP BY GROUPING SETS ((b.terminal_id, b.currency, t.replaces), (b.currency))
+ORDER BY b.terminal_id NULLS LAST, b.currency
+""")
+
+
+def _totals(row: Any) -> dict[str, Any]:
+    return {
+        "currency": row.currency,
+        "sales": Count(count=row.sales_count, amount_minor=row.sales_minor),
+        "refunds": Count(count=row.refunds_count, amount_minor=row.refunds_minor),
+        "fees_minor": row.fees_minor,
+        "expected_net_minor": row.expected_net_minor,
+        "settled_net_minor": row.settled_net_minor,
+        "difference_minor": row.settled_net_minor - row.expected_net_minor,
+        "unsettled": row.unsettled_count,
+    }
 
 
 @router.get(
@@ -183,52 +208,13 @@ async def merchant_books(
     not_found_unless_allowed(principal, merchant_id, "merchant")
     async with ingest.engine.connect() as conn:
         rows = (await conn.execute(_BOOKS, {"merchant": merchant_id, "day": date})).all()
-        replaced = dict(
-            (
-                await conn.execute(
-                    select(terminals.c.terminal_id, terminals.c.replaces).where(
-                        terminals.c.merchant_id == merchant_id
-                    )
-                )
-            ).all()
-        )
-    books = [
-        TerminalBooks(
-            terminal_id=r.terminal_id,
-            currency=r.currency,
-            replaces=replaced.get(r.terminal_id),
-            sales=Count(count=r.sales_count, amount_minor=r.sales_minor),
-            refunds=Count(count=r.refunds_count, amount_minor=r.refunds_minor),
-            fees_minor=r.fees_minor,
-            expected_net_minor=r.expected_net_minor,
-            settled_net_minor=r.settled_net_minor,
-            difference_minor=r.settled_net_minor - r.expected_net_minor,
-            unsettled=r.unsettled_count,
-        )
-        for r in rows
-    ]
-    totals: dict[str, Totals] = {}
-    for b in books:
-        t = totals.setdefault(
-            b.currency,
-            Totals(
-                currency=b.currency,
-                sales=Count(count=0, amount_minor=0),
-                refunds=Count(count=0, amount_minor=0),
-                fees_minor=0,
-                expected_net_minor=0,
-                settled_net_minor=0,
-                difference_minor=0,
-                unsettled=0,
-            ),
-        )
-        t.sales.count += b.sales.count
-        t.sales.amount_minor += b.sales.amount_minor
-        t.refunds.count += b.refunds.count
-        t.refunds.amount_minor += b.refunds.amount_minor
-        t.fees_minor += b.fees_minor
-        t.expected_net_minor += b.expected_net_minor
-        t.settled_net_minor += b.settled_net_minor
-        t.difference_minor += b.difference_minor
-        t.unsettled += b.unsettled
-    return Books(merchant_id=merchant_id, date=date, terminals=books, total=list(totals.values()))
+    return Books(
+        merchant_id=merchant_id,
+        date=date,
+        terminals=[
+            TerminalBooks(terminal_id=r.terminal_id, replaces=r.replaces, **_totals(r))
+            for r in rows
+            if not r.total
+        ],
+        total=[Totals(**_totals(r)) for r in rows if r.total],
+    )

@@ -18,6 +18,7 @@ import pytest_asyncio
 from settlewatch.common.config import MatcherSettings
 from settlewatch.common.db import create_engine
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.matcher import evidence as evidence_module
 from settlewatch.matcher.app import create_app as create_matcher
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.store import MatcherStore
@@ -161,3 +162,14 @@ async def test_a_merchant_sees_only_its_own_evidence(matcher: httpx.AsyncClient)
     assert missing.status_code == 404
     bad = await matcher.get("/v1/payments/SHORT/evidence", params={"format": "docx"})
     assert bad.status_code == 422 and "format" in bad.text
+
+
+async def test_a_payment_s_file_lines_are_found_by_their_index(database_url: str) -> None:
+    lines = str(evidence_module._LINES).replace(":txn", "'T1'")  # the evidence's own query
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute("SET enable_seqscan = off")  # a few rows: make the choice visible
+        plan = "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN {lines}"))
+    finally:
+        await conn.close()
+    assert "settlement_file_records_by_txn" in plan, plan

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,7 +83,7 @@ class PayoutOut(BaseModel):
     amount_minor: int
     currency: str
     count: int
-    value_date: str | None
+    value_date: date | None
     status: str  # expected, arrived, short, missing
     reference: str | None
 
@@ -162,17 +162,10 @@ async def gather(conn: AsyncConnection, body: Any) -> Gathered:
         text("SELECT profile FROM merchants WHERE merchant_id = :m"), {"m": payment.merchant_id}
     )
     lines = [FileLine(**row._mapping, line=row.body) for row in await conn.execute(_LINES, txn)]
-    payouts = [
-        PayoutOut(**{**row._mapping, "value_date": _iso(row.value_date)})
-        for row in await conn.execute(_PAYOUTS, txn)
-    ]
+    payouts = [PayoutOut(**row._mapping) for row in await conn.execute(_PAYOUTS, txn)]
     mine = txn | {"merchant": payment.merchant_id}
     alerts = [AlertRef(**row._mapping) for row in await conn.execute(_ALERTS, mine)]
     return Gathered(payment, profile, lines, payouts, alerts)
-
-
-def _iso(day: Any) -> str | None:
-    return day.isoformat() if day is not None else None
 
 
 def document(gathered: Gathered, locale: Locale | None, now: datetime) -> Evidence:

@@ -228,7 +228,12 @@ def render(evidence: Evidence, font: Path) -> bytes:
         table(
             [["id", labels["net"], labels["value_date"], labels["status"]]]
             + [
-                [p.payout_id, amount(p.amount_minor), p.value_date or "", p.status]
+                [
+                    p.payout_id,
+                    amount(p.amount_minor),
+                    p.value_date.isoformat() if p.value_date else "",
+                    p.status,
+                ]
                 for p in evidence.payouts
             ]
         )

@@ -1,6 +1,7 @@
 """Terminals (SPEC §12): the registry written by ingest, and the matcher's read function of a
 merchant's books for a day, per terminal: what was expected from each terminal's own payments,
-and what the bank settled under each terminal (its report's terminal, else the payment's).
+and what the bank settled under each terminal (its report's terminal, else the payment's). And
+the settlement-file lines of a payment, by its txn_id, for its evidence.
 
 Revision ID: 0011
 Revises: 0010
@@ -79,8 +80,15 @@ def upgrade() -> None:
     )
     op.create_index("terminals_by_merchant", "terminals", ["merchant_id"])
     op.execute(BOOKS)
+    op.create_index(
+        "settlement_file_records_by_txn",
+        "settlement_file_records",
+        ["txn_id"],
+        postgresql_where=sa.text("txn_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("settlement_file_records_by_txn", "settlement_file_records")
     op.execute("DROP FUNCTION matcher_read_books(text, date)")
     op.drop_table("terminals")

@@ -12,17 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from settlewatch.alerts.app import create_app as create_alerts
 from settlewatch.common.calendar import built_in
-from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings
 from settlewatch.common.events import MerchantProfile
-from settlewatch.common.kafka import Topics, ensure_topics
-from settlewatch.ingest.app import create_app as create_ingest
-from settlewatch.matcher.app import create_app as create_matcher
 from settlewatch.matcher.core.deadlines import Schedule, deadline
-from tests.alerts.integration.test_pipeline import eventually, settings
-from tests.ingest.integration.conftest import ACQUIRER, PROFILE, sale
-from tests.support.apps import app_client
+from tests.alerts.integration.test_pipeline import eventually, pipeline, settings
+from tests.ingest.integration.conftest import PROFILE, sale
 from tests.support.receiver import receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -47,14 +41,10 @@ async def test_a_missing_year_pages_until_loaded_and_a_load_moves_a_fired_overdu
     assert not built_in("CN").covers(missing_year), "chinesecalendar knows next year: update"
     if now < datetime(missing_year, 1, 1, tzinfo=UTC) - timedelta(days=60):
         missing_year = now.year  # before November: the year running is the one missing
-    await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=2, replication_factor=1)
     async with receiver() as am:
         env = settings(database_url, broker_bootstrap, topic_prefix, ALERTMANAGER_URL=am.url)
-        async with (
-            app_client(create_ingest(IngestSettings(**env)), ACQUIRER) as ingest,
-            app_client(create_matcher(MatcherSettings(**env))),
-            app_client(create_alerts(AlertsSettings(**env)), ACQUIRER) as alerts,
-        ):
+        async with pipeline(env) as services:
+            ingest, alerts = services.ingest, services.alerts
             assert (await ingest.put("/v1/merchants/M1", json=PROFILE)).status_code == 201
             occurred = overdue_sale_time(now)
             txn = sale("T-moved", occurred_at=occurred.isoformat())

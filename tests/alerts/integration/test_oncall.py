@@ -12,19 +12,13 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from settlewatch.alerts.app import create_app as create_alerts
 from settlewatch.alerts.core.lifecycle import Finding
 from settlewatch.alerts.oncall import OnCall
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.reads import Reads
-from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings
-from settlewatch.common.kafka import Topics, ensure_topics
-from settlewatch.ingest.app import create_app as create_ingest
-from settlewatch.matcher.app import create_app as create_matcher
 from tests.alerts.integration.conftest import T0, FakeClock
-from tests.alerts.integration.test_pipeline import eventually, settings
-from tests.ingest.integration.conftest import ACQUIRER, PROFILE, sale
-from tests.support.apps import app_client
+from tests.alerts.integration.test_pipeline import eventually, pipeline, settings
+from tests.ingest.integration.conftest import PROFILE, sale
 from tests.support.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -43,16 +37,12 @@ def pushes(rec: Receiver, bank: str) -> list[dict[str, Any]]:
 async def test_bank_incident_pages_once_repushes_and_ends_but_not_during_maintenance(
     database_url: str, broker_bootstrap: str, topic_prefix: str
 ) -> None:
-    await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=2, replication_factor=1)
     now = datetime.now(UTC)
     clock = FakeClock(now)  # the alerts service's clock: moved by hand to see the re-push
     async with receiver() as am:
         env = settings(database_url, broker_bootstrap, topic_prefix, ALERTMANAGER_URL=am.url)
-        async with (
-            app_client(create_ingest(IngestSettings(**env)), ACQUIRER) as ingest,
-            app_client(create_matcher(MatcherSettings(**env))),
-            app_client(create_alerts(AlertsSettings(**env), clock=clock), ACQUIRER) as alerts,
-        ):
+        async with pipeline(env, clock) as services:
+            ingest, alerts = services.ingest, services.alerts
             instant = PROFILE | {"settlement_cycle": "instant", "instant_sla": "PT1S"}
             for merchant, bank in (("MB1", "B1"), ("MB2", "B2")):
                 profile = instant | {"settlement_bank": bank, "webhook": None}

@@ -10,16 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import standardwebhooks
 
-from settlewatch.alerts.app import create_app as create_alerts
-from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings
-from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.demo.files import Batch, Credit, Line, adyen_report, camt053
-from settlewatch.ingest.app import create_app as create_ingest
-from settlewatch.matcher.app import create_app as create_matcher
 from tests.alerts.integration.conftest import SECRET
-from tests.alerts.integration.test_pipeline import eventually, settings
-from tests.ingest.integration.conftest import ACQUIRER, PROFILE, sale
-from tests.support.apps import app_client
+from tests.alerts.integration.test_pipeline import eventually, pipeline, settings
+from tests.ingest.integration.conftest import PROFILE, sale
 from tests.support.receiver import receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -29,15 +23,10 @@ IBAN = "CN1210000000000000000001"  # a settlement account of merchant M1
 async def test_a_payout_missing_from_the_statement_reaches_the_merchant_and_resolves(
     database_url: str, broker_bootstrap: str, topic_prefix: str
 ) -> None:
-    await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=2, replication_factor=1)
     # Nothing is judged until no file came for the quiet time: short here.
     env = settings(database_url, broker_bootstrap, topic_prefix, SETTLEWATCH_FILES_QUIET="PT3S")
-    async with (
-        receiver() as rec,
-        app_client(create_ingest(IngestSettings(**env)), ACQUIRER) as ingest,
-        app_client(create_matcher(MatcherSettings(**env)), ACQUIRER) as matcher,
-        app_client(create_alerts(AlertsSettings(**env)), ACQUIRER) as alerts,
-    ):
+    async with receiver() as rec, pipeline(env) as services:
+        ingest, matcher, alerts = services.ingest, services.matcher, services.alerts
         hook = {"url": f"{rec.url}/hook", "secret": SECRET}
         assert (await ingest.put("/v1/merchants/M1", json=PROFILE | {"webhook": hook})).is_success
         account = {"iban": IBAN, "currency": "CNY", "bank_code": "ICBC", "owner": "M1"}

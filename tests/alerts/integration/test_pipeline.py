@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import standardwebhooks
@@ -37,6 +40,33 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 40.0
         await asyncio.sleep(0.2)
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    """The three services on one database and broker, each with an acquirer's client."""
+
+    ingest: httpx.AsyncClient
+    matcher: httpx.AsyncClient
+    alerts: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def pipeline(
+    env: dict[str, Any], clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[Pipeline]:
+    """Ingest → matcher → alerts running on `env` (topics of two partitions); `clock`: the
+    alerts service's, when a test moves it by hand."""
+    topics = Topics(env["SETTLEWATCH_TOPIC_PREFIX"])
+    await ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], topics, partitions=2, replication_factor=1)
+    alerts_settings = AlertsSettings(**env)
+    alerts_app = create_alerts(alerts_settings, clock) if clock else create_alerts(alerts_settings)
+    async with (
+        app_client(create_ingest(IngestSettings(**env)), ACQUIRER) as ingest,
+        app_client(create_matcher(MatcherSettings(**env)), ACQUIRER) as matcher,
+        app_client(alerts_app, ACQUIRER) as alerts,
+    ):
+        yield Pipeline(ingest, matcher, alerts)
+
+
 def settings(database_url: str, bootstrap: str, prefix: str, **extra: str) -> dict[str, Any]:
     return (
         service_env(database_url, bootstrap, prefix, TOKENS)
@@ -51,14 +81,9 @@ def settings(database_url: str, bootstrap: str, prefix: str, **extra: str) -> di
 async def test_forty_overdue_payments_reach_the_merchant_signed_in_one_or_two_deliveries(
     database_url: str, broker_bootstrap: str, topic_prefix: str
 ) -> None:
-    await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=2, replication_factor=1)
     env = settings(database_url, broker_bootstrap, topic_prefix)
-    async with (
-        receiver() as rec,
-        app_client(create_ingest(IngestSettings(**env)), ACQUIRER) as ingest,
-        app_client(create_matcher(MatcherSettings(**env))),
-        app_client(create_alerts(AlertsSettings(**env)), ACQUIRER) as alerts,
-    ):
+    async with receiver() as rec, pipeline(env) as services:
+        ingest, alerts = services.ingest, services.alerts
         hook = {"url": f"{rec.url}/hook", "secret": SECRET}
         d0 = PROFILE | {"settlement_cycle": "D0", "webhook": hook}
         assert (await ingest.put("/v1/merchants/M1", json=d0)).status_code == 201

@@ -11,15 +11,9 @@ from typing import Any
 import pytest
 import standardwebhooks
 
-from settlewatch.alerts.app import create_app as create_alerts
-from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings
-from settlewatch.common.kafka import Topics, ensure_topics
-from settlewatch.ingest.app import create_app as create_ingest
-from settlewatch.matcher.app import create_app as create_matcher
 from tests.alerts.integration.conftest import SECRET
-from tests.alerts.integration.test_pipeline import eventually, settings
-from tests.ingest.integration.conftest import ACQUIRER, PROFILE, sale
-from tests.support.apps import app_client
+from tests.alerts.integration.test_pipeline import eventually, pipeline, settings
+from tests.ingest.integration.conftest import PROFILE, sale
 from tests.support.receiver import receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -44,14 +38,9 @@ MAPPING = {
 async def test_a_region_jump_a_migration_s_books_and_a_maintenance_window_reach_the_merchant(
     database_url: str, broker_bootstrap: str, topic_prefix: str
 ) -> None:
-    await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=2, replication_factor=1)
     env = settings(database_url, broker_bootstrap, topic_prefix)
-    async with (
-        receiver() as rec,
-        app_client(create_ingest(IngestSettings(**env)), ACQUIRER) as ingest,
-        app_client(create_matcher(MatcherSettings(**env)), ACQUIRER) as matcher,
-        app_client(create_alerts(AlertsSettings(**env)), ACQUIRER),
-    ):
+    async with receiver() as rec, pipeline(env) as services:
+        ingest, matcher = services.ingest, services.matcher
         hook = {"url": f"{rec.url}/hook", "secret": SECRET}
         merchant = await ingest.put("/v1/merchants/M1", json=PROFILE | {"webhook": hook})
         assert merchant.status_code == 201

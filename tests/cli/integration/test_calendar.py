@@ -5,14 +5,13 @@ naming them (exit 1), a missing file is a usage error (exit 2)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from settlewatch.common.kafka import Topics, ensure_topics
+from tests.cli.integration.test_import import settlewatch
 from tests.support.matcher import service_env
 from tests.support.service import served
 
@@ -24,14 +23,7 @@ TOKEN = "calendar-token-0123456789"
 
 
 def settlewatch_calendar(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"SETTLEWATCH_INGEST_URL": url, "SETTLEWATCH_TOKEN": TOKEN}
-    return subprocess.run(
-        [sys.executable, "-m", "settlewatch.cli", "calendar", "load", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return settlewatch(url, "calendar", "load", *args, token=TOKEN)
 
 
 async def test_calendar_load_prints_what_it_loaded_and_exits_by_outcome(

@@ -21,17 +21,22 @@ DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 TOKEN = "import-token-0123456789"
 
 
-def settlewatch_import(
-    url: str, *args: str, token: str = TOKEN
-) -> subprocess.CompletedProcess[str]:
+def settlewatch(url: str, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+    """`settlewatch ARGS…` from a shell, sending to the ingest service at `url`."""
     env = os.environ | {"SETTLEWATCH_INGEST_URL": url, "SETTLEWATCH_TOKEN": token}
     return subprocess.run(
-        [sys.executable, "-m", "settlewatch.cli", "import", *args],
+        [sys.executable, "-m", "settlewatch.cli", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def settlewatch_import(
+    url: str, *args: str, token: str = TOKEN
+) -> subprocess.CompletedProcess[str]:
+    return settlewatch(url, "import", *args, token=token)
 
 
 async def test_import_prints_the_summary_and_exits_by_outcome(

@@ -176,6 +176,10 @@ class AlertsSettings(CommonSettings):
     session_timeout: PositiveDuration = Field(
         timedelta(seconds=10), validation_alias="ALERTS_SESSION_TIMEOUT"
     )
+    # Open overdue and failed alerts are re-sent to their merchant once per period this long.
+    remind_every: PositiveDuration = Field(
+        timedelta(days=1), validation_alias="SETTLEWATCH_REMIND_EVERY"
+    )
     alert_retention: PositiveDuration = Field(
         timedelta(days=90), validation_alias="SETTLEWATCH_ALERT_RETENTION"
     )

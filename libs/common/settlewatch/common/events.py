@@ -39,6 +39,7 @@ from settlewatch.common.money import ISO4217_CODES, MAX_MINOR, is_iso4217
 
 __all__ = [
     "EARLIEST",
+    "EXPIRY",
     "LATEST",
     "CalendarYearIn",
     "CalendarYearLoaded",
@@ -74,6 +75,9 @@ __all__ = [
 ]
 
 MAX_BATCH = 5000
+# A payment still unsettled this long after its deadline expires (SPEC §6 settlement.expired):
+# the matcher stops watching it, the alerts stop reminding of it.
+EXPIRY = timedelta(days=30)
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]

@@ -1,4 +1,4 @@
-"""The alerts service's tables (created by migration 0005)."""
+"""The alerts service's tables (created by migration 0005; reminders' alert_ids by 0012)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from settlewatch.schema.reference import metadata
 
@@ -63,6 +63,8 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     _at("delivered_at", nullable=True),
     Column("last_error", Text),
+    # A reminder's alerts (they stay in the deliveries that first told them); NULL otherwise.
+    Column("alert_ids", ARRAY(Text)),
 )
 
 attempts = Table(

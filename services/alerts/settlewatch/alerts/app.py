@@ -47,7 +47,12 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
             timeout=30.0,
         )
         client = httpx.AsyncClient()  # to Alertmanager
-        deliverer = Deliverer(deliveries, group_wait=settings.group_wait, clock=clock)
+        deliverer = Deliverer(
+            deliveries,
+            group_wait=settings.group_wait,
+            clock=clock,
+            remind_every=settings.remind_every,
+        )
         counts = AlertCounts()
         collector = register_alert_counts(counts)
         consumer = FindingsConsumer(

@@ -1,10 +1,11 @@
 """Merchant webhooks (SPEC §7): group waiting alerts into deliveries, send the deliveries due,
-log every attempt, and move each delivery on by the retry policy.
+log every attempt, and move each delivery on by the retry policy; once a period, a reminder
+digest per merchant of its alerts still open (SPEC §12).
 
 One round (`run_once`) at time `now` of the injected clock: close the groups whose wait is
-over, claim the deliveries due (leased, so a crash mid-attempt means one more attempt with the
-same webhook-id after the lease, never a second delivery of the alerts), send them concurrently
-and record the results in one transaction.
+over, make the period's digests if not made yet, claim the deliveries due (leased, so a crash
+mid-attempt means one more attempt with the same webhook-id after the lease, never a second
+delivery of the alerts), send them concurrently and record the results in one transaction.
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from datetime import datetime, timedelta
 import httpx
 
 from settlewatch.alerts.core.grouping import ready_groups
+from settlewatch.alerts.core.reminders import digests, period_start
 from settlewatch.alerts.core.retry import ATTEMPT_TIMEOUT, Outcome, next_step
 from settlewatch.alerts.core.signing import headers
 from settlewatch.alerts.metrics import (
     ATTEMPT_SECONDS,
     DELIVERIES,
     DELIVERY_LATENCY,
+    REMINDERS,
     RETRIES,
 )
 from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.alerts.repository.rows import Attempt, Job
-from settlewatch.alerts.views import webhook_body
+from settlewatch.alerts.views import digest_body, webhook_body
 
 __all__ = ["LANES", "LEASE", "Deliverer"]
 
@@ -52,10 +55,13 @@ class Deliverer:
         clock: Callable[[], datetime],
         interval: float = 0.2,
         lanes: int = LANES,
+        remind_every: timedelta | None = None,
     ) -> None:
         self._store = store
         self._wait = group_wait
         self._clock = clock
+        self._remind_every = remind_every
+        self._reminded: datetime | None = None  # the last period this instance made digests for
         self._interval = interval
         # Merchant endpoints are the merchants' business: no redirects, no proxies from the env.
         self._lanes: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
@@ -83,6 +89,7 @@ class Deliverer:
         now = self._clock()
         groups = ready_groups(await self._store.waiting(now - self._wait), now, self._wait)
         created = await self._store.create(groups, now, webhook_body) if groups else 0
+        created += await self._remind(now)
         jobs = await self._store.claim(now, LEASE)
         if jobs:
             attempts = await asyncio.gather(*(self._attempt(job) for job in jobs))
@@ -90,6 +97,18 @@ class Deliverer:
             for attempt in attempts:
                 _observe(attempt, self._clock())
         return bool(created or jobs)
+
+    async def _remind(self, now: datetime) -> int:
+        """Once a period: the digests of open overdue and failed alerts (SPEC §12 reminders)."""
+        every = self._remind_every
+        if every is None or period_start(now, every) == self._reminded:
+            return 0
+        period = period_start(now, every)
+        due = digests(await self._store.to_remind(period - every), now, every)
+        created = await self._store.create_digests(due, now, digest_body) if due else 0
+        self._reminded = period
+        REMINDERS.inc(created)
+        return created
 
     async def _attempt(self, job: Job) -> Attempt:
         if job.url is None or job.secret is None:

@@ -18,6 +18,7 @@ __all__ = [
     "DELIVERIES",
     "DELIVERY_LATENCY",
     "FINDINGS",
+    "REMINDERS",
     "RETRIES",
     "AlertCounts",
     "AlertCountsCollector",
@@ -39,6 +40,11 @@ DELIVERIES = Counter(
 RETRIES = Counter(
     "settlewatch_webhook_retries_total",
     "Webhook attempts that failed and were scheduled again.",
+)
+REMINDERS = Counter(
+    "settlewatch_webhook_reminders_total",
+    "Reminder digests made: one per merchant and SETTLEWATCH_REMIND_EVERY period with open "
+    "overdue or failed alerts.",
 )
 DELIVERY_LATENCY = Histogram(
     "settlewatch_webhook_delivery_latency_seconds",

@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 
 from settlewatch.alerts.core.grouping import Pending
+from settlewatch.alerts.core.reminders import DIGEST_TYPE, Digest
 from settlewatch.alerts.repository.rows import AlertRow, DeliveryRow
 
-__all__ = ["alert_json", "delivery_json", "webhook_body"]
+__all__ = ["alert_json", "delivery_json", "digest_body", "webhook_body"]
 
 
 def alert_json(alert: AlertRow) -> dict[str, Any]:
@@ -41,6 +42,22 @@ def webhook_body(first: Pending, alerts: Sequence[AlertRow], now: datetime) -> b
             "type": first.type,
             "timestamp": now.isoformat(),
             "data": {"merchant_id": first.merchant_id, "alerts": [alert_json(a) for a in alerts]},
+        }
+    )
+
+
+def digest_body(digest: Digest, alerts: Sequence[AlertRow], now: datetime) -> bytes:
+    """A reminder's body: the merchant's alerts still open (at most 500; `alert_count` says how
+    many there are)."""
+    return orjson.dumps(
+        {
+            "type": DIGEST_TYPE,
+            "timestamp": now.isoformat(),
+            "data": {
+                "merchant_id": digest.merchant_id,
+                "alert_count": digest.alert_count,
+                "alerts": [alert_json(a) for a in alerts],
+            },
         }
     )
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.alerts.core.grouping import Pending
+from settlewatch.alerts.core.reminders import DIGEST_TYPE, REMINDED, Digest, Open
 from settlewatch.alerts.core.retry import Outcome
 from settlewatch.alerts.repository.alerts import page_filters
 from settlewatch.alerts.repository.database import reading, writing
@@ -24,14 +25,22 @@ from settlewatch.alerts.repository.rows import (
     Job,
 )
 
-__all__ = ["Deliveries", "Render"]
+__all__ = ["Deliveries", "Render", "RenderDigest"]
 
 # The body of a delivery, fixed when it is created: its first alert's type and merchant, its
 # alerts, the time.
 Render = Callable[[Pending, Sequence[AlertRow], datetime], bytes]
 _DELIVERY_COLUMNS = (
     "delivery_id, merchant_id, type, status, created_at, updated_at, next_attempt_at, "
-    "delivered_at, last_error"
+    "delivered_at, last_error, alert_ids"
+)
+# A digest's body, fixed when it is made: the digest, its alerts, the time.
+RenderDigest = Callable[[Digest, Sequence[AlertRow], datetime], bytes]
+# As the partial index alerts_to_remind (migration 0012) states it, so the planner uses it.
+_TO_REMIND = (
+    "notify AND status <> 'resolved' AND type IN ("
+    + ", ".join(f"'{t}'" for t in sorted(REMINDED))
+    + ")"
 )
 
 
@@ -85,6 +94,54 @@ class Deliveries:
                     now,
                 )
                 created += 1
+        return created
+
+    async def to_remind(self, created_before: datetime) -> list[Open]:
+        """The open alerts of reminded types to notify, created at or before `created_before`."""
+        async with reading(self._engine) as db:
+            rows = await db.fetch(
+                "SELECT alert_id, merchant_id, created_at, evidence ->> 'due_at' AS due_at "
+                f"FROM alerts WHERE {_TO_REMIND} AND created_at <= $1",
+                created_before,
+            )
+        return [
+            Open(
+                r["alert_id"],
+                r["merchant_id"],
+                r["created_at"],
+                datetime.fromisoformat(r["due_at"]) if r["due_at"] else None,
+            )
+            for r in rows
+        ]
+
+    async def create_digests(
+        self, digests: Sequence[Digest], now: datetime, render: RenderDigest
+    ) -> int:
+        """A delivery per digest, unless one was made for its merchant and period (by another
+        instance, or before a restart). Returns the number made."""
+        created = 0
+        async with writing(self._engine) as db:
+            for digest in digests:
+                rows = await db.fetch(
+                    f"SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = ANY($1::text[])",
+                    digest.alert_ids,
+                )
+                alerts = sorted(map(AlertRow.of, rows), key=lambda a: (a.created_at, a.alert_id))
+                made = await db.execute(
+                    "INSERT INTO deliveries (delivery_id, merchant_id, type, status, body, "
+                    "alert_count, first_alert_at, created_at, updated_at, next_attempt_at, "
+                    "alert_ids) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $7, $7, $8) "
+                    "ON CONFLICT (delivery_id) DO NOTHING",
+                    digest.delivery_id,
+                    digest.merchant_id,
+                    DIGEST_TYPE,
+                    render(digest, alerts, now),
+                    len(alerts),
+                    digest.period,  # its latency is counted from when it was due
+                    now,
+                    [a.alert_id for a in alerts],
+                )
+                created += made == "INSERT 0 1"
         return created
 
     async def claim(self, now: datetime, lease: timedelta, limit: int = 200) -> list[Job]:
@@ -253,7 +310,7 @@ class Deliveries:
                 next_attempt_at=r["next_attempt_at"],
                 delivered_at=r["delivered_at"],
                 last_error=r["last_error"],
-                alert_ids=alert_ids.get(r["delivery_id"], []),
+                alert_ids=alert_ids.get(r["delivery_id"]) or sorted(r["alert_ids"] or []),
                 attempts=tried[r["delivery_id"]],
             )
             for r in rows

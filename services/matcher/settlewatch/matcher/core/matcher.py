@@ -26,6 +26,7 @@ import orjson
 from settlewatch.common.calendar import BusinessCalendar, LoadedYear, built_in
 from settlewatch.common.errors import BadInput
 from settlewatch.common.events import (
+    EXPIRY,
     CalendarYearLoaded,
     MaintenanceWindow,
     MerchantChanged,
@@ -77,7 +78,6 @@ DUPLICATE_WINDOW = timedelta(minutes=10)
 # Sales are compared for duplicates while they are this close to the clock: memory stays bounded
 # by an hour of sales, and a backfill up to an hour late is still compared.
 DUPLICATE_HORIZON = timedelta(hours=1)
-EXPIRY = timedelta(days=30)
 MOVED_BY_MAINTENANCE = "due date moved by bank maintenance"
 # What a payment's findings show of its transaction; the others only when the transaction has them.
 SALE_FIELDS = ("terminal_id", "rrn", "stan", "auth_code")

@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/settlewatch up
 
-# Against the running stack (`make run` in another terminal), or one it starts and stops.
+# Against the running stack (`make run` in another terminal), or one it starts and leaves up
+# for its links until Ctrl-C.
 demo: install
-	$(BIN)/settlewatch demo
+	$(BIN)/settlewatch demo --keep
 
 test: install
 	$(BIN)/pytest

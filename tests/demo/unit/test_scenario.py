@@ -48,8 +48,8 @@ def test_every_deadline_falls_due_when_the_demo_waits_for_it(now: datetime) -> N
         due_at = deadline(occurred, Schedule.of(profile), windows).due_at
         if bank == MAINTENANCE_BANK:
             assert due_at > scenario.due_at + timedelta(hours=1)  # moved past the window
-        elif sale["txn_id"].endswith("-DUP"):
-            assert due_at > now  # the second charge, settled like the first
+        elif sale["txn_id"].endswith("-DUP") or "-JUMP" in sale["txn_id"]:
+            assert due_at > now  # the second charge and 跳码's sales: recent, settled
         elif "-P" in sale["merchant_id"]:
             assert due_at > scenario.due_at + timedelta(days=1)  # paid through the files
         else:
@@ -162,3 +162,26 @@ def test_instant_merchants_are_settled_with_their_fixed_fee() -> None:
     assert charged
     for fee, amount, rate in charged:  # half-up of the rate, plus the ¥2.00 及时费
         assert fee == (amount * rate * 2 + 10_000) // 20_000 + 200
+
+
+@pytest.mark.parametrize("now", STARTS, ids=lambda d: d.strftime("%Y-%m-%d %H:%M"))
+def test_a_migration_and_a_region_jump_are_injected_and_expected(now: datetime) -> None:
+    scenario = build(now, due_in=timedelta(seconds=120), merchants=60, per_merchant=4)
+    [books] = scenario.expected.alerts["terminal.books_mismatch"]
+    merchant_id, _, old, new = books.split(":")[1:]
+    assert scenario.terminals[new] == {
+        "merchant_id": merchant_id,
+        "region": scenario.terminals[old]["region"],
+        "replaces": old,
+    }
+    [moved] = [t for t in scenario.transactions if t["terminal_id"] == new]
+    lines = [i for s in scenario.settlements for i in s["items"] if i["txn_id"] == moved["txn_id"]]
+    assert [line["terminal_id"] for line in lines] == [old]  # the bank kept the old books
+    [jump] = scenario.expected.alerts["terminal.region_jump"]
+    pair = [t for t in scenario.transactions if "-JUMP" in t["txn_id"]]
+    assert {t["terminal_id"] for t in pair} == {jump.split(":")[1]}
+    assert len({t["region"] for t in pair}) == 2
+    assert all(
+        any(i["txn_id"] == t["txn_id"] for s in scenario.settlements for i in s["items"])
+        for t in pair
+    )

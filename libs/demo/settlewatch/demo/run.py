@@ -140,7 +140,8 @@ async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) ->
             detected = await _play(console, client, urls, scenario)
             payouts = await _payouts_of(client, urls["ingest"], scenario)
             notified = await _webhooks_in(scenario, detected, endpoint)
-            ok = _report(console, scenario, detected, endpoint, notified, urls, payouts)
+            stays_up = started is None or keep
+            ok = _report(console, scenario, detected, endpoint, notified, urls, payouts, stays_up)
         return 0 if ok else 1
     finally:
         if started is not None:
@@ -221,6 +222,8 @@ async def _send(
             progress.advance(merchants)
 
     await asyncio.gather(*(register(m, p) for m, p in scenario.merchants.items()))
+    for terminal_id, terminal in scenario.terminals.items():  # before their transactions
+        _check(await client.put(f"{ingest}/v1/terminals/{terminal_id}", json=terminal))
     for window in scenario.windows:
         announced = await client.post(f"{ingest}/v1/maintenance-windows", json=window)
         _check(announced)
@@ -384,6 +387,7 @@ def _report(
     notified: set[str],
     urls: dict[str, str],
     payouts: dict[str, dict[str, Any]],
+    stays_up: bool,
 ) -> bool:
     """Print what was injected next to what was detected; True when they agree."""
     checks, extra = _checks(scenario, detected, endpoint, notified, payouts)
@@ -419,23 +423,43 @@ def _report(
         f"{endpoint.bad_signatures}."
     )
     sample = sorted(scenario.expected.alerts["settlement.overdue"])[0].split(":", 1)[1]
-    console.print(
-        "\nWhere to look (with the header `Authorization: Bearer <acquirer token>`):\n"
-        f"  bank incidents   {urls['alerts']}/v1/alerts?type=bank.incident\n"
-        f"  overdue alerts   {urls['alerts']}/v1/alerts?type=settlement.overdue\n"
-        f"  one payment      {urls['matcher']}/v1/payments/{sample}\n"
-        f"  webhook log      {urls['alerts']}/v1/deliveries\n"
-        f"  payouts          {urls['ingest']}/v1/payouts?status=missing\n"
-        f"  exception queue  {urls['ingest']}/v1/exceptions?status=open\n"
-        f"  metrics          {urls['matcher']}/metrics  {urls['alerts']}/metrics\n"
-        "  dashboards       deploy/grafana (docker compose -f deploy/compose.yaml up)\n"
-    )
+    books = sorted(scenario.expected.alerts["terminal.books_mismatch"])
+    merchant_books = ""
+    if books:
+        merchant_id, day = books[0].split(":")[1:3]
+        books_url = f"{urls['ingest']}/v1/merchants/{merchant_id}/books?date={day}"
+        merchant_books = f"  a migration      {books_url}\n"
+    if not stays_up:
+        console.print(
+            "\nThe demo started its own stack and stops it now, so there is nothing left to "
+            "open: `settlewatch demo --keep` (what `make demo` runs) leaves it up, or start one "
+            "with `make run` in another terminal first."
+        )
+    else:
+        _where_to_look(console, urls, sample, merchant_books)
     console.print(
         "[green]Every injected problem was detected, nothing else.[/]"
         if ok
         else "[red]Detection differs from what was injected.[/]"
     )
     return ok
+
+
+def _where_to_look(console: Console, urls: dict[str, str], sample: str, books: str) -> None:
+    console.print(
+        "\nWhere to look (with the header `Authorization: Bearer <acquirer token>`):\n"
+        f"  bank incidents   {urls['alerts']}/v1/alerts?type=bank.incident\n"
+        f"  overdue alerts   {urls['alerts']}/v1/alerts?type=settlement.overdue\n"
+        f"  one payment      {urls['matcher']}/v1/payments/{sample}\n"
+        f"  its evidence     {urls['matcher']}/v1/payments/{sample}/evidence?format=pdf\n"
+        f"  跳码 (region)    {urls['alerts']}/v1/alerts?type=terminal.region_jump\n"
+        f"{books}"
+        f"  webhook log      {urls['alerts']}/v1/deliveries\n"
+        f"  payouts          {urls['ingest']}/v1/payouts?status=missing\n"
+        f"  exception queue  {urls['ingest']}/v1/exceptions?status=open\n"
+        f"  metrics          {urls['matcher']}/metrics  {urls['alerts']}/metrics\n"
+        "  dashboards       deploy/grafana (docker compose -f deploy/compose.yaml up)\n"
+    )
 
 
 def _checks(

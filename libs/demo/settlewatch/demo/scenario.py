@@ -7,7 +7,9 @@ one bank stops settling (system upgrade) → overdue payments and a bank inciden
 announces maintenance over the deadlines → nothing overdue there; a failed payout; a short
 settlement (an unexpected fee); a duplicate charge; voids at the failing bank (cancelled, never
 overdue); a chargeback the acquirer announced and the bank debited, a terminal rent announced
-and deducted in the bank's 对账单, and a 扣费 in it nobody announced. Instant merchants pay a
+and deducted in the bank's 对账单, and a 扣费 in it nobody announced; a terminal migration the
+bank books under the old terminal, a clean one, and a terminal seen in two regions minutes apart
+(跳码). Instant merchants pay a
 fixed 及时费 per payout on top of the rate (a fee schedule). Everything else is settled on time
 with the right amounts. Four more merchants are
 paid through a clearing report and the statement of the acquirer's settlement account
@@ -33,6 +35,7 @@ from settlewatch.common.events import MerchantProfile, profile_default
 from settlewatch.common.fees import FeeSchedule
 from settlewatch.demo.files import Batch, Credit, Line, adyen_report, camt053
 from settlewatch.matcher.core.deadlines import Schedule, deadline
+from settlewatch.matcher.core.matcher import region_jump_subject
 
 __all__ = [
     "BANKS",
@@ -92,6 +95,7 @@ class Scenario:
     run: str
     due_at: datetime  # when the deadlines fall due
     merchants: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → profile body
+    terminals: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → PUT body
     windows: list[dict[str, Any]] = field(default_factory=list)
     transactions: list[dict[str, Any]] = field(default_factory=list)
     settlements: list[dict[str, Any]] = field(default_factory=list)
@@ -257,6 +261,8 @@ def _inject(
     others = [(b, s) for b, s in paying if s not in (failed, short)]
     _charged_twice(scenario, rng, others, lines)
     _money_out(scenario, others, lines, now)
+    _migrations(scenario, others, lines)
+    _region_jump(scenario, rng, others, lines, now)
     scenario.injected.append(
         ("instant merchants pay a fixed ¥2.00 及时费 per payout", "no false amount mismatch")
     )
@@ -437,6 +443,75 @@ def _money_out(
         ("terminal rent announced, deducted in the 对账单", "matched: nothing to report"),
         ("a ¥30.00 扣费 in the 对账单 nobody announced", "fee.unexpected_deduction"),
     ]
+
+
+def _migrations(scenario: Scenario, paid: list[tuple[str, dict[str, Any]]], lines: Lines) -> None:
+    """Two merchants replaced a terminal; their last sale was taken on the new one. One bank
+    books that sale under the old terminal (账务不一致), the other under the new one (a clean
+    migration)."""
+    merchants = sorted({s["merchant_id"] for _, s in paid})[-2:]
+    for merchant_id, booked_under_old in zip(merchants, (True, False), strict=False):
+        bank, sale = [(b, s) for b, s in paid if s["merchant_id"] == merchant_id][-1]
+        old, new = sale["terminal_id"], f"{sale['terminal_id']}-NEW"
+        scenario.terminals[old] = {"merchant_id": merchant_id, "region": _region(old)}
+        scenario.terminals[new] = {
+            "merchant_id": merchant_id,
+            "region": _region(old),
+            "replaces": old,
+        }
+        sale |= {"terminal_id": new, "region": _region(old)}  # the same shop, a new terminal
+        [line] = [x for x in lines[(bank, merchant_id)] if x["txn_id"] == sale["txn_id"]]
+        line["terminal_id"] = old if booked_under_old else new
+        if booked_under_old:
+            profile = MerchantProfile.model_validate_json(
+                orjson.dumps(scenario.merchants[merchant_id])
+            )
+            day = deadline(
+                datetime.fromisoformat(sale["occurred_at"]), Schedule.of(profile)
+            ).business_date
+            scenario.expected.alerts["terminal.books_mismatch"].add(
+                f"terminal.books_mismatch:{merchant_id}:{day.isoformat()}:{old}:{new}"
+            )
+    scenario.injected += [
+        ("a terminal migration the bank books under the old terminal", "terminal.books_mismatch"),
+        ("a clean terminal migration", "nothing to report"),
+    ]
+
+
+def _region_jump(
+    scenario: Scenario,
+    rng: random.Random,
+    paid: list[tuple[str, dict[str, Any]]],
+    lines: Lines,
+    now: datetime,
+) -> None:
+    """跳码: a registered terminal takes a sale where it stands and, three minutes later, one in
+    another region; both are settled."""
+    bank, sale = paid[len(paid) // 2]  # not a migrated merchant (the last two)
+    terminal_id, merchant_id = sale["terminal_id"], sale["merchant_id"]
+    home = _region(terminal_id)
+    away = next(r for r in REGIONS if r != home)
+    scenario.terminals[terminal_id] = {"merchant_id": merchant_id, "region": home}
+    pair = []
+    for n, (region, ago) in enumerate(((home, 6), (away, 3))):
+        jump = _sale(rng, f"D{scenario.run}-JUMP{n}", merchant_id, terminal_id)
+        jump |= {"region": region, "occurred_at": (now - timedelta(minutes=ago)).isoformat()}
+        scenario.transactions.append(jump)
+        lines[(bank, merchant_id)].append(_line(jump, scenario.merchants[merchant_id]))
+        pair.append(jump)
+    day = (
+        datetime.fromisoformat(pair[1]["occurred_at"])
+        .astimezone(ZoneInfo(profile_default("timezone")))
+        .date()
+    )
+    subject = region_jump_subject(terminal_id, day, (home, away))
+    scenario.expected.alerts["terminal.region_jump"].add(f"terminal.region_jump:{subject}")
+    scenario.injected.append(
+        (
+            f"跳码: terminal {terminal_id} in {home}, then {away} 3 minutes later",
+            "terminal.region_jump",
+        )
+    )
 
 
 def _business_days_back(today: date, n: int) -> date:

@@ -71,6 +71,7 @@ __all__ = [
     "fee",
     "fires_at",
     "referenced",
+    "region_jump_subject",
 ]
 
 UNKNOWN_AFTER = timedelta(minutes=15)
@@ -123,6 +124,13 @@ def referenced(kind: str, body: Any) -> list[str]:
     if kind == "settlement":
         return [line["txn_id"] for line in body["items"]]
     return []
+
+
+def region_jump_subject(terminal_id: str, day: date, regions: Iterable[str]) -> str:
+    """A region jump's subject: the terminal, the local day and the two regions (hashed: they
+    are free text), so one pair of regions on one day is one finding."""
+    key = hashlib.sha256("\0".join(sorted(regions)).encode()).hexdigest()[:8]
+    return f"{terminal_id}:{day.isoformat()}:{key}"
 
 
 def _digest(txn: Mapping[str, Any]) -> str:
@@ -675,8 +683,7 @@ class Matcher:
                 continue
             terms = state.merchants.get(payment.merchant_id)
             day = later.astimezone(terms.schedule.timezone).date() if terms else later.date()
-            key = hashlib.sha256("\0".join(sorted(regions)).encode()).hexdigest()[:8]
-            subject = f"{seen.terminal_id}:{day.isoformat()}:{key}"
+            subject = region_jump_subject(seen.terminal_id, day, regions)
             if not self._first_today(f"terminal.region_jump:{subject}", now):
                 continue
             evidence = {

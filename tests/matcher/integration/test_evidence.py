@@ -151,6 +151,20 @@ async def test_the_pdf_renders_and_reads_back_in_chinese(
     )
     [page] = tmp_path.glob("page*.png")
     assert page.stat().st_size > 5_000  # a page with text drawn on it, not an empty one
+    english = await matcher.get(
+        "/v1/payments/LATE/evidence", params={"format": "pdf", "locale": "en"}
+    )
+    (tmp_path / "late-en.pdf").write_bytes(english.content)
+    text = subprocess.run(
+        ["pdftotext", tmp_path / "late-en.pdf", "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for expected in (
+        "Settlement evidence",
+        "sale received",
+        "settlement S-LATE: settled",
+        "¥128.00",
+    ):
+        assert expected in text, expected
 
 
 async def test_a_merchant_sees_only_its_own_evidence(matcher: httpx.AsyncClient) -> None:

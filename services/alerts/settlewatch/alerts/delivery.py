@@ -101,9 +101,11 @@ class Deliverer:
     async def _remind(self, now: datetime) -> int:
         """Once a period: the digests of open overdue and failed alerts (SPEC §12 reminders)."""
         every = self._remind_every
-        if every is None or period_start(now, every) == self._reminded:
+        if every is None:
             return 0
         period = period_start(now, every)
+        if period == self._reminded:
+            return 0
         due = digests(await self._store.to_remind(period - every), now, every)
         created = await self._store.create_digests(due, now, digest_body) if due else 0
         self._reminded = period

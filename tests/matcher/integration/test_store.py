@@ -72,18 +72,26 @@ async def saved_partition(store: MatcherStore, tick: str, *more: Event) -> Owned
     return owned
 
 
-async def test_payments_are_read_back_by_id_and_by_deadline_earliest_first(
+async def test_payments_are_read_back_by_id_and_fired_by_deadline_earliest_first(
     store: MatcherStore,
 ) -> None:
     owned = await saved_partition(store, "2025-11-20T12:00+08:00")
 
     fetched = await store.fetch(owned, ["T-paid", "T-never-seen"])
     assert [(p.txn_id, p.status) for p in fetched] == [("T-paid", "settled")]
-    due = await store.due(owned, at("2025-11-30T00:00+08:00"), limit=1)
-    assert [p.txn_id for p in due] == ["T-open"]  # due 11-21 24:00, before T-later's
-    due = await store.due(owned, at("2025-11-30T00:00+08:00"), limit=10)
-    assert [p.txn_id for p in due] == ["T-open", "T-later"]
-    assert await store.due(owned, at("2025-11-21T12:00+08:00"), limit=10) == []
+    assert not await store.has_due(owned, at("2025-11-21T12:00+08:00"))
+    now = at("2025-11-30T00:00+08:00")
+    assert await store.has_due(owned, now)
+    first = await store.fire_due(owned, now, limit=1)
+    assert [f.key for f in first.findings] == ["settlement.overdue:T-open#open"]  # due 11-21
+    assert first.full and owned.state.unfinished_tick == now
+    second = await store.fire_due(owned, now, limit=1)
+    assert [f.key for f in second.findings] == ["settlement.overdue:T-later#open"]
+    last = await store.fire_due(owned, now, limit=1)
+    assert (last.findings, last.full, owned.state.unfinished_tick) == ([], False, None)
+    [claimed] = await store.claim([0])
+    assert claimed.state.unfinished_tick is None  # saved with the last round
+    assert not await store.has_due(claimed, now)
 
 
 async def test_a_closed_day_is_dropped_whole_and_a_day_with_an_open_payment_stays(
@@ -113,7 +121,7 @@ async def test_an_expired_payment_stays_readable_for_the_retention_after_it_expi
     assert [(p.txn_id, p.status) for p in await store.fetch(owned, ["T-later"])] == [
         ("T-later", "expired")
     ]
-    assert await store.due(owned, at("2026-06-01T00:00+08:00"), limit=10) == []  # never again
+    assert not await store.has_due(owned, at("2026-06-01T00:00+08:00"))  # never again
     # Windows closing before 12-24 (the clock less the retention): the 20th's table goes, the
     # 21st's stays, its payment having expired after that.
     assert await store.drop_closed_windows(date(2025, 12, 24), [owned]) == [date(2025, 11, 20)]
@@ -133,10 +141,16 @@ async def test_overdue_ones_come_due_again_to_expire_and_a_bank_s_pending_ones_a
     since = at("2025-11-21T00:00+08:00")
     assert [p.txn_id for p in await store.pending_of_bank(owned, "ICBC", since)] == ["T-later"]
     assert await store.pending_of_bank(owned, "BOC", since) == []
-    # Thirty days after its deadline the overdue one is due again, to expire; in the order
-    # the timer acts: T-later's deadline (24th) before T-open's expiry (21 Dec).
-    due = await store.due(owned, at("2025-12-22T12:00+08:00"), limit=10)
-    assert [(p.txn_id, p.status) for p in due] == [("T-later", "pending"), ("T-open", "overdue")]
+    # Thirty days after its deadline the overdue one is due again, to expire; T-later
+    # (due the 25th, 00:00) becomes overdue, and expires thirty days later to the second.
+    fired = await store.fire_due(owned, at("2025-12-22T12:00+08:00"), limit=10)
+    assert [f.key for f in fired.findings] == [
+        "settlement.overdue:T-later#open",
+        "settlement.expired:T-open#open",
+    ]
+    assert not await store.has_due(owned, at("2025-12-24T23:59:59+08:00"))
+    fired = await store.fire_due(owned, at("2025-12-25T00:00+08:00"), limit=10)
+    assert [f.key for f in fired.findings] == ["settlement.expired:T-later#open"]
 
 
 async def test_the_deadline_indexes_hold_the_statuses_the_core_decides_on(

@@ -7,7 +7,7 @@ Other services read the matcher only through its read views: ``matcher_read_cloc
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, Table, Text, func
+from sqlalchemy import BigInteger, Column, Date, DateTime, Identity, Integer, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 from settlewatch.schema.reference import metadata
@@ -64,4 +64,8 @@ outbox = Table(
     Column("body", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
+    # The order of writing, and the partition that wrote the finding (none: the stall watch), so
+    # that a round of the deadline fast path is marked published by one range (migration 0013).
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
+    Column("partition", Integer),
 )

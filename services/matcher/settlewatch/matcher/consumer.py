@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeGuard
 
-import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -54,13 +54,20 @@ from settlewatch.matcher.metrics import (
     FINDINGS,
     SETTLEMENT_DELAY,
 )
-from settlewatch.matcher.store import MatcherStore, OpenTotals, Owned, StoredFinding, TopOverdue
+from settlewatch.matcher.store import (
+    Fired,
+    MatcherStore,
+    OpenTotals,
+    Owned,
+    StoredFinding,
+    TopOverdue,
+)
 
 __all__ = ["MatcherLoop", "PartitionWork", "Poison", "ticks"]
 
 _log = logging.getLogger(__name__)
 MAX_RECORDS = 5000
-TIMER_BATCH = 10_000  # due payments read and fired per round
+TIMER_BATCH = 10_000  # stored payments fired per round in the database, of each kind
 WORKING_SET = 2_000  # payments kept in memory per partition between batches
 MAX_QUEUED = 20_000  # records of one topic-partition waiting for a pulse before it is paused
 DeadLetters = list[Rejected]
@@ -200,6 +207,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self._store = store
         self._publisher = publisher
         self._lock = asyncio.Lock()
+        self._firing = asyncio.Semaphore(os.cpu_count() or 1)
         self._wall = wall
         self._stall = StallWatch(topics.prefix)
         self._timer_interval = timer_interval
@@ -304,8 +312,13 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 else:
                     work.add(tp.topic, record.offset, decoded)
         works = [self.works[p] for p in sorted(touched)]
-        for work in works:
-            await self._advance(work, dead_letter)
+        # Partitions are independent: while one waits for the database, another computes.
+        dead_letters: dict[int, DeadLetters] = {work.owned.partition: [] for work in works}
+        async with asyncio.TaskGroup() as group:
+            for work in works:
+                group.create_task(self._advance(work, dead_letters[work.owned.partition]))
+        for rejected in dead_letters.values():
+            dead_letter += rejected
         await self._dead_letter(dead_letter)
         await self._save(works)
         self._backpressure()
@@ -382,21 +395,37 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         work.matcher.load(loaded)
 
     async def _tick(self, work: PartitionWork, clock: datetime, dead_letter: DeadLetters) -> None:
-        """Decide at `clock`. The payments due are read from the deadline index in bounded
-        batches, earliest first; a full batch is saved before the next is read."""
+        """Decide at `clock`: the core decides its working set, the database the other stored
+        payments due (timer_sql), after the working set is saved, in bounded rounds, each
+        published while the next is decided; the tick is saved as unfinished until the last."""
         matcher = work.matcher
-        state = work.owned.state
         matcher.load(await self._store.fetch(work.owned, matcher.needed_at_tick()))
-        while True:
-            due = await self._store.due(work.owned, clock, TIMER_BATCH)
-            matcher.load(due)
-            work.findings += matcher.tick(clock)
-            if len(due) < TIMER_BATCH:
-                state.unfinished_tick = None
-                return
-            state.unfinished_tick = clock
-            await self._dead_letter(dead_letter)
-            await self._save([work])
+        work.findings += matcher.tick(clock)
+        if not await self._store.has_due(work.owned, clock):
+            return
+        work.owned.state.unfinished_tick = clock
+        await self._dead_letter(dead_letter)
+        await self._save([work])
+        # The database decides the next round while the last one is published.
+        publishing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                async with self._firing:  # one statement per core at a time
+                    fired = await self._store.fire_due(work.owned, clock, TIMER_BATCH)
+                if publishing is not None:
+                    await publishing
+                publishing = asyncio.create_task(self._publish_round(fired))
+                if not fired.full:
+                    break
+        finally:
+            if publishing is not None:
+                await publishing
+
+    async def _publish_round(self, fired: Fired) -> None:
+        await self._send(fired.findings)
+        await self._store.mark_round_published(fired)
+        for kind, count in Counter(f.key.split(":", 1)[0] for f in fired.findings).items():
+            FINDINGS.labels(kind, "open").inc(count)
 
     async def _save(self, works: Sequence[PartitionWork]) -> None:
         """Save state, findings and offsets of `works` in one transaction, then publish the new
@@ -447,13 +476,15 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         dead.clear()
 
     async def _publish(self, findings: Sequence[StoredFinding]) -> None:
-        if not findings:
-            return
-        await self._publisher.publish(
-            self._topics.findings,
-            [((f.merchant_id or "").encode(), orjson.dumps(f.body)) for f in findings],
-        )
-        await self._store.mark_published([f.key for f in findings])
+        await self._send(findings)
+        await self._store.mark_published(findings)
+
+    async def _send(self, findings: Sequence[StoredFinding]) -> None:
+        if findings:
+            await self._publisher.publish(
+                self._topics.findings,
+                [((f.merchant_id or "").encode(), f.value) for f in findings],
+            )
 
     async def _publish_leftovers(self) -> None:
         """Findings saved by a run that stopped before publishing them (at least once)."""

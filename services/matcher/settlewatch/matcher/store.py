@@ -21,12 +21,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from settlewatch.common.db import create_engine, driver_connection
 from settlewatch.common.errors import Fenced
+from settlewatch.common.events import FindingRecord, finding_json
 from settlewatch.matcher.codec import (
     finding_to_json,
     partition_from_json,
@@ -38,7 +39,6 @@ from settlewatch.matcher.codec import (
 from settlewatch.matcher.core.matcher import DUPLICATE_HORIZON, EXPIRY
 from settlewatch.matcher.core.model import (
     AWAITING_DEADLINE,
-    AWAITING_EXPIRY,
     OPEN,
     OWED,
     REGION_JUMP_WINDOW,
@@ -47,9 +47,11 @@ from settlewatch.matcher.core.model import (
     Payment,
     RegionSeen,
 )
+from settlewatch.matcher.timer_sql import FIRE_EXPIRED, FIRE_OVERDUE, HAS_DUE, status_in
 from settlewatch.schema import matcher as tables
 
 __all__ = [
+    "Fired",
     "LostOwnership",
     "MatcherStore",
     "OpenTotals",
@@ -75,6 +77,20 @@ SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::text[], 
 ON CONFLICT (txn_id, business_date) DO UPDATE SET status = EXCLUDED.status,
     due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
 """
+_MARK_KEYS = "UPDATE matcher_outbox SET published_at = now() WHERE key = ANY($1::text[])"
+# A round's findings are its partition's rows from its first to its last seq: a partition has
+# one writer at a time (the fence locks its row first), so no other row of it falls in between.
+_MARK_RANGE = """
+UPDATE matcher_outbox SET published_at = now()
+WHERE partition = $1 AND seq BETWEEN $2 AND $3 AND published_at IS NULL
+"""
+_FENCE = """
+UPDATE matcher_partitions SET updated_at = now() WHERE partition = $1 AND generation = $2
+"""
+_UNFINISHED = """
+UPDATE matcher_partitions SET body = jsonb_set(body, '{unfinished_tick}', $2::jsonb)
+WHERE partition = $1
+"""
 _INSERT_OUTBOX = """
 INSERT INTO matcher_outbox (key, merchant_id, body)
 SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
@@ -85,34 +101,16 @@ RETURNING key
 _FETCH = "SELECT body::text FROM matcher_payments WHERE business_date = $1 AND txn_id = ANY($2)"
 
 
-def _status_in(statuses: frozenset[str]) -> str:
-    """An SQL condition on status, with literals, so that the planner matches it to the partial
-    indexes of the same statuses (a bound array parameter would not)."""
-    return f"status IN ({', '.join(repr(s) for s in sorted(statuses))})"
-
-
-# The deadline index (the core's fires_at, in SQL), in deadline order: payments awaiting their
-# deadline past due_at, and those awaiting expiry past due_at + EXPIRY.
-_DUE = f"""
-(SELECT body::text, due_at AS fires_at FROM matcher_payments
- WHERE partition = $1 AND {_status_in(AWAITING_DEADLINE)} AND due_at <= $2
- ORDER BY due_at LIMIT $4)
-UNION ALL
-(SELECT body::text, due_at + $3::interval FROM matcher_payments
- WHERE partition = $1 AND {_status_in(AWAITING_EXPIRY)} AND due_at <= $2 - $3::interval
- ORDER BY due_at LIMIT $4)
-ORDER BY fires_at LIMIT $4
-"""
 # What a maintenance window may move (the core reschedules payments awaiting their deadline).
 _PENDING_OF_BANK = f"""
 SELECT body::text FROM matcher_payments
-WHERE partition = $1 AND {_status_in(AWAITING_DEADLINE)} AND bank_code = $2 AND due_at >= $3
+WHERE partition = $1 AND {status_in(AWAITING_DEADLINE)} AND bank_code = $2 AND due_at >= $3
 """
 # What a loaded calendar year may move (the core re-dates payments whose status is still owed):
 # a business date up to the end of the year, a deadline from the eve of it on.
 _OWED_ACROSS_YEAR = f"""
 SELECT body::text FROM matcher_payments
-WHERE partition = $1 AND {_status_in(OWED)} AND business_date <= $2 AND due_at >= $3
+WHERE partition = $1 AND {status_in(OWED)} AND business_date <= $2 AND due_at >= $3
 """
 _KEYS = "SELECT partition, txn_id, business_date FROM matcher_payments WHERE partition = ANY($1)"
 # The recent sales (duplicates) and the recent sales and refunds with a region (跳码).
@@ -133,7 +131,7 @@ GROUP BY merchant_id, currency ORDER BY amount DESC LIMIT $2
 _OPEN_TOTALS = f"""
 SELECT bank_code, status, currency, count(*), sum(amount_minor)::bigint
 FROM matcher_payments
-WHERE partition = ANY($1) AND {_status_in(OWED)}
+WHERE partition = ANY($1) AND {status_in(OWED)}
 GROUP BY bank_code, status, currency
 """
 _DAYS = """
@@ -163,9 +161,22 @@ class Owned:
 
 @dataclass(frozen=True)
 class StoredFinding:
+    """A finding in the outbox: `value` is its JSON, as published."""
+
     key: str
     merchant_id: str | None
-    body: dict[str, Any]
+    value: bytes
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One round of the deadline fast path: the partition, its new findings, and whether the
+    round was full (more may be due)."""
+
+    partition: int
+    findings: list[StoredFinding]
+    full: bool
 
 
 class MatcherStore:
@@ -271,10 +282,11 @@ class MatcherStore:
             for payment in await self._payments(_FETCH, day, ids)
         ]
 
-    async def due(self, owned: Owned, now: datetime, limit: int) -> list[Payment]:
-        """Up to `limit` payments whose deadline or expiry is at or before `now`, earliest
-        first, as last saved."""
-        return await self._payments(_DUE, owned.partition, now, EXPIRY, limit)
+    async def has_due(self, owned: Owned, now: datetime) -> bool:
+        """Whether a stored payment of the partition awaits its deadline or expiry by `now`."""
+        async with self._engine.connect() as conn:
+            driver = await driver_connection(conn)
+            return bool(await driver.fetchval(HAS_DUE, owned.partition, now))
 
     async def pending_of_bank(self, owned: Owned, bank_code: str, since: datetime) -> list[Payment]:
         """Pending payments of a bank due at or after `since` (a new maintenance window)."""
@@ -395,16 +407,48 @@ class MatcherStore:
     ) -> list[StoredFinding]:
         if not findings:
             return []
-        stored = [StoredFinding(f.key, f.merchant_id, finding_to_json(f)) for f in findings]
+        stored = [
+            StoredFinding(f.key, f.merchant_id, orjson.dumps(finding_to_json(f))) for f in findings
+        ]
         driver = await driver_connection(conn)
         inserted = await driver.fetch(
             _INSERT_OUTBOX,
             [f.key for f in stored],
             [f.merchant_id for f in stored],
-            [orjson.dumps(f.body).decode() for f in stored],
+            [f.value.decode() for f in stored],
         )
         new_keys = {row["key"] for row in inserted}
         return [f for f in stored if f.key in new_keys]
+
+    async def fire_due(self, owned: Owned, now: datetime, limit: int) -> Fired:
+        """One round of the deadline fast path (timer_sql): up to `limit` stored payments of
+        each kind due by `now` marked overdue or expired and their findings written to the
+        outbox, with the tick saved as unfinished while rounds are full, in one transaction."""
+        stamp = orjson.dumps(now).decode()[1:-1]  # as a payment's history writes it
+        at = finding_json(
+            FindingRecord(
+                id="", type="", state="open", at=now, merchant_id=None, txn_id=None, evidence={}
+            )
+        )["at"]
+        findings: list[StoredFinding] = []
+        full = False
+        async with self._engine.begin() as conn:
+            driver = await driver_connection(conn)
+            fenced = await driver.execute(_FENCE, owned.partition, owned.generation)
+            if fenced != "UPDATE 1":
+                raise LostOwnership(f"partition {owned.partition} has a newer owner")
+            for statement in (FIRE_OVERDUE, FIRE_EXPIRED):
+                rows = await driver.fetch(statement, owned.partition, now, stamp, at, limit)
+                full = full or rows[0]["fired"] >= limit
+                findings += [
+                    StoredFinding(r["key"], r["merchant_id"], r["body"].encode(), r["seq"])
+                    for r in rows
+                    if r["key"] is not None
+                ]
+            unfinished = orjson.dumps(now.isoformat() if full else None).decode()
+            await driver.execute(_UNFINISHED, owned.partition, unfinished)
+        owned.state.unfinished_tick = now if full else None
+        return Fired(owned.partition, findings, full)
 
     async def drop_closed_windows(self, before: date, owned: Iterable[Owned]) -> list[date]:
         """Drop the day tables before `before` in which no payment is still open nor expired
@@ -437,22 +481,31 @@ class MatcherStore:
 
     async def unpublished(self, limit: int = 1000) -> list[StoredFinding]:
         query = (
-            select(tables.outbox.c.key, tables.outbox.c.merchant_id, tables.outbox.c.body)
+            select(
+                tables.outbox.c.key,
+                tables.outbox.c.merchant_id,
+                tables.outbox.c.body.cast(Text),
+            )
             .where(tables.outbox.c.published_at.is_(None))
             .order_by(tables.outbox.c.created_at, tables.outbox.c.key)
             .limit(limit)
         )
         async with self._engine.connect() as conn:
-            return [StoredFinding(r.key, r.merchant_id, r.body) for r in await conn.execute(query)]
+            return [StoredFinding(r[0], r[1], r[2].encode()) for r in await conn.execute(query)]
 
-    async def mark_published(self, keys: Sequence[str]) -> None:
-        if keys:
+    async def mark_published(self, findings: Sequence[StoredFinding]) -> None:
+        if findings:
             async with self._engine.begin() as conn:
                 driver = await driver_connection(conn)
-                await driver.execute(
-                    "UPDATE matcher_outbox SET published_at = now() WHERE key = ANY($1::text[])",
-                    list(keys),
-                )
+                await driver.execute(_MARK_KEYS, [f.key for f in findings])
+
+    async def mark_round_published(self, fired: Fired) -> None:
+        """Mark a round of the fast path published: one range, whatever its size."""
+        seqs = [f.seq for f in fired.findings if f.seq is not None]
+        if seqs:
+            async with self._engine.begin() as conn:
+                driver = await driver_connection(conn)
+                await driver.execute(_MARK_RANGE, fired.partition, min(seqs), max(seqs))
 
 
 async def forget_consumed_offsets(database_url: str) -> None:

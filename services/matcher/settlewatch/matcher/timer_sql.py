@@ -1,0 +1,100 @@
+"""The core's timer in SQL: the deadline fast path.
+
+At a tick the core decides the payments in its working set; every other due payment is decided
+in the database, one statement per partition and round: it marks the due payments as the core's
+`_fire_due` would (pending → overdue at `due_at`; overdue or failed → expired at
+`due_at + EXPIRY`) and writes their findings to the outbox (`UPDATE … RETURNING` feeding
+`INSERT … SELECT`), so a million payments falling due at once never pass through Python one by
+one. The statements are generated from the core's rules (the status sets, EXPIRY, the finding's
+evidence) and tested against the core on the same payments
+(tests/matcher/integration/test_timer_sql.py), which a change of either must keep passing.
+
+Every statement takes: $1 partition, $2 clock, $3 the clock as the payment history writes it,
+$4 the clock as a finding writes it, $5 the round's size. It returns one row per new finding
+(seq, key, merchant_id, body as text) and, on every row, how many payments it fired; a round
+that fired nothing returns one row of nulls but that count.
+"""
+
+from __future__ import annotations
+
+from settlewatch.matcher.core.matcher import EXPIRY
+from settlewatch.matcher.core.model import AWAITING_DEADLINE, AWAITING_EXPIRY, Status
+
+__all__ = ["FIRE_EXPIRED", "FIRE_OVERDUE", "HAS_DUE", "status_in"]
+
+
+def status_in(statuses: frozenset[Status]) -> str:
+    """An SQL condition on status, with literals, so that the planner matches it to the partial
+    indexes of the same statuses (a bound array parameter would not)."""
+    return f"status IN ({', '.join(repr(s) for s in sorted(statuses))})"
+
+
+# Seconds, not days: an interval of days is calendar days in the session's time zone, an hour
+# off the core's timedelta across a daylight-saving change.
+_EXPIRY = f"interval '{int(EXPIRY.total_seconds())} seconds'"
+_AT_DEADLINE = f"{status_in(AWAITING_DEADLINE)} AND due_at <= $2::timestamptz"
+_AT_EXPIRY = f"{status_in(AWAITING_EXPIRY)} AND due_at <= $2::timestamptz - {_EXPIRY}"
+
+HAS_DUE = f"""
+SELECT EXISTS (SELECT 1 FROM matcher_payments WHERE partition = $1 AND {_AT_DEADLINE})
+    OR EXISTS (SELECT 1 FROM matcher_payments WHERE partition = $1 AND {_AT_EXPIRY})
+"""
+
+# The bank's last word (Payment.latest_settlement): the latest confirmation, then the id.
+_LATEST = """(SELECT s.value AS fact FROM jsonb_each(f.body -> 'settlements') s
+              ORDER BY (s.value ->> 'occurred_at')::timestamptz DESC,
+                       s.value ->> 'settlement_id' COLLATE "C" DESC
+              LIMIT 1)"""
+# Matcher._note's evidence: the txn_id, the payment's evidence, then the payment's facts.
+_EVIDENCE = """jsonb_build_object('txn_id', f.txn_id) || (f.body -> 'evidence')
+    || jsonb_build_object(
+        'occurred_at', f.body -> 'occurred_at',
+        'amount_minor', abs(f.amount_minor),
+        'currency', f.currency,
+        'bank_code', f.bank_code,
+        'settlement_cycle', f.body -> 'cycle',
+        'due_at', f.body -> 'due_at',
+        'deadline_basis', coalesce(f.body -> 'deadline_basis', '"calendar"'),
+        'settlement_id', latest.fact -> 'settlement_id',
+        'failure_reason', latest.fact -> 'failure_reason')"""
+# matcher._overdue: a deadline moved by a calendar makes the next overdue a new finding.
+_OVERDUE_SUBJECT = """CASE WHEN coalesce((f.body ->> 'deadline_moves')::int, 0) > 0
+    THEN f.txn_id || ':' || ((f.body ->> 'deadline_moves')::int + 1) ELSE f.txn_id END"""
+
+
+def _fire(rule: str, becomes: Status, also: str, finding: str, subject: str) -> str:
+    return f"""
+WITH due AS (
+    SELECT txn_id, business_date FROM matcher_payments
+    WHERE partition = $1 AND {rule}
+    ORDER BY due_at LIMIT $5
+), fired AS (
+    UPDATE matcher_payments p
+    SET status = '{becomes}', updated_at = now(),
+        body = p.body || jsonb_build_object({also}
+            'status', '{becomes}', 'reported', '{becomes}',
+            'history', (p.body -> 'history') || jsonb_build_array(
+                jsonb_build_array($3::text, '{becomes}')))
+    FROM due WHERE p.txn_id = due.txn_id AND p.business_date = due.business_date
+    RETURNING p.txn_id, p.merchant_id, p.amount_minor, p.currency, p.bank_code, p.body
+), found AS (
+    SELECT f.merchant_id, f.txn_id, '{finding}:' || {subject} AS id, {_EVIDENCE} AS evidence
+    FROM fired f LEFT JOIN LATERAL {_LATEST} latest ON true
+), new AS (
+    INSERT INTO matcher_outbox (key, merchant_id, partition, body)
+    SELECT id || '#open', merchant_id, $1, jsonb_build_object(
+        'id', id, 'type', '{finding}', 'state', 'open', 'at', $4::text,
+        'merchant_id', merchant_id, 'txn_id', txn_id, 'evidence', evidence)
+    FROM found
+    ON CONFLICT (key) DO NOTHING
+    RETURNING seq, key, merchant_id, body
+)
+SELECT counted.fired, new.seq, new.key, new.merchant_id, new.body::text AS body
+FROM (SELECT count(*) AS fired FROM fired) counted LEFT JOIN new ON true
+"""
+
+
+FIRE_OVERDUE = _fire(
+    _AT_DEADLINE, "overdue", "'overdue_fired', true,", "settlement.overdue", _OVERDUE_SUBJECT
+)
+FIRE_EXPIRED = _fire(_AT_EXPIRY, "expired", "", "settlement.expired", "f.txn_id")

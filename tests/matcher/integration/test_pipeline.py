@@ -17,7 +17,7 @@ from settlewatch.common.events import CalendarYearLoaded, decode_event, encode_e
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.ingest.app import create_app as create_ingest
-from settlewatch.matcher import consumer
+from settlewatch.matcher import engine
 from settlewatch.matcher.app import create_app as create_matcher
 from settlewatch.matcher.core import matcher as matcher_core
 from tests.ingest.integration.conftest import ACQUIRER, MERCHANT_M1, PROFILE, TOKENS, sale
@@ -153,7 +153,7 @@ async def _clock_past(database_url: str, moment: datetime) -> bool:
 async def test_more_payments_due_than_one_round_holds_all_fire_once_at_the_same_clock(
     database_url: str, broker_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(consumer, "TIMER_BATCH", 2)  # five due payments take three rounds
+    monkeypatch.setattr(engine, "TIMER_BATCH", 2)  # five due payments take three rounds
     topics = Topics(topic_prefix)
     await ensure_topics(broker_bootstrap, topics, partitions=1, replication_factor=1)
     ingest_settings, matcher_settings = settings(database_url, broker_bootstrap, topic_prefix)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from settlewatch.matcher.consumer import ticks
+from settlewatch.matcher.engine import ticks
 from tests.matcher.unit.scenario import at
 
 SECOND = timedelta(seconds=1)

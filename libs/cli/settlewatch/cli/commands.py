@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from settlewatch.cli import calendars, deadletters, importing
-from settlewatch.common.config import StackSettings, load_settings
+from settlewatch.cli import calendars, deadletters, importing, replaying
+from settlewatch.common.config import MatcherSettings, StackSettings, load_settings
 from settlewatch.common.errors import ConfigError
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.logging import configure_logging
 from settlewatch.common.publisher import Publisher
+from settlewatch.matcher import replay
 from settlewatch.schema import migrate
 
 __all__ = ["BUILT_IN", "SERVICES", "Command", "cli_settings"]
@@ -190,4 +191,44 @@ class Calendar:
         return 0 if status in (200, 201) else 1
 
 
-BUILT_IN: tuple[Command, ...] = (Serve(), Migrate(), DeadLetters(), Import(), Calendar())
+class Replay:
+    name = "replay"
+    help = (
+        "feed a recorded period of the log through a fresh matcher, with no side effects, and "
+        "print its findings (the live matcher's settings: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS)"
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--from", dest="start", type=replaying.instant, required=True)
+        parser.add_argument("--to", dest="end", type=replaying.instant, required=True)
+        parser.add_argument(
+            "--terms", type=Path, help="merchant profiles to use instead of the log's (JSON)"
+        )
+        parser.add_argument(
+            "--against-live",
+            action="store_true",
+            help="compare with the findings recorded live; exit 0 only if identical",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        settings = load_settings(MatcherSettings)
+        configure_logging("replay", settings.log_level)
+        terms = replaying.read_terms(args.terms) if args.terms else None
+        replayed = asyncio.run(replay.replay(settings, args.start, args.end, terms))
+        print(replaying.render(replayed))
+        if not args.against_live:
+            return 0
+        live = asyncio.run(replay.live_findings(settings.database_url, args.start, args.end))
+        differences = replay.compare(live, replayed)
+        print(replaying.render_differences(differences))
+        return 1 if differences else 0
+
+
+BUILT_IN: tuple[Command, ...] = (
+    Serve(),
+    Migrate(),
+    DeadLetters(),
+    Import(),
+    Calendar(),
+    Replay(),
+)

@@ -18,15 +18,13 @@ from datetime import UTC, date, datetime, timedelta
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from pydantic import ValidationError
 
 from settlewatch.common.deadletter import Rejected, dead_letter
-from settlewatch.common.events import decode_events
 from settlewatch.common.kafka import Topics, started_consumer
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.model import PartitionState
 from settlewatch.matcher.core.stall import StallWatch
-from settlewatch.matcher.engine import DeadLetters, Engine, PartitionWork, Poison
+from settlewatch.matcher.engine import DeadLetters, Engine, PartitionWork, decode
 from settlewatch.matcher.metrics import BATCH_SECONDS, CONSUMER_LAG, FINDINGS
 from settlewatch.matcher.store import MatcherStore, OpenTotals, StoredFinding, TopOverdue
 
@@ -35,15 +33,6 @@ __all__ = ["KafkaSink", "MatcherLoop"]
 _log = logging.getLogger(__name__)
 MAX_RECORDS = 5000
 MAX_QUEUED = 20_000  # records of one topic-partition waiting for a pulse before it is paused
-
-
-def _invalid(error: ValidationError) -> str:
-    """Why a record is not a valid record, one ``field: problem`` per error."""
-    problems = [
-        f"{'.'.join(str(part) for part in e['loc']) or 'record'}: {e['msg']}"
-        for e in error.errors(include_url=False, include_input=False)
-    ]
-    return "invalid record: " + "; ".join(problems)[:2000]
 
 
 class KafkaSink:
@@ -193,12 +182,9 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 continue  # revoked meanwhile
             touched.add(tp.partition)
             values = [record.value or b"" for record in records]
-            for record, value, decoded in zip(records, values, decode_events(values), strict=True):
-                if isinstance(decoded, ValidationError):
-                    poison = Poison(_invalid(decoded), record.key, value)
-                    work.add(tp.topic, record.offset, poison)
-                else:
-                    work.add(tp.topic, record.offset, decoded)
+            keys = [record.key for record in records]
+            for record, decoded in zip(records, decode(values, keys), strict=True):
+                work.add(tp.topic, record.offset, decoded)
         works = [self.works[p] for p in sorted(touched)]
         # Partitions are independent: while one waits for the database, another computes.
         dead_letters: dict[int, DeadLetters] = {work.owned.partition: [] for work in works}

@@ -28,15 +28,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeGuard
 
+from pydantic import ValidationError
+
 from settlewatch.common.deadletter import Rejected
-from settlewatch.common.events import PulseRecord, Record, encode_record, record_key
+from settlewatch.common.events import (
+    PulseRecord,
+    Record,
+    decode_events,
+    encode_record,
+    record_key,
+)
 from settlewatch.matcher.core.deadlines import Window
 from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant, referenced
 from settlewatch.matcher.core.model import Finding, PartitionState
 from settlewatch.matcher.metrics import CALENDAR_FALLBACKS, FINDINGS, SETTLEMENT_DELAY
 from settlewatch.matcher.store import Fired, MatcherStore, Owned, StoredFinding
 
-__all__ = ["DeadLetters", "Engine", "PartitionWork", "Poison", "Sink", "ticks"]
+__all__ = ["DeadLetters", "Engine", "PartitionWork", "Poison", "Sink", "decode", "ticks"]
 
 _log = logging.getLogger(__name__)
 TIMER_BATCH = 10_000  # stored payments fired per round in the database, of each kind
@@ -121,6 +129,24 @@ class PartitionWork:
             for topic, stream in self.streams.items()
             if stream.applied is not None
         }
+
+
+def _invalid(error: ValidationError) -> str:
+    """Why a record is not a valid record, one ``field: problem`` per error."""
+    problems = [
+        f"{'.'.join(str(part) for part in e['loc']) or 'record'}: {e['msg']}"
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+    return "invalid record: " + "; ".join(problems)[:2000]
+
+
+def decode(values: Sequence[bytes], keys: Sequence[bytes | None]) -> list[Record | Poison]:
+    """Record values as records (validated a batch at once); one that is not a valid record
+    becomes a Poison with the reason, to be dead-lettered when its turn comes."""
+    return [
+        Poison(_invalid(decoded), key, value) if isinstance(decoded, ValidationError) else decoded
+        for key, value, decoded in zip(keys, values, decode_events(values), strict=True)
+    ]
 
 
 def _is_pulse(record: Record | Poison) -> TypeGuard[PulseRecord]:

@@ -3,7 +3,9 @@
 The same records (merchant profiles, then transactions and settlements with a clock pulse in
 every partition every 2000 events) are read from the same broker in the same run: once by a
 plain consumer that decodes each value, once by `settlewatch serve matcher`, which applies them
-to its state and saves state, findings and offsets in PostgreSQL. Last line:
+to its state and saves state, findings and offsets in PostgreSQL, and once by a replay of the
+whole log (`settlewatch replay`: a fresh engine on a scratch database). Last lines:
+``RESULT replay_ratio=<replay records/s ÷ matcher records/s>`` and
 ``RESULT matcher_ratio=<matcher events/s ÷ raw events/s>``.
 """
 
@@ -19,10 +21,20 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.parts import Parts, merchant_records, parts, publish_pulse, sale_record, serve_matcher
+from bench.parts import (
+    Parts,
+    merchant_records,
+    parts,
+    publish_pulse,
+    sale_record,
+    serve_matcher,
+    service_env,
+)
+from settlewatch.common.config import MatcherSettings
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
+from settlewatch.matcher.replay import replay
 from tests.support.urls import asyncpg_dsn
 
 PARTITIONS = 12
@@ -113,6 +125,15 @@ async def matcher_consume(p: Parts, total: int, log: str) -> float:
         await conn.close()
 
 
+async def replay_consume(p: Parts) -> tuple[int, float]:
+    """The whole log replayed (scratch database created, migrated and dropped included)."""
+    settings = MatcherSettings(**service_env(p))  # type: ignore[arg-type]
+    started = time.perf_counter()
+    always = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+    replayed = await replay(settings, *always)
+    return replayed.records, time.perf_counter() - started
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -124,12 +145,15 @@ async def main() -> None:
         total = await produce(p.bootstrap, p.topics, args.events, args.merchants)
         raw_s = await raw_consume(p.bootstrap, p.topics, total)
         matcher_s = await matcher_consume(p, total, str(p.workdir / "matcher.log"))
-    raw_rate, matcher_rate = total / raw_s, total / matcher_s
+        replayed, replay_s = await replay_consume(p)
+    raw_rate, matcher_rate, replay_rate = total / raw_s, total / matcher_s, replayed / replay_s
     print(
         f"records: {total} ({args.events} transactions, half settled, {args.merchants} merchants)"
     )
     print(f"raw consume + decode: {raw_rate:,.0f} records/s")
     print(f"matcher with durable state: {matcher_rate:,.0f} records/s")
+    print(f"replay of the log: {replayed} records, {replay_rate:,.0f} records/s")
+    print(f"RESULT replay_ratio={replay_rate / matcher_rate:.2f}")
     print(f"RESULT matcher_ratio={matcher_rate / raw_rate:.2f}")
 
 

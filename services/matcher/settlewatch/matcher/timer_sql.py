@@ -40,11 +40,13 @@ SELECT EXISTS (SELECT 1 FROM matcher_payments WHERE partition = $1 AND {_AT_DEAD
     OR EXISTS (SELECT 1 FROM matcher_payments WHERE partition = $1 AND {_AT_EXPIRY})
 """
 
-# The bank's last word (Payment.latest_settlement): the latest confirmation, then the id.
-_LATEST = """(SELECT s.value AS fact FROM jsonb_each(f.body -> 'settlements') s
+# The bank's last word (Payment.latest_settlement): the latest confirmation, then the id. A
+# payment awaiting its deadline has none (any settlement makes it settled or failed).
+_LATEST = """LEFT JOIN LATERAL (SELECT s.value AS fact FROM jsonb_each(f.body -> 'settlements') s
               ORDER BY (s.value ->> 'occurred_at')::timestamptz DESC,
                        s.value ->> 'settlement_id' COLLATE "C" DESC
-              LIMIT 1)"""
+              LIMIT 1) latest ON true"""
+_NO_SETTLEMENT = "CROSS JOIN (SELECT NULL::jsonb AS fact) latest"
 # Matcher._note's evidence: the txn_id, the payment's evidence, then the payment's facts.
 _EVIDENCE = """jsonb_build_object('txn_id', f.txn_id) || (f.body -> 'evidence')
     || jsonb_build_object(
@@ -62,7 +64,7 @@ _OVERDUE_SUBJECT = """CASE WHEN coalesce((f.body ->> 'deadline_moves')::int, 0) 
     THEN f.txn_id || ':' || ((f.body ->> 'deadline_moves')::int + 1) ELSE f.txn_id END"""
 
 
-def _fire(rule: str, becomes: Status, also: str, finding: str, subject: str) -> str:
+def _fire(rule: str, becomes: Status, also: str, finding: str, subject: str, latest: str) -> str:
     return f"""
 WITH due AS (
     SELECT txn_id, business_date FROM matcher_payments
@@ -79,7 +81,7 @@ WITH due AS (
     RETURNING p.txn_id, p.merchant_id, p.amount_minor, p.currency, p.bank_code, p.body
 ), found AS (
     SELECT f.merchant_id, f.txn_id, '{finding}:' || {subject} AS id, {_EVIDENCE} AS evidence
-    FROM fired f LEFT JOIN LATERAL {_LATEST} latest ON true
+    FROM fired f {latest}
 ), new AS (
     INSERT INTO matcher_outbox (key, merchant_id, partition, body)
     SELECT id || '#open', merchant_id, $1, jsonb_build_object(
@@ -95,6 +97,11 @@ FROM (SELECT count(*) AS fired FROM fired) counted LEFT JOIN new ON true
 
 
 FIRE_OVERDUE = _fire(
-    _AT_DEADLINE, "overdue", "'overdue_fired', true,", "settlement.overdue", _OVERDUE_SUBJECT
+    _AT_DEADLINE,
+    "overdue",
+    "'overdue_fired', true,",
+    "settlement.overdue",
+    _OVERDUE_SUBJECT,
+    _NO_SETTLEMENT,
 )
-FIRE_EXPIRED = _fire(_AT_EXPIRY, "expired", "", "settlement.expired", "f.txn_id")
+FIRE_EXPIRED = _fire(_AT_EXPIRY, "expired", "", "settlement.expired", "f.txn_id", _LATEST)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from settlewatch.common.events import MaintenanceWindow
+from settlewatch.matcher.core import matcher as matcher_module
 from settlewatch.matcher.core.matcher import fee
 from settlewatch.matcher.core.model import MerchantTerms
 from tests.matcher.unit.scenario import Run, at, merchant, paid, sale, settlement, void
@@ -179,6 +182,21 @@ def test_no_duplicate_when_one_was_voided_or_they_are_far_apart() -> None:
         sale("T2", "2025-11-20T10:10:01+08:00", card_fingerprint="fp-same"),
     )
     assert apart.tick("2025-11-20T10:11+08:00") == []
+
+
+def test_sales_whose_keys_hash_alike_are_paired_only_when_their_card_and_amount_match(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(matcher_module, "key_hash", lambda key: 7)  # every key collides
+    run = started(
+        sale("T1", card_fingerprint="fp-a"),
+        sale("T2", "2025-11-20T10:01+08:00", card_fingerprint="fp-b"),
+        sale("T3", "2025-11-20T10:02+08:00", card_fingerprint="fp-a", amount_minor=5000),
+        sale("T4", "2025-11-20T10:03+08:00", card_fingerprint="fp-a"),
+    )
+    assert [f.id for f in run.tick("2025-11-20T10:10+08:00")] == [
+        "transaction.duplicate_suspected:T1:T4"
+    ]
 
 
 def test_the_same_txn_id_with_other_content_is_a_conflict_and_the_first_wins() -> None:

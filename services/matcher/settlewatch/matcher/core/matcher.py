@@ -79,6 +79,10 @@ DUPLICATE_WINDOW = timedelta(minutes=10)
 # Sales are compared for duplicates while they are this close to the clock: memory stays bounded
 # by an hour of sales, and a backfill up to an hour late is still compared.
 DUPLICATE_HORIZON = timedelta(hours=1)
+_DUPLICATE_WINDOW_US = DUPLICATE_WINDOW // timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+key_hash = hash  # of a SaleKey, for the duplicate index (process-local: the index is rebuilt)
+_MICROSECOND = timedelta(microseconds=1)
 MOVED_BY_MAINTENANCE = "due date moved by bank maintenance"
 # What a payment's findings show of its transaction; the others only when the transaction has them.
 SALE_FIELDS = ("terminal_id", "rrn", "stan", "auth_code")
@@ -316,8 +320,7 @@ class Matcher:
                 )
         early_refunds = self.state.early_refunds.pop(payment.txn_id, {})
         if sale:
-            sale_key = (payment.merchant_id, payment.card_fingerprint, amount, payment.currency)
-            self.remember_sale(sale_key, payment.txn_id, payment.occurred_at, judge=True)
+            self.remember_sale(_sale_key(payment), payment.txn_id, payment.occurred_at, judge=True)
             payment.refunds = {refund: refunded for refund, (refunded, _) in early_refunds.items()}
         elif kind == "refund":
             self._count_refund(txn["original_txn_id"] or "", payment)
@@ -343,14 +346,18 @@ class Matcher:
         state = self.state
         if state.clock is not None and occurred_at < state.clock - DUPLICATE_HORIZON:
             return
-        same_card = state.sales_by_card.setdefault(key, {})
-        for other_id, other_at in same_card.items() if judge else ():
-            if abs(other_at - occurred_at) <= DUPLICATE_WINDOW:
+        sale = (_micros(occurred_at), key_hash(key), txn_id)
+        same = state.sales_by_card.get(sale[1])
+        others = same if isinstance(same, list) else [same] if same is not None else []
+        if any(other[2] == txn_id for other in others):
+            return
+        for other_at, _, other_id in others if judge else ():
+            if abs(other_at - sale[0]) <= _DUPLICATE_WINDOW_US:
                 pair = (min(other_id, txn_id), max(other_id, txn_id))
                 if pair not in state.reported_duplicates:
                     state.duplicate_candidates.add(pair)
-        same_card[txn_id] = occurred_at
-        heapq.heappush(state.sales_by_time, (occurred_at, key, txn_id))
+        state.sales_by_card[sale[1]] = [*others, sale] if others else sale
+        heapq.heappush(state.sales_by_time, sale)
 
     def remember_region(self, seen: RegionSeen) -> None:
         """Index a terminal's transaction by region while it is within the jump window."""
@@ -488,7 +495,7 @@ class Matcher:
         once a day two days on, and early facts whose transaction never came."""
         state = self.state
         horizon = now - DUPLICATE_HORIZON
-        _drop_older(state.sales_by_time, state.sales_by_card, horizon)
+        _forget_sales(state, _micros(horizon))
         for pair, later in list(state.reported_duplicates.items()):
             if later < horizon:
                 del state.reported_duplicates[pair]
@@ -780,6 +787,8 @@ class Matcher:
             second = self.state.payments.get(second_id)
             if first is None or second is None or first.cancelled or second.cancelled:
                 continue
+            if _sale_key(first) != _sale_key(second):
+                continue  # paired by a collision of their keys' hashes
             later = max(first.occurred_at, second.occurred_at)
             self.state.reported_duplicates[(first_id, second_id)] = later
             self._note(
@@ -868,6 +877,29 @@ class Matcher:
                 evidence=evidence,
             )
         )
+
+
+def _forget_sales(state: PartitionState, before: int) -> None:
+    """Drop the recent sales that occurred before `before` (µs) from the duplicate index."""
+    heap, index = state.sales_by_time, state.sales_by_card
+    while heap and heap[0][0] < before:
+        sale = heapq.heappop(heap)
+        same = index.get(sale[1])
+        rest = [s for s in same if s is not sale] if isinstance(same, list) else []
+        if len(rest) > 1:
+            index[sale[1]] = rest
+        elif rest:
+            index[sale[1]] = rest[0]
+        else:
+            index.pop(sale[1], None)
+
+
+def _sale_key(payment: Payment) -> SaleKey:
+    return (payment.merchant_id, payment.card_fingerprint, payment.amount_minor, payment.currency)
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // _MICROSECOND
 
 
 def _drop_older(

@@ -24,6 +24,7 @@ __all__ = [
     "MerchantTerms",
     "PartitionState",
     "Payment",
+    "RecentSale",
     "RegionSeen",
     "TerminalInfo",
     "SaleKey",
@@ -194,6 +195,10 @@ class Finding:
 
 
 SaleKey = tuple[str, str, int, str]  # merchant, card fingerprint, amount, currency
+# A recent sale in the duplicate index: (occurred_at in µs since the epoch, hash of its SaleKey,
+# txn_id). Compact on purpose: an hour of sales is kept, millions at a busy acquirer. A hash
+# collision only makes a candidate pair, which the tick checks against the two payments.
+RecentSale = tuple[int, int, str]
 
 
 @dataclass
@@ -224,8 +229,8 @@ class PartitionState:
     unknown_reported: set[tuple[str, str]] = field(default_factory=set)
     # Recent sales by card and amount (rebuilt from the store, not saved), and pairs to judge at
     # the next tick and pairs reported (with the later sale's time, to forget them).
-    sales_by_card: dict[SaleKey, dict[str, datetime]] = field(default_factory=dict)
-    sales_by_time: list[tuple[datetime, SaleKey, str]] = field(default_factory=list)  # heap
+    sales_by_card: dict[int, RecentSale | list[RecentSale]] = field(default_factory=dict)
+    sales_by_time: list[RecentSale] = field(default_factory=list)  # heap
     duplicate_candidates: set[tuple[str, str]] = field(default_factory=set)
     reported_duplicates: dict[tuple[str, str], datetime] = field(default_factory=dict)
     region_jump_window: timedelta = REGION_JUMP_WINDOW  # a setting, not saved

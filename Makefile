@@ -37,6 +37,8 @@ bench: install
 	$(BIN)/python -m bench.fees
 	$(BIN)/python -m bench.overdue_latency
 	$(BIN)/python -m bench.matcher_state
+	$(BIN)/python -m bench.steady
+	$(BIN)/python -m bench.scaling
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.alerts
 	$(BIN)/python -m bench.restart

@@ -7,7 +7,6 @@ maintenance windows, terminals and calendar loads, duplicated and reordered with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,27 +28,13 @@ from settlewatch.common.events import (
 )
 from settlewatch.matcher import engine as engine_module
 from settlewatch.matcher.codec import payment_to_json
-from settlewatch.matcher.engine import Engine, PartitionWork
-from settlewatch.matcher.store import MatcherStore, StoredFinding
+from settlewatch.matcher.engine import Collected, Engine, PartitionWork
+from settlewatch.matcher.store import MatcherStore
 from tests.matcher.unit.scenario import Event, Run, merchant
 from tests.matcher.unit.test_order_independence import scenarios
 from tests.support.urls import asyncpg_dsn
 
 TOPICS = ("transactions", "settlements")
-
-
-class Collected:
-    """A sink that keeps what the engine sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[StoredFinding] = []
-        self.rejected: list[Rejected] = []
-
-    async def findings(self, findings: Sequence[StoredFinding]) -> None:
-        self.sent += findings
-
-    async def dead_letters(self, rejected: Sequence[Rejected]) -> None:
-        self.rejected += rejected
 
 
 def record(event: Event) -> tuple[str, Record]:

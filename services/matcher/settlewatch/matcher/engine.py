@@ -44,7 +44,16 @@ from settlewatch.matcher.core.model import Finding, PartitionState
 from settlewatch.matcher.metrics import CALENDAR_FALLBACKS, FINDINGS, SETTLEMENT_DELAY
 from settlewatch.matcher.store import Fired, MatcherStore, Owned, StoredFinding
 
-__all__ = ["DeadLetters", "Engine", "PartitionWork", "Poison", "Sink", "decode", "ticks"]
+__all__ = [
+    "Collected",
+    "DeadLetters",
+    "Engine",
+    "PartitionWork",
+    "Poison",
+    "Sink",
+    "decode",
+    "ticks",
+]
 
 _log = logging.getLogger(__name__)
 TIMER_BATCH = 10_000  # stored payments fired per round in the database, of each kind
@@ -58,6 +67,20 @@ class Sink(Protocol):
     async def findings(self, findings: Sequence[StoredFinding]) -> None: ...
 
     async def dead_letters(self, rejected: Sequence[Rejected]) -> None: ...
+
+
+class Collected:
+    """A sink that keeps what it is sent (a replay publishes nothing)."""
+
+    def __init__(self) -> None:
+        self.sent: list[StoredFinding] = []
+        self.rejected: list[Rejected] = []
+
+    async def findings(self, findings: Sequence[StoredFinding]) -> None:
+        self.sent += findings
+
+    async def dead_letters(self, rejected: Sequence[Rejected]) -> None:
+        self.rejected += rejected
 
 
 @dataclass(frozen=True)

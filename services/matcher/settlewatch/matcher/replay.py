@@ -33,8 +33,8 @@ from settlewatch.common.db import create_engine
 from settlewatch.common.deadletter import Rejected
 from settlewatch.common.events import MerchantChanged, MerchantProfile, Record
 from settlewatch.common.kafka import Topics
-from settlewatch.matcher.engine import Engine, PartitionWork, Poison, decode
-from settlewatch.matcher.store import MatcherStore, StoredFinding
+from settlewatch.matcher.engine import Collected, Engine, PartitionWork, Poison, decode
+from settlewatch.matcher.store import MatcherStore
 from settlewatch.schema import migrate
 
 __all__ = ["Differences", "Replayed", "compare", "live_findings", "replay"]
@@ -54,20 +54,6 @@ class Replayed:
     @property
     def keys(self) -> set[str]:
         return {f"{f['id']}#{f['state']}" for f in self.findings}
-
-
-class _Collected:
-    """The replay's sink: findings kept, not published."""
-
-    def __init__(self) -> None:
-        self.sent: list[StoredFinding] = []
-        self.rejected: list[Rejected] = []
-
-    async def findings(self, findings: Sequence[StoredFinding]) -> None:
-        self.sent += findings
-
-    async def dead_letters(self, rejected: Sequence[Rejected]) -> None:
-        self.rejected += rejected
 
 
 def _with_terms(record: Record, terms: Mapping[str, MerchantProfile]) -> Record:
@@ -113,7 +99,7 @@ async def _run(
 ) -> Replayed:
     topics = Topics(settings.topic_prefix)
     inputs = (topics.transactions, topics.settlements)
-    collected = _Collected()
+    collected = Collected()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
     )

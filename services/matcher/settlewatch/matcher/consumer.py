@@ -158,8 +158,10 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                     await self._sweep((clock - self._retention).date())
                 partitions = sorted(self.works)
             # A read of what is saved: no need to hold up the batches meanwhile.
-            self.open_totals = await self._store.open_totals(partitions)
-            self.top_overdue = await self._store.top_overdue(partitions)
+            # Both at once: a scrape between the two reads would see one new and one old.
+            totals = await self._store.open_totals(partitions)
+            top = await self._store.top_overdue(partitions)
+            self.open_totals, self.top_overdue = totals, top
 
     async def _sweep(self, before: date) -> None:
         """Drop the day tables whose window closed (once per day of matcher clock)."""

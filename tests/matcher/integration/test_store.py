@@ -13,7 +13,13 @@ import pytest_asyncio
 from settlewatch.common.db import create_engine
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import AWAITING_DEADLINE, AWAITING_EXPIRY
-from settlewatch.matcher.store import LostOwnership, MatcherStore, Owned, forget_consumed_offsets
+from settlewatch.matcher.store import (
+    NEVER,
+    LostOwnership,
+    MatcherStore,
+    Owned,
+    forget_consumed_offsets,
+)
 from tests.matcher.unit.scenario import Event, apply, at, merchant, paid, sale
 from tests.support.urls import asyncpg_dsn
 
@@ -79,9 +85,11 @@ async def test_payments_are_read_back_by_id_and_fired_by_deadline_earliest_first
 
     fetched = await store.fetch(owned, ["T-paid", "T-never-seen"])
     assert [(p.txn_id, p.status) for p in fetched] == [("T-paid", "settled")]
-    assert not await store.has_due(owned, at("2025-11-21T12:00+08:00"))
+    # T-open is due 11-21 24:00, T-later 11-25 00:00 (T-paid is settled); the working set's
+    # payments are left out.
+    assert await store.next_due(owned) == at("2025-11-22T00:00+08:00")
+    assert await store.next_due(owned, ["T-open"]) == at("2025-11-25T00:00+08:00")
     now = at("2025-11-30T00:00+08:00")
-    assert await store.has_due(owned, now)
     first = await store.fire_due(owned, now, limit=1)
     assert [f.key for f in first.findings] == ["settlement.overdue:T-open#open"]  # due 11-21
     assert first.full and owned.state.unfinished_tick == now
@@ -91,7 +99,7 @@ async def test_payments_are_read_back_by_id_and_fired_by_deadline_earliest_first
     assert (last.findings, last.full, owned.state.unfinished_tick) == ([], False, None)
     [claimed] = await store.claim([0])
     assert claimed.state.unfinished_tick is None  # saved with the last round
-    assert not await store.has_due(claimed, now)
+    assert await store.next_due(claimed) == at("2025-12-22T00:00+08:00")  # T-open expires
 
 
 async def test_a_closed_day_is_dropped_whole_and_a_day_with_an_open_payment_stays(
@@ -121,7 +129,7 @@ async def test_an_expired_payment_stays_readable_for_the_retention_after_it_expi
     assert [(p.txn_id, p.status) for p in await store.fetch(owned, ["T-later"])] == [
         ("T-later", "expired")
     ]
-    assert not await store.has_due(owned, at("2026-06-01T00:00+08:00"))  # never again
+    assert await store.next_due(owned) == NEVER  # never again
     # Windows closing before 12-24 (the clock less the retention): the 20th's table goes, the
     # 21st's stays, its payment having expired after that.
     assert await store.drop_closed_windows(date(2025, 12, 24), [owned]) == [date(2025, 11, 20)]
@@ -148,7 +156,7 @@ async def test_overdue_ones_come_due_again_to_expire_and_a_bank_s_pending_ones_a
         "settlement.overdue:T-later#open",
         "settlement.expired:T-open#open",
     ]
-    assert not await store.has_due(owned, at("2025-12-24T23:59:59+08:00"))
+    assert await store.next_due(owned) == at("2025-12-25T00:00+08:00")
     fired = await store.fire_due(owned, at("2025-12-25T00:00+08:00"), limit=10)
     assert [f.key for f in fired.findings] == ["settlement.expired:T-later#open"]
 

@@ -141,7 +141,7 @@ async def test_matcher_state_of_0003_is_carried_into_the_windowed_store(
             assert set(owned.state.early_cancellations) == {"T-gone"}
             [loaded] = await store.fetch(owned, ["T1"])
             assert (loaded.txn_id, loaded.due_at) == ("T1", payment.due_at)
-            assert await store.has_due(owned, loaded.due_at)
+            assert await store.next_due(owned) == loaded.due_at
         finally:
             await engine.dispose()
     finally:

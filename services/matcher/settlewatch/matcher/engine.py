@@ -289,9 +289,15 @@ class Engine:
         matcher = work.matcher
         matcher.load(await self._store.fetch(work.owned, matcher.needed_at_tick()))
         work.findings += matcher.tick(clock)
-        if not await self._store.has_due(work.owned, clock):
+        # Nothing in memory is due now; is anything stored out of it? (Asked only once the clock
+        # reaches the earliest such payment it knows of.)
+        owned = work.owned
+        if owned.due_floor is None or owned.due_floor <= clock:
+            owned.due_floor = await self._store.next_due(owned, matcher.state.payments)
+        if owned.due_floor > clock:
             return
-        work.owned.state.unfinished_tick = clock
+        owned.due_floor = None  # known again after the rounds
+        owned.state.unfinished_tick = clock
         await self.dead_letter(dead_letter)
         await self.save([work])
         # The database decides the next round while the last one is published.
@@ -327,7 +333,10 @@ class Engine:
         for work in works:
             work.findings.clear()
             self._observe(work.owned.state)
-            work.matcher.evict(WORKING_SET)
+            evicted = work.matcher.evict(WORKING_SET)
+            floor = work.owned.due_floor
+            if evicted is not None and floor is not None and evicted < floor:
+                work.owned.due_floor = evicted
 
     @staticmethod
     def _observe(state: PartitionState) -> None:

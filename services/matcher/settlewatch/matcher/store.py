@@ -47,10 +47,11 @@ from settlewatch.matcher.core.model import (
     Payment,
     RegionSeen,
 )
-from settlewatch.matcher.timer_sql import FIRE_EXPIRED, FIRE_OVERDUE, HAS_DUE, status_in
+from settlewatch.matcher.timer_sql import FIRE_EXPIRED, FIRE_OVERDUE, NEXT_DUE, status_in
 from settlewatch.schema import matcher as tables
 
 __all__ = [
+    "NEVER",
     "Fired",
     "LostOwnership",
     "MatcherStore",
@@ -144,6 +145,9 @@ def _day_table(day: date) -> str:
     return f"matcher_payments_d{day:%Y%m%d}"
 
 
+NEVER = datetime.max.replace(tzinfo=UTC)
+
+
 class LostOwnership(Fenced):
     """Another matcher instance owns the partition now; this one must drop it."""
 
@@ -157,6 +161,9 @@ class Owned:
     generation: int
     state: PartitionState
     days: dict[str, date] = field(default_factory=dict)
+    # No payment stored and out of the working set is due before this (None: not known yet), so
+    # a tick before it need not ask the database.
+    due_floor: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -282,11 +289,13 @@ class MatcherStore:
             for payment in await self._payments(_FETCH, day, ids)
         ]
 
-    async def has_due(self, owned: Owned, now: datetime) -> bool:
-        """Whether a stored payment of the partition awaits its deadline or expiry by `now`."""
+    async def next_due(self, owned: Owned, besides: Iterable[str] = ()) -> datetime:
+        """When the timer next acts on a stored payment of the partition but those `besides`
+        (NEVER: no such payment)."""
         async with self._engine.connect() as conn:
             driver = await driver_connection(conn)
-            return bool(await driver.fetchval(HAS_DUE, owned.partition, now))
+            due = await driver.fetchval(NEXT_DUE, owned.partition, list(besides))
+        return due or NEVER
 
     async def pending_of_bank(self, owned: Owned, bank_code: str, since: datetime) -> list[Payment]:
         """Pending payments of a bank due at or after `since` (a new maintenance window)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 from settlewatch.matcher.core.matcher import EXPIRY
 from settlewatch.matcher.core.model import AWAITING_DEADLINE, AWAITING_EXPIRY, Status
 
-__all__ = ["FIRE_EXPIRED", "FIRE_OVERDUE", "HAS_DUE", "status_in"]
+__all__ = ["FIRE_EXPIRED", "FIRE_OVERDUE", "NEXT_DUE", "status_in"]
 
 
 def status_in(statuses: frozenset[Status]) -> str:
@@ -35,9 +35,15 @@ _EXPIRY = f"interval '{int(EXPIRY.total_seconds())} seconds'"
 _AT_DEADLINE = f"{status_in(AWAITING_DEADLINE)} AND due_at <= $2::timestamptz"
 _AT_EXPIRY = f"{status_in(AWAITING_EXPIRY)} AND due_at <= $2::timestamptz - {_EXPIRY}"
 
-HAS_DUE = f"""
-SELECT EXISTS (SELECT 1 FROM matcher_payments WHERE partition = $1 AND {_AT_DEADLINE})
-    OR EXISTS (SELECT 1 FROM matcher_payments WHERE partition = $1 AND {_AT_EXPIRY})
+# When the timer next acts on a stored payment of partition $1 but those in $2 (the working
+# set): the earliest fires_at, as matcher.fires_at computes it.
+NEXT_DUE = f"""
+SELECT least(
+    (SELECT min(due_at) FROM matcher_payments
+     WHERE partition = $1 AND {status_in(AWAITING_DEADLINE)} AND txn_id <> ALL($2::text[])),
+    (SELECT min(due_at) FROM matcher_payments
+     WHERE partition = $1 AND {status_in(AWAITING_EXPIRY)} AND txn_id <> ALL($2::text[]))
+    + {_EXPIRY})
 """
 
 # The bank's last word (Payment.latest_settlement): the latest confirmation, then the id. A

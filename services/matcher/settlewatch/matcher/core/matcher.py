@@ -431,24 +431,29 @@ class Matcher:
             | set(self.state.region_candidates)
         )
 
-    def evict(self, keep: int) -> None:
+    def evict(self, keep: int) -> datetime | None:
         """Shrink the working set to the `keep` latest loaded payments, plus those the next tick
-        needs. Call it only after the store saved the changes."""
+        needs; return the earliest time the timer acts on one of those evicted. Call it only
+        after the store saved the changes."""
         state = self.state
         needed = self.needed_at_tick()
         excess = len(state.payments) - keep
         if excess <= 0:
-            return
+            return None
+        earliest: datetime | None = None
         for txn_id in list(state.payments):
             if excess <= 0:
                 break
             if txn_id not in needed:
-                del state.payments[txn_id]
+                at = fires_at(state.payments.pop(txn_id))
+                if at is not None and (earliest is None or at < earliest):
+                    earliest = at
                 excess -= 1
         state.deadlines = [
             (at, txn_id) for txn_id, p in state.payments.items() if (at := fires_at(p)) is not None
         ]
         heapq.heapify(state.deadlines)
+        return earliest
 
     def _schedule(self, payment: Payment) -> None:
         """Put the payment's next timer event on the heap (stale entries are skipped)."""

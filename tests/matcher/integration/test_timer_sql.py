@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from settlewatch.common.db import create_engine
+from settlewatch.common.events import decode_finding
 from settlewatch.matcher import store as store_module
 from settlewatch.matcher.codec import finding_to_json, payment_to_json
 from settlewatch.matcher.core.matcher import Matcher
@@ -100,6 +101,8 @@ async def fast_path(database_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
         findings: dict[str, Any] = {}
         while True:
             fired = await store.fire_due(owned, NOW, limit=2)
+            for finding in fired.findings:
+                decode_finding(finding.value)  # as the alerts service reads the findings topic
             findings |= {f.key: orjson.loads(f.value) for f in fired.findings}
             if not fired.full:
                 break

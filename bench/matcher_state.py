@@ -65,6 +65,7 @@ async def produce_transactions(
 
 
 async def wait_for(conn: asyncpg.Connection, query: str, target: int, *args: object) -> float:
+    """Seconds until `query` answers at least `target` (a count, or true for 1)."""
     started = time.perf_counter()
     while int(await conn.fetchval(query, *args)) < target:
         await asyncio.sleep(0.1)
@@ -73,6 +74,12 @@ async def wait_for(conn: asyncpg.Connection, query: str, target: int, *args: obj
 
 CONSUMED = "SELECT coalesce(sum(next_offset), 0) FROM matcher_offsets"
 CLOCKS_PAST = "SELECT count(*) FROM matcher_partitions WHERE clock >= $1"
+# Both answered from partial indexes: counting the outbox instead would scan a million rows ten
+# times a second, a core taken from the work being measured.
+ALL_PUBLISHED = """
+SELECT NOT EXISTS (SELECT 1 FROM matcher_payments WHERE status = 'pending')
+   AND NOT EXISTS (SELECT 1 FROM matcher_outbox WHERE published_at IS NULL)
+"""
 PUBLISHED = "SELECT count(*) FROM matcher_outbox WHERE published_at IS NOT NULL"
 
 
@@ -139,7 +146,8 @@ async def main() -> None:
 
         due_at_once = now + timedelta(days=12)
         await publish_pulse(publisher, p.topics, due_at_once)
-        due_s = await wait_for(conn, PUBLISHED, n)
+        due_s = await wait_for(conn, ALL_PUBLISHED, 1)
+        published = await conn.fetchval(PUBLISHED)
         process.terminate()
         process.wait(30)
         overdue_in_state = await conn.fetchval(
@@ -156,7 +164,7 @@ async def main() -> None:
     print(f"cold restart with {n:,} pending: {restart_s:.1f} s (goal ≤ 10)")
     print(
         f"{n:,} deadlines due at once: {due_s:.1f} s until every overdue finding was published "
-        f"({overdue_in_state:,} overdue in the store; goal ≤ 30 s)"
+        f"({overdue_in_state:,} overdue in the store, {published:,} findings published; goal ≤ 30 s)"
     )
     print(
         f"batch SQL reconciliation of the same set: {recon_s:.2f} s for {recon_overdue:,} overdue "

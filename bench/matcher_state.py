@@ -3,7 +3,9 @@
 Merchant profiles (cycle D9, so nothing falls due during the load) and N transactions spread
 over the last two days go through the broker into `settlewatch serve matcher`. Printed:
 
-- memory per pending payment: the matcher's RSS after the load minus its RSS before, ÷ N;
+- memory per pending payment: the matcher's RSS after the load minus its RSS before, ÷ N; and
+  the same after the restart below (the state alone: the load's transient objects leave the
+  allocator holding memory that a restarted process never had);
 - cold restart: the matcher SIGKILLed and started again, until every partition's clock has
   applied a pulse published after the restart (process start, group join, state load);
 - N deadlines due at once: one pulse 12 days ahead, until N overdue findings are published;
@@ -143,6 +145,7 @@ async def main() -> None:
         await publish_pulse(publisher, p.topics, now)
         await wait_for(conn, CLOCKS_PAST, PARTITIONS, now)
         restart_s = time.perf_counter() - restart_started
+        rss_restarted = rss_bytes(process.pid)
 
         due_at_once = now + timedelta(days=12)
         await publish_pulse(publisher, p.topics, due_at_once)
@@ -161,10 +164,16 @@ async def main() -> None:
     print(f"load through the matcher: {load_s:.1f} s ({(n / load_s):,.0f} transactions/s)")
     print(f"matcher RSS: {rss_before / 2**20:.0f} MiB before, {rss_after / 2**20:.0f} MiB after")
     print(f"memory per pending payment: {per_payment:.0f} B (goal ≤ 300)")
+    print(
+        f"restarted matcher: {rss_restarted / 2**20:.0f} MiB, "
+        f"{(rss_restarted - rss_before) / n:.0f} B per pending payment (the state alone, without "
+        "what the allocator kept from the load)"
+    )
     print(f"cold restart with {n:,} pending: {restart_s:.1f} s (goal ≤ 10)")
     print(
         f"{n:,} deadlines due at once: {due_s:.1f} s until every overdue finding was published "
-        f"({overdue_in_state:,} overdue in the store, {published:,} findings published; goal ≤ 30 s)"
+        f"({overdue_in_state:,} overdue in the store, {published:,} findings published; "
+        "goal ≤ 30 s)"
     )
     print(
         f"batch SQL reconciliation of the same set: {recon_s:.2f} s for {recon_overdue:,} overdue "

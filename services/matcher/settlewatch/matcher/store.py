@@ -47,6 +47,7 @@ from settlewatch.matcher.core.model import (
     Payment,
     RegionSeen,
 )
+from settlewatch.matcher.day_index import DayIndex
 from settlewatch.matcher.timer_sql import FIRE_EXPIRED, FIRE_OVERDUE, NEXT_DUE, status_in
 from settlewatch.schema import matcher as tables
 
@@ -113,7 +114,11 @@ _OWED_ACROSS_YEAR = f"""
 SELECT body::text FROM matcher_payments
 WHERE partition = $1 AND {status_in(OWED)} AND business_date <= $2 AND due_at >= $3
 """
-_KEYS = "SELECT partition, txn_id, business_date FROM matcher_payments WHERE partition = ANY($1)"
+# Where the payments are: a row per partition and day, its txn_ids as one array (decoded in C).
+_KEYS = """
+SELECT partition, business_date, array_agg(txn_id) AS txn_ids FROM matcher_payments
+WHERE partition = ANY($1) GROUP BY partition, business_date
+"""
 # The recent sales (duplicates) and the recent sales and refunds with a region (跳码).
 _RECENT = """
 SELECT partition, kind, merchant_id, card_fingerprint, amount_minor, currency, txn_id,
@@ -160,7 +165,7 @@ class Owned:
     partition: int
     generation: int
     state: PartitionState
-    days: dict[str, date] = field(default_factory=dict)
+    days: DayIndex = field(default_factory=DayIndex)
     # No payment stored and out of the working set is due before this (None: not known yet), so
     # a tick before it need not ask the database.
     due_floor: datetime | None = None
@@ -193,7 +198,6 @@ class MatcherStore:
         self._engine = engine
         self._region_jump_window = region_jump_window
         self._day_tables: set[date] = set()  # known to exist
-        self._dates: dict[date, date] = {}  # one object per day for the txn_id indexes
 
     async def claim(self, partitions: Sequence[int]) -> list[Owned]:
         """Take ownership of `partitions` and load what their state needs in memory."""
@@ -232,9 +236,9 @@ class MatcherStore:
                 if r["terminal_id"] and r["region"]:
                     seen = RegionSeen(r["terminal_id"], r["txn_id"], r["occurred_at"], r["region"])
                     regions[r["partition"]].append(seen)
-            days: dict[int, dict[str, date]] = defaultdict(dict)
+            stored = defaultdict(list)
             for r in await driver.fetch(_KEYS, list(partitions)):
-                days[r["partition"]][r["txn_id"]] = self._date(r["business_date"])
+                stored[r["partition"]].append((r["business_date"], r["txn_ids"]))
         return [
             Owned(
                 p,
@@ -247,13 +251,10 @@ class MatcherStore:
                     regions[p],
                     self._region_jump_window,
                 ),
-                days[p],
+                DayIndex.of(stored[p]),
             )
             for p in partitions
         ]
-
-    def _date(self, day: date) -> date:
-        return self._dates.setdefault(day, day)
 
     async def offsets(
         self, topics: Iterable[str], partitions: Iterable[int]
@@ -280,9 +281,9 @@ class MatcherStore:
         """The stored payments among `txn_ids` that are not in the working set."""
         by_day: dict[date, list[str]] = defaultdict(list)
         for txn_id in txn_ids:
-            day = owned.days.get(txn_id)
-            if day is not None and txn_id not in owned.state.payments:
-                by_day[day].append(txn_id)
+            if txn_id not in owned.state.payments:
+                for day in owned.days.days_of(txn_id):
+                    by_day[day].append(txn_id)
         return [
             payment
             for day, ids in sorted(by_day.items())
@@ -352,7 +353,7 @@ class MatcherStore:
             state = part.state
             for txn_id in state.changed:
                 if (payment := state.payments.get(txn_id)) is not None:
-                    part.days[txn_id] = self._date(payment.business_date)
+                    part.days.add(txn_id, payment.business_date)
             state.changed.clear()
             state.reference_changed = False
         return new
@@ -481,11 +482,10 @@ class MatcherStore:
                 if not still_open:
                     await driver.execute(f"DROP TABLE {table}")
                     dropped.append(day)
-        gone = {d for d in self._dates if d < before} - (existing - set(dropped))
+        remaining = existing - set(dropped)  # another instance may have dropped some
         for part in owned:
-            for txn_id in [t for t, d in part.days.items() if d in gone]:
-                del part.days[txn_id]
-        self._day_tables -= gone
+            part.days.forget({d for d in part.days.days() if d < before} - remaining)
+        self._day_tables = {d for d in self._day_tables if d >= before or d in remaining}
         return dropped
 
     async def unpublished(self, limit: int = 1000) -> list[StoredFinding]:

@@ -32,6 +32,7 @@ from bench.parts import (
 )
 from settlewatch.common.config import MatcherSettings
 from settlewatch.common.events import encode_event
+from settlewatch.common.gc_tuning import tune_gc
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.replay import replay
@@ -145,6 +146,7 @@ async def main() -> None:
         total = await produce(p.bootstrap, p.topics, args.events, args.merchants)
         raw_s = await raw_consume(p.bootstrap, p.topics, total)
         matcher_s = await matcher_consume(p, total, str(p.workdir / "matcher.log"))
+        tune_gc()  # as `settlewatch replay` does
         replayed, replay_s = await replay_consume(p)
     raw_rate, matcher_rate, replay_rate = total / raw_s, total / matcher_s, replayed / replay_s
     print(

@@ -21,6 +21,7 @@ from typing import Protocol
 from settlewatch.cli import calendars, deadletters, importing, replaying
 from settlewatch.common.config import MatcherSettings, StackSettings, load_settings
 from settlewatch.common.errors import ConfigError
+from settlewatch.common.gc_tuning import tune_gc
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.logging import configure_logging
 from settlewatch.common.publisher import Publisher
@@ -214,6 +215,7 @@ class Replay:
         settings = load_settings(MatcherSettings)
         configure_logging("replay", settings.log_level)
         terms = replaying.read_terms(args.terms) if args.terms else None
+        tune_gc()  # the engine in this process, as in the matcher's
         replayed = asyncio.run(replay.replay(settings, args.start, args.end, terms))
         print(replaying.render(replayed))
         if not args.against_live:

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from settlewatch.common.auth import Authenticator
 from settlewatch.common.config import CommonSettings, ConfigError, load_settings
 from settlewatch.common.db import create_engine, ping
+from settlewatch.common.gc_tuning import tune_gc
 from settlewatch.common.kafka import BrokerProbe
 from settlewatch.common.logging import configure_logging
 from settlewatch.common.loops import Loops
@@ -186,4 +187,5 @@ def run_service(service: str, settings_cls: type[S], create_app: Callable[[S], F
         print(f"settlewatch {service}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(service, settings.log_level)
+    tune_gc()
     serve(create_app(settings), host=settings.host, port=settings.port)

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from settlewatch.common.calendar import built_in, next_business_day
+from settlewatch.common.calendar import BusinessCalendar, LoadedYear, built_in, next_business_day
 from settlewatch.common.events import MerchantProfile
-from settlewatch.matcher.core.deadlines import Schedule, Window, deadline
+from settlewatch.matcher.core.deadlines import Schedule, Window, deadline, due_from
 
 SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -178,3 +178,24 @@ def test_next_working_day_of_every_day_of_2026_matches_the_reference_table() -> 
         assert due == datetime.combine(expected + timedelta(days=1), time(0), tzinfo=SHANGHAI)
         compared += 1
     assert compared >= 350
+
+
+def test_a_memoised_deadline_follows_the_calendar_it_is_asked_with() -> None:
+    """Deadlines are memoised per (business date, schedule, calendar): a calendar with a year
+    loaded is another calendar, equal calendars built apart share their answers."""
+    t1 = schedule("T1")
+    friday = date(2027, 3, 5)  # 2027 is beyond the built-in data: weekdays
+    weekdays = built_in("CN")
+    assert due_from(friday, t1, weekdays).due_at == at("2027-03-09T00:00+08:00")  # Monday 8th
+
+    monday_off = LoadedYear(1, frozenset({date(2027, 3, 8)}), frozenset(), "test")
+    loaded = weekdays.with_year(2027, monday_off)
+    assert due_from(friday, t1, loaded).due_at == at("2027-03-10T00:00+08:00")  # Tuesday 9th
+    assert due_from(friday, t1, weekdays).due_at == at("2027-03-09T00:00+08:00")  # unchanged
+
+    again = BusinessCalendar("CN", {2027: monday_off})
+    assert again == loaded and hash(again) == hash(loaded)
+    assert due_from(friday, t1, again) == due_from(friday, t1, loaded)
+    assert hash(weekdays.with_year(2027, LoadedYear(2, frozenset(), frozenset(), "v2"))) != hash(
+        loaded
+    )

@@ -85,6 +85,14 @@ class BusinessCalendar:
     def with_year(self, year: int, loaded: LoadedYear) -> BusinessCalendar:
         return BusinessCalendar(self.name, {**self.loaded, year: loaded})
 
+    # Hashable by value, as deadlines are memoised per calendar; computed once (it never changes).
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash((self.name, tuple(sorted(self.loaded.items()))))
+
+    def __hash__(self) -> int:
+        return self._hash
+
 
 @functools.cache
 def built_in(name: str) -> BusinessCalendar:

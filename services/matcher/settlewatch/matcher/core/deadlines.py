@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -126,6 +127,9 @@ def after_maintenance(due_at: datetime, windows: Iterable[Window]) -> datetime:
     return due_at
 
 
+# A pure function of few distinct arguments (a schedule is shared by many merchants, a business
+# date by a day's payments): memoised, it is a lookup for nearly every payment opened.
+@functools.lru_cache(maxsize=4096)
 def due_from(
     business_date: date, schedule: Schedule, calendar: BusinessCalendar | None = None
 ) -> Deadline:

@@ -299,3 +299,18 @@ def test_a_void_after_the_overdue_resolves_it() -> None:
     [finding] = run.tick("2025-11-22T09:00:01+08:00")
     assert (finding.id, finding.state) == ("settlement.overdue:T1", "resolved")
     assert run.status("T1") == "cancelled"
+
+
+def test_evicted_payments_leave_the_deadline_heap_bounded_and_never_fire_in_memory() -> None:
+    run = Run().feed(merchant("M1"))
+    for i in range(200):
+        run.feed(sale(f"T{i}", "2025-11-20T10:00+08:00"))
+        run.tick("2025-11-20T10:00+08:00")  # judged: no longer needed at the next tick
+        run.matcher.state.changed.clear()  # as if saved
+        run.matcher.evict(5)
+        assert len(run.matcher.state.deadlines) <= 2 * len(run.matcher.state.payments) + 5
+    kept = set(run.matcher.state.payments)
+    # All 200 are due now; only the working set is the core's to decide (the store decides the
+    # rest), however many stale entries of evicted payments the heap still holds.
+    overdue = {f.txn_id for f in run.tick("2025-11-22T00:00+08:00")}
+    assert overdue == kept and len(kept) == 5

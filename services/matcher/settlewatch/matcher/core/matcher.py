@@ -449,10 +449,15 @@ class Matcher:
                 if at is not None and (earliest is None or at < earliest):
                     earliest = at
                 excess -= 1
-        state.deadlines = [
-            (at, txn_id) for txn_id, p in state.payments.items() if (at := fires_at(p)) is not None
-        ]
-        heapq.heapify(state.deadlines)
+        # The evicted payments' entries are skipped when they come up; the heap is rebuilt only
+        # once they outnumber the rest, so its size stays bounded at a cost linear overall.
+        if len(state.deadlines) > 2 * len(state.payments) + keep:
+            state.deadlines = [
+                (at, txn_id)
+                for txn_id, p in state.payments.items()
+                if (at := fires_at(p)) is not None
+            ]
+            heapq.heapify(state.deadlines)
         return earliest
 
     def _schedule(self, payment: Payment) -> None:

@@ -68,17 +68,34 @@ OpenTotals = dict[tuple[str, str, str], tuple[int, int]]
 TopOverdue = list[tuple[str, str, int]]  # merchant, currency, overdue amount (minor units)
 
 
-# Set-based statements (unnest): one per batch whatever its size, no parameter limit.
-_UPSERT_PAYMENTS = """
-INSERT INTO matcher_payments (txn_id, business_date, partition, merchant_id, kind, status,
-                              bank_code, currency, amount_minor, occurred_at, due_at,
-                              card_fingerprint, body)
-SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::text[], $6::text[],
-                     $7::text[], $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[],
-                     $12::text[], $13::jsonb[])
+# A batch's payments are copied (binary COPY, the fastest way in) into a staging table of the
+# session, emptied at commit, and merged in one statement.
+_PAYMENT_COLUMNS = [
+    "txn_id",
+    "business_date",
+    "partition",
+    "merchant_id",
+    "kind",
+    "status",
+    "bank_code",
+    "currency",
+    "amount_minor",
+    "occurred_at",
+    "due_at",
+    "card_fingerprint",
+    "body",
+]
+_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS matcher_payments_stage
+    (LIKE matcher_payments INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+_MERGE_PAYMENTS = f"""
+INSERT INTO matcher_payments ({", ".join(_PAYMENT_COLUMNS)})
+SELECT {", ".join(_PAYMENT_COLUMNS)} FROM matcher_payments_stage
 ON CONFLICT (txn_id, business_date) DO UPDATE SET status = EXCLUDED.status,
     due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
 """
+# Set-based statements (unnest): one per batch whatever its size, no parameter limit.
 _MARK_KEYS = "UPDATE matcher_outbox SET published_at = now() WHERE key = ANY($1::text[])"
 # A round's findings are its partition's rows from its first to its last seq: a partition has
 # one writer at a time (the fence locks its row first), so no other row of it falls in between.
@@ -336,6 +353,7 @@ class MatcherStore:
         async with self._engine.begin() as conn:
             for part in owned:
                 await self._save_partition(conn, part)
+            await self._save_payments(conn, owned)
             new = await self._add_to_outbox(conn, findings)
             if next_offsets:
                 rows = [
@@ -392,25 +410,35 @@ class MatcherStore:
         )
         if (await conn.execute(fenced)).rowcount != 1:
             raise LostOwnership(f"partition {part.partition} has a newer owner")
-        changed = [state.payments[t] for t in sorted(state.changed) if t in state.payments]
-        if changed:
-            driver = await driver_connection(conn)
-            await driver.execute(
-                _UPSERT_PAYMENTS,
-                [p.txn_id for p in changed],
-                [p.business_date for p in changed],
-                [part.partition] * len(changed),
-                [p.merchant_id for p in changed],
-                [p.kind for p in changed],
-                [p.status for p in changed],
-                [p.bank_code for p in changed],
-                [p.currency for p in changed],
-                [p.amount_minor for p in changed],
-                [p.occurred_at for p in changed],
-                [p.due_at for p in changed],
-                [p.card_fingerprint for p in changed],
-                [payment_to_json(p).decode() for p in changed],
+
+    async def _save_payments(self, conn: AsyncConnection, owned: Sequence[Owned]) -> None:
+        rows = [
+            (
+                p.txn_id,
+                p.business_date,
+                part.partition,
+                p.merchant_id,
+                p.kind,
+                p.status,
+                p.bank_code,
+                p.currency,
+                p.amount_minor,
+                p.occurred_at,
+                p.due_at,
+                p.card_fingerprint,
+                payment_to_json(p).decode(),
             )
+            for part in owned
+            for t in sorted(part.state.changed)
+            if (p := part.state.payments.get(t)) is not None
+        ]
+        if rows:
+            driver = await driver_connection(conn)
+            await driver.execute(_STAGE)
+            await driver.copy_records_to_table(
+                "matcher_payments_stage", records=rows, columns=_PAYMENT_COLUMNS
+            )
+            await driver.execute(_MERGE_PAYMENTS)
 
     async def _add_to_outbox(
         self, conn: AsyncConnection, findings: Sequence[Finding]

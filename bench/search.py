@@ -28,6 +28,7 @@ import httpx
 import orjson
 
 from bench.parts import Parts, parts, service_env
+from settlewatch.matcher.store import PAYMENT_COLUMNS
 from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn
 
@@ -35,21 +36,6 @@ DAYS = 35
 MERCHANTS = 20_000
 BANKS = ("ICBC", "CCB", "CMB", "BOCOM", "ABC")
 FIRST_DAY = date(2026, 10, 1)
-COLUMNS = (
-    "txn_id",
-    "business_date",
-    "partition",
-    "merchant_id",
-    "kind",
-    "status",
-    "bank_code",
-    "currency",
-    "amount_minor",
-    "occurred_at",
-    "due_at",
-    "card_fingerprint",
-    "body",
-)
 SEARCHES = 200
 
 
@@ -123,7 +109,7 @@ async def load(database_url: str, total: int) -> float:
             for chunk in range(start, start + per_day, 100_000):
                 end = min(chunk + 100_000, start + per_day)
                 rows = [_row(i * DAYS + d, day, per_day) for i in range(chunk - start, end - start)]
-                await conn.copy_records_to_table(table, records=rows, columns=COLUMNS)
+                await conn.copy_records_to_table(table, records=rows, columns=PAYMENT_COLUMNS)
             await conn.execute(
                 f"ALTER TABLE matcher_payments ATTACH PARTITION {table} "
                 f"FOR VALUES FROM ('{day}') TO ('{day + timedelta(days=1)}')"

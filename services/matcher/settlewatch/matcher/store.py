@@ -57,6 +57,7 @@ __all__ = [
     "LostOwnership",
     "MatcherStore",
     "OpenTotals",
+    "PAYMENT_COLUMNS",
     "TopOverdue",
     "Owned",
     "StoredFinding",
@@ -70,7 +71,7 @@ TopOverdue = list[tuple[str, str, int]]  # merchant, currency, overdue amount (m
 
 # A batch's payments are copied (binary COPY, the fastest way in) into a staging table of the
 # session, emptied at commit, and merged in one statement.
-_PAYMENT_COLUMNS = [
+PAYMENT_COLUMNS = [
     "txn_id",
     "business_date",
     "partition",
@@ -90,8 +91,8 @@ CREATE TEMP TABLE IF NOT EXISTS matcher_payments_stage
     (LIKE matcher_payments INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
 """
 _MERGE_PAYMENTS = f"""
-INSERT INTO matcher_payments ({", ".join(_PAYMENT_COLUMNS)})
-SELECT {", ".join(_PAYMENT_COLUMNS)} FROM matcher_payments_stage
+INSERT INTO matcher_payments ({", ".join(PAYMENT_COLUMNS)})
+SELECT {", ".join(PAYMENT_COLUMNS)} FROM matcher_payments_stage
 ON CONFLICT (txn_id, business_date) DO UPDATE SET status = EXCLUDED.status,
     due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
 """
@@ -436,7 +437,7 @@ class MatcherStore:
             driver = await driver_connection(conn)
             await driver.execute(_STAGE)
             await driver.copy_records_to_table(
-                "matcher_payments_stage", records=rows, columns=_PAYMENT_COLUMNS
+                "matcher_payments_stage", records=rows, columns=PAYMENT_COLUMNS
             )
             await driver.execute(_MERGE_PAYMENTS)
 

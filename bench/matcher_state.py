@@ -163,13 +163,13 @@ async def main() -> None:
     print(f"pending payments: {n:,} ({args.merchants} merchants, {PARTITIONS} partitions)")
     print(f"load through the matcher: {load_s:.1f} s ({(n / load_s):,.0f} transactions/s)")
     print(f"matcher RSS: {rss_before / 2**20:.0f} MiB before, {rss_after / 2**20:.0f} MiB after")
-    print(f"memory per pending payment: {per_payment:.0f} B (goal ≤ 300)")
+    print(f"memory per pending payment: {per_payment:.0f} B (goal ≤ 120)")
     print(
         f"restarted matcher: {rss_restarted / 2**20:.0f} MiB, "
         f"{(rss_restarted - rss_before) / n:.0f} B per pending payment (the state alone, without "
         "what the allocator kept from the load)"
     )
-    print(f"cold restart with {n:,} pending: {restart_s:.1f} s (goal ≤ 10)")
+    print(f"cold restart with {n:,} pending: {restart_s:.1f} s (goal ≤ 3)")
     print(
         f"{n:,} deadlines due at once: {due_s:.1f} s until every overdue finding was published "
         f"({overdue_in_state:,} overdue in the store, {published:,} findings published; "

@@ -96,7 +96,7 @@ SELECT {", ".join(PAYMENT_COLUMNS)} FROM matcher_payments_stage
 ON CONFLICT (txn_id, business_date) DO UPDATE SET status = EXCLUDED.status,
     due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
 """
-# Set-based statements (unnest): one per batch whatever its size, no parameter limit.
+# Set-based statements (arrays): one per batch whatever its size, no parameter limit.
 _MARK_KEYS = "UPDATE matcher_outbox SET published_at = now() WHERE key = ANY($1::text[])"
 # A round's findings are its partition's rows from its first to its last seq: a partition has
 # one writer at a time (the fence locks its row first), so no other row of it falls in between.

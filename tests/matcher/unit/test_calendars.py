@@ -228,3 +228,26 @@ def test_a_load_decides_the_same_in_any_order_and_from_the_store(
     assert run(ticks, shuffled) == reference
     restart_before = data.draw(st.none() | st.integers(0, len(ticks) - 1))
     assert run_from_store(ticks, shuffled, keep, restart_before) == reference
+
+
+def test_an_overdue_resolved_by_a_moved_deadline_is_saved_so_a_move_back_raises_it_again() -> None:
+    """Found by the property test above: the tick that resolved an overdue because a load moved
+    its deadline past the clock changed the payment without marking it changed; evicted, it came
+    back from the store as still overdue, and a second load moving the deadline back raised
+    nothing (the merchant was told "resolved", never "overdue again")."""
+    ticks = [minutes(2 * 24 * 60), minutes(2 * 24 * 60 + 1), minutes(2 * 24 * 60 + 2)]
+    holiday = minutes(24 * 60).date()  # the day after the sale: its T1 deadline moves past it
+
+    def load(version: int, holidays: list[Any]) -> CalendarYearLoaded:
+        return CalendarYearLoaded(
+            calendar="CN", year=2025, version=version, holidays=holidays, source=f"v{version}"
+        )
+
+    placed: list[tuple[int, Event]] = [
+        (0, sale("T1", minutes(0).isoformat(), card_fingerprint="fp-T1")),  # overdue at tick 0
+        (1, load(1, [holiday])),  # due later: resolved
+        (2, load(2, [])),  # due again as before: overdue again
+    ]
+    statuses, findings = run(ticks, placed)
+    assert "settlement.overdue:T1:2#open" in findings and statuses["T1"] == "overdue"
+    assert run_from_store(ticks, placed, keep=0) == (statuses, findings)

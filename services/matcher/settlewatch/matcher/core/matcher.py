@@ -567,6 +567,7 @@ class Matcher:
             )
             payment.unfired, payment.deadline_moves = False, payment.deadline_moves + 1
             before = payment.reported = "pending"
+            self.state.changed.add(payment.txn_id)  # saved even when nothing else is reported
         if before == after:
             return
         latest = payment.latest_settlement

@@ -25,10 +25,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import httpx
-import orjson
 
 from bench.parts import Parts, parts, service_env
-from settlewatch.matcher.store import PAYMENT_COLUMNS
+from settlewatch.matcher.codec import PAYMENT_COLUMNS, payment_row
+from settlewatch.matcher.core.model import Payment, Status
 from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn
 
@@ -48,51 +48,31 @@ def _row(i: int, day: date, per_day: int) -> tuple[object, ...]:
     spread = (i // DAYS) % per_day * 86_400 // per_day  # the day's payments across its hours
     occurred = datetime.combine(day, datetime.min.time(), UTC) + timedelta(seconds=spread)
     due = occurred + timedelta(days=1)
-    status = "settled" if i % 50 else ("overdue" if i % 100 else "pending")
+    status: Status = "settled" if i % 50 else ("overdue" if i % 100 else "pending")
     amount = 1_000 + i * 7919 % 500_000
-    body = {
-        "txn_id": f"T{i:09d}",
-        "merchant_id": merchant,
-        "kind": "sale",
-        "amount_minor": amount,
-        "currency": "CNY",
-        "occurred_at": occurred.isoformat(),
-        "business_date": day.isoformat(),
-        "base_due_at": due.isoformat(),
-        "due_at": due.isoformat(),
-        "expected_net_minor": amount - amount * 6 // 1000,
-        "bank_code": BANKS[number % len(BANKS)],
-        "cycle": "T1",
-        "digest": "0" * 16,
-        "card_fingerprint": f"fp{i}",
-        "evidence": {
-            "terminal_id": f"{merchant}-P{i % 3}",
-            "rrn": f"{i:012d}",
-            "stan": None,
-            "auth_code": None,
-        },
-        "status": status,
-        "reported": status,
-        "overdue_fired": status == "overdue",
-        "cancelled": False,
-        "settlements": {},
-        "history": [[occurred.isoformat(), "sale received"]],
-    }
-    return (
-        body["txn_id"],
-        day,
-        100,  # a partition no matcher owns here: its service starts without loading them
-        merchant,
-        "sale",
-        status,
-        body["bank_code"],
-        "CNY",
-        amount,
-        occurred,
-        due,
-        body["card_fingerprint"],
-        orjson.dumps(body).decode(),
+    payment = Payment(
+        txn_id=f"T{i:09d}",
+        merchant_id=merchant,
+        kind="sale",
+        amount_minor=amount,
+        currency="CNY",
+        occurred_at=occurred,
+        business_date=day,
+        base_due_at=due,
+        due_at=due,
+        expected_net_minor=amount - amount * 6 // 1000,
+        bank_code=BANKS[number % len(BANKS)],
+        cycle="T1",
+        digest="0" * 16,
+        card_fingerprint=f"fp{i}",
+        evidence={"terminal_id": f"{merchant}-P{i % 3}", "rrn": f"{i:012d}"},
+        status=status,
+        reported=status,
+        overdue_fired=status == "overdue",
+        history=[(occurred, "sale received")],
     )
+    # A partition no matcher owns here: its service starts without loading them.
+    return payment_row(payment, 100)
 
 
 async def load(database_url: str, total: int) -> float:
@@ -104,7 +84,10 @@ async def load(database_url: str, total: int) -> float:
         for d in range(DAYS):
             day = FIRST_DAY + timedelta(days=d)
             table = f"matcher_payments_d{day:%Y%m%d}"
-            await conn.execute(f"CREATE TABLE {table} (LIKE matcher_payments INCLUDING DEFAULTS)")
+            await conn.execute(
+                f"CREATE TABLE {table} "
+                "(LIKE matcher_payments INCLUDING DEFAULTS INCLUDING GENERATED)"
+            )
             start = d * per_day
             for chunk in range(start, start + per_day, 100_000):
                 end = min(chunk + 100_000, start + per_day)

@@ -27,7 +27,7 @@ from settlewatch.common.events import (
     TerminalChanged,
 )
 from settlewatch.matcher import engine as engine_module
-from settlewatch.matcher.codec import payment_to_json
+from settlewatch.matcher.codec import PAYMENT_SELECT, payment_from_row
 from settlewatch.matcher.engine import Collected, Engine, PartitionWork
 from settlewatch.matcher.store import MatcherStore
 from tests.matcher.unit.scenario import Event, Run, merchant
@@ -96,12 +96,13 @@ async def through_the_engine(
         await db.dispose()
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        rows = await conn.fetch("SELECT txn_id, body::text FROM matcher_payments")
+        rows = await conn.fetch(f"SELECT {PAYMENT_SELECT} FROM matcher_payments")
         keys = {r[0] for r in await conn.fetch("SELECT key FROM matcher_outbox")}
     finally:
         await conn.close()
     assert keys == {f.key for f in sink.sent}  # all published
-    return {r[0]: orjson.loads(r[1]) for r in rows}, keys
+    stored = map(payment_from_row, rows)
+    return {p.txn_id: orjson.loads(orjson.dumps(p)) for p in stored}, keys
 
 
 def in_memory(
@@ -117,7 +118,7 @@ def in_memory(
             reference.feed(*(event for event in events if record(event)[0] == topic))
         reference.tick(now)
     payments = reference.matcher.state.payments
-    documents = {t: orjson.loads(payment_to_json(p)) for t, p in payments.items()}
+    documents = {t: orjson.loads(orjson.dumps(p)) for t, p in payments.items()}
     return documents, {finding.key for finding in reference.findings}
 
 

@@ -172,8 +172,8 @@ async def test_bad_filters_are_refused_naming_the_parameter(
     [
         # A day's table names the indexes it inherits after their columns.
         (Filters(merchant_id="M1"), r"_d\d{8}_merchant_id_occurred_at_txn_id_idx "),
-        (Filters(terminal_id="POS-1"), r"_d\d{8}_expr_occurred_at_txn_id_idx "),
-        (Filters(rrn="RRN007"), r"_d\d{8}_expr_idx "),
+        (Filters(terminal_id="POS-1"), r"_d\d{8}_terminal_id_occurred_at_txn_id_idx "),
+        (Filters(rrn="RRN007"), r"_d\d{8}_rrn_idx "),
         (Filters(), r"_d\d{8}_occurred_at_txn_id_idx "),
     ],
 )

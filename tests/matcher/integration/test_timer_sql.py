@@ -1,6 +1,7 @@
 """The deadline fast path (timer_sql) decides exactly what the core decides: the same statuses,
-the same payment documents, the same findings, byte for byte as JSON values; and a mutation of
-its rules (`<` for `<=`, calendar days for the exact expiry) is caught."""
+the same payments (as JSON documents, times in their offsets), the same findings, byte for byte
+as JSON values; and a mutation of its rules (`<` for `<=`, calendar days for the exact expiry)
+is caught."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest_asyncio
 from settlewatch.common.db import create_engine
 from settlewatch.common.events import decode_finding
 from settlewatch.matcher import store as store_module
-from settlewatch.matcher.codec import finding_to_json, payment_to_json
+from settlewatch.matcher.codec import PAYMENT_SELECT, finding_to_json, payment_from_row
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import PartitionState
 from settlewatch.matcher.store import MatcherStore
@@ -63,7 +64,7 @@ def reference() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     matcher = Matcher(PartitionState())
     setup(matcher)
     findings = matcher.tick(NOW)
-    payments = {t: orjson.loads(payment_to_json(p)) for t, p in matcher.state.payments.items()}
+    payments = {t: orjson.loads(orjson.dumps(p)) for t, p in matcher.state.payments.items()}
     statuses = {t: p["status"] for t, p in payments.items()}
     assert statuses == {
         "A": "expired",
@@ -107,9 +108,10 @@ async def fast_path(database_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
             if not fired.full:
                 break
         conn = await asyncpg.connect(asyncpg_dsn(database_url))
-        rows = await conn.fetch("SELECT txn_id, body::text FROM matcher_payments")
+        rows = await conn.fetch(f"SELECT {PAYMENT_SELECT} FROM matcher_payments")
         await conn.close()
-        return {r[0]: orjson.loads(r[1]) for r in rows}, findings
+        stored = map(payment_from_row, rows)
+        return {p.txn_id: orjson.loads(orjson.dumps(p)) for p in stored}, findings
     finally:
         await engine.dispose()
 

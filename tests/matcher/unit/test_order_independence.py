@@ -22,8 +22,8 @@ from settlewatch.common.events import (
 from settlewatch.matcher.codec import (
     partition_from_json,
     partition_to_json,
-    payment_from_json,
-    payment_to_json,
+    payment_from_row,
+    payment_row,
     reference_to_json,
 )
 from settlewatch.matcher.core.matcher import Matcher, fires_at, referenced
@@ -163,20 +163,20 @@ def test_order_and_duplication_within_a_tick_change_nothing(
 
 
 class Shelf:
-    """The store's contract, in memory: payments as saved JSON rows, read back by txn_id, by
+    """The store's contract, in memory: payments as saved rows, read back by txn_id, by
     deadline (bounded, earliest first) and by bank; the partition document as saved."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, bytes] = {}
+        self.rows: dict[str, tuple[Any, ...]] = {}
 
     def save(self, state: PartitionState) -> None:
         for txn_id in state.changed:
             if txn_id in state.payments:
-                self.rows[txn_id] = payment_to_json(state.payments[txn_id])
+                self.rows[txn_id] = payment_row(state.payments[txn_id], 0)
         state.changed.clear()
 
     def stored(self) -> list[Payment]:
-        return [payment_from_json(orjson.loads(row)) for row in self.rows.values()]
+        return [payment_from_row(row) for row in self.rows.values()]
 
     def fetch(self, state: PartitionState, txn_ids: Iterable[str]) -> list[Payment]:
         wanted = set(txn_ids) - set(state.payments)

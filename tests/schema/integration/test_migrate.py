@@ -8,10 +8,11 @@ import uuid
 import asyncpg
 import orjson
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 
 from settlewatch.common.db import create_engine
-from settlewatch.matcher.codec import payment_to_json, reference_to_json
+from settlewatch.matcher.codec import reference_to_json
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import PartitionState
 from settlewatch.matcher.store import MatcherStore
@@ -121,7 +122,7 @@ async def test_matcher_state_of_0003_is_carried_into_the_windowed_store(
             payment.occurred_at,
             payment.business_date,
             payment.due_at,
-            payment_to_json(payment).decode(),
+            orjson.dumps(payment).decode(),  # the document as the matcher wrote it then
         )
         await conn.execute(
             "INSERT INTO matcher_partitions (partition, generation, clock, body) "
@@ -140,10 +141,42 @@ async def test_matcher_state_of_0003_is_carried_into_the_windowed_store(
             assert set(owned.state.merchants) == {"M1"}
             assert set(owned.state.early_cancellations) == {"T-gone"}
             [loaded] = await store.fetch(owned, ["T1"])
-            assert (loaded.txn_id, loaded.due_at) == ("T1", payment.due_at)
+            # Every field, and the times in the offsets they were given in.
+            assert orjson.loads(orjson.dumps(loaded)) == orjson.loads(orjson.dumps(payment))
             assert await store.next_due(owned) == loaded.due_at
         finally:
             await engine.dispose()
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_typed_payments_go_back_to_documents_and_forth(database_url: str) -> None:
+    """0014 down and up again: the payment document of 0013 and back, every field kept."""
+    matcher = Matcher(PartitionState())
+    apply(matcher, merchant("M1"))
+    apply(matcher, sale("T1", region="上海"))
+    matcher.tick(at("2025-11-25T12:00+08:00"))  # overdue: history, flags and a deadline
+    payment = matcher.state.payments["T1"]
+    engine = create_engine(database_url)
+    try:
+        [owned] = await MatcherStore(engine).claim([0])
+        owned.state.payments["T1"], owned.state.changed = payment, {"T1"}
+        await MatcherStore(engine).save([owned], [], {})
+
+        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0013")
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            document = await conn.fetchval("SELECT body::text FROM matcher_payments")
+            terminal = await conn.fetchval("SELECT terminal_id FROM matcher_read_payments")
+        finally:
+            await conn.close()
+        assert orjson.loads(document) == orjson.loads(orjson.dumps(payment))
+        assert terminal == payment.evidence["terminal_id"]
+
+        await asyncio.to_thread(migrate, database_url)
+        [owned] = await MatcherStore(engine).claim([0])
+        [loaded] = await MatcherStore(engine).fetch(owned, ["T1"])
+        assert orjson.loads(orjson.dumps(loaded)) == orjson.loads(orjson.dumps(payment))
+    finally:
+        await engine.dispose()

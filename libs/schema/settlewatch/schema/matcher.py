@@ -1,4 +1,4 @@
-"""The matcher's tables (created by migrations 0003 and 0004), its own.
+"""The matcher's tables (created by migrations 0003 and 0004, payments typed by 0014), its own.
 
 Other services read the matcher only through its read views: ``matcher_read_clock(clock)`` and
 ``matcher_read_due(bank_code, due_at, overdue)`` (migration 0006) for on-call, and
@@ -7,7 +7,19 @@ Other services read the matcher only through its read views: ``matcher_read_cloc
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Identity, Integer, Table, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Computed,
+    Date,
+    DateTime,
+    Identity,
+    Integer,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from settlewatch.schema.reference import metadata
@@ -30,8 +42,34 @@ payments = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("due_at", DateTime(timezone=True), nullable=False),
     Column("card_fingerprint", Text, nullable=False),
-    Column("body", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The rest of matcher.core.model.Payment (migration 0014): a timestamp's offset in seconds
+    # east of UTC beside it (the merchant's local time, as its findings show it).
+    Column("occurred_offset", Integer, nullable=False),
+    Column("due_offset", Integer, nullable=False),
+    Column("base_due_at", DateTime(timezone=True), nullable=False),
+    Column("base_due_offset", Integer, nullable=False),
+    Column("expected_net_minor", BigInteger),
+    Column("fee_rule", Text),
+    Column("cycle", Text, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("deadline_basis", Text, nullable=False),
+    Column("reported", Text, nullable=False),
+    Column("overdue_fired", Boolean, nullable=False),
+    Column("unfired", Boolean, nullable=False),
+    Column("deadline_moves", Integer, nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+    Column("refunds_exceeded", Boolean, nullable=False),
+    Column("paid_after_void", Boolean, nullable=False),
+    Column("evidence", JSONB, nullable=False),
+    Column("refunds", JSONB, nullable=False),
+    Column("conflicts", JSONB, nullable=False),
+    Column("settlements", JSONB, nullable=False),
+    Column("history", JSONB, nullable=False),
+    # Generated from the evidence: the references search and report matching look up.
+    Column("terminal_id", Text, Computed("evidence ->> 'terminal_id'", persisted=True)),
+    Column("rrn", Text, Computed("evidence ->> 'rrn'", persisted=True)),
+    Column("stan", Text, Computed("evidence ->> 'stan'", persisted=True)),
     postgresql_partition_by="RANGE (business_date)",
 )
 

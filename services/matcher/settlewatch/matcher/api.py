@@ -18,11 +18,11 @@ from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.events import ID_PATTERN
 from settlewatch.common.money import Locale
 from settlewatch.common.problems import ProblemError
-from settlewatch.matcher.codec import payment_from_json
+from settlewatch.matcher.codec import payment_from_row
 from settlewatch.matcher.core.model import OWED, Payment, PaymentKind, Status
 from settlewatch.matcher.evidence import Evidence, document, gather
 from settlewatch.matcher.evidence_pdf import render
-from settlewatch.matcher.search import Filters, search_query
+from settlewatch.matcher.search import PAYMENT, Filters, search_query
 from settlewatch.schema import matcher as tables
 
 router = APIRouter(tags=["payments"])
@@ -84,10 +84,9 @@ class MerchantSummary(BaseModel):
 @router.get("/v1/payments/{txn_id}", summary="A payment's status and history.", responses=_ERRORS)
 async def get_payment(txn_id: str, request: Request, principal: Authenticated) -> PaymentOut:
     async with request.app.state.resources.engine.connect() as conn:
-        body = await _body(conn, txn_id)
-    if body is None:
+        payment = await _payment(conn, txn_id)
+    if payment is None:
         raise ProblemError(404, "payment not found")
-    payment = payment_from_json(body)
     not_found_unless_allowed(principal, payment.merchant_id, "payment")
     return _out(payment)
 
@@ -122,8 +121,8 @@ async def search_payments(
         bank_code=bank_code,
     )
     async with request.app.state.resources.engine.connect() as conn:
-        bodies = (await conn.scalars(search_query(filters, after, limit))).all()
-    items = [_out(payment_from_json(body)) for body in bodies]
+        rows = (await conn.execute(search_query(filters, after, limit))).all()
+    items = [_out(payment_from_row(row)) for row in rows]
     last = items[-1] if len(items) == limit else None
     return PaymentPage(
         items=items, next_cursor=encode_cursor(last.occurred_at, last.txn_id) if last else None
@@ -148,10 +147,10 @@ async def payment_evidence(
     locale: Locale | None = None,
 ) -> Response:
     async with request.app.state.resources.engine.connect() as conn:
-        body = await _body(conn, txn_id)
-        if body is None:
+        payment = await _payment(conn, txn_id)
+        if payment is None:
             raise ProblemError(404, "payment not found")
-        gathered = await gather(conn, body)
+        gathered = await gather(conn, payment)
     not_found_unless_allowed(principal, gathered.payment.merchant_id, "payment")
     evidence = document(gathered, locale, datetime.now(UTC))
     if format == "json":
@@ -172,10 +171,10 @@ async def payment_evidence(
     )
 
 
-async def _body(conn: AsyncConnection, txn_id: str) -> Any:
-    return await conn.scalar(
-        select(tables.payments.c.body).where(tables.payments.c.txn_id == txn_id)
-    )
+async def _payment(conn: AsyncConnection, txn_id: str) -> Payment | None:
+    query = select(*PAYMENT).where(tables.payments.c.txn_id == txn_id)
+    row = (await conn.execute(query)).first()
+    return payment_from_row(row) if row is not None else None
 
 
 def _out(payment: Payment) -> PaymentOut:

@@ -1,11 +1,13 @@
-"""The matcher state as JSON for the store: payments one row each, the rest of a partition in
-one document. Explicit, versioned field by field, so a newer matcher can read an older state."""
+"""The matcher state for the store: payments one row each (typed columns), the rest of a
+partition in one JSON document. Explicit, field by field, so a newer matcher can read an older
+state."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,8 +35,10 @@ __all__ = [
     "finding_to_json",
     "partition_from_json",
     "partition_to_json",
-    "payment_from_json",
-    "payment_to_json",
+    "PAYMENT_COLUMNS",
+    "PAYMENT_SELECT",
+    "payment_from_row",
+    "payment_row",
     "reference_to_json",
 ]
 
@@ -59,42 +63,166 @@ def _fact_from_json(data: Json) -> SettlementFact:
     return SettlementFact(**(data | {"occurred_at": datetime.fromisoformat(data["occurred_at"])}))
 
 
-def payment_to_json(payment: Payment) -> bytes:
-    """A payment as a JSON document (orjson serialises the dataclass natively: fast)."""
-    return orjson.dumps(payment)
+# A payment's row in matcher_payments (migration 0014), in this order: its scalars as typed
+# columns, a timestamp's offset in seconds east of UTC beside it, its collections as JSON.
+PAYMENT_COLUMNS = [
+    "txn_id",
+    "business_date",
+    "partition",
+    "merchant_id",
+    "kind",
+    "status",
+    "bank_code",
+    "currency",
+    "amount_minor",
+    "occurred_at",
+    "occurred_offset",
+    "due_at",
+    "due_offset",
+    "base_due_at",
+    "base_due_offset",
+    "card_fingerprint",
+    "expected_net_minor",
+    "fee_rule",
+    "cycle",
+    "digest",
+    "deadline_basis",
+    "reported",
+    "overdue_fired",
+    "unfired",
+    "deadline_moves",
+    "cancelled",
+    "refunds_exceeded",
+    "paid_after_void",
+    "evidence",
+    "refunds",
+    "conflicts",
+    "settlements",
+    "history",
+]
+_JSON_COLUMNS = {"evidence", "refunds", "conflicts", "settlements", "history"}
+# What a read selects, for payment_from_row: the JSON columns as text (orjson parses them).
+PAYMENT_SELECT = ", ".join(f"{c}::text" if c in _JSON_COLUMNS else c for c in PAYMENT_COLUMNS)
 
 
-def payment_from_json(data: Json) -> Payment:
+def _offset(at: datetime) -> int:
+    return int(at.utcoffset().total_seconds())  # type: ignore[union-attr]  # always aware
+
+
+@lru_cache(maxsize=64)
+def _zone(offset: int) -> timezone:
+    return timezone(timedelta(seconds=offset))
+
+
+def payment_row(payment: Payment, partition: int) -> tuple[Any, ...]:
+    """A payment as a row of PAYMENT_COLUMNS (the JSON columns as text)."""
+    p = payment
+    dumps = orjson.dumps  # dataclasses, datetimes and tuples natively: fast
+    return (
+        p.txn_id,
+        p.business_date,
+        partition,
+        p.merchant_id,
+        p.kind,
+        p.status,
+        p.bank_code,
+        p.currency,
+        p.amount_minor,
+        p.occurred_at,
+        _offset(p.occurred_at),
+        p.due_at,
+        _offset(p.due_at),
+        p.base_due_at,
+        _offset(p.base_due_at),
+        p.card_fingerprint,
+        p.expected_net_minor,
+        p.fee_rule,
+        p.cycle,
+        p.digest,
+        p.deadline_basis,
+        p.reported,
+        p.overdue_fired,
+        p.unfired,
+        p.deadline_moves,
+        p.cancelled,
+        p.refunds_exceeded,
+        p.paid_after_void,
+        dumps(p.evidence).decode(),
+        dumps(p.refunds).decode(),
+        dumps(p.conflicts).decode(),
+        dumps(p.settlements).decode(),
+        dumps(p.history).decode(),
+    )
+
+
+def payment_from_row(row: Sequence[Any]) -> Payment:
+    """A payment from a row read with PAYMENT_SELECT."""
+    (
+        txn_id,
+        business_date,
+        _partition,
+        merchant_id,
+        kind,
+        status,
+        bank_code,
+        currency,
+        amount_minor,
+        occurred_at,
+        occurred_offset,
+        due_at,
+        due_offset,
+        base_due_at,
+        base_due_offset,
+        card_fingerprint,
+        expected_net_minor,
+        fee_rule,
+        cycle,
+        digest,
+        deadline_basis,
+        reported,
+        overdue_fired,
+        unfired,
+        deadline_moves,
+        cancelled,
+        refunds_exceeded,
+        paid_after_void,
+        evidence,
+        refunds,
+        conflicts,
+        settlements,
+        history,
+    ) = row
+    loads = orjson.loads
     return Payment(
-        txn_id=data["txn_id"],
-        merchant_id=data["merchant_id"],
-        kind=data["kind"],
-        amount_minor=data["amount_minor"],
-        currency=data["currency"],
-        occurred_at=datetime.fromisoformat(data["occurred_at"]),
-        business_date=date.fromisoformat(data["business_date"]),
-        base_due_at=datetime.fromisoformat(data["base_due_at"]),
-        due_at=datetime.fromisoformat(data["due_at"]),
-        expected_net_minor=data["expected_net_minor"],
-        fee_rule=data.get("fee_rule"),
-        bank_code=data["bank_code"],
-        cycle=data["cycle"],
-        digest=data["digest"],
-        card_fingerprint=data["card_fingerprint"],
-        evidence=data["evidence"],
-        deadline_basis=data.get("deadline_basis", "calendar"),
-        status=data["status"],
-        reported=data["reported"],
-        overdue_fired=data["overdue_fired"],
-        unfired=data.get("unfired", False),
-        deadline_moves=data.get("deadline_moves", 0),
-        cancelled=data["cancelled"],
-        conflicts=data.get("conflicts", []),
-        refunds=data.get("refunds", {}),
-        refunds_exceeded=data.get("refunds_exceeded", False),
-        paid_after_void=data.get("paid_after_void", False),
-        settlements={sid: _fact_from_json(f) for sid, f in data["settlements"].items()},
-        history=[(datetime.fromisoformat(at), event) for at, event in data["history"]],
+        txn_id=txn_id,
+        merchant_id=merchant_id,
+        kind=kind,
+        amount_minor=amount_minor,
+        currency=currency,
+        occurred_at=occurred_at.astimezone(_zone(occurred_offset)),
+        business_date=business_date,
+        base_due_at=base_due_at.astimezone(_zone(base_due_offset)),
+        due_at=due_at.astimezone(_zone(due_offset)),
+        expected_net_minor=expected_net_minor,
+        fee_rule=fee_rule,
+        bank_code=bank_code,
+        cycle=cycle,
+        digest=digest,
+        card_fingerprint=card_fingerprint,
+        evidence=loads(evidence),
+        deadline_basis=deadline_basis,
+        status=status,
+        reported=reported,
+        overdue_fired=overdue_fired,
+        unfired=unfired,
+        deadline_moves=deadline_moves,
+        cancelled=cancelled,
+        conflicts=loads(conflicts),
+        refunds=loads(refunds),
+        refunds_exceeded=refunds_exceeded,
+        paid_after_void=paid_after_void,
+        settlements={sid: _fact_from_json(f) for sid, f in loads(settlements).items()},
+        history=[(datetime.fromisoformat(at), event) for at, event in loads(history)],
     )
 
 

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from settlewatch.common.events import mask_account
 from settlewatch.common.money import Locale, money
-from settlewatch.matcher.codec import payment_from_json
 from settlewatch.matcher.core.model import Payment, SettlementFact
 
 __all__ = [
@@ -155,8 +154,7 @@ WHERE merchant_id = :merchant AND (txn_id = :txn OR txn_ids ? :txn) ORDER BY cre
 """)
 
 
-async def gather(conn: AsyncConnection, body: Any) -> Gathered:
-    payment = payment_from_json(body)
+async def gather(conn: AsyncConnection, payment: Payment) -> Gathered:
     txn = {"txn": payment.txn_id}
     profile = await conn.scalar(
         text("SELECT profile FROM merchants WHERE merchant_id = :m"), {"m": payment.merchant_id}

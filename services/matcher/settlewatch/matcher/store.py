@@ -29,11 +29,13 @@ from settlewatch.common.db import create_engine, driver_connection
 from settlewatch.common.errors import Fenced
 from settlewatch.common.events import FindingRecord, finding_json
 from settlewatch.matcher.codec import (
+    PAYMENT_COLUMNS,
+    PAYMENT_SELECT,
     finding_to_json,
     partition_from_json,
     partition_to_json,
-    payment_from_json,
-    payment_to_json,
+    payment_from_row,
+    payment_row,
     reference_to_json,
 )
 from settlewatch.matcher.core.matcher import DUPLICATE_HORIZON, EXPIRY
@@ -57,7 +59,6 @@ __all__ = [
     "LostOwnership",
     "MatcherStore",
     "OpenTotals",
-    "PAYMENT_COLUMNS",
     "TopOverdue",
     "Owned",
     "StoredFinding",
@@ -71,21 +72,6 @@ TopOverdue = list[tuple[str, str, int]]  # merchant, currency, overdue amount (m
 
 # A batch's payments are copied (binary COPY, the fastest way in) into a staging table of the
 # session, emptied at commit, and merged in one statement.
-PAYMENT_COLUMNS = [
-    "txn_id",
-    "business_date",
-    "partition",
-    "merchant_id",
-    "kind",
-    "status",
-    "bank_code",
-    "currency",
-    "amount_minor",
-    "occurred_at",
-    "due_at",
-    "card_fingerprint",
-    "body",
-]
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS matcher_payments_stage
     (LIKE matcher_payments INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
@@ -93,8 +79,9 @@ CREATE TEMP TABLE IF NOT EXISTS matcher_payments_stage
 _MERGE_PAYMENTS = f"""
 INSERT INTO matcher_payments ({", ".join(PAYMENT_COLUMNS)})
 SELECT {", ".join(PAYMENT_COLUMNS)} FROM matcher_payments_stage
-ON CONFLICT (txn_id, business_date) DO UPDATE SET status = EXCLUDED.status,
-    due_at = EXCLUDED.due_at, body = EXCLUDED.body, updated_at = now()
+ON CONFLICT (txn_id, business_date) DO UPDATE SET {
+    ", ".join(f"{c} = EXCLUDED.{c}" for c in PAYMENT_COLUMNS[2:])
+}, updated_at = now()
 """
 # Set-based statements (arrays): one per batch whatever its size, no parameter limit.
 _MARK_KEYS = "UPDATE matcher_outbox SET published_at = now() WHERE key = ANY($1::text[])"
@@ -118,18 +105,20 @@ ON CONFLICT (key) DO NOTHING
 RETURNING key
 """
 # A day's table is looked up alone (the date is in the query), so only its index is probed.
-_FETCH = "SELECT body::text FROM matcher_payments WHERE business_date = $1 AND txn_id = ANY($2)"
+_FETCH = f"""
+SELECT {PAYMENT_SELECT} FROM matcher_payments WHERE business_date = $1 AND txn_id = ANY($2)
+"""
 
 
 # What a maintenance window may move (the core reschedules payments awaiting their deadline).
 _PENDING_OF_BANK = f"""
-SELECT body::text FROM matcher_payments
+SELECT {PAYMENT_SELECT} FROM matcher_payments
 WHERE partition = $1 AND {status_in(AWAITING_DEADLINE)} AND bank_code = $2 AND due_at >= $3
 """
 # What a loaded calendar year may move (the core re-dates payments whose status is still owed):
 # a business date up to the end of the year, a deadline from the eve of it on.
 _OWED_ACROSS_YEAR = f"""
-SELECT body::text FROM matcher_payments
+SELECT {PAYMENT_SELECT} FROM matcher_payments
 WHERE partition = $1 AND {status_in(OWED)} AND business_date <= $2 AND due_at >= $3
 """
 # Where the payments are: a row per partition and day, its txn_ids as one array (decoded in C).
@@ -140,8 +129,7 @@ WHERE partition = ANY($1) GROUP BY partition, business_date
 # The recent sales (duplicates) and the recent sales and refunds with a region (跳码).
 _RECENT = """
 SELECT partition, kind, merchant_id, card_fingerprint, amount_minor, currency, txn_id,
-       occurred_at, body -> 'evidence' ->> 'terminal_id' AS terminal_id,
-       body -> 'evidence' ->> 'region' AS region
+       occurred_at, terminal_id, evidence ->> 'region' AS region
 FROM matcher_payments
 WHERE partition = ANY($1) AND kind IN ('sale', 'refund') AND occurred_at >= $2
 ORDER BY occurred_at, txn_id
@@ -292,8 +280,8 @@ class MatcherStore:
             return list(await driver.fetch(query, *args))
 
     async def _payments(self, query: str, *args: Any) -> list[Payment]:
-        """Payments from a query whose first column is the payment document as text."""
-        return [payment_from_json(orjson.loads(row[0])) for row in await self._fetch(query, *args)]
+        """Payments from a query that selects PAYMENT_SELECT."""
+        return [payment_from_row(row) for row in await self._fetch(query, *args)]
 
     async def fetch(self, owned: Owned, txn_ids: Iterable[str]) -> list[Payment]:
         """The stored payments among `txn_ids` that are not in the working set."""
@@ -414,21 +402,7 @@ class MatcherStore:
 
     async def _save_payments(self, conn: AsyncConnection, owned: Sequence[Owned]) -> None:
         rows = [
-            (
-                p.txn_id,
-                p.business_date,
-                part.partition,
-                p.merchant_id,
-                p.kind,
-                p.status,
-                p.bank_code,
-                p.currency,
-                p.amount_minor,
-                p.occurred_at,
-                p.due_at,
-                p.card_fingerprint,
-                payment_to_json(p).decode(),
-            )
+            payment_row(p, part.partition)
             for part in owned
             for t in sorted(part.state.changed)
             if (p := part.state.payments.get(t)) is not None

@@ -48,26 +48,27 @@ SELECT least(
 
 # The bank's last word (Payment.latest_settlement): the latest confirmation, then the id. A
 # payment awaiting its deadline has none (any settlement makes it settled or failed).
-_LATEST = """LEFT JOIN LATERAL (SELECT s.value AS fact FROM jsonb_each(f.body -> 'settlements') s
+_LATEST = """LEFT JOIN LATERAL (SELECT s.value AS fact FROM jsonb_each(f.settlements) s
               ORDER BY (s.value ->> 'occurred_at')::timestamptz DESC,
                        s.value ->> 'settlement_id' COLLATE "C" DESC
               LIMIT 1) latest ON true"""
 _NO_SETTLEMENT = "CROSS JOIN (SELECT NULL::jsonb AS fact) latest"
-# Matcher._note's evidence: the txn_id, the payment's evidence, then the payment's facts.
-_EVIDENCE = """jsonb_build_object('txn_id', f.txn_id) || (f.body -> 'evidence')
+# Matcher._note's evidence: the txn_id, the payment's evidence, then the payment's facts (times
+# in the offset they were given in: matcher_isoformat, migration 0014).
+_EVIDENCE = """jsonb_build_object('txn_id', f.txn_id) || f.evidence
     || jsonb_build_object(
-        'occurred_at', f.body -> 'occurred_at',
+        'occurred_at', matcher_isoformat(f.occurred_at, f.occurred_offset),
         'amount_minor', abs(f.amount_minor),
         'currency', f.currency,
         'bank_code', f.bank_code,
-        'settlement_cycle', f.body -> 'cycle',
-        'due_at', f.body -> 'due_at',
-        'deadline_basis', coalesce(f.body -> 'deadline_basis', '"calendar"'),
+        'settlement_cycle', f.cycle,
+        'due_at', matcher_isoformat(f.due_at, f.due_offset),
+        'deadline_basis', f.deadline_basis,
         'settlement_id', latest.fact -> 'settlement_id',
         'failure_reason', latest.fact -> 'failure_reason')"""
 # matcher._overdue: a deadline moved by a calendar makes the next overdue a new finding.
-_OVERDUE_SUBJECT = """CASE WHEN coalesce((f.body ->> 'deadline_moves')::int, 0) > 0
-    THEN f.txn_id || ':' || ((f.body ->> 'deadline_moves')::int + 1) ELSE f.txn_id END"""
+_OVERDUE_SUBJECT = """CASE WHEN f.deadline_moves > 0
+    THEN f.txn_id || ':' || (f.deadline_moves + 1) ELSE f.txn_id END"""
 
 
 def _fire(rule: str, becomes: Status, also: str, finding: str, subject: str, latest: str) -> str:
@@ -78,13 +79,12 @@ WITH due AS (
     ORDER BY due_at LIMIT $5
 ), fired AS (
     UPDATE matcher_payments p
-    SET status = '{becomes}', updated_at = now(),
-        body = p.body || jsonb_build_object({also}
-            'status', '{becomes}', 'reported', '{becomes}',
-            'history', (p.body -> 'history') || jsonb_build_array(
-                jsonb_build_array($3::text, '{becomes}')))
+    SET status = '{becomes}', reported = '{becomes}', {also} updated_at = now(),
+        history = p.history || jsonb_build_array(jsonb_build_array($3::text, '{becomes}'))
     FROM due WHERE p.txn_id = due.txn_id AND p.business_date = due.business_date
-    RETURNING p.txn_id, p.merchant_id, p.amount_minor, p.currency, p.bank_code, p.body
+    RETURNING p.txn_id, p.merchant_id, p.amount_minor, p.currency, p.bank_code, p.cycle,
+        p.occurred_at, p.occurred_offset, p.due_at, p.due_offset, p.deadline_basis,
+        p.deadline_moves, p.evidence, p.settlements
 ), found AS (
     SELECT f.merchant_id, f.txn_id, '{finding}:' || {subject} AS id, {_EVIDENCE} AS evidence
     FROM fired f {latest}
@@ -105,7 +105,7 @@ FROM (SELECT count(*) AS fired FROM fired) counted LEFT JOIN new ON true
 FIRE_OVERDUE = _fire(
     _AT_DEADLINE,
     "overdue",
-    "'overdue_fired', true,",
+    "overdue_fired = true,",
     "settlement.overdue",
     _OVERDUE_SUBJECT,
     _NO_SETTLEMENT,

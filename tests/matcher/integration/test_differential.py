@@ -70,10 +70,11 @@ async def through_the_engine(
     database_url: str,
     logs: dict[str, list[Record]],
     steps: list[tuple[int, int, bool]],
+    behind: bool = False,
 ) -> tuple[dict[str, Any], set[str]]:
     """Feed the logs in steps (so many records of each topic, then a batch ends; a restart
-    after it when asked), as the Kafka loop would; return the stored payments and the findings
-    the sink received."""
+    after it when asked), as the Kafka loop would (`behind`: each batch written while the next
+    is applied); return the stored payments and the findings the sink received."""
     sink = Collected()
     db = create_engine(database_url)
     try:
@@ -85,12 +86,14 @@ async def through_the_engine(
                 for offset in range(fed[topic], min(fed[topic] + more, len(logs[topic]))):
                     work.add(topic, offset, logs[topic][offset])
                     fed[topic] = offset + 1
-            await batch(engine, work)
+            await batch(engine, work, behind)
             if restart:  # a new process: the state and the offsets saved, nothing else
+                await engine.flush()
                 engine = Engine(MatcherStore(db), sink)
                 [work] = await engine.claim([0], TOPICS)
                 saved = await MatcherStore(db).offsets(TOPICS, [0])
                 fed = {topic: saved.get((topic, 0), 0) for topic in TOPICS}
+        await engine.flush()
         assert sink.rejected == []
     finally:
         await db.dispose()
@@ -122,11 +125,11 @@ def in_memory(
     return documents, {finding.key for finding in reference.findings}
 
 
-async def batch(engine: Engine, work: PartitionWork) -> None:
+async def batch(engine: Engine, work: PartitionWork, behind: bool = False) -> None:
     dead: list[Rejected] = []
     await engine.advance(work, dead)
     await engine.dead_letter(dead)
-    await engine.save([work])
+    await (engine.save_behind if behind else engine.save)([work])
 
 
 async def empty(database_url: str) -> None:
@@ -147,13 +150,14 @@ steps = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 6), st.booleans())
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(scenarios(), steps, st.integers(0, 1), st.data())
+@given(scenarios(), steps, st.integers(0, 1), st.booleans(), st.data())
 def test_the_engine_on_the_store_decides_what_the_core_decides_in_memory(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
     scenario: tuple[list[datetime], list[tuple[int, Event]]],
     cut: list[tuple[int, int, bool]],
     keep: int,
+    behind: bool,
     data: st.DataObject,
 ) -> None:
     # Tiny rounds and working sets: nearly every decision goes through the store and the SQL;
@@ -169,6 +173,6 @@ def test_the_engine_on_the_store_decides_what_the_core_decides_in_memory(
 
     async def check() -> Any:
         await empty(database_url)
-        return await through_the_engine(database_url, topic_logs(ticks, placed), cut)
+        return await through_the_engine(database_url, topic_logs(ticks, placed), cut, behind)
 
     assert asyncio.run(check()) == reference

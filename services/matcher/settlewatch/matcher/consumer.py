@@ -127,7 +127,10 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 group.create_task(self._consume(), name="matcher-consume")
                 group.create_task(self._watch_clock(), name="matcher-stall-watch")
         finally:
-            await self._consumer.stop()
+            try:
+                await self._engine.flush()  # the last batch's write, before leaving the group
+            finally:
+                await self._consumer.stop()
 
     async def _consume(self) -> None:
         while True:
@@ -196,7 +199,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         for rejected in dead_letters.values():
             dead_letter += rejected
         await self._engine.dead_letter(dead_letter)
-        await self._engine.save(works)
+        await self._engine.save_behind(works)  # written while the next batch is applied
         self._backpressure()
         for tp, records in batch.items():
             highwater = self._consumer.highwater(tp)
@@ -227,6 +230,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._lock:  # the batch in hand is finished and saved first
+            await self._engine.flush()
             for partition in {tp.partition for tp in revoked}:
                 self.works.pop(partition, None)
 

@@ -42,7 +42,7 @@ from settlewatch.matcher.core.deadlines import Window
 from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant, referenced
 from settlewatch.matcher.core.model import Finding, PartitionState
 from settlewatch.matcher.metrics import CALENDAR_FALLBACKS, FINDINGS, SETTLEMENT_DELAY
-from settlewatch.matcher.store import Fired, MatcherStore, Owned, StoredFinding
+from settlewatch.matcher.store import Batch, Fired, MatcherStore, Owned, StoredFinding
 
 __all__ = [
     "Collected",
@@ -218,6 +218,7 @@ class Engine:
         self._sink = sink
         self._timer_interval = timer_interval
         self._firing = asyncio.Semaphore(os.cpu_count() or 1)
+        self._writing: asyncio.Task[None] | None = None  # save_behind's batch
 
     async def claim(self, partitions: Sequence[int], topics: Sequence[str]) -> list[PartitionWork]:
         """Own `partitions`: their state from the store, a tick left unfinished finished."""
@@ -322,18 +323,59 @@ class Engine:
             FINDINGS.labels(kind, "open").inc(count)
 
     async def save(self, works: Sequence[PartitionWork]) -> None:
-        """Save state, findings and offsets of `works` in one transaction, then publish the new
-        findings and shrink the working sets."""
+        """Save state, findings and offsets of `works` in one transaction, publish the new
+        findings and shrink the working sets; return when all that is done."""
+        batch = self._take(works)
+        await self.flush()
+        await self._write(batch)
+        self._evict(works, None)
+
+    async def save_behind(self, works: Sequence[PartitionWork]) -> None:
+        """Save `works` as `save` does, but return once the batch is taken from the state: it
+        is written and published by a task while the caller applies the next batch (the
+        matcher's CPU no longer idles while PostgreSQL writes). One write at a time, in order:
+        this waits for the previous one, and `flush` for this one."""
+        batch = self._take(works)
+        await self.flush()
+        self._evict(works, batch)  # all is written but this batch: its payments stay
+        self._writing = asyncio.create_task(self._write(batch), name="matcher-save")
+
+    async def flush(self) -> None:
+        """Wait for the write in flight: every batch taken is then saved. Its failure is raised
+        (once: the consumer then starts again from the store); a caller cancelled meanwhile
+        leaves it running, for the next flush."""
+        writing = self._writing
+        if writing is None:
+            return
+        try:
+            await asyncio.shield(writing)
+        except Exception:
+            if self._writing is writing:
+                self._writing = None
+            raise
+
+    def _take(self, works: Sequence[PartitionWork]) -> Batch:
         findings = [finding for work in works for finding in work.findings]
         offsets = {key: offset for work in works for key, offset in work.offsets().items()}
-        new = await self._store.save([w.owned for w in works], findings, offsets)
-        await self.publish(new)
+        batch = self._store.take([w.owned for w in works], findings, offsets)
         for (kind, state), count in Counter((f.type, f.state) for f in findings).items():
             FINDINGS.labels(kind, state).inc(count)
         for work in works:
             work.findings.clear()
             self._observe(work.owned.state)
-            evicted = work.matcher.evict(WORKING_SET)
+        return batch
+
+    async def _write(self, batch: Batch) -> None:
+        await self.publish(await self._store.write(batch))
+
+    @staticmethod
+    def _evict(works: Sequence[PartitionWork], writing: Batch | None) -> None:
+        """Shrink the working sets to what is saved, but the payments of the batch `writing`
+        (a later read from the store could miss their changes)."""
+        for work in works:
+            partition = work.owned.partition
+            pinned = writing.changed.get(partition, set()) if writing is not None else set()
+            evicted = work.matcher.evict(WORKING_SET, pinned)
             floor = work.owned.due_floor
             if evicted is not None and floor is not None and evicted < floor:
                 work.owned.due_floor = evicted

@@ -55,6 +55,7 @@ from settlewatch.schema import matcher as tables
 
 __all__ = [
     "NEVER",
+    "Batch",
     "Fired",
     "LostOwnership",
     "MatcherStore",
@@ -197,6 +198,29 @@ class Fired:
     full: bool
 
 
+@dataclass(frozen=True)
+class _PartitionRow:
+    partition: int
+    generation: int
+    clock: datetime | None
+    body: dict[str, Any]
+    reference: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A processed batch as it is written (MatcherStore.take): partition rows, payment rows
+    (and their txn_ids, by partition), the days they are stored in, findings and the offsets
+    consumed."""
+
+    partitions: list[_PartitionRow]
+    payments: list[tuple[Any, ...]]
+    changed: dict[int, set[str]]  # partition → the txn_ids of its payments in the batch
+    days: set[date]
+    findings: list[StoredFinding]
+    offsets: dict[tuple[str, int], int]
+
+
 class MatcherStore:
     def __init__(
         self, engine: AsyncEngine, region_jump_window: timedelta = REGION_JUMP_WINDOW
@@ -333,21 +357,69 @@ class MatcherStore:
         next_offsets: Mapping[tuple[str, int], int],
     ) -> list[StoredFinding]:
         """Write a processed batch atomically; return the findings that are new (to publish)."""
-        await self._ensure_day_tables(
-            p.business_date
+        return await self.write(self.take(owned, findings, next_offsets))
+
+    def take(
+        self,
+        owned: Sequence[Owned],
+        findings: Sequence[Finding],
+        next_offsets: Mapping[tuple[str, int], int],
+    ) -> Batch:
+        """A processed batch as `write` will write it, taken from the state now (the changes
+        are then no longer pending), so that the state can move on while it is written."""
+        payments = [
+            (part.partition, p)
             for part in owned
-            for t in part.state.changed
+            for t in sorted(part.state.changed)
             if (p := part.state.payments.get(t)) is not None
+        ]
+        batch = Batch(
+            [
+                _PartitionRow(
+                    part.partition,
+                    part.generation,
+                    part.state.clock,
+                    partition_to_json(part.state),
+                    reference_to_json(part.state) if part.state.reference_changed else None,
+                )
+                for part in owned
+            ],
+            [payment_row(p, partition) for partition, p in payments],
+            {part.partition: set(part.state.changed) for part in owned},
+            {p.business_date for _, p in payments},
+            [
+                StoredFinding(f.key, f.merchant_id, orjson.dumps(finding_to_json(f)))
+                for f in findings
+            ],
+            dict(next_offsets),
         )
+        for part in owned:
+            state = part.state
+            for txn_id in state.changed:
+                if (payment := state.payments.get(txn_id)) is not None:
+                    part.days.add(txn_id, payment.business_date)
+            state.changed.clear()
+            state.reference_changed = False
+        return batch
+
+    async def write(self, batch: Batch) -> list[StoredFinding]:
+        """Write a batch taken by `take` in one transaction; return its new findings."""
+        await self._ensure_day_tables(batch.days)
         async with self._engine.begin() as conn:
-            for part in owned:
-                await self._save_partition(conn, part)
-            await self._save_payments(conn, owned)
-            new = await self._add_to_outbox(conn, findings)
-            if next_offsets:
+            for row in batch.partitions:
+                await self._save_partition(conn, row)
+            if batch.payments:
+                driver = await driver_connection(conn)
+                await driver.execute(_STAGE)
+                await driver.copy_records_to_table(
+                    "matcher_payments_stage", records=batch.payments, columns=PAYMENT_COLUMNS
+                )
+                await driver.execute(_MERGE_PAYMENTS)
+            new = await self._add_to_outbox(conn, batch.findings)
+            if batch.offsets:
                 rows = [
                     {"topic": t, "partition": p, "next_offset": o}
-                    for (t, p), o in next_offsets.items()
+                    for (t, p), o in batch.offsets.items()
                 ]
                 upsert = insert(tables.offsets).values(rows)
                 await conn.execute(
@@ -356,13 +428,6 @@ class MatcherStore:
                         set_={"next_offset": upsert.excluded.next_offset},
                     )
                 )
-        for part in owned:
-            state = part.state
-            for txn_id in state.changed:
-                if (payment := state.payments.get(txn_id)) is not None:
-                    part.days.add(txn_id, payment.business_date)
-            state.changed.clear()
-            state.reference_changed = False
         return new
 
     async def _ensure_day_tables(self, days: Iterable[date]) -> None:
@@ -380,49 +445,26 @@ class MatcherStore:
                 )
         self._day_tables |= missing
 
-    async def _save_partition(self, conn: AsyncConnection, part: Owned) -> None:
-        state = part.state
-        values: dict[str, Any] = {
-            "clock": state.clock,
-            "body": partition_to_json(state),
-            "updated_at": func.now(),
-        }
-        if state.reference_changed:
-            values["reference"] = reference_to_json(state)
+    async def _save_partition(self, conn: AsyncConnection, row: _PartitionRow) -> None:
+        values: dict[str, Any] = {"clock": row.clock, "body": row.body, "updated_at": func.now()}
+        if row.reference is not None:
+            values["reference"] = row.reference
         fenced = (
             update(tables.partitions)
             .where(
-                tables.partitions.c.partition == part.partition,
-                tables.partitions.c.generation == part.generation,
+                tables.partitions.c.partition == row.partition,
+                tables.partitions.c.generation == row.generation,
             )
             .values(**values)
         )
         if (await conn.execute(fenced)).rowcount != 1:
-            raise LostOwnership(f"partition {part.partition} has a newer owner")
-
-    async def _save_payments(self, conn: AsyncConnection, owned: Sequence[Owned]) -> None:
-        rows = [
-            payment_row(p, part.partition)
-            for part in owned
-            for t in sorted(part.state.changed)
-            if (p := part.state.payments.get(t)) is not None
-        ]
-        if rows:
-            driver = await driver_connection(conn)
-            await driver.execute(_STAGE)
-            await driver.copy_records_to_table(
-                "matcher_payments_stage", records=rows, columns=PAYMENT_COLUMNS
-            )
-            await driver.execute(_MERGE_PAYMENTS)
+            raise LostOwnership(f"partition {row.partition} has a newer owner")
 
     async def _add_to_outbox(
-        self, conn: AsyncConnection, findings: Sequence[Finding]
+        self, conn: AsyncConnection, stored: Sequence[StoredFinding]
     ) -> list[StoredFinding]:
-        if not findings:
+        if not stored:
             return []
-        stored = [
-            StoredFinding(f.key, f.merchant_id, orjson.dumps(finding_to_json(f))) for f in findings
-        ]
         driver = await driver_connection(conn)
         inserted = await driver.fetch(
             _INSERT_OUTBOX,

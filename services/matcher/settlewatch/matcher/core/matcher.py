@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -431,12 +432,13 @@ class Matcher:
             | set(self.state.region_candidates)
         )
 
-    def evict(self, keep: int) -> datetime | None:
+    def evict(self, keep: int, pinned: AbstractSet[str] = frozenset()) -> datetime | None:
         """Shrink the working set to the `keep` latest loaded payments, plus those the next tick
-        needs; return the earliest time the timer acts on one of those evicted. Call it only
-        after the store saved the changes."""
+        needs and those `pinned` (whose save is still being written); return the earliest time
+        the timer acts on one of those evicted. Call it only after the store saved the
+        changes of the others."""
         state = self.state
-        needed = self.needed_at_tick()
+        needed = self.needed_at_tick() | pinned
         excess = len(state.payments) - keep
         if excess <= 0:
             return None

@@ -88,47 +88,22 @@ _OLD_PAYMENTS_VIEW = (
     "FROM matcher_payments"
 )
 
-# matcher_read_books of 0011, on the typed columns: the bank's last word is the settlement with
-# the latest confirmation time (Payment.latest_settlement).
-BOOKS = """
-CREATE OR REPLACE FUNCTION matcher_read_books(merchant text, day date)
-RETURNS TABLE (terminal_id text, currency text, sales_count bigint, sales_minor bigint,
-               refunds_count bigint, refunds_minor bigint, fees_minor bigint,
-               expected_net_minor bigint, settled_net_minor bigint, unsettled_count bigint)
-LANGUAGE sql STABLE AS $$
-WITH p AS (
-    SELECT m.kind, m.status, m.currency, m.amount_minor, m.expected_net_minor AS expected_net,
-           m.terminal_id AS own_terminal, s.net AS settled_net, s.terminal AS booked_terminal
-    FROM matcher_payments m
-    LEFT JOIN LATERAL (
-        SELECT CASE WHEN f ->> 'status' = 'settled' THEN (f ->> 'net_minor')::bigint END AS net,
-               f ->> 'terminal_id' AS terminal
-        FROM jsonb_each(m.settlements) AS e(id, f)
-        ORDER BY (f ->> 'occurred_at')::timestamptz DESC, e.id DESC LIMIT 1
-    ) s ON true
-    WHERE m.merchant_id = merchant AND m.business_date = day
-), sides AS (
-    SELECT own_terminal AS terminal_id, currency,
-           (kind = 'sale')::int AS sale,
-           CASE WHEN kind = 'sale' THEN amount_minor END AS sale_minor,
-           (kind = 'refund')::int AS refund,
-           CASE WHEN kind = 'refund' THEN amount_minor END AS refund_minor,
-           CASE WHEN kind = 'sale' THEN amount_minor - expected_net END AS fee,
-           coalesce(expected_net, amount_minor) AS expected, NULL::bigint AS settled,
-           (settled_net IS NULL)::int AS unsettled
-    FROM p WHERE status <> 'cancelled'
-    UNION ALL
-    SELECT coalesce(booked_terminal, own_terminal), currency, 0, NULL, 0, NULL, NULL, NULL,
-           settled_net, 0
-    FROM p WHERE settled_net IS NOT NULL
-)
-SELECT terminal_id, currency, sum(sale)::bigint, coalesce(sum(sale_minor), 0)::bigint,
-       sum(refund)::bigint, coalesce(sum(refund_minor), 0)::bigint, coalesce(sum(fee), 0)::bigint,
-       coalesce(sum(expected), 0)::bigint, coalesce(sum(settled), 0)::bigint,
-       sum(unsettled)::bigint
-FROM sides GROUP BY terminal_id, currency ORDER BY terminal_id, currency
-$$
-"""
+# matcher_read_books of 0011 on the typed columns: only where it read the document changes.
+_BOOKS_READS = {
+    "CREATE FUNCTION": "CREATE OR REPLACE FUNCTION",
+    "(m.body ->> 'expected_net_minor')::bigint": "m.expected_net_minor",
+    "(m.body -> 'evidence') ->> 'terminal_id'": "m.terminal_id",
+    "m.body -> 'settlements'": "m.settlements",
+}
+
+
+def _books() -> str:
+    books: str = _revision("0011_terminals_and_books").BOOKS
+    for document, column in _BOOKS_READS.items():
+        assert document in books, document
+        books = books.replace(document, column)
+    return books
+
 
 _EXPRESSION_INDEXES = {
     "by_rrn": "(((body -> 'evidence') ->> 'rrn'))",
@@ -163,7 +138,7 @@ def upgrade() -> None:
     for name, on in _COLUMN_INDEXES.items():
         op.execute(f"CREATE INDEX matcher_payments_{name} ON matcher_payments {on}")
     op.execute(_PAYMENTS_VIEW)
-    op.execute(BOOKS)
+    op.execute(_books())
 
 
 def downgrade() -> None:

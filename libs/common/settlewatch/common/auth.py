@@ -2,7 +2,8 @@
 
 Scopes: ``acquirer`` (everything) and ``merchant:<id>`` (read-only, that merchant's objects).
 Missing or unknown token → 401; wrong scope → 403; a merchant asking for another merchant's
-object → 404, so the existence of other merchants is not revealed. Tokens are compared in
+object → 404, so the existence of other merchants is not revealed; a token over its rate → 429
+(common.rate_limits). Tokens are compared in
 constant time and never logged.
 """
 
@@ -16,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from settlewatch.common.config import ApiToken
+from settlewatch.common.rate_limits import RateLimits
 
 __all__ = [
     "AcquirerOnly",
@@ -30,6 +32,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Principal:
     scope: str
+    token_id: str = ""  # names the token (a prefix of its hash), never the token itself
 
     @property
     def is_acquirer(self) -> bool:
@@ -63,7 +66,7 @@ class Authenticator:
                 found = scope
         if found is None:
             raise _unauthorized("unknown token")
-        return Principal(found)
+        return Principal(found, offered[:6].hex())
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -72,7 +75,10 @@ def _unauthorized(detail: str) -> HTTPException:
 
 def _authenticated(request: Request) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.authenticate(request.headers.get("authorization"))
+    principal = authenticator.authenticate(request.headers.get("authorization"))
+    limits: RateLimits = request.app.state.rate_limits
+    limits.hit(principal.token_id)
+    return principal
 
 
 def _acquirer(principal: Annotated[Principal, Depends(_authenticated)]) -> Principal:

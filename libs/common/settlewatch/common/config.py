@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from settlewatch.common.errors import ConfigError
+from settlewatch.common.rate_limits import parse_rate_limit
 
 __all__ = [
     "AlertsSettings",
@@ -58,6 +59,11 @@ class ApiToken(BaseModel):
 
     secret: SecretStr
     scope: str
+
+
+def _rate(text: str) -> str:
+    parse_rate_limit(text)  # refused at start, with the reason, rather than at a request
+    return text
 
 
 def _parse_tokens(raw: object) -> object:
@@ -101,6 +107,10 @@ class _Settings(BaseSettings):
     )
 
     _tokens = field_validator("api_tokens", mode="before")(_parse_tokens)
+    # Requests per token and service process (SPEC §14), in the `limits` notation.
+    rate_limit: Annotated[str, AfterValidator(_rate)] = Field(
+        "1000/second", validation_alias="SETTLEWATCH_RATE_LIMIT"
+    )
 
     @field_validator("database_url", mode="after", check_fields=False)
     @classmethod

@@ -35,6 +35,7 @@ from settlewatch.common.logging import configure_logging
 from settlewatch.common.loops import Loops
 from settlewatch.common.metrics import BUILD_INFO, DEPENDENCY_UP, HTTP_REQUEST_SECONDS
 from settlewatch.common.problems import install_problem_handlers
+from settlewatch.common.rate_limits import RateLimits, parse_rate_limit
 
 __all__ = [
     "Resources",
@@ -114,6 +115,7 @@ def create_service_app(
         title=title, description=description, version=version("settlewatch"), lifespan=app_lifespan
     )
     app.state.authenticator = Authenticator(settings.api_tokens)
+    app.state.rate_limits = RateLimits(parse_rate_limit(settings.rate_limit))
     BUILD_INFO.info({"service": service, "version": version("settlewatch")})
     install_problem_handlers(app)
     app.add_middleware(_ObserveRequests)

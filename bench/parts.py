@@ -22,6 +22,7 @@ import orjson
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
+from settlewatch.common.webhook_guard import LOOPBACK
 from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.schema import migrate
@@ -112,6 +113,7 @@ def service_env(p: Parts, **extra: str) -> dict[str, str]:
         "SETTLEWATCH_TOPIC_PREFIX": p.topics.prefix,
         "SETTLEWATCH_LOG_LEVEL": "WARNING",
         "MATCHER_SESSION_TIMEOUT": "PT2S",
+        "SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE": LOOPBACK,  # the benches' receivers are local
     } | extra
 
 

@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from settlewatch.common.webhook_guard import LOOPBACK
 from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.schema import migrate
@@ -24,6 +25,10 @@ from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn, with_database
 
 pytest_plugins = ["tests.support.stack"]
+
+# The tests' webhook receivers listen on localhost, as under `settlewatch up` (services started by
+# the tests inherit it; the guard's own tests pass their networks explicitly).
+os.environ.setdefault("SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE", LOOPBACK)
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,13 @@ from settlewatch.alerts.core.lifecycle import Finding
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.common.db import create_engine
+from settlewatch.common.webhook_guard import LOOPBACK, allowed_networks
 from tests.support.findings import overdue_finding
 from tests.support.urls import asyncpg_dsn
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+LOCAL = allowed_networks(LOOPBACK)  # the test receivers listen on localhost
 
 
 @dataclass

@@ -11,7 +11,7 @@ from settlewatch.alerts.delivery import Deliverer
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.alerts.views import delivery_json
-from tests.alerts.integration.conftest import FakeClock, add_merchant, overdue
+from tests.alerts.integration.conftest import LOCAL, FakeClock, add_merchant, overdue
 from tests.alerts.integration.test_webhooks import verify
 from tests.support.receiver import receiver
 
@@ -48,7 +48,7 @@ async def test_open_overdue_alerts_are_reminded_once_a_day_until_resolved_or_exp
             ]
 
         async with Deliverer(
-            deliveries, group_wait=WAIT, clock=clock, remind_every=DAY
+            deliveries, group_wait=WAIT, clock=clock, remind_every=DAY, allowed=LOCAL
         ) as deliverer:
             clock.advance(WAIT)
             await deliverer.run_once()  # the alerts themselves
@@ -59,7 +59,7 @@ async def test_open_overdue_alerts_are_reminded_once_a_day_until_resolved_or_exp
             await deliverer.run_once()
             await deliverer.run_once()
         async with Deliverer(
-            deliveries, group_wait=WAIT, clock=clock, remind_every=DAY
+            deliveries, group_wait=WAIT, clock=clock, remind_every=DAY, allowed=LOCAL
         ) as restarted:
             clock.advance(timedelta(hours=5))
             await restarted.run_once()  # the same day after a restart: not again

@@ -13,7 +13,7 @@ from settlewatch.alerts.delivery import Deliverer
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.alerts.views import delivery_json
-from tests.alerts.integration.conftest import SECRET, T0, FakeClock, add_merchant, overdue
+from tests.alerts.integration.conftest import LOCAL, SECRET, T0, FakeClock, add_merchant, overdue
 from tests.support.receiver import Received, receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -46,7 +46,10 @@ async def test_receiver_down_then_up_gets_everything_once_on_the_spec_schedule(
     database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
+    async with (
+        receiver() as rec,
+        Deliverer(deliveries, group_wait=WAIT, clock=clock, allowed=LOCAL) as deliverer,
+    ):
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (503, {}) if len(rec.received) <= 4 else (200, {})  # down, then up
         for n in range(40):  # 40 overdue payments of one merchant within one group wait
@@ -87,7 +90,10 @@ async def test_exhausted_retries_fail_and_a_manual_retry_sends_again(
     database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
+    async with (
+        receiver() as rec,
+        Deliverer(deliveries, group_wait=WAIT, clock=clock, allowed=LOCAL) as deliverer,
+    ):
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (500, {})
         await alerts.absorb([overdue("T1")], clock())
@@ -112,7 +118,10 @@ async def test_410_disables_the_endpoint_until_a_manual_retry(
     database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
+    async with (
+        receiver() as rec,
+        Deliverer(deliveries, group_wait=WAIT, clock=clock, allowed=LOCAL) as deliverer,
+    ):
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (410, {})
         await alerts.absorb([overdue("T1")], clock())
@@ -137,7 +146,10 @@ async def test_retry_after_of_a_busy_receiver_is_honoured(
     database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
+    async with (
+        receiver() as rec,
+        Deliverer(deliveries, group_wait=WAIT, clock=clock, allowed=LOCAL) as deliverer,
+    ):
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         rec.answer = lambda _: (429, {"retry-after": "3600"})
         await alerts.absorb([overdue("T1")], clock())
@@ -155,7 +167,10 @@ async def test_merchants_and_types_get_separate_deliveries_and_no_webhook_means_
     database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
+    async with (
+        receiver() as rec,
+        Deliverer(deliveries, group_wait=WAIT, clock=clock, allowed=LOCAL) as deliverer,
+    ):
         await add_merchant(database_url, "M1", f"{rec.url}/m1")
         await add_merchant(database_url, "M2", f"{rec.url}/m2", locale="en")
         await add_merchant(database_url, "M3", None)
@@ -181,7 +196,10 @@ async def test_resolved_alerts_and_ended_deliveries_are_forgotten_after_the_rete
     database_url: str, alerts: Alerts, deliveries: Deliveries
 ) -> None:
     clock = FakeClock()
-    async with receiver() as rec, Deliverer(deliveries, group_wait=WAIT, clock=clock) as deliverer:
+    async with (
+        receiver() as rec,
+        Deliverer(deliveries, group_wait=WAIT, clock=clock, allowed=LOCAL) as deliverer,
+    ):
         await add_merchant(database_url, "M1", f"{rec.url}/hook")
         await alerts.absorb([overdue("T1"), overdue("T2")], clock())
         clock.advance(WAIT)
@@ -200,3 +218,39 @@ async def test_resolved_alerts_and_ended_deliveries_are_forgotten_after_the_rete
     assert await forget(alerts, deliveries, later) == (2, 1)  # T3's delivery is pending: kept
     (kept,) = await delivery_log(deliveries)
     assert kept["status"] == "pending" and kept["alert_ids"] == []
+
+
+async def test_a_name_that_starts_resolving_to_a_private_address_is_not_sent_to(
+    database_url: str, alerts: Alerts, deliveries: Deliveries
+) -> None:
+    """DNS rebinding (SPEC §14): registered while the name was public, it now names 10.0.0.1;
+    the attempt fails with that reason and nothing is sent, to any address."""
+    clock = FakeClock()
+    names = {"hooks.m1.test": "127.0.0.1"}
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return [names[host]]
+
+    async with (
+        receiver() as rec,
+        Deliverer(
+            deliveries, group_wait=WAIT, clock=clock, resolver=resolver, allowed=LOCAL
+        ) as deliverer,
+    ):
+        port = rec.url.rsplit(":", 1)[1]
+        await add_merchant(database_url, "M1", f"http://hooks.m1.test:{port}/hook")
+        await alerts.absorb([overdue("T1")], clock())
+        clock.advance(WAIT)
+        await deliverer.run_once()
+        assert len(rec.received) == 1  # to the address checked, under the URL's name
+        assert rec.received[0].headers["host"] == f"hooks.m1.test:{port}"
+
+        names["hooks.m1.test"] = "10.0.0.1"
+        await alerts.absorb([overdue("T2")], clock())
+        clock.advance(WAIT)
+        await deliverer.run_once()
+    assert len(rec.received) == 1
+    failed = [a for d in await delivery_log(deliveries) for a in d["attempts"] if a["error"]]
+    assert [(a["error"], a["status_code"]) for a in failed] == [
+        ("not sent: hooks.m1.test resolves to 10.0.0.1, which is not a public address", None)
+    ]

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from settlewatch.common.errors import ConfigError
 from settlewatch.common.rate_limits import parse_rate_limit
+from settlewatch.common.webhook_guard import allowed_networks
 
 __all__ = [
     "AlertsSettings",
@@ -124,12 +125,21 @@ class _Settings(BaseSettings):
         raise ValueError("must be a PostgreSQL URL such as postgresql://user@host:5432/db")
 
 
+def _networks(text: str) -> str:
+    allowed_networks(text)  # refused at start, with the reason
+    return text
+
+
 class CommonSettings(_Settings):
     """What every service needs: where the database and the broker are, and its own port."""
 
     port: Port  # each service names its own variable: INGEST_PORT, MATCHER_PORT, ALERTS_PORT
     database_url: str = Field(validation_alias="DATABASE_URL")
     kafka_bootstrap_servers: str = Field(min_length=1, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    # Networks webhooks may reach though not public (SPEC §14): for development only.
+    webhook_allow_private: Annotated[str, AfterValidator(_networks)] = Field(
+        "", validation_alias="SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE"
+    )
 
 
 class IngestSettings(CommonSettings):

@@ -5,7 +5,8 @@
     │   ├── ProblemError        (common.problems) an HTTP request refused, as problem+json
     │   ├── UnknownMerchant     (matcher.core.matcher) a transaction of a merchant not yet seen
     │   ├── Invalid             (alerts.core.lifecycle) an alert change that is not allowed
-    │   └── Rejected            (settlementfiles.model) a settlement file unreadable as its format
+    │   ├── Rejected            (settlementfiles.model) a settlement file unreadable as its format
+    │   └── Blocked             (common.webhook_guard) a webhook URL that reaches a private address
     ├── Unavailable         a dependency did not answer in time: 503 + Retry-After, or a loop
     │   │                   restart; retrying later is right
     │   └── BrokerUnavailable   (common.publisher) the broker did not acknowledge

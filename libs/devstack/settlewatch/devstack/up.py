@@ -25,6 +25,7 @@ from settlewatch.common.config import StackSettings
 from settlewatch.common.db import safe_url
 from settlewatch.common.errors import UsageError
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.common.webhook_guard import LOOPBACK
 from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.devstack.processes import port_is_free
@@ -200,6 +201,8 @@ def _service_env(
     )
     if token is not None:
         env["SETTLEWATCH_API_TOKENS"] = f"{token}=acquirer"
+    # Development: webhooks may reach this machine (a receiver on localhost), nothing else private.
+    env.setdefault("SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE", LOOPBACK)
     return env
 
 

@@ -24,6 +24,7 @@ from settlewatch.common.config import AlertsSettings
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
+from settlewatch.common.webhook_guard import allowed_networks
 
 __all__ = ["create_app"]
 
@@ -52,6 +53,7 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
             group_wait=settings.group_wait,
             clock=clock,
             remind_every=settings.remind_every,
+            allowed=allowed_networks(settings.webhook_allow_private),
         )
         counts = AlertCounts()
         collector = register_alert_counts(counts)

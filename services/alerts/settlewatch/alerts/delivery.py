@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -33,6 +34,13 @@ from settlewatch.alerts.metrics import (
 from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.alerts.repository.rows import Attempt, Job
 from settlewatch.alerts.views import digest_body, webhook_body
+from settlewatch.common.webhook_guard import (
+    Blocked,
+    Network,
+    Resolver,
+    checked_addresses,
+    system_resolver,
+)
 
 __all__ = ["LANES", "LEASE", "Deliverer"]
 
@@ -56,8 +64,11 @@ class Deliverer:
         interval: float = 0.2,
         lanes: int = LANES,
         remind_every: timedelta | None = None,
+        resolver: Resolver = system_resolver,
+        allowed: Sequence[Network] = (),
     ) -> None:
         self._store = store
+        self._resolver, self._allowed = resolver, allowed
         self._wait = group_wait
         self._clock = clock
         self._remind_every = remind_every
@@ -125,7 +136,7 @@ class Deliverer:
         client = await self._lanes.get()
         try:
             sent_at = self._clock()  # once a lane is free: the signature's timestamp is now
-            answer = await _post(client, job, job.url, job.secret, sent_at)
+            answer = await self._checked_post(client, job, job.url, job.secret, sent_at)
         finally:
             self._lanes.put_nowait(client)
         ATTEMPT_SECONDS.observe(answer.latency)
@@ -155,6 +166,21 @@ class Deliverer:
             error=answer.error,
         )
 
+    async def _checked_post(
+        self, client: httpx.AsyncClient, job: Job, url: str, secret: str, sent_at: datetime
+    ) -> _Answer:
+        """Resolve the host, check every address (SPEC §14), and post to the first one, with
+        the URL's host as Host and TLS name: the address connected to is the one checked."""
+        started = time.perf_counter()
+        try:
+            addresses = await checked_addresses(url, self._resolver, self._allowed)
+        except Blocked as exc:
+            return _Answer(None, None, f"not sent: {exc}", time.perf_counter() - started)
+        if not addresses:
+            host = urlsplit(url).hostname
+            return _Answer(None, None, f"not sent: {host} does not resolve", 0.0)
+        return await _post(client, job, url, addresses[0], secret, sent_at)
+
 
 @dataclass(frozen=True)
 class _Answer:
@@ -165,20 +191,26 @@ class _Answer:
 
 
 async def _post(
-    client: httpx.AsyncClient, job: Job, url: str, secret: str, sent_at: datetime
+    client: httpx.AsyncClient, job: Job, url: str, address: str, secret: str, sent_at: datetime
 ) -> _Answer:
-    """One signed POST of the delivery's body; what the endpoint answered, or why not."""
+    """One signed POST of the delivery's body to `address`, for `url`; what the endpoint
+    answered, or why not."""
     started = time.perf_counter()
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    target = urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
+    named = parts.netloc.rpartition("@")[2]  # the Host the endpoint expects
     status: int | None = None
     retry_after: str | None = None
     error: str | None = None
     try:
         response = await client.post(
-            url,
+            target,
             content=job.body,
             headers=headers(secret, job.delivery_id, int(sent_at.timestamp()), job.body)
-            | {"user-agent": USER_AGENT},
+            | {"user-agent": USER_AGENT, "host": named},
             timeout=ATTEMPT_TIMEOUT.total_seconds(),
+            extensions={"sni_hostname": parts.hostname or ""},
         )
         status, retry_after = response.status_code, response.headers.get("retry-after")
         if not response.is_success:

@@ -22,6 +22,7 @@ from settlewatch.common.openapi import register_schemas
 from settlewatch.common.problems import Problem
 from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
+from settlewatch.common.webhook_guard import allowed_networks, system_resolver
 from settlewatch.ingest.context import Ingest
 from settlewatch.ingest.files.desk import ExceptionDesk
 from settlewatch.ingest.files.matching import LineMatcher
@@ -132,6 +133,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    app.state.webhook_resolver = system_resolver
+    app.state.webhook_allowed = allowed_networks(settings.webhook_allow_private)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

@@ -27,6 +27,7 @@ from settlewatch.common.events import (
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
+from settlewatch.common.webhook_guard import Blocked, checked_addresses
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
@@ -72,6 +73,8 @@ async def put_merchant(
     try:
         check_path_id("merchant_id", merchant_id)
         profile = parse_body(await request.body(), _PROFILE).valid
+        if profile.webhook is not None:
+            await _check_webhook(request, profile.webhook.url)
     except ProblemError:
         EVENTS.labels("merchant", "rejected").inc()
         raise
@@ -138,3 +141,16 @@ async def get_merchant(
     if row is None:
         raise ProblemError(404, "merchant not found")
     return JSONResponse(_public(merchant_id, row.profile, row.created_at, row.updated_at))
+
+
+async def _check_webhook(request: Request, url: str) -> None:
+    """422 when the webhook's host is or resolves to an address webhooks must not reach."""
+    state = request.app.state
+    try:
+        await checked_addresses(url, state.webhook_resolver, state.webhook_allowed)
+    except Blocked as exc:
+        raise ProblemError(
+            422,
+            "The webhook URL reaches a private address.",
+            [{"loc": ["body", "webhook", "url"], "msg": str(exc), "type": "private_address"}],
+        ) from exc

@@ -33,9 +33,15 @@ KNOWN = {
 
 
 def environment(service: str) -> dict[str, str]:
-    """The service's environment, `${VAR:?…}` filled in as an operator would."""
+    """The service's environment as compose fills it in: `${VAR:?…}` with what an operator
+    would set, `${VAR-default}` with its default."""
     env = SERVICES[service]["environment"]
-    return {k: re.sub(r"\$\{[^}]+\}", "s3cret-token=acquirer", str(v)) for k, v in env.items()}
+
+    def filled(variable: re.Match[str]) -> str:
+        default = re.fullmatch(r"\w+:?-(.*)", variable[1])
+        return default[1] if default else "s3cret-token=acquirer"
+
+    return {k: re.sub(r"\$\{([^}]+)\}", filled, str(v)) for k, v in env.items()}
 
 
 def test_the_stack_has_every_part() -> None:

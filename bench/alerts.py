@@ -28,10 +28,11 @@ import httpx
 import orjson
 
 from bench.overdue_latency import percentile
-from bench.parts import parts, service_env
+from bench.parts import SECRET_KEY, parts, service_env
 from settlewatch.alerts.core.signing import headers
 from settlewatch.alerts.delivery import LANES
 from settlewatch.common.publisher import Publisher
+from settlewatch.common.sealing import Sealer
 from tests.support.findings import overdue_finding
 from tests.support.receiver import Receiver, receiver
 from tests.support.service import served
@@ -52,14 +53,19 @@ async def add_merchants(database_url: str, count: int, url: str) -> None:
         "name": "m",
         "settlement_bank": "ICBC",
         "settlement_cycle": "T1",
-        "webhook": {"url": url, "secret": SECRET},
+        "webhook": {"url": url},
     }
+    sealer = Sealer([SECRET_KEY])
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await conn.executemany(
             "INSERT INTO merchants (merchant_id, settlement_bank, profile) VALUES ($1, 'ICBC', $2) "
             "ON CONFLICT DO NOTHING",
             [(f"M{m}", orjson.dumps(profile).decode()) for m in range(count)],
+        )
+        await conn.executemany(
+            "INSERT INTO webhook_secrets (merchant_id, key_id, sealed) VALUES ($1, $2, $3)",
+            [(f"M{m}", sealer.key_id, sealer.seal(SECRET)) for m in range(count)],
         )
     finally:
         await conn.close()
@@ -90,7 +96,7 @@ async def raw_posts(url: str, bodies: list[bytes]) -> float:
         async with httpx.AsyncClient() as client:
             while queue:
                 i, body = queue.pop()
-                signed = headers(SECRET, f"msg_raw{i}", int(time.time()), body)
+                signed = headers([SECRET], f"msg_raw{i}", int(time.time()), body)
                 (await client.post(url, content=body, headers=signed)).raise_for_status()
 
     started = time.perf_counter()

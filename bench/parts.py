@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.fernet import Fernet
 
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics, ensure_topics
@@ -105,6 +106,9 @@ async def parts(prefix: str, partitions: int = 12) -> AsyncIterator[Parts]:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+SECRET_KEY = Fernet.generate_key().decode()  # webhook secrets at rest, for this run
+
+
 def service_env(p: Parts, **extra: str) -> dict[str, str]:
     """What a service needs to run on these parts (quiet logs, a short group session)."""
     return {
@@ -114,6 +118,7 @@ def service_env(p: Parts, **extra: str) -> dict[str, str]:
         "SETTLEWATCH_LOG_LEVEL": "WARNING",
         "MATCHER_SESSION_TIMEOUT": "PT2S",
         "SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE": LOOPBACK,  # the benches' receivers are local
+        "SETTLEWATCH_SECRET_KEY": SECRET_KEY,
     } | extra
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from cryptography.fernet import Fernet
 
 from settlewatch.common.webhook_guard import LOOPBACK
 from settlewatch.devstack.broker import EmbeddedBroker
@@ -29,6 +30,8 @@ pytest_plugins = ["tests.support.stack"]
 # The tests' webhook receivers listen on localhost, as under `settlewatch up` (services started by
 # the tests inherit it; the guard's own tests pass their networks explicitly).
 os.environ.setdefault("SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE", LOOPBACK)
+# Webhook secrets are encrypted at rest: the session's key, one for the whole run.
+os.environ.setdefault("SETTLEWATCH_SECRET_KEY", Fernet.generate_key().decode())
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,12 @@ from settlewatch.common.config import (
     load_settings,
 )
 
-REQUIRED = {"DATABASE_URL": "postgresql://u@db:5432/sw", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
+KEY = "Dk3NR5wi4Vu6pPJyWIqINWmmz2scUFo9RLzNSvfRZAs="  # a Fernet key
+REQUIRED = {
+    "DATABASE_URL": "postgresql://u@db:5432/sw",
+    "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+    "SETTLEWATCH_SECRET_KEY": KEY,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -93,11 +98,16 @@ def test_database_url_forms_operators_paste_are_accepted(
 
 
 def test_api_tokens_parse_into_scopes(clean_env: pytest.MonkeyPatch) -> None:
-    setenv(clean_env, **REQUIRED, SETTLEWATCH_API_TOKENS="s3cret=acquirer, m1tok=merchant:M-1")
+    setenv(
+        clean_env,
+        **REQUIRED,
+        SETTLEWATCH_API_TOKENS="s3cret=acquirer, m1tok=merchant:M-1, desk=acquirer:read",
+    )
     tokens = load_settings(IngestSettings).api_tokens
     assert [(t.secret.get_secret_value(), t.scope) for t in tokens] == [
         ("s3cret", "acquirer"),
         ("m1tok", "merchant:M-1"),
+        ("desk", "acquirer:read"),
     ]
 
 
@@ -119,6 +129,9 @@ def test_settings_are_frozen(clean_env: pytest.MonkeyPatch) -> None:
         ({"SETTLEWATCH_API_TOKENS": "tok=root"}, "SETTLEWATCH_API_TOKENS"),
         ({"SETTLEWATCH_API_TOKENS": "no-equals-sign"}, "SETTLEWATCH_API_TOKENS"),
         ({"SETTLEWATCH_LOG_LEVEL": "LOUD"}, "SETTLEWATCH_LOG_LEVEL"),
+        ({"SETTLEWATCH_SECRET_KEY": "short"}, "SETTLEWATCH_SECRET_KEY"),
+        ({"SETTLEWATCH_SECRET_KEY": f"{KEY},short"}, "SETTLEWATCH_SECRET_KEY"),
+        ({"SETTLEWATCH_WEBHOOK_SECRET_OVERLAP": "PT0S"}, "SETTLEWATCH_WEBHOOK_SECRET_OVERLAP"),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -143,6 +156,24 @@ def test_services_require_database_and_broker(clean_env: pytest.MonkeyPatch, mis
     setenv(clean_env, **{k: v for k, v in REQUIRED.items() if k != missing})
     with pytest.raises(ConfigError, match=missing):
         load_settings(IngestSettings)
+
+
+@pytest.mark.parametrize("settings", [IngestSettings, AlertsSettings])
+def test_the_services_that_hold_webhook_secrets_need_a_key(
+    clean_env: pytest.MonkeyPatch, settings: type[IngestSettings | AlertsSettings]
+) -> None:
+    setenv(clean_env, **{k: v for k, v in REQUIRED.items() if k != "SETTLEWATCH_SECRET_KEY"})
+    with pytest.raises(ConfigError, match="SETTLEWATCH_SECRET_KEY"):
+        load_settings(settings)
+    load_settings(MatcherSettings)  # the matcher never sees a secret
+
+
+def test_a_key_never_appears_in_errors(clean_env: pytest.MonkeyPatch) -> None:
+    setenv(clean_env, **REQUIRED | {"SETTLEWATCH_SECRET_KEY": f"{KEY},not-a-key-value"})
+    with pytest.raises(ConfigError) as caught:
+        load_settings(IngestSettings)
+    assert "key 2 is not a Fernet key" in str(caught.value)
+    assert KEY not in str(caught.value) and "not-a-key-value" not in str(caught.value)
 
 
 def test_stack_runs_embedded_parts_when_no_urls_are_given(clean_env: pytest.MonkeyPatch) -> None:

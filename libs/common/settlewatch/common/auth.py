@@ -1,23 +1,25 @@
 """Bearer-token authentication and scopes (SPEC §4).
 
-Scopes: ``acquirer`` (everything) and ``merchant:<id>`` (read-only, that merchant's objects).
-Missing or unknown token → 401; wrong scope → 403; a merchant asking for another merchant's
-object → 404, so the existence of other merchants is not revealed; a token over its rate → 429
-(common.rate_limits). Tokens are compared in
-constant time and never logged.
+Scopes: ``acquirer`` (everything), ``acquirer:read`` (every read, no write) and
+``merchant:<id>`` (read-only, that merchant's objects). A token is one of
+`SETTLEWATCH_API_TOKENS` (the bootstrap, compared in constant time) or one issued through the API
+(common.tokens). Missing, unknown, revoked or expired token → 401; wrong scope → 403; a merchant
+asking for another merchant's object → 404, so the existence of other merchants is not revealed;
+a token over its rate → 429 (common.rate_limits). Tokens are never logged.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from settlewatch.common.config import ApiToken
 from settlewatch.common.rate_limits import RateLimits
+from settlewatch.common.tokens import TokenTable, digest, token_id
 
 __all__ = [
     "AcquirerOnly",
@@ -36,6 +38,11 @@ class Principal:
 
     @property
     def is_acquirer(self) -> bool:
+        """Reads every merchant's objects (``acquirer`` and ``acquirer:read``)."""
+        return self.scope in ("acquirer", "acquirer:read")
+
+    @property
+    def may_write(self) -> bool:
         return self.scope == "acquirer"
 
     @property
@@ -46,44 +53,51 @@ class Principal:
         return self.is_acquirer or (merchant_id is not None and self.merchant_id == merchant_id)
 
 
-def _digest(token: str) -> bytes:
-    # Comparing fixed-length digests keeps the comparison time independent of token lengths.
-    return hashlib.sha256(token.encode()).digest()
-
-
 class Authenticator:
-    def __init__(self, tokens: tuple[ApiToken, ...]) -> None:
-        self._tokens = [(_digest(t.secret.get_secret_value()), t.scope) for t in tokens]
+    def __init__(self, tokens: tuple[ApiToken, ...], issued: TokenTable | None = None) -> None:
+        # Comparing fixed-length digests keeps the comparison time independent of token lengths.
+        self._tokens = [(digest(t.secret.get_secret_value()), t.scope) for t in tokens]
+        self._issued = issued
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("missing bearer token")
-        offered = _digest(token.strip())
+        offered = digest(token.strip())
         found: str | None = None
-        for digest, scope in self._tokens:  # no early exit: every token is compared
-            if hmac.compare_digest(digest, offered):
+        for known, scope in self._tokens:  # no early exit: every token is compared
+            if hmac.compare_digest(known, offered):
                 found = scope
+        if found is None and self._issued is not None:
+            issued = await self._issued.find(offered)
+            if issued is not None and not issued.valid_at(datetime.now(UTC)):
+                raise _unauthorized("revoked or expired token")
+            found = None if issued is None else issued.scope
         if found is None:
             raise _unauthorized("unknown token")
-        return Principal(found, offered[:6].hex())
+        return Principal(found, token_id(offered))
 
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _authenticated(request: Request) -> Principal:
+async def _authenticated(request: Request) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(request.headers.get("authorization"))
+    principal = await authenticator.authenticate(request.headers.get("authorization"))
     limits: RateLimits = request.app.state.rate_limits
     limits.hit(principal.token_id)
+    request.state.principal = principal  # the audit log's actor (common.audit)
     return principal
 
 
-def _acquirer(principal: Annotated[Principal, Depends(_authenticated)]) -> Principal:
+def _acquirer(
+    principal: Annotated[Principal, Depends(_authenticated)], request: Request
+) -> Principal:
     if not principal.is_acquirer:
         raise HTTPException(403, "this operation needs an acquirer token")
+    if not principal.may_write and request.method not in ("GET", "HEAD"):
+        raise HTTPException(403, "this token may only read (scope acquirer:read)")
     return principal
 
 

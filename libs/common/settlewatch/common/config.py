@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from settlewatch.common.errors import ConfigError
 from settlewatch.common.rate_limits import parse_rate_limit
+from settlewatch.common.sealing import Sealer, parse_keys
 from settlewatch.common.webhook_guard import allowed_networks
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 _ID = r"[A-Za-z0-9._:-]{1,64}"
-_SCOPE = re.compile(rf"acquirer|merchant:{_ID}")
+SCOPE = re.compile(rf"acquirer|acquirer:read|merchant:{_ID}")
 _DB_SCHEMES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
 
 
@@ -77,8 +78,10 @@ def _parse_tokens(raw: object) -> object:
         # Never echo the token itself: config errors end up in logs.
         if not sep or not secret:
             raise ValueError(f"entry {number} is not of the form token=scope")
-        if not _SCOPE.fullmatch(scope):
-            raise ValueError(f"entry {number} has scope {scope!r}; use acquirer or merchant:<id>")
+        if not SCOPE.fullmatch(scope):
+            raise ValueError(
+                f"entry {number} has scope {scope!r}; use acquirer, acquirer:read or merchant:<id>"
+            )
         tokens.append(ApiToken(secret=SecretStr(secret), scope=scope))
     return tuple(tokens)
 
@@ -142,8 +145,28 @@ class CommonSettings(_Settings):
     )
 
 
-class IngestSettings(CommonSettings):
+def _keys(secret: SecretStr) -> SecretStr:
+    parse_keys(secret.get_secret_value())  # refused at start, with the reason (never the key)
+    return secret
+
+
+class _SealsSecrets(_Settings):
+    """The services that read or write webhook secrets: encrypted at rest (SPEC §14)."""
+
+    secret_key: Annotated[SecretStr, AfterValidator(_keys)] = Field(
+        validation_alias="SETTLEWATCH_SECRET_KEY"
+    )
+
+    def sealer(self) -> Sealer:
+        return Sealer(parse_keys(self.secret_key.get_secret_value()))
+
+
+class IngestSettings(CommonSettings, _SealsSecrets):
     port: Port = Field(8001, validation_alias="INGEST_PORT")
+    # After a webhook secret is replaced, the old one still signs for this long (SPEC §14).
+    webhook_secret_overlap: PositiveDuration = Field(
+        timedelta(hours=24), validation_alias="SETTLEWATCH_WEBHOOK_SECRET_OVERLAP"
+    )
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_BODY_BYTES"
     )
@@ -187,7 +210,7 @@ class MatcherSettings(CommonSettings):
     )
 
 
-class AlertsSettings(CommonSettings):
+class AlertsSettings(CommonSettings, _SealsSecrets):
     port: Port = Field(8003, validation_alias="ALERTS_PORT")
     group_wait: PositiveDuration = Field(
         timedelta(seconds=10), validation_alias="SETTLEWATCH_GROUP_WAIT"

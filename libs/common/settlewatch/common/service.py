@@ -13,7 +13,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from settlewatch.common.audit import AuditChanges
 from settlewatch.common.auth import Authenticator
 from settlewatch.common.config import CommonSettings, ConfigError, load_settings
 from settlewatch.common.db import create_engine, ping
@@ -36,6 +37,7 @@ from settlewatch.common.loops import Loops
 from settlewatch.common.metrics import BUILD_INFO, DEPENDENCY_UP, HTTP_REQUEST_SECONDS
 from settlewatch.common.problems import install_problem_handlers
 from settlewatch.common.rate_limits import RateLimits, parse_rate_limit
+from settlewatch.common.tokens import TokenTable
 
 __all__ = [
     "Resources",
@@ -97,13 +99,17 @@ def create_service_app(
     description: str = "",
     routers: Sequence[APIRouter] = (),
     lifespan: ServiceLifespan | None = None,
+    unaudited: Collection[str] = (),
 ) -> FastAPI:
-    """The app of a service: its routers plus health, readiness, metrics and problem+json."""
+    """The app of a service: its routers plus health, readiness, metrics and problem+json;
+    every change through its routes is audited but those of the `unaudited` route templates."""
 
     @asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with _open_resources(settings) as resources:
             app.state.resources = resources
+            app.state.tokens = TokenTable(resources.engine)
+            app.state.authenticator = Authenticator(settings.api_tokens, app.state.tokens)
             if lifespan is None:
                 yield
             else:
@@ -119,6 +125,7 @@ def create_service_app(
     BUILD_INFO.info({"service": service, "version": version("settlewatch")})
     install_problem_handlers(app)
     app.add_middleware(_ObserveRequests)
+    app.add_middleware(AuditChanges, service=service, unaudited=unaudited)
     for router in routers:
         app.include_router(router)
 

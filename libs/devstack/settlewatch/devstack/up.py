@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
+from cryptography.fernet import Fernet
 
 from settlewatch.cli.commands import SERVICES
 from settlewatch.common.config import StackSettings
@@ -57,6 +58,15 @@ def _dev_token(data_dir: Path) -> str:
     path = data_dir / "dev-token"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(24) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _dev_secret_key(data_dir: Path) -> str:
+    """The key webhook secrets are encrypted under, kept beside the data it opens."""
+    path = data_dir / "secret-key"
+    if not path.exists():
+        path.write_text(Fernet.generate_key().decode() + "\n")
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -100,6 +110,8 @@ async def run_up(settings: StackSettings, out: TextIO = sys.stdout) -> None:
     async with AsyncExitStack() as stack:
         postgres, database_url = await _database(settings, data_dir, stack)
         broker, bootstrap = await _broker(settings, data_dir, stack)
+        # The migration encrypts secrets stored before 0015; the services get the key from here.
+        os.environ.setdefault("SETTLEWATCH_SECRET_KEY", _dev_secret_key(data_dir))
         await asyncio.to_thread(migrate, database_url)
 
         async def prepare_topics() -> None:

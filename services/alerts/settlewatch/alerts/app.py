@@ -40,7 +40,8 @@ def _wall() -> datetime:
 def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
-        alerts, deliveries = Alerts(resources.engine), Deliveries(resources.engine)
+        alerts = Alerts(resources.engine)
+        deliveries = Deliveries(resources.engine, settings.sealer())
         app.state.alerts, app.state.deliveries, app.state.clock = alerts, deliveries, clock
         publisher = Publisher(
             settings.kafka_bootstrap_servers,

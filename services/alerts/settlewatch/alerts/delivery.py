@@ -124,8 +124,11 @@ class Deliverer:
         return created
 
     async def _attempt(self, job: Job) -> Attempt:
-        if job.url is None or job.secret is None:
+        if job.url is None:
             return Attempt(job, Outcome("failed"), made=False, error="the merchant has no webhook")
+        if not job.secrets:
+            error = "no webhook secret this service can open: check SETTLEWATCH_SECRET_KEY"
+            return Attempt(job, Outcome("failed"), made=False, error=error)
         if job.disabled:
             return Attempt(
                 job,
@@ -136,7 +139,7 @@ class Deliverer:
         client = await self._lanes.get()
         try:
             sent_at = self._clock()  # once a lane is free: the signature's timestamp is now
-            answer = await self._checked_post(client, job, job.url, job.secret, sent_at)
+            answer = await self._checked_post(client, job, job.url, sent_at)
         finally:
             self._lanes.put_nowait(client)
         ATTEMPT_SECONDS.observe(answer.latency)
@@ -167,7 +170,7 @@ class Deliverer:
         )
 
     async def _checked_post(
-        self, client: httpx.AsyncClient, job: Job, url: str, secret: str, sent_at: datetime
+        self, client: httpx.AsyncClient, job: Job, url: str, sent_at: datetime
     ) -> _Answer:
         """Resolve the host, check every address (SPEC §14), and post to the first one, with
         the URL's host as Host and TLS name: the address connected to is the one checked."""
@@ -179,7 +182,7 @@ class Deliverer:
         if not addresses:
             host = urlsplit(url).hostname
             return _Answer(None, None, f"not sent: {host} does not resolve", 0.0)
-        return await _post(client, job, url, addresses[0], secret, sent_at)
+        return await _post(client, job, url, addresses[0], sent_at)
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,7 @@ class _Answer:
 
 
 async def _post(
-    client: httpx.AsyncClient, job: Job, url: str, address: str, secret: str, sent_at: datetime
+    client: httpx.AsyncClient, job: Job, url: str, address: str, sent_at: datetime
 ) -> _Answer:
     """One signed POST of the delivery's body to `address`, for `url`; what the endpoint
     answered, or why not."""
@@ -207,7 +210,7 @@ async def _post(
         response = await client.post(
             target,
             content=job.body,
-            headers=headers(secret, job.delivery_id, int(sent_at.timestamp()), job.body)
+            headers=headers(job.secrets, job.delivery_id, int(sent_at.timestamp()), job.body)
             | {"user-agent": USER_AGENT, "host": named},
             timeout=ATTEMPT_TIMEOUT.total_seconds(),
             extensions={"sni_hostname": parts.hostname or ""},

@@ -34,6 +34,7 @@ from settlewatch.ingest.limits import BodySizeLimit
 from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.ingest.registry import MerchantRegistry
 from settlewatch.ingest.routes import (
+    audit,
     calendars,
     events,
     exceptions,
@@ -42,7 +43,9 @@ from settlewatch.ingest.routes import (
     merchants,
     payouts,
     terminals,
+    tokens,
 )
+from settlewatch.ingest.webhook_secrets import WebhookSecrets
 from settlewatch.settlementfiles.csvmap import FileMapping
 
 __all__ = ["create_app"]
@@ -75,6 +78,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             timeout=PUBLISH_TIMEOUT_S,
         )
         findings = FindingsOutbox(resources.engine, publisher, topics, _wall)
+        webhook_secrets = WebhookSecrets(settings.sealer(), settings.webhook_secret_overlap)
+        await webhook_secrets.reseal(resources.engine)  # after a key rotation
         reconciler = PayoutReconciler(
             resources.engine,
             _wall,
@@ -99,6 +104,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             line_matcher=line_matcher,
             reconciler=reconciler,
             desk=ExceptionDesk(resources.engine, _wall, findings.wake, line_matcher.wake),
+            webhook_secrets=webhook_secrets,
         )
         pulses = PulseWriter(
             publisher,
@@ -130,8 +136,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
             files.router,
             payouts.router,
             exceptions.router,
+            tokens.router,
+            audit.router,
         ),
         lifespan=lifespan,
+        # Events are data, not changes: each payment keeps its own history (common.audit).
+        unaudited=("/v1/transactions", "/v1/settlements"),
     )
     app.state.webhook_resolver = system_resolver
     app.state.webhook_allowed = allowed_networks(settings.webhook_allow_private)

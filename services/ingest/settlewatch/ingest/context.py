@@ -18,6 +18,7 @@ from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.reference import References
 from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.registry import MerchantRegistry
+from settlewatch.ingest.webhook_secrets import WebhookSecrets
 
 __all__ = ["Ingest", "IngestDep"]
 
@@ -35,6 +36,7 @@ class Ingest:
     line_matcher: LineMatcher
     reconciler: PayoutReconciler
     desk: ExceptionDesk
+    webhook_secrets: WebhookSecrets
 
 
 def _ingest(request: Request) -> Ingest:

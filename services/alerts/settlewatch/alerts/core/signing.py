@@ -1,11 +1,14 @@
 """Standard Webhooks signatures (SPEC §7): ``v1,<base64 HMAC-SHA256>`` over
-``{webhook-id}.{webhook-timestamp}.{body}``, keyed with the base64 after ``whsec_``."""
+``{webhook-id}.{webhook-timestamp}.{body}``, keyed with the base64 after ``whsec_``. While a
+replaced secret still signs (SPEC §14), the header carries one signature per secret, separated
+by spaces, as the standard allows: a receiver with either secret verifies the request."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 __all__ = ["headers", "signature"]
 
@@ -21,12 +24,12 @@ def signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def headers(secrets: Sequence[str], webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     """The headers of one attempt: the id is the delivery's (stable across retries), the
-    timestamp the attempt's."""
+    timestamp the attempt's, a signature for each of the merchant's `secrets`."""
     return {
         "content-type": "application/json",
         "webhook-id": webhook_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret, webhook_id, timestamp, body),
+        "webhook-signature": " ".join(signature(s, webhook_id, timestamp, body) for s in secrets),
     }

@@ -3,11 +3,13 @@ attempt, disabled endpoints, retries by hand, retention."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+from asyncpg import Record
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.alerts.core.grouping import Pending
@@ -24,9 +26,11 @@ from settlewatch.alerts.repository.rows import (
     DeliveryStatus,
     Job,
 )
+from settlewatch.common.sealing import Sealer, SealingError
 
 __all__ = ["Deliveries", "Render", "RenderDigest"]
 
+_log = logging.getLogger(__name__)
 # The body of a delivery, fixed when it is created: its first alert's type and merchant, its
 # alerts, the time.
 Render = Callable[[Pending, Sequence[AlertRow], datetime], bytes]
@@ -45,8 +49,9 @@ _TO_REMIND = (
 
 
 class Deliveries:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: Sealer) -> None:
         self._engine = engine
+        self._sealer = sealer  # opens the webhook secrets (SPEC §14)
 
     async def waiting(self, ready_before: datetime, limit: int = 50_000) -> list[Pending]:
         """Alerts to notify that are not in a delivery yet, oldest first; none while even the
@@ -163,15 +168,21 @@ class Deliveries:
                 limit,
             )
             merchants = sorted({r["merchant_id"] for r in rows})
-            hooks = {
-                r["merchant_id"]: (r["url"], r["secret"])
+            urls = {
+                r["merchant_id"]: r["url"]
                 for r in await db.fetch(
-                    "SELECT merchant_id, profile->'webhook'->>'url' AS url, "
-                    "profile->'webhook'->>'secret' AS secret FROM merchants "
+                    "SELECT merchant_id, profile->'webhook'->>'url' AS url FROM merchants "
                     "WHERE merchant_id = ANY($1::text[])",
                     merchants,
                 )
             }
+            sealed = await db.fetch(
+                "SELECT merchant_id, sealed FROM webhook_secrets "
+                "WHERE merchant_id = ANY($1::text[]) AND (retires_at IS NULL OR retires_at > $2) "
+                "ORDER BY merchant_id, retires_at DESC NULLS FIRST, id DESC",
+                merchants,
+                now,
+            )
             disabled = {
                 (r["merchant_id"], r["url"])
                 for r in await db.fetch(
@@ -180,9 +191,10 @@ class Deliveries:
                     merchants,
                 )
             }
+        secrets_of = self._open(sealed)
         jobs = []
         for r in rows:
-            url, secret = hooks.get(r["merchant_id"], (None, None))
+            url = urls.get(r["merchant_id"])
             jobs.append(
                 Job(
                     delivery_id=r["delivery_id"],
@@ -191,11 +203,22 @@ class Deliveries:
                     attempt=r["attempts"] + 1,
                     first_alert_at=r["first_alert_at"],
                     url=url,
-                    secret=secret,
+                    secrets=secrets_of.get(r["merchant_id"], ()),
                     disabled=(r["merchant_id"], url) in disabled,
                 )
             )
         return jobs
+
+    def _open(self, sealed: Sequence[Record]) -> dict[str, tuple[str, ...]]:
+        """Each merchant's secrets in clear, the current one first; one no key opens is left
+        out (the attempt fails, saying so)."""
+        opened: dict[str, list[str]] = defaultdict(list)
+        for r in sealed:
+            try:
+                opened[r["merchant_id"]].append(self._sealer.open(r["sealed"]))
+            except SealingError:
+                _log.error("webhook secret not opened", extra={"merchant_id": r["merchant_id"]})
+        return {merchant: tuple(found) for merchant, found in opened.items()}
 
     async def record(self, attempts: Sequence[Attempt], now: datetime) -> None:
         """Log the attempts made and move each delivery on, in one transaction."""

@@ -94,7 +94,7 @@ class Job:
     attempt: int  # the number of this attempt, 1 for the first
     first_alert_at: datetime
     url: str | None  # None: the merchant has no webhook any more
-    secret: str | None
+    secrets: tuple[str, ...]  # the current secret first; a replaced one while it still signs
     disabled: bool  # the endpoint answered 410 Gone before
 
 

@@ -43,10 +43,11 @@ MASKED_SECRET = "whsec_**********"
 
 
 def _stored(profile: MerchantProfile) -> dict[str, Any]:
-    """The profile as kept in the database: JSON, with the webhook secret (needed to sign)."""
+    """The profile as kept in the database: JSON, without the webhook secret (sealed apart,
+    ingest.webhook_secrets)."""
     data = profile.model_dump(mode="json")
     if profile.webhook is not None:
-        data["webhook"]["secret"] = profile.webhook.secret.get_secret_value()
+        del data["webhook"]["secret"]
     return data
 
 
@@ -101,7 +102,9 @@ async def put_merchant(
     )
     try:
         async with ingest.engine.begin() as conn:
-            row = (await conn.execute(upsert)).one()
+            row = (await conn.execute(upsert)).one()  # locks the merchant's row till commit
+            secret = profile.webhook.secret.get_secret_value() if profile.webhook else None
+            await ingest.webhook_secrets.keep(conn, merchant_id, secret)
             await ingest.publisher.publish(
                 ingest.topics.transactions,
                 [

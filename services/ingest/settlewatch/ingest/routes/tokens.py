@@ -1,0 +1,165 @@
+"""POST/GET/DELETE /v1/tokens: tokens issued through the API (SPEC §14).
+
+The token is in the answer to its creation only; the table keeps its SHA-256 (common.tokens).
+Revoking sets ``revoked_at``: ingest refuses the token at once, the other services within
+common.tokens.REVOCATION_SECONDS. The tokens of `SETTLEWATCH_API_TOKENS` (the bootstrap) are not
+listed and cannot be revoked here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from sqlalchemy import func, select, tuple_, update
+
+from settlewatch.common.auth import AcquirerOnly
+from settlewatch.common.config import SCOPE
+from settlewatch.common.cursors import decode_cursor, encode_cursor
+from settlewatch.common.openapi import json_body
+from settlewatch.common.problems import ProblemError
+from settlewatch.common.tokens import TokenTable, digest, new_token, token_id
+from settlewatch.ingest.context import IngestDep
+from settlewatch.ingest.routes.common import ERRORS
+from settlewatch.ingest.validation import parse_body, reject
+from settlewatch.schema.access import api_tokens
+
+router = APIRouter(tags=["tokens"])
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: str = Field(pattern=SCOPE.pattern.join(("^(?:", ")$")), examples=["merchant:M1001"])
+    description: str = Field(min_length=1, max_length=200)
+    expires_at: AwareDatetime | None = None
+
+
+class TokenOut(BaseModel):
+    token_id: str
+    scope: str
+    description: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedToken(TokenOut):
+    token: str = Field(description="The bearer token: shown in this answer only.")
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+    next_cursor: str | None
+
+
+_TOKEN_IN = TypeAdapter(TokenIn)
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
+_EXAMPLE = {"scope": "merchant:M1001", "description": "merchant portal of M1001"}
+_COLUMNS = (
+    api_tokens.c.token_id,
+    api_tokens.c.scope,
+    api_tokens.c.description,
+    api_tokens.c.created_by,
+    api_tokens.c.created_at,
+    api_tokens.c.expires_at,
+    api_tokens.c.revoked_at,
+)
+
+
+@router.post(
+    "/v1/tokens",
+    status_code=201,
+    summary="Issue a token (`acquirer`, `acquirer:read` or `merchant:<id>`); the token is shown "
+    "in this answer only.",
+    openapi_extra=json_body(TokenIn, _EXAMPLE),
+    responses=ERRORS,
+)
+async def create_token(
+    request: Request, principal: AcquirerOnly, ingest: IngestDep
+) -> CreatedToken:
+    wanted = parse_body(await request.body(), _TOKEN_IN).valid
+    merchant = wanted.scope.removeprefix("merchant:")
+    if merchant != wanted.scope and await ingest.registry.unknown([merchant]):
+        reject([{"loc": ["body", "scope"], "msg": f"merchant {merchant} is not registered"}])
+    if wanted.expires_at is not None and wanted.expires_at <= ingest.clock():
+        reject([{"loc": ["body", "expires_at"], "msg": "must be in the future"}])
+    token = new_token()
+    hashed = digest(token)
+    insert = (
+        api_tokens.insert()
+        .values(
+            token_id=token_id(hashed),
+            digest=hashed,
+            scope=wanted.scope,
+            description=wanted.description,
+            created_by=principal.token_id,
+            expires_at=wanted.expires_at,
+        )
+        .returning(*_COLUMNS)
+    )
+    async with ingest.engine.begin() as conn:
+        row = (await conn.execute(insert)).one()
+    request.state.audit = {"token_id": row.token_id, "scope": row.scope}
+    return CreatedToken(token=token, **row._asdict())
+
+
+@router.get(
+    "/v1/tokens",
+    summary="Tokens issued through the API, newest first (never the tokens themselves).",
+    responses={401: ERRORS[401], 403: ERRORS[403], 422: ERRORS[422]},
+)
+async def list_tokens(
+    _: AcquirerOnly,
+    ingest: IngestDep,
+    scope: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> TokenList:
+    query = select(*_COLUMNS).order_by(api_tokens.c.created_at.desc(), api_tokens.c.token_id.desc())
+    if scope is not None:
+        query = query.where(api_tokens.c.scope == scope)
+    if (after := decode_cursor(cursor)) is not None:
+        query = query.where(tuple_(api_tokens.c.created_at, api_tokens.c.token_id) < after)
+    async with ingest.engine.connect() as conn:
+        rows = (await conn.execute(query.limit(limit))).all()
+    items = [TokenOut(**row._asdict()) for row in rows]
+    last = items[-1] if len(items) == limit else None
+    return TokenList(
+        items=items,
+        next_cursor=None if last is None else encode_cursor(last.created_at, last.token_id),
+    )
+
+
+@router.delete(
+    "/v1/tokens/{token_id}",
+    status_code=204,
+    summary="Revoke a token: refused here at once, by every service within 5 s.",
+    responses={
+        401: ERRORS[401],
+        403: ERRORS[403],
+        404: ERRORS[422] | {"description": "No such token."},
+    },
+)
+async def revoke_token(
+    token_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep
+) -> Response:
+    if not _TOKEN_ID.fullmatch(token_id):
+        raise ProblemError(404, "token not found")
+    revoke = (
+        update(api_tokens)
+        .where(api_tokens.c.token_id == token_id)
+        .values(revoked_at=func.coalesce(api_tokens.c.revoked_at, func.now()))
+        .returning(api_tokens.c.digest)
+    )
+    async with ingest.engine.begin() as conn:
+        hashed = (await conn.execute(revoke)).scalar_one_or_none()
+    if hashed is None:
+        raise ProblemError(404, "token not found")
+    tokens: TokenTable = request.app.state.tokens
+    tokens.forget(hashed)
+    return Response(status_code=204)

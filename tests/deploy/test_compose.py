@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from settlewatch.cli.main import _parser
 from settlewatch.common.config import (
@@ -32,6 +33,13 @@ KNOWN = {
 }
 
 
+# What an operator exports before `docker compose up` (the file's header says so).
+OPERATOR_SETS = {
+    "SETTLEWATCH_API_TOKENS": "s3cret-token=acquirer",
+    "SETTLEWATCH_SECRET_KEY": Fernet.generate_key().decode(),
+}
+
+
 def environment(service: str) -> dict[str, str]:
     """The service's environment as compose fills it in: `${VAR:?…}` with what an operator
     would set, `${VAR-default}` with its default."""
@@ -39,7 +47,7 @@ def environment(service: str) -> dict[str, str]:
 
     def filled(variable: re.Match[str]) -> str:
         default = re.fullmatch(r"\w+:?-(.*)", variable[1])
-        return default[1] if default else "s3cret-token=acquirer"
+        return default[1] if default else OPERATOR_SETS[re.match(r"\w+", variable[1])[0]]
 
     return {k: re.sub(r"\$\{([^}]+)\}", filled, str(v)) for k, v in env.items()}
 

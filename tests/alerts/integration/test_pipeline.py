@@ -19,6 +19,7 @@ from settlewatch.alerts.app import create_app as create_alerts
 from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
+from settlewatch.common.tokens import digest, token_id
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
 from tests.alerts.integration.conftest import SECRET
@@ -31,6 +32,7 @@ from tests.support.receiver import receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 AS_M1 = {"authorization": f"Bearer {MERCHANT_M1}"}
+ACQUIRER_ID = token_id(digest(ACQUIRER))
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 40.0) -> None:
@@ -160,6 +162,16 @@ async def test_forty_overdue_payments_reach_the_merchant_signed_in_one_or_two_de
         assert again.headers["content-type"] == "application/problem+json"
         bad = await alerts.post(f"{alert_url}/ack", json={"note": "x", "extra": 1})
         assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["body", "extra"]
+
+        # Who did it is in the audit log, by token id; refusals are not changes.
+        audit = (await ingest.get("/v1/audit", params={"actor": ACQUIRER_ID})).json()["items"]
+        logged = [(e["service"], e["action"], e["target"]) for e in reversed(audit)]
+        assert logged == [
+            ("ingest", "PUT /v1/merchants/{merchant_id}", "/v1/merchants/M1"),
+            ("ingest", "PUT /v1/merchants/{merchant_id}", "/v1/merchants/M2"),
+            ("alerts", "POST /v1/alerts/{alert_id}/ack", f"{alert_url}/ack"),
+            ("alerts", "POST /v1/alerts/{alert_id}/resolve", f"{alert_url}/resolve"),
+        ]
         assert (await alerts.get("/v1/alerts", params={"cursor": "nope"})).status_code == 422
         assert (await alerts.get("/v1/alerts", params={"limit": 1001})).status_code == 422
 

@@ -12,6 +12,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from settlewatch.common.db import create_engine
+from settlewatch.common.errors import ConfigError
+from settlewatch.common.sealing import Sealer, parse_keys
 from settlewatch.matcher.codec import reference_to_json
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import PartitionState
@@ -180,3 +182,38 @@ async def test_typed_payments_go_back_to_documents_and_forth(database_url: str) 
         assert orjson.loads(orjson.dumps(loaded)) == orjson.loads(orjson.dumps(payment))
     finally:
         await engine.dispose()
+
+
+async def test_webhook_secrets_in_clear_are_sealed_and_opened_again_on_downgrade(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0015 moves each secret out of the profile, encrypted; its downgrade puts it back."""
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    profile = {"name": "M1", "webhook": {"url": "https://m1.example.com/h", "secret": secret}}
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0014")
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "INSERT INTO merchants (merchant_id, settlement_bank, profile) "
+            "VALUES ('M1', 'ICBC', $1::jsonb), ('M2', 'ICBC', '{\"webhook\": null}')",
+            orjson.dumps(profile).decode(),
+        )
+        monkeypatch.delenv("SETTLEWATCH_SECRET_KEY")
+        with pytest.raises(ConfigError, match="set SETTLEWATCH_SECRET_KEY"):
+            await asyncio.to_thread(migrate, database_url)
+        monkeypatch.undo()
+
+        await asyncio.to_thread(migrate, database_url)
+        moved = await conn.fetchval("SELECT profile FROM merchants WHERE merchant_id = 'M1'")
+        sealed = await conn.fetchval("SELECT sealed FROM webhook_secrets WHERE merchant_id = 'M1'")
+        assert orjson.loads(moved)["webhook"] == {"url": "https://m1.example.com/h"}
+        assert secret not in sealed
+        keys = parse_keys(os.environ["SETTLEWATCH_SECRET_KEY"])
+        assert Sealer(keys).open(sealed) == secret
+
+        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0014")
+        back = await conn.fetchval("SELECT profile FROM merchants WHERE merchant_id = 'M1'")
+        assert orjson.loads(back) == profile
+        await asyncio.to_thread(migrate, database_url)
+    finally:
+        await conn.close()

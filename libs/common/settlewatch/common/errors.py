@@ -13,6 +13,7 @@
     ├── Fenced              another instance took over what this one worked on: stop, resume
     │   └── LostOwnership       (matcher.store) the matcher lost a partition's generation
     ├── ConfigError         the environment holds a value settlewatch cannot use (exit 2)
+    │   └── SealingError        (common.sealing) no key of SETTLEWATCH_SECRET_KEY opens a secret
     └── UsageError          a command cannot do what it was asked as asked (exit 2)
         ├── DeadLetterError     (cli.deadletters)
         ├── ImportError_        (cli.importing) a file that cannot be sent to ingest

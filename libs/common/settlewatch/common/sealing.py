@@ -13,10 +13,12 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from settlewatch.common.errors import ConfigError
+
 __all__ = ["Sealer", "SealingError", "parse_keys"]
 
 
-class SealingError(Exception):
+class SealingError(ConfigError):
     """A sealed secret that no configured key opens."""
 
 

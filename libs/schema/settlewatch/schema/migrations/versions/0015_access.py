@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
+from settlewatch.common.errors import ConfigError
 from settlewatch.common.sealing import Sealer, parse_keys
 
 revision = "0015"
@@ -37,7 +38,7 @@ _APPEND_ONLY = (
 def _sealer() -> Sealer:
     keys = parse_keys(os.environ.get("SETTLEWATCH_SECRET_KEY", ""))
     if not keys:
-        raise RuntimeError(
+        raise ConfigError(
             "merchants have webhook secrets: set SETTLEWATCH_SECRET_KEY to encrypt them"
         )
     return Sealer(keys)

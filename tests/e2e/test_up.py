@@ -65,15 +65,22 @@ def test_up_runs_everything_on_embedded_parts_and_ctrl_c_leaves_nothing_behind(
     assert not list((stack.data_dir / "run").glob("*.pid"))
 
 
-def test_a_second_start_keeps_the_data_and_the_dev_token(start_stack: StartStack) -> None:
-    first = start_stack()
+def test_a_second_start_keeps_the_data_the_dev_token_and_the_secret_key(
+    start_stack: StartStack,
+) -> None:
+    no_key = {"SETTLEWATCH_SECRET_KEY": ""}  # `up` makes one, as on a developer's machine
+    first = start_stack(no_key)
     first.wait_ready()
     token = (first.data_dir / "dev-token").read_text().strip()
+    key_file = first.data_dir / "secret-key"
+    key = key_file.read_text()
+    assert key_file.stat().st_mode & 0o777 == 0o600
     assert first.stop() == 0
 
-    second = start_stack()
+    second = start_stack(no_key)
     second.wait_ready()
     assert f"dev acquirer token: {token}" in second.stdout.read_text()
+    assert key_file.read_text() == key  # the secrets sealed under it still open
     assert second.stop(signal.SIGTERM) == 0
 
 

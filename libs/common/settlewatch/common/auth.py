@@ -54,7 +54,7 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, tokens: tuple[ApiToken, ...], issued: TokenTable | None = None) -> None:
+    def __init__(self, tokens: tuple[ApiToken, ...], issued: TokenTable) -> None:
         # Comparing fixed-length digests keeps the comparison time independent of token lengths.
         self._tokens = [(digest(t.secret.get_secret_value()), t.scope) for t in tokens]
         self._issued = issued
@@ -68,7 +68,7 @@ class Authenticator:
         for known, scope in self._tokens:  # no early exit: every token is compared
             if hmac.compare_digest(known, offered):
                 found = scope
-        if found is None and self._issued is not None:
+        if found is None:
             issued = await self._issued.find(offered)
             if issued is not None and not issued.valid_at(datetime.now(UTC)):
                 raise _unauthorized("revoked or expired token")

@@ -120,7 +120,6 @@ def create_service_app(
     app = FastAPI(
         title=title, description=description, version=version("settlewatch"), lifespan=app_lifespan
     )
-    app.state.authenticator = Authenticator(settings.api_tokens)
     app.state.rate_limits = RateLimits(parse_rate_limit(settings.rate_limit))
     BUILD_INFO.info({"service": service, "version": version("settlewatch")})
     install_problem_handlers(app)

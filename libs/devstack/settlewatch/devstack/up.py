@@ -111,7 +111,8 @@ async def run_up(settings: StackSettings, out: TextIO = sys.stdout) -> None:
         postgres, database_url = await _database(settings, data_dir, stack)
         broker, bootstrap = await _broker(settings, data_dir, stack)
         # The migration encrypts secrets stored before 0015; the services get the key from here.
-        os.environ.setdefault("SETTLEWATCH_SECRET_KEY", _dev_secret_key(data_dir))
+        if not os.environ.get("SETTLEWATCH_SECRET_KEY"):
+            os.environ["SETTLEWATCH_SECRET_KEY"] = _dev_secret_key(data_dir)
         await asyncio.to_thread(migrate, database_url)
 
         async def prepare_topics() -> None:

@@ -14,14 +14,16 @@ import pytest
 import pytest_asyncio
 import standardwebhooks
 from cryptography.fernet import Fernet
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.alerts.delivery import Deliverer
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.common.config import IngestSettings
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.common.sealing import Sealer
 from settlewatch.ingest.app import create_app
-from tests.alerts.integration.conftest import LOCAL, FakeClock, overdue
+from tests.alerts.integration.conftest import LOCAL, FakeClock, add_merchant, overdue
 from tests.ingest.integration.conftest import ACQUIRER, PROFILE, TOKENS
 from tests.support.apps import app_client
 from tests.support.receiver import Received, receiver
@@ -143,3 +145,22 @@ async def test_ingest_reseals_every_secret_under_a_new_first_key(
     finally:
         await conn.close()
     assert Fernet(new_key).decrypt(sealed.encode()).decode() == OLD
+
+
+async def test_a_secret_no_configured_key_opens_fails_the_delivery_saying_so(
+    database_url: str, engine: AsyncEngine, alerts: Alerts
+) -> None:
+    clock = FakeClock()
+    wrong_key = Deliveries(engine, Sealer([Fernet.generate_key().decode()]))
+    async with (
+        receiver() as rec,
+        Deliverer(wrong_key, group_wait=WAIT, clock=clock, allowed=LOCAL) as deliverer,
+    ):
+        await add_merchant(database_url, "M1", f"{rec.url}/hook")  # sealed under the real key
+        await alerts.absorb([overdue("T1")], clock())
+        clock.advance(WAIT)
+        await deliverer.run_once()
+    assert rec.received == []
+    [delivery] = await wrong_key.page(merchant_id="M1", status=None, after=None, limit=5)
+    assert delivery.status == "failed"
+    assert "no webhook secret this service can open" in (delivery.last_error or "")

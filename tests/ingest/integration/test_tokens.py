@@ -164,3 +164,12 @@ async def test_tokens_are_listed_newest_first_page_by_page(client: httpx.AsyncCl
         if not (cursor := page["next_cursor"]):
             break
     assert seen[:5] == [f"p{n}" for n in reversed(range(5))]
+
+
+async def test_a_list_asked_for_a_scope_that_cannot_exist_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    for scope in ("root", "merchant:a\x00b", "x" * 200):
+        refused = await client.get("/v1/tokens", params={"scope": scope})
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["loc"] == ["query", "scope"]

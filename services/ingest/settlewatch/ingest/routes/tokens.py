@@ -28,12 +28,13 @@ from settlewatch.ingest.validation import parse_body, reject
 from settlewatch.schema.access import api_tokens
 
 router = APIRouter(tags=["tokens"])
+_SCOPE = SCOPE.pattern.join(("^(?:", ")$"))
 
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scope: str = Field(pattern=SCOPE.pattern.join(("^(?:", ")$")), examples=["merchant:M1001"])
+    scope: str = Field(pattern=_SCOPE, examples=["merchant:M1001"])
     description: str = Field(min_length=1, max_length=200)
     expires_at: AwareDatetime | None = None
 
@@ -116,7 +117,7 @@ async def create_token(
 async def list_tokens(
     _: AcquirerOnly,
     ingest: IngestDep,
-    scope: Annotated[str | None, Query(max_length=100)] = None,
+    scope: Annotated[str | None, Query(pattern=_SCOPE)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> TokenList:

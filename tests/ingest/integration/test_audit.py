@@ -59,6 +59,15 @@ async def test_changes_are_logged_with_the_token_id_and_nothing_else_is(
         (ACQUIRER_ID, "acquirer", "ingest")
     }
     assert entries[1]["details"] == {"token_id": issued["token_id"], "scope": "merchant:M1"}
+    # What a profile change touched, by field name, never a value (profiles hold accounts).
+    assert entries[3]["details"] == {"changed": ["name"]}
+    registered = entries[4]["details"]["changed"]
+    assert set(PROFILE) <= set(registered) and "webhook.secret" in registered
+    rotated = PROFILE | {"webhook": PROFILE["webhook"] | {"secret": "whsec_" + "A" * 32}}
+    assert (await client.put("/v1/merchants/M1", json=rotated)).status_code == 200
+    [latest] = (await client.get("/v1/audit", params={"limit": "1"})).json()["items"]
+    assert latest["details"] == {"changed": ["name", "webhook.secret"]}
+    assert "whsec_" not in str(await audit(client))
     assert issued["token"] not in str(entries)
 
 

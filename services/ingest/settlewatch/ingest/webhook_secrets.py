@@ -38,18 +38,21 @@ class WebhookSecrets:
         self._sealer = sealer
         self._overlap = overlap
 
-    async def keep(self, conn: AsyncConnection, merchant_id: str, secret: str | None) -> None:
+    async def keep(self, conn: AsyncConnection, merchant_id: str, secret: str | None) -> bool:
         """Make `secret` the merchant's current one (None: no webhook, nothing signs any more),
-        in the caller's transaction."""
+        in the caller's transaction; whether that changed anything."""
         await conn.execute(_FORGET, {"m": merchant_id})
         current = (await conn.execute(_CURRENT, {"m": merchant_id})).all()
         if secret is not None and any(self._sealer.open(r.sealed) == secret for r in current):
-            return
+            return False
+        if secret is None and not current:
+            return False
         overlap = self._overlap if secret is not None else timedelta(0)
         await conn.execute(_RETIRE, {"m": merchant_id, "overlap": overlap})
         if secret is not None:
             row = {"m": merchant_id, "k": self._sealer.key_id, "s": self._sealer.seal(secret)}
             await conn.execute(_ADD, row)
+        return True
 
     async def reseal(self, engine: AsyncEngine) -> int:
         """Re-seal every row sealed under another key than the first; how many were."""

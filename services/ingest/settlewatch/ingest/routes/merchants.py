@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
@@ -49,6 +49,16 @@ def _stored(profile: MerchantProfile) -> dict[str, Any]:
     if profile.webhook is not None:
         del data["webhook"]["secret"]
     return data
+
+
+_BEFORE = text("SELECT profile FROM merchants WHERE merchant_id = :m FOR UPDATE")
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The fields a change of profile touched, by name (the audit log keeps no values: a
+    profile holds an account number)."""
+    fields = sorted(before.keys() | after.keys())
+    return [field for field in fields if before.get(field) != after.get(field)]
 
 
 def _public(
@@ -102,9 +112,10 @@ async def put_merchant(
     )
     try:
         async with ingest.engine.begin() as conn:
+            before = (await conn.execute(_BEFORE, {"m": merchant_id})).scalar_one_or_none()
             row = (await conn.execute(upsert)).one()  # locks the merchant's row till commit
             secret = profile.webhook.secret.get_secret_value() if profile.webhook else None
-            await ingest.webhook_secrets.keep(conn, merchant_id, secret)
+            rotated = await ingest.webhook_secrets.keep(conn, merchant_id, secret)
             await ingest.publisher.publish(
                 ingest.topics.transactions,
                 [
@@ -119,6 +130,10 @@ async def put_merchant(
         raise  # answered 503 with Retry-After (common.problems)
     ingest.registry.add(merchant_id)
     EVENTS.labels("merchant", "accepted").inc()
+    changed = _changed(before or {}, stored)
+    if rotated:
+        changed.append("webhook.secret")
+    request.state.audit = {"changed": changed}
     body = _public(merchant_id, stored, row.created_at, row.updated_at)
     return JSONResponse(body, status_code=201 if row.inserted else 200)
 

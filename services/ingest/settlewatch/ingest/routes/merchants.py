@@ -130,10 +130,10 @@ async def put_merchant(
         raise  # answered 503 with Retry-After (common.problems)
     ingest.registry.add(merchant_id)
     EVENTS.labels("merchant", "accepted").inc()
-    changed = _changed(before or {}, stored)
+    touched = _changed(before or {}, stored)
     if rotated:
-        changed.append("webhook.secret")
-    request.state.audit = {"changed": changed}
+        touched.append("webhook.secret")
+    request.state.audit = {"changed": touched}
     body = _public(merchant_id, stored, row.created_at, row.updated_at)
     return JSONResponse(body, status_code=201 if row.inserted else 200)
 

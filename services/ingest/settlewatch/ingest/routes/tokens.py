@@ -21,7 +21,8 @@ from settlewatch.common.config import SCOPE
 from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
-from settlewatch.common.tokens import TokenTable, digest, new_token, token_id
+from settlewatch.common.tokens import TokenTable, digest, new_token
+from settlewatch.common.tokens import token_id as id_of  # the path parameter is `token_id`
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.routes.common import ERRORS
 from settlewatch.ingest.validation import parse_body, reject
@@ -94,7 +95,7 @@ async def create_token(
     insert = (
         api_tokens.insert()
         .values(
-            token_id=token_id(hashed),
+            token_id=id_of(hashed),
             digest=hashed,
             scope=wanted.scope,
             description=wanted.description,

@@ -130,6 +130,7 @@ def test_settings_are_frozen(clean_env: pytest.MonkeyPatch) -> None:
         ({"SETTLEWATCH_API_TOKENS": "no-equals-sign"}, "SETTLEWATCH_API_TOKENS"),
         ({"SETTLEWATCH_LOG_LEVEL": "LOUD"}, "SETTLEWATCH_LOG_LEVEL"),
         ({"SETTLEWATCH_SECRET_KEY": "short"}, "SETTLEWATCH_SECRET_KEY"),
+        ({"SETTLEWATCH_SECRET_KEY": " , "}, "SETTLEWATCH_SECRET_KEY"),
         ({"SETTLEWATCH_SECRET_KEY": f"{KEY},short"}, "SETTLEWATCH_SECRET_KEY"),
         ({"SETTLEWATCH_WEBHOOK_SECRET_OVERLAP": "PT0S"}, "SETTLEWATCH_WEBHOOK_SECRET_OVERLAP"),
     ],

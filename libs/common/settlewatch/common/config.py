@@ -146,7 +146,9 @@ class CommonSettings(_Settings):
 
 
 def _keys(secret: SecretStr) -> SecretStr:
-    parse_keys(secret.get_secret_value())  # refused at start, with the reason (never the key)
+    # Refused at start, with the reason (never the key).
+    if not parse_keys(secret.get_secret_value()):
+        raise ValueError("holds no key")
     return secret
 
 

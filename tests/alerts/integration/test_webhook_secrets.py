@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 import standardwebhooks
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.alerts.delivery import Deliverer
@@ -129,11 +130,7 @@ async def test_ingest_reseals_every_secret_under_a_new_first_key(
     before = await stored(database_url)
     new_key = Fernet.generate_key().decode()
     rotated = settings.model_copy(
-        update={
-            "secret_key": type(settings.secret_key)(
-                f"{new_key},{os.environ['SETTLEWATCH_SECRET_KEY']}"
-            )
-        }
+        update={"secret_key": SecretStr(f"{new_key},{os.environ['SETTLEWATCH_SECRET_KEY']}")}
     )
     async with app_client(create_app(rotated), ACQUIRER):  # re-seals at start
         pass

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from settlewatch.common.config import IngestSettings
-from settlewatch.common.tokens import REVOCATION_SECONDS
 from settlewatch.ingest.app import create_app
 from tests.ingest.integration.conftest import MERCHANT_M1, PROFILE
 from tests.support.apps import app_client
@@ -54,7 +53,7 @@ async def test_a_merchant_token_is_shown_once_reads_its_own_and_dies_when_revoke
     assert token not in str([dict(r) for r in rows])  # only its hash is kept
 
     # Another ingest instance on the same database knows the token, and learns of the revocation
-    # within the period a service trusts what it read.
+    # within SPEC §14's 5 s.
     async with app_client(create_app(ingest_settings)) as other:
         assert (await other.get("/v1/merchants/M1", headers=as_m1)).status_code == 200
         assert (await client.delete(f"/v1/tokens/{token_id}")).status_code == 204
@@ -63,7 +62,6 @@ async def test_a_merchant_token_is_shown_once_reads_its_own_and_dies_when_revoke
         while (await other.get("/v1/merchants/M1", headers=as_m1)).status_code != 401:
             assert time.monotonic() - revoked_at < 5.0
             await asyncio.sleep(0.1)
-        assert time.monotonic() - revoked_at <= REVOCATION_SECONDS + 0.5
 
     again = await client.delete(f"/v1/tokens/{token_id}")
     assert again.status_code == 204  # revoking twice changes nothing

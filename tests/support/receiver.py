@@ -39,7 +39,11 @@ class Receiver:
     # Called for each request (after it is recorded): the answer to give.
     answer: Callable[[Received], Answer] = lambda _: (200, {})
     delay: float = 0.0  # seconds to wait before answering
+    # For each request: None, or send the headers and then one byte every this many seconds
+    # until the receiver closes (a hostile endpoint's answer that never ends).
+    trickle: Callable[[Received], float | None] = lambda _: None
     in_flight: int = 0  # requests received and not answered yet
+    closing: bool = False
 
     async def app(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -59,7 +63,15 @@ class Receiver:
         finally:
             self.in_flight -= 1
         status, headers = self.answer(got)
-        await Response(status_code=status, headers=headers)(scope, receive, send)
+        every = self.trickle(got)
+        if every is None:
+            await Response(status_code=status, headers=headers)(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        while not self.closing:
+            await send({"type": "http.response.body", "body": b" ", "more_body": True})
+            await asyncio.sleep(every)
+        await send({"type": "http.response.body", "body": b""})
 
 
 @asynccontextmanager
@@ -82,5 +94,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     try:
         yield rec
     finally:
+        rec.closing = True
         server.should_exit = True
         await task

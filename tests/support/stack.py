@@ -66,44 +66,51 @@ class RunningStack:
 StartStack = Callable[..., RunningStack]
 
 
+def launch(data_dir: Path, logs: Path, env: dict[str, str] | None = None) -> RunningStack:
+    """Start ``settlewatch up`` on free ports, its output in `logs`; embedded parts unless
+    DATABASE_URL etc. are passed in `env`."""
+    ports = {name: free_port() for name in SERVICES}
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SETTLEWATCH_API_TOKENS")
+    }
+    full_env = base | {
+        "SETTLEWATCH_DATA_DIR": str(data_dir),
+        "INGEST_PORT": str(ports["ingest"]),
+        "MATCHER_PORT": str(ports["matcher"]),
+        "ALERTS_PORT": str(ports["alerts"]),
+        "SETTLEWATCH_TOPIC_PARTITIONS": "4",
+        # A consumer that (re)joins gets its partitions after about half of this.
+        "MATCHER_SESSION_TIMEOUT": "PT2S",
+        "ALERTS_SESSION_TIMEOUT": "PT2S",
+    }
+    broker_port = None
+    if not (env and "KAFKA_BOOTSTRAP_SERVERS" in env):
+        broker_port = free_port()
+        full_env["BROKER_PORT"] = str(broker_port)
+    full_env |= env or {}
+    logs.mkdir(parents=True, exist_ok=True)
+    n = len(list(logs.glob("up*.out")))
+    stdout, stderr = logs / f"up{n}.out", logs / f"up{n}.err"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "settlewatch.cli", "up"],
+            env=full_env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
+    return RunningStack(process, data_dir, ports, broker_port, stdout, stderr, full_env)
+
+
 @pytest.fixture
 def start_stack(data_dir: Path, tmp_path: Path) -> Iterator[StartStack]:
     """Start ``settlewatch up``; embedded parts unless DATABASE_URL etc. are passed in `env`."""
     started: list[RunningStack] = []
 
     def start(env: dict[str, str] | None = None) -> RunningStack:
-        ports = {name: free_port() for name in SERVICES}
-        base = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SETTLEWATCH_API_TOKENS")
-        }
-        full_env = base | {
-            "SETTLEWATCH_DATA_DIR": str(data_dir),
-            "INGEST_PORT": str(ports["ingest"]),
-            "MATCHER_PORT": str(ports["matcher"]),
-            "ALERTS_PORT": str(ports["alerts"]),
-            "SETTLEWATCH_TOPIC_PARTITIONS": "4",
-            # A consumer that (re)joins gets its partitions after about half of this.
-            "MATCHER_SESSION_TIMEOUT": "PT2S",
-            "ALERTS_SESSION_TIMEOUT": "PT2S",
-        }
-        broker_port = None
-        if not (env and "KAFKA_BOOTSTRAP_SERVERS" in env):
-            broker_port = free_port()
-            full_env["BROKER_PORT"] = str(broker_port)
-        full_env |= env or {}
-        n = len(started)
-        stdout, stderr = tmp_path / f"up{n}.out", tmp_path / f"up{n}.err"
-        with stdout.open("wb") as out, stderr.open("wb") as err:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "settlewatch.cli", "up"],
-                env=full_env,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-            )
-        stack = RunningStack(process, data_dir, ports, broker_port, stdout, stderr, full_env)
+        stack = launch(data_dir, tmp_path, env)
         started.append(stack)
         return stack
 

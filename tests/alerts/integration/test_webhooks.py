@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
+from collections import Counter, defaultdict
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -254,3 +256,73 @@ async def test_a_name_that_starts_resolving_to_a_private_address_is_not_sent_to(
     assert [(a["error"], a["status_code"]) for a in failed] == [
         ("not sent: hooks.m1.test resolves to 10.0.0.1, which is not a public address", None)
     ]
+
+
+async def test_an_endpoint_that_trickles_its_answer_fails_the_attempt_at_the_deadline(
+    database_url: str, alerts: Alerts, deliveries: Deliveries
+) -> None:
+    clock = FakeClock()
+    deadline = timedelta(seconds=1)
+    async with (
+        receiver() as rec,
+        Deliverer(
+            deliveries, group_wait=WAIT, clock=clock, timeout=deadline, allowed=LOCAL
+        ) as deliverer,
+    ):
+        rec.trickle = lambda _: 0.2  # headers at once, then a byte every 0.2 s, never ending
+        await add_merchant(database_url, "M1", f"{rec.url}/hook")
+        await alerts.absorb([overdue("T1")], clock())
+        clock.advance(WAIT)
+        await asyncio.wait_for(deliverer.run_once(), timeout=30)
+    (delivery,) = await delivery_log(deliveries)
+    (attempt,) = delivery["attempts"]
+    assert delivery["status"] == "pending"  # to be retried on the schedule
+    assert attempt["status_code"] is None and attempt["error"] == "no answer within 1 s"
+    assert attempt["latency_ms"] >= deadline.total_seconds() * 1000
+
+
+async def test_endpoints_that_hang_hold_only_their_own_lanes(
+    database_url: str, alerts: Alerts, deliveries: Deliveries
+) -> None:
+    """Three merchants' endpoints hang with many deliveries each; another merchant's alert is
+    delivered while they hang, and the hanging ones never have more than their share in
+    flight."""
+    clock = FakeClock()
+    hanging = [f"SLOW{n}" for n in range(3)]
+    async with (
+        receiver() as rec,
+        Deliverer(
+            deliveries,
+            group_wait=WAIT,
+            clock=clock,
+            timeout=timedelta(seconds=60),
+            lanes=8,
+            per_endpoint=2,
+            interval=0.05,
+            allowed=LOCAL,
+        ) as deliverer,
+    ):
+        rec.trickle = lambda got: 1.0 if got.path.startswith("/slow") else None
+        for merchant in hanging:
+            await add_merchant(database_url, merchant, f"{rec.url}/slow/{merchant}")
+        for n in range(4):  # a group each: 4 deliveries to each hanging endpoint
+            await alerts.absorb([overdue(f"{m}-T{n}", m) for m in hanging], clock())
+            clock.advance(WAIT)
+        await add_merchant(database_url, "FAST", f"{rec.url}/fast")
+        clock.advance(WAIT)
+        running = asyncio.create_task(deliverer.run())
+        try:
+            while not any(got.path == "/slow/SLOW2" for got in rec.received):
+                await asyncio.sleep(0.05)  # every hanging endpoint has attempts under way
+            await alerts.absorb([overdue("FAST-T1", "FAST")], clock())
+            clock.advance(WAIT)
+            async with asyncio.timeout(20):
+                while not any(got.path == "/fast" for got in rec.received):
+                    await asyncio.sleep(0.05)
+            by_path = Counter(got.path for got in rec.received)
+            assert all(by_path[f"/slow/{m}"] == 2 for m in hanging), by_path
+            assert len(rec.received) == 7  # the slow ones still trickle
+        finally:
+            running.cancel()
+            with suppress(asyncio.CancelledError):
+                await running

@@ -117,8 +117,15 @@ async def test_metrics_are_exposed_in_prometheus_format(
 
 
 async def test_unknown_paths_answer_problem_json(database_url: str, broker_bootstrap: str) -> None:
-    async with app_client(create_ingest(ingest_settings(database_url, broker_bootstrap))) as client:
+    settings = IngestSettings(  # type: ignore[call-arg]
+        DATABASE_URL=database_url,
+        KAFKA_BOOTSTRAP_SERVERS=broker_bootstrap,
+        SETTLEWATCH_API_TOKENS="t0ken=acquirer",
+    )
+    async with app_client(create_ingest(settings), "t0ken") as client:
         response = await client.get("/v1/nothing-here")
+        anonymous = await client.get("/v1/nothing-here", headers={"authorization": ""})
+    assert anonymous.status_code == 401  # a caller learns nothing of the API before its token
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 404

@@ -39,3 +39,18 @@ def test_a_rate_that_cannot_be_read_is_refused_at_start() -> None:
             KAFKA_BOOTSTRAP_SERVERS="k:9092",
             SETTLEWATCH_RATE_LIMIT="lots",
         )
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_address_guessing_tokens_gets_429_before_its_guesses_are_looked_up(
+    ingest_settings: IngestSettings,
+) -> None:
+    settings = ingest_settings.model_copy(update={"auth_failure_limit": "3/minute"})
+    async with app_client(create_app(settings), "sw_guess") as guesser:
+        answers = [await guesser.get("/v1/maintenance-windows") for _ in range(4)]
+        assert [a.status_code for a in answers] == [401, 401, 401, 429]
+        assert "failed authentications" in answers[-1].json()["detail"]
+        assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
+        right = {"authorization": f"Bearer {ACQUIRER}"}  # the address, not the token, is held
+        assert (await guesser.get("/v1/maintenance-windows", headers=right)).status_code == 429
+        assert (await guesser.get("/healthz")).status_code == 200

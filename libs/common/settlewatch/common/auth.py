@@ -5,7 +5,9 @@ Scopes: ``acquirer`` (everything), ``acquirer:read`` (every read, no write) and
 `SETTLEWATCH_API_TOKENS` (the bootstrap, compared in constant time) or one issued through the API
 (common.tokens). Missing, unknown, revoked or expired token → 401; wrong scope → 403; a merchant
 asking for another merchant's object → 404, so the existence of other merchants is not revealed;
-a token over its rate → 429 (common.rate_limits). Tokens are never logged.
+a token over its rate → 429 (common.rate_limits). The gate (common.gate) authenticates every
+request before its body is read; the dependencies here read what it found. Tokens are never
+logged.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from settlewatch.common.config import ApiToken
-from settlewatch.common.rate_limits import RateLimits
 from settlewatch.common.tokens import TokenTable, digest, token_id
 
 __all__ = [
@@ -82,12 +83,9 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def _authenticated(request: Request) -> Principal:
-    authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(request.headers.get("authorization"))
-    limits: RateLimits = request.app.state.rate_limits
-    limits.hit(principal.token_id)
-    request.state.principal = principal  # the audit log's actor (common.audit)
+def _authenticated(request: Request) -> Principal:
+    """The caller, as the gate (common.gate) authenticated it before the body was read."""
+    principal: Principal = request.state.principal
     return principal
 
 

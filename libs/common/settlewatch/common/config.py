@@ -143,6 +143,14 @@ class CommonSettings(_Settings):
     webhook_allow_private: Annotated[str, AfterValidator(_networks)] = Field(
         "", validation_alias="SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE"
     )
+    # The largest request body any route takes (ingest's file uploads have their own).
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_BODY_BYTES"
+    )
+    # Failed authentications per client address and service process before 429 (common.gate).
+    auth_failure_limit: Annotated[str, AfterValidator(_rate)] = Field(
+        "100/minute", validation_alias="SETTLEWATCH_AUTH_FAILURE_LIMIT"
+    )
 
 
 def _keys(secret: SecretStr) -> SecretStr:
@@ -168,9 +176,6 @@ class IngestSettings(CommonSettings, _SealsSecrets):
     # After a webhook secret is replaced, the old one still signs for this long (SPEC §14).
     webhook_secret_overlap: PositiveDuration = Field(
         timedelta(hours=24), validation_alias="SETTLEWATCH_WEBHOOK_SECRET_OVERLAP"
-    )
-    max_body_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_BODY_BYTES"
     )
     max_clock_skew: PositiveDuration = Field(
         timedelta(minutes=5), validation_alias="SETTLEWATCH_MAX_CLOCK_SKEW"
@@ -222,6 +227,10 @@ class AlertsSettings(CommonSettings, _SealsSecrets):
         timedelta(seconds=10), validation_alias="ALERTS_SESSION_TIMEOUT"
     )
     # Open overdue and failed alerts are re-sent to their merchant once per period this long.
+    # One wall-clock deadline per webhook attempt: name lookup, connect, send and answer.
+    webhook_timeout: PositiveDuration = Field(
+        timedelta(seconds=10), validation_alias="SETTLEWATCH_WEBHOOK_TIMEOUT"
+    )
     remind_every: PositiveDuration = Field(
         timedelta(days=1), validation_alias="SETTLEWATCH_REMIND_EVERY"
     )

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -30,6 +30,7 @@ from settlewatch.common.audit import AuditChanges
 from settlewatch.common.auth import Authenticator
 from settlewatch.common.config import CommonSettings, ConfigError, load_settings
 from settlewatch.common.db import create_engine, ping
+from settlewatch.common.gate import Gate
 from settlewatch.common.gc_tuning import tune_gc
 from settlewatch.common.kafka import BrokerProbe
 from settlewatch.common.logging import configure_logging
@@ -100,9 +101,12 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     lifespan: ServiceLifespan | None = None,
     unaudited: Collection[str] = (),
+    larger_bodies: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """The app of a service: its routers plus health, readiness, metrics and problem+json;
-    every change through its routes is audited but those of the `unaudited` route templates."""
+    every request through the gate (common.gate: the caller, then the body's size, whose limit
+    is `settings.max_body_bytes` but under the path prefixes of `larger_bodies`); every change
+    through its routes is audited but those of the `unaudited` route templates."""
 
     @asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,8 +127,15 @@ def create_service_app(
     app.state.rate_limits = RateLimits(parse_rate_limit(settings.rate_limit))
     BUILD_INFO.info({"service": service, "version": version("settlewatch")})
     install_problem_handlers(app)
-    app.add_middleware(_ObserveRequests)
+    # Outermost last: requests are observed, then gated, then audited.
     app.add_middleware(AuditChanges, service=service, unaudited=unaudited)
+    app.add_middleware(
+        Gate,
+        max_body_bytes=settings.max_body_bytes,
+        failures=parse_rate_limit(settings.auth_failure_limit),
+        larger=larger_bodies,
+    )
+    app.add_middleware(_ObserveRequests)
     for router in routers:
         app.include_router(router)
 

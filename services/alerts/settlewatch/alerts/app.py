@@ -53,6 +53,7 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) 
             deliveries,
             group_wait=settings.group_wait,
             clock=clock,
+            timeout=settings.webhook_timeout,
             remind_every=settings.remind_every,
             allowed=allowed_networks(settings.webhook_allow_private),
         )

@@ -2,10 +2,17 @@
 log every attempt, and move each delivery on by the retry policy; once a period, a reminder
 digest per merchant of its alerts still open (SPEC §12).
 
-One round (`run_once`) at time `now` of the injected clock: close the groups whose wait is
-over, make the period's digests if not made yet, claim the deliveries due (leased, so a crash
-mid-attempt means one more attempt with the same webhook-id after the lease, never a second
-delivery of the alerts), send them concurrently and record the results in one transaction.
+A round (`dispatch`) at time `now` of the injected clock closes the groups whose wait is over,
+makes the period's digests if not made yet, records the attempts that ended since the last
+round (in one transaction), and claims as many deliveries due as there are free lanes, each
+leased (a crash mid-attempt means one more attempt with the same webhook-id after the lease,
+never a second delivery of the alerts). It starts their attempts and does not wait for them:
+an endpoint that trickles its answer holds only its own lanes, never a round.
+
+Isolation: at most PER_ENDPOINT attempts to one merchant's endpoint are in flight at once, out
+of LANES in all, and each attempt has one wall-clock deadline (`timeout`, for the name lookup,
+connect, send and answer together), so LANES / PER_ENDPOINT endpoints can hang at the same time
+before a healthy one waits for a lane, and then no longer than `timeout`.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -22,7 +31,7 @@ import httpx
 
 from settlewatch.alerts.core.grouping import ready_groups
 from settlewatch.alerts.core.reminders import digests, period_start
-from settlewatch.alerts.core.retry import ATTEMPT_TIMEOUT, Outcome, next_step
+from settlewatch.alerts.core.retry import Outcome, next_step
 from settlewatch.alerts.core.signing import headers
 from settlewatch.alerts.metrics import (
     ATTEMPT_SECONDS,
@@ -42,15 +51,19 @@ from settlewatch.common.webhook_guard import (
     system_resolver,
 )
 
-__all__ = ["LANES", "LEASE", "Deliverer"]
+__all__ = ["LANES", "MAX_ANSWER_BYTES", "PER_ENDPOINT", "Deliverer"]
 
 _log = logging.getLogger(__name__)
-# Longer than an attempt can take, so a live attempt is never duplicated by another instance.
-LEASE = ATTEMPT_TIMEOUT + timedelta(seconds=15)
 # Attempts in flight at once, each on a client of its own: one httpx client shared by many
 # concurrent requests spends more time managing its pool than sending (measured: 64 requests
 # through one client ≈ 250/s, through 64 clients ≈ 730/s on the bench machine).
 LANES = 64
+# Attempts in flight at once to one merchant's endpoint: a slow or dead one holds no more.
+PER_ENDPOINT = 2
+# Of an answer's body, no more is read (only its status counts); the rest is dropped unread.
+MAX_ANSWER_BYTES = 64 * 1024
+# Deliveries claimed in one round at most (one statement).
+CLAIM_MAX = 200
 USER_AGENT = "settlewatch-webhooks/1"
 
 
@@ -61,8 +74,10 @@ class Deliverer:
         *,
         group_wait: timedelta,
         clock: Callable[[], datetime],
+        timeout: timedelta = timedelta(seconds=10),
         interval: float = 0.2,
         lanes: int = LANES,
+        per_endpoint: int = PER_ENDPOINT,
         remind_every: timedelta | None = None,
         resolver: Resolver = system_resolver,
         allowed: Sequence[Network] = (),
@@ -71,13 +86,23 @@ class Deliverer:
         self._resolver, self._allowed = resolver, allowed
         self._wait = group_wait
         self._clock = clock
+        self._timeout = timeout
+        # Longer than an attempt can take, so a live attempt is never duplicated by another
+        # instance.
+        self._lease = timeout + timedelta(seconds=15)
         self._remind_every = remind_every
         self._reminded: datetime | None = None  # the last period this instance made digests for
         self._interval = interval
+        self._per_endpoint = per_endpoint
+        self._in_flight: Counter[str] = Counter()  # merchant → attempts in flight
+        self._running: set[asyncio.Task[Attempt]] = set()
+        self._ended: list[Attempt] = []  # attempts over, not recorded yet
+        self._wake = asyncio.Event()  # set when an attempt ends: its lane is free
         # Merchant endpoints are the merchants' business: no redirects, no proxies from the env.
         self._lanes: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
         for _ in range(lanes):
             self._lanes.put_nowait(httpx.AsyncClient(follow_redirects=False, trust_env=False))
+        self._lane_count = lanes
 
     async def __aenter__(self) -> Deliverer:
         return self
@@ -86,28 +111,81 @@ class Deliverer:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Stop the attempts in flight (their leases run out: they are made again) and close."""
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
         while not self._lanes.empty():
             await self._lanes.get_nowait().aclose()
 
     async def run(self) -> None:
         while True:
-            busy = await self.run_once()
-            if not busy:
-                await asyncio.sleep(self._interval)
+            if not await self.dispatch():
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
+            self._wake.clear()
 
     async def run_once(self) -> bool:
-        """One round; True when it found work (the next round comes at once)."""
+        """One round and the end of its attempts, recorded; True when it found work."""
+        busy = await self.dispatch()
+        await asyncio.gather(*self._running)
+        await self._record_ended()
+        return busy
+
+    async def dispatch(self) -> bool:
+        """One round, not waiting for the attempts it starts; True when it found work (the
+        next round comes at once)."""
         now = self._clock()
         groups = ready_groups(await self._store.waiting(now - self._wait), now, self._wait)
         created = await self._store.create(groups, now, webhook_body) if groups else 0
         created += await self._remind(now)
-        jobs = await self._store.claim(now, LEASE)
-        if jobs:
-            attempts = await asyncio.gather(*(self._attempt(job) for job in jobs))
-            await self._store.record(attempts, self._clock())
-            for attempt in attempts:
-                _observe(attempt, self._clock())
-        return bool(created or jobs)
+        recorded = await self._record_ended()
+        free = min(CLAIM_MAX, self._lane_count - len(self._running))
+        jobs = (
+            await self._store.claim(
+                now, self._lease, free, in_flight=self._in_flight, per_merchant=self._per_endpoint
+            )
+            if free > 0
+            else []
+        )
+        for job in jobs:
+            self._start(job)
+        return bool(created or recorded or jobs)
+
+    def _start(self, job: Job) -> None:
+        self._in_flight[job.merchant_id] += 1
+        task = asyncio.create_task(self._attempt(job), name=f"webhook {job.delivery_id}")
+        self._running.add(task)
+
+        def ended(task: asyncio.Task[Attempt]) -> None:
+            self._running.discard(task)
+            self._in_flight[job.merchant_id] -= 1
+            if not self._in_flight[job.merchant_id]:
+                del self._in_flight[job.merchant_id]
+            self._wake.set()
+            if task.cancelled():
+                return
+            if (error := task.exception()) is not None:  # a bug: the lease brings it back
+                _log.error("webhook attempt failed", exc_info=error)
+                return
+            self._ended.append(task.result())
+
+        task.add_done_callback(ended)
+
+    async def _record_ended(self) -> int:
+        ended, self._ended = self._ended, []
+        if not ended:
+            return 0
+        now = self._clock()
+        try:
+            await self._store.record(ended, now)
+        except BaseException:
+            self._ended[:0] = ended  # recorded by a later round (the leases still hold)
+            raise
+        for attempt in ended:
+            _observe(attempt, now)
+        return len(ended)
 
     async def _remind(self, now: datetime) -> int:
         """Once a period: the digests of open overdue and failed alerts (SPEC §12 reminders)."""
@@ -173,16 +251,27 @@ class Deliverer:
         self, client: httpx.AsyncClient, job: Job, url: str, sent_at: datetime
     ) -> _Answer:
         """Resolve the host, check every address (SPEC §14), and post to the first one, with
-        the URL's host as Host and TLS name: the address connected to is the one checked."""
+        the URL's host as Host and TLS name: the address connected to is the one checked. All
+        of it within the attempt's one deadline, however the endpoint trickles."""
         started = time.perf_counter()
         try:
-            addresses = await checked_addresses(url, self._resolver, self._allowed)
-        except Blocked as exc:
-            return _Answer(None, None, f"not sent: {exc}", time.perf_counter() - started)
-        if not addresses:
-            host = urlsplit(url).hostname
-            return _Answer(None, None, f"not sent: {host} does not resolve", 0.0)
-        return await _post(client, job, url, addresses[0], sent_at)
+            async with asyncio.timeout(self._timeout.total_seconds()):
+                try:
+                    addresses = await checked_addresses(url, self._resolver, self._allowed)
+                except Blocked as exc:
+                    return _Answer(None, None, f"not sent: {exc}", time.perf_counter() - started)
+                if not addresses:
+                    host = urlsplit(url).hostname
+                    return _Answer(None, None, f"not sent: {host} does not resolve", 0.0)
+                status, retry_after = await _post(client, job, url, addresses[0], sent_at)
+        except TimeoutError:
+            late = f"no answer within {self._timeout.total_seconds():g} s"
+            return _Answer(None, None, late, time.perf_counter() - started)
+        except httpx.HTTPError as exc:
+            failed = f"{type(exc).__name__}: {exc}"
+            return _Answer(None, None, failed, time.perf_counter() - started)
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+        return _Answer(status, retry_after, error, time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
@@ -195,34 +284,28 @@ class _Answer:
 
 async def _post(
     client: httpx.AsyncClient, job: Job, url: str, address: str, sent_at: datetime
-) -> _Answer:
-    """One signed POST of the delivery's body to `address`, for `url`; what the endpoint
-    answered, or why not."""
-    started = time.perf_counter()
+) -> tuple[int, str | None]:
+    """One signed POST of the delivery's body to `address`, for `url`: the status and
+    Retry-After the endpoint answered, once MAX_ANSWER_BYTES of its body are read or it ended."""
     parts = urlsplit(url)
     host = f"[{address}]" if ":" in address else address
     target = urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
     named = parts.netloc.rpartition("@")[2]  # the Host the endpoint expects
-    status: int | None = None
-    retry_after: str | None = None
-    error: str | None = None
-    try:
-        response = await client.post(
-            target,
-            content=job.body,
-            headers=headers(job.secrets, job.delivery_id, int(sent_at.timestamp()), job.body)
-            | {"user-agent": USER_AGENT, "host": named},
-            timeout=ATTEMPT_TIMEOUT.total_seconds(),
-            extensions={"sni_hostname": parts.hostname or ""},
-        )
-        status, retry_after = response.status_code, response.headers.get("retry-after")
-        if not response.is_success:
-            error = f"HTTP {status}"
-    except httpx.TimeoutException:
-        error = f"no answer within {ATTEMPT_TIMEOUT.total_seconds():.0f} s"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    return _Answer(status, retry_after, error, time.perf_counter() - started)
+    async with client.stream(
+        "POST",
+        target,
+        content=job.body,
+        headers=headers(job.secrets, job.delivery_id, int(sent_at.timestamp()), job.body)
+        | {"user-agent": USER_AGENT, "host": named},
+        timeout=None,  # the caller's deadline covers the whole attempt
+        extensions={"sni_hostname": parts.hostname or ""},
+    ) as response:
+        read = 0
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read >= MAX_ANSWER_BYTES:
+                break  # closing the response unread drops the connection
+        return response.status_code, response.headers.get("retry-after")
 
 
 def _observe(attempt: Attempt, now: datetime) -> None:

@@ -30,7 +30,6 @@ from settlewatch.ingest.files.outbox import FindingsOutbox
 from settlewatch.ingest.files.reconciling import PayoutReconciler
 from settlewatch.ingest.files.reference import References, SettlementAccount
 from settlewatch.ingest.files.store import SettlementFiles
-from settlewatch.ingest.limits import BodySizeLimit
 from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.ingest.registry import MerchantRegistry
 from settlewatch.ingest.routes import (
@@ -142,14 +141,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
         lifespan=lifespan,
         # Events are data, not changes: each payment keeps its own history (common.audit).
         unaudited=("/v1/transactions", "/v1/settlements"),
+        larger_bodies={"/v1/settlement-files": settings.max_file_bytes},
     )
     app.state.webhook_resolver = system_resolver
     app.state.webhook_allowed = allowed_networks(settings.webhook_allow_private)
-    app.add_middleware(
-        BodySizeLimit,
-        max_bytes=settings.max_body_bytes,
-        larger={"/v1/settlement-files": settings.max_file_bytes},
-    )
     register_schemas(
         app,
         (

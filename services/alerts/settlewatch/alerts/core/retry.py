@@ -1,6 +1,7 @@
 """When to try a webhook delivery again (SPEC §7).
 
-2xx is delivered. Anything else, or no answer within 15 s, is retried 5 s, 5 min, 30 min, 2 h,
+2xx is delivered. Anything else, or no answer within the attempt's deadline
+(SETTLEWATCH_WEBHOOK_TIMEOUT), is retried 5 s, 5 min, 30 min, 2 h,
 5 h, 10 h and 10 h after the attempt that failed; after the eighth attempt the delivery is
 `failed` (still retryable by hand). A `Retry-After` on 429/503 is honoured: the next attempt is
 never earlier than the receiver asked. 410 Gone disables the endpoint.
@@ -13,9 +14,8 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
-__all__ = ["ATTEMPT_TIMEOUT", "SCHEDULE", "Outcome", "next_step", "retry_after"]
+__all__ = ["SCHEDULE", "Outcome", "next_step", "retry_after"]
 
-ATTEMPT_TIMEOUT = timedelta(seconds=15)
 SCHEDULE = (
     timedelta(seconds=5),
     timedelta(minutes=5),

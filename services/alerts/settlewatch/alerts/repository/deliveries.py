@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from asyncpg import Record
@@ -149,16 +149,40 @@ class Deliveries:
                 created += made == "INSERT 0 1"
         return created
 
-    async def claim(self, now: datetime, lease: timedelta, limit: int = 200) -> list[Job]:
-        """Deliveries due for an attempt, leased to this instance until `now + lease`."""
+    async def claim(
+        self,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        *,
+        in_flight: Mapping[str, int],
+        per_merchant: int,
+    ) -> list[Job]:
+        """Up to `limit` deliveries due for an attempt, oldest first, leased to this instance
+        until `now + lease`; of a merchant with `in_flight[merchant]` attempts under way, no
+        more than `per_merchant` less those."""
+        busy = [m for m, n in in_flight.items() if n > 0]
         async with writing(self._engine) as db:
             rows = await db.fetch(
                 """
                 UPDATE deliveries d SET next_attempt_at = $2, updated_at = $1
                 FROM (
                     SELECT delivery_id FROM deliveries
-                    WHERE status = 'pending' AND next_attempt_at <= $1
-                    ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
+                    WHERE delivery_id = ANY(ARRAY(
+                        SELECT delivery_id FROM (
+                            SELECT c.delivery_id, c.next_attempt_at,
+                                row_number() OVER (
+                                    PARTITION BY c.merchant_id ORDER BY c.next_attempt_at
+                                ) + coalesce(f.n, 0) AS slot
+                            FROM deliveries c
+                            LEFT JOIN unnest($4::text[], $5::int[]) AS f(merchant_id, n)
+                                USING (merchant_id)
+                            WHERE c.status = 'pending' AND c.next_attempt_at <= $1
+                        ) ranked
+                        WHERE slot <= $6 ORDER BY next_attempt_at LIMIT $3
+                    ))
+                    AND status = 'pending' AND next_attempt_at <= $1
+                    FOR UPDATE SKIP LOCKED
                 ) due
                 WHERE d.delivery_id = due.delivery_id
                 RETURNING d.delivery_id, d.merchant_id, d.body, d.attempts, d.first_alert_at
@@ -166,6 +190,9 @@ class Deliveries:
                 now,
                 now + lease,
                 limit,
+                busy,
+                [in_flight[m] for m in busy],
+                per_merchant,
             )
             merchants = sorted({r["merchant_id"] for r in rows})
             urls = {

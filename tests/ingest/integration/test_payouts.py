@@ -89,7 +89,7 @@ class Desk:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.moment = datetime(2021, 1, 6, 12, tzinfo=UTC)  # the day before the payout's
-        self.files = SettlementFiles(engine, lambda: self.moment, lambda: None)
+        self.files = SettlementFiles(engine, lambda: self.moment, lambda: None, parse_timeout=60)
         self.hands = ExceptionDesk(engine, lambda: datetime.now(UTC), lambda: None, lambda: None)
 
     async def exceptions(self, kind: str | None = None) -> list[dict[str, Any]]:

@@ -15,10 +15,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from settlewatch.settlementfiles import camt
-from settlewatch.settlementfiles.model import Entry, Rejected, Statement
+from settlewatch.settlementfiles.model import Entry, Issue, Rejected, Statement
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CAMT_FILES = sorted(
@@ -212,3 +213,47 @@ def test_entities_are_never_expanded() -> None:
         or "/" not in stmt.id
         and Path("/etc/hostname").read_text().strip() != stmt.id
     )
+
+
+def test_an_end_of_day_entry_without_a_status_is_booked_with_a_warning() -> None:
+    """A bank's converter left out the mandatory Sts (issue 28): a camt.053 books every entry."""
+    body = STATEMENT.format(amount="8.85", closing="18.85").replace("<Sts>BOOK</Sts>", "")
+    entry, warning, stmt = camt.parse(io.BytesIO(body.encode()))
+    assert isinstance(entry, Entry) and entry.status == "booked"
+    assert isinstance(warning, Issue) and warning.loc == ("Stmt", 0, "Ntry", "Sts")
+    assert "1 entries without Sts read as booked" in warning.msg
+    assert isinstance(stmt, Statement) and stmt.problems == ()  # the entry counts in the balance
+    notification = body.replace("camt.053.001.02", "camt.054.001.02")
+    notification = notification.replace("BkToCstmrStmt>", "BkToCstmrDbtCdtNtfctn>")
+    notification = notification.replace("<Stmt>", "<Ntfctn>").replace("</Stmt>", "</Ntfctn>")
+    with pytest.raises(Rejected, match="unknown entry status None"):
+        list(camt.parse(io.BytesIO(notification.encode())))
+
+
+def test_what_is_read_outside_entries_is_not_kept_either() -> None:
+    """A group header of 300 000 empty elements (1.2 MB) held whole took ≈ 45 MB."""
+    body = STATEMENT.format(amount="8.85", closing="18.85")
+    body = body.replace("<MsgId>M</MsgId>", "<MsgId>M</MsgId>" + "<X/>" * 300_000)
+    body = body.replace("</Acct>", "</Acct>" + "<Y/>" * 50_000)
+    process = psutil.Process()
+    before = process.memory_info().rss
+    records = camt.parse(io.BytesIO(body.encode()))
+    entry = next(records)  # the header and the statement's start are read, the rest is not
+    grown = process.memory_info().rss - before
+    assert isinstance(entry, Entry) and entry.amount_minor == 885
+    assert grown < 16 * 2**20, f"{grown / 2**20:.0f} MiB"
+    assert [type(r) for r in records] == [Statement]
+
+
+def test_one_part_of_a_statement_holds_a_bounded_number_of_elements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(camt, "MAX_ELEMENTS", 1000)
+    body = STATEMENT.format(amount="8.85", closing="18.85")
+    body = body.replace(
+        "</ValDt></Ntry>", "</ValDt><NtryDtls>" + "<X/>" * 1001 + "</NtryDtls></Ntry>"
+    )
+    with pytest.raises(Rejected) as rejected:
+        list(camt.parse(io.BytesIO(body.encode())))
+    (issue,) = rejected.value.issues
+    assert issue.loc == ("Stmt", 0, "Ntry") and "more than 1000 elements" in issue.msg

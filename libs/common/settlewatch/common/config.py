@@ -183,6 +183,11 @@ class IngestSettings(CommonSettings, _SealsSecrets):
     max_file_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_FILE_BYTES"
     )
+    # A file's parse is stopped after this long (its file rejected, the parsing process
+    # replaced): no import waits behind a stuck one for longer.
+    parse_timeout: PositiveDuration = Field(
+        timedelta(minutes=5), validation_alias="SETTLEWATCH_PARSE_TIMEOUT"
+    )
     # Business days (PRC calendar) after its value date before a payout is reported missing,
     # or a statement entry nobody expected is reported unexpected.
     payout_grace: int = Field(1, ge=0, le=30, validation_alias="SETTLEWATCH_PAYOUT_GRACE")

@@ -3,7 +3,7 @@ column mappings, each file received and every record parsed from it (created by 
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, Table, Text, func
+from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from settlewatch.schema.reference import metadata
@@ -38,19 +38,29 @@ file_mappings = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# One row per distinct file (by SHA-256); `summary` holds the counts and totals once imported,
-# `errors` the located reasons of a rejection.
+# One row per import attempt: a file's bytes (SHA-256) are imported once at most, and a rejected
+# attempt may be followed by another (`previous_file_id` links it to the one before); `summary`
+# holds the counts, totals and warnings once imported, `errors` the located reasons of a
+# rejection.
 settlement_files = Table(
     "settlement_files",
     metadata,
     Column("file_id", Text, primary_key=True),
-    Column("sha256", Text, nullable=False, unique=True),
+    Column("sha256", Text, nullable=False),
     Column("format", Text, nullable=False),
     Column("status", Text, nullable=False),  # imported | rejected
     Column("size_bytes", BigInteger, nullable=False),
     Column("summary", JSONB, nullable=False, server_default="{}"),
     Column("errors", JSONB, nullable=False, server_default="[]"),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("previous_file_id", Text),
+    Index("settlement_files_sha256", "sha256"),
+    Index(
+        "settlement_files_imported_sha256",
+        "sha256",
+        unique=True,
+        postgresql_where=text("status = 'imported'"),
+    ),
 )
 
 # Every record of an imported file, in file order (settlementfiles.model: statement, entry,

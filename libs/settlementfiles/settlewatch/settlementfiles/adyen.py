@@ -9,8 +9,6 @@ otherwise is flagged. A batch without a payout line (its balance carried to the 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from settlewatch.settlementfiles.amounts import to_minor
 from settlewatch.settlementfiles.model import Issue, Loc, Payout, Problem, Rejected, ReportLine
+from settlewatch.settlementfiles.text import rows
 
 __all__ = ["HEADER", "parse"]
 
@@ -51,16 +50,17 @@ class _Batch:
 
 def parse(stream: IO[bytes]) -> Iterator[ReportLine | Payout]:
     """The report's lines in order, then one payout per batch that has a payout line."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.DictReader(text)
-    missing = [name for name in HEADER if name not in (reader.fieldnames or ())]
+    numbered = rows(stream, "utf-8")
+    _, header = next(numbered, (1, []))
+    missing = [name for name in HEADER if name not in header]
     if missing:
         raise Rejected([Issue(("line", 1), f"not an Adyen settlement detail report: no {missing}")])
     batches: dict[str, _Batch] = {}
-    for row in reader:
-        loc: Loc = ("line", reader.line_num)
-        if not any((value or "").strip() for value in row.values()):
+    for number, cells in numbered:
+        loc: Loc = ("line", number)
+        if not any(value.strip() for value in cells):
             continue
+        row = dict(zip(header, [*cells, *[""] * (len(header) - len(cells))], strict=False))
         batch_id = _required(row, "Batch Number", loc)
         batch = batches.setdefault(batch_id, _Batch())
         currency = _required(row, "Net Currency", loc)

@@ -3,10 +3,13 @@ version (tested on 2, 4 and 8), streamed with lxml ``iterparse``.
 
 Elements are matched by local name, so a bank's non-standard namespace reads the same. Each
 ``Ntry`` is turned into an :class:`Entry` when its end tag is read and then dropped from the
-tree, so memory stays flat whatever the file's size. Entities are never resolved and nothing is
+tree, and so is every other element once read (a balance folded into the statement's, a group
+header ignored): memory stays flat whatever the file's size, and one part of a statement holds
+at most ``MAX_ELEMENTS`` elements. Entities are never resolved and nothing is
 fetched from the network (XXE). Differences between versions handled here: ``Sts`` is text in
 v2 and ``Sts/Cd`` from v8 on; a v2 ``TxDtls`` has its amount under ``AmtDtls/TxAmt`` and may
-lack ``CdtDbtInd`` (it then takes the entry's).
+lack ``CdtDbtInd`` (it then takes the entry's). A camt.053 entry without ``Sts`` (mandatory,
+left out by some banks' converters) is read as booked, with a warning.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ _STATUS: dict[str, Literal["booked", "pending", "info"]] = {
 }
 _OPENING = {"OPBD", "PRCD"}
 _CLOSING = {"CLBD"}
+# Elements held at once for one part of a statement (an entry with its details, an account…):
+# a collective entry of 20 000 card payments fits; a hostile one is refused, not held in memory.
+MAX_ELEMENTS = 1_000_000
 _REFERENCES = ("MsgId", "AcctSvcrRef", "PmtInfId", "InstrId", "TxId", "MndtId", "ChqNb", "UETR")
 
 
@@ -64,6 +70,14 @@ def _child(element: etree._Element | None, *path: str) -> etree._Element | None:
     return element
 
 
+def _drop(element: etree._Element) -> None:
+    """An element read and done with, out of the tree: memory stays flat."""
+    element.clear()
+    parent = element.getparent()
+    if parent is not None:
+        parent.remove(element)
+
+
 def _children(element: etree._Element | None, name: str) -> list[etree._Element]:
     return [] if element is None else [c for c in element if _local(c) == name]
 
@@ -75,9 +89,10 @@ def _text(element: etree._Element | None, *path: str) -> str | None:
     return found.text.strip() or None
 
 
-def parse(stream: IO[bytes], expected: str | None = None) -> Iterator[Statement | Entry]:
+def parse(stream: IO[bytes], expected: str | None = None) -> Iterator[Statement | Entry | Issue]:
     """The statements and entries of a camt document, in file order (a statement after its
-    entries). `expected` (``camt.053`` …) refuses a document of another kind."""
+    entries, with its warnings). `expected` (``camt.053`` …) refuses a document of another
+    kind."""
     reader = _Reader(expected)
     events = etree.iterparse(
         stream,
@@ -110,10 +125,16 @@ class _Reader:
         self._entries = 0
         self._booked = 0  # signed sum of the booked entries of the current statement
         self._references: dict[str, int] = {}  # EndToEndId → hash of what it said first
+        self._part_name = ""  # the statement's element being read (Ntry, Acct…)
+        self._held = 0  # elements read inside it
+        self._balances = 0  # Bal elements of the current statement
+        self._opening: int | None = None
+        self._closing: int | None = None
+        self._unstated = 0  # entries of the current statement without Sts
 
     # -- events -------------------------------------------------------------------------------
 
-    def on(self, event: str, element: etree._Element) -> Iterator[Statement | Entry]:
+    def on(self, event: str, element: etree._Element) -> Iterator[Statement | Entry | Issue]:
         name = _local(element)
         if event == "start":
             self._depth += 1
@@ -124,24 +145,53 @@ class _Reader:
             elif self._depth == 3 and name == self._statement_tag:
                 self._statement = element
                 self._account, self._entries, self._booked = None, 0, 0
+                self._balances, self._opening, self._closing, self._unstated = 0, None, None, 0
+            elif self._depth == 4 and self._statement is not None:
+                self._part_name, self._held = name, 0
+            elif self._depth > 4 and self._statement is not None:
+                self._held += 1
+                if self._held > MAX_ELEMENTS:
+                    where = (*self._statement_loc(), self._part_name)
+                    message = f"more than {MAX_ELEMENTS} elements in one part of a statement"
+                    raise Rejected([Issue(where, message)])
             return
         self._depth -= 1
         if self._statement is None:
+            if self._depth >= 2:  # read and done with (GrpHdr…): nothing of it is kept
+                _drop(element)
             return
-        if self._depth == 3 and name == "Ntry":
+        if self._depth == 3:  # a statement's own element, read whole
+            yield from self._part(name, element)
+        elif self._depth == 2 and element is self._statement:
+            if self._unstated:
+                yield Issue(
+                    (*self._statement_loc(), "Ntry", "Sts"),
+                    f"{self._unstated} entries without Sts read as booked (BOOK): an end-of-day "
+                    "statement books every entry",
+                )
+            yield self._statement_record(element)
+            self._statements += 1
+            self._statement = None
+            _drop(element)
+
+    def _part(self, name: str, element: etree._Element) -> Iterator[Entry]:
+        """An element of the statement, once its end tag is read: an entry or a balance is
+        turned into what it says and dropped; of the rest only the first account, id and
+        creation time are kept (the statement's record needs them at its end)."""
+        if name == "Ntry":
             entry = self._entry(element)
             self._entries += 1
             if entry.status == "booked":
                 self._booked += entry.signed_minor
-            parent = element.getparent()
-            if parent is not None:  # read: drop it, so memory stays flat
-                parent.remove(element)
+            _drop(element)
             yield entry
-        elif self._depth == 2 and element is self._statement:
-            yield self._statement_record(element)
-            self._statements += 1
-            self._statement = None
-            element.clear()
+        elif name == "Bal":
+            self._balance(element)
+            _drop(element)
+        elif name not in ("Acct", "Id", "CreDtTm") or sum(
+            _local(sibling) == name for sibling in element.itersiblings(preceding=True)
+        ):
+            _drop(element)
 
     def _start_message(self, name: str) -> None:
         for fmt, (message, statement, kind) in FORMATS.items():
@@ -185,15 +235,7 @@ class _Reader:
     def _statement_record(self, element: etree._Element) -> Statement:
         loc = self._statement_loc()
         account, currency = self._account_of(element)
-        opening = closing = None
-        for index, balance in enumerate(_children(element, "Bal")):
-            code = _text(balance, "Tp", "CdOrPrtry", "Cd")
-            if code in _OPENING or code in _CLOSING:
-                amount = self._signed(balance, (*loc, "Bal", index))
-                if code in _OPENING:
-                    opening = amount
-                else:
-                    closing = amount
+        opening, closing = self._opening, self._closing
         problems: list[Problem] = []
         if opening is not None and closing is not None and opening + self._booked != closing:
             problems.append(
@@ -217,6 +259,16 @@ class _Reader:
             problems=tuple(problems),
         )
 
+    def _balance(self, balance: etree._Element) -> None:
+        code = _text(balance, "Tp", "CdOrPrtry", "Cd")
+        if code in _OPENING or code in _CLOSING:
+            amount = self._signed(balance, (*self._statement_loc(), "Bal", self._balances))
+            if code in _OPENING:
+                self._opening = amount
+            else:
+                self._closing = amount
+        self._balances += 1
+
     def _entry(self, element: etree._Element) -> Entry:
         assert self._statement is not None
         loc: Loc = (*self._statement_loc(), "Ntry", self._entries)
@@ -225,6 +277,11 @@ class _Reader:
         direction = _direction(element, loc)
         status_el = _child(element, "Sts")
         status_code = _text(status_el, "Cd") or _text(status_el, "Prtry") or _text(element, "Sts")
+        if status_el is None and self._kind == "statement":
+            # Mandatory in the schema, left out by some banks' converters: harmless in an
+            # end-of-day statement, which books every entry (a warning on the file says so).
+            status_code = "BOOK"
+            self._unstated += 1
         if status_code not in _STATUS:
             raise Rejected([Issue((*loc, "Sts"), f"unknown entry status {status_code!r}")])
         charges, included = _charges(_child(element, "Chrgs"), currency, (*loc, "Chrgs"))
@@ -430,7 +487,9 @@ def _batch(element: etree._Element | None, loc: Loc) -> Batch | None:
     )
     indicator = _text(element, "CdtDbtInd")
     return Batch(
-        count=int(count) if count and count.isdigit() else None,
+        count=int(count)
+        if count and count.isascii() and count.isdigit() and len(count) < 10
+        else None,
         total_minor=total,
         currency=currency,
         direction="credit" if indicator == "CRDT" else "debit" if indicator == "DBIT" else None,

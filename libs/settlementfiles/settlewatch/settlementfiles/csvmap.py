@@ -5,11 +5,8 @@ dates and amounts. Each data row becomes a :class:`ReportLine`.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import IO, Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +22,7 @@ from pydantic import (
 from settlewatch.common.events import Text
 from settlewatch.settlementfiles.amounts import exponent, to_minor
 from settlewatch.settlementfiles.model import Issue, Loc, Rejected, ReportLine
+from settlewatch.settlementfiles.text import rows
 
 __all__ = ["FIELDS", "FileMapping", "parse"]
 
@@ -48,7 +46,7 @@ MappedField = Literal[
     "net",
 ]
 FIELDS: tuple[str, ...] = get_args(MappedField)
-_ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}  # GB18030 ⊃ GBK
+_ENCODINGS = {"utf-8": "utf-8", "gbk": "gb18030", "gb18030": "gb18030"}  # GB18030 ⊃ GBK
 
 
 class FileMapping(BaseModel):
@@ -96,32 +94,26 @@ class FileMapping(BaseModel):
 
 
 def parse(stream: IO[bytes], mapping: FileMapping) -> Iterator[ReportLine]:
-    text = io.TextIOWrapper(stream, encoding=_ENCODINGS[mapping.encoding], newline="")
-    rows = csv.reader(text, delimiter=mapping.delimiter)
+    numbered = rows(stream, _ENCODINGS[mapping.encoding], mapping.delimiter)
     zone = ZoneInfo(mapping.timezone)
     try:
         for _ in range(mapping.header_row - 1):
-            next(rows)
-        header = [name.strip() for name in next(rows)]
+            next(numbered)
+        header = [name.strip() for name in next(numbered)[1]]
     except StopIteration:
         raise Rejected([Issue(("line", mapping.header_row), "no header row")]) from None
-    except UnicodeDecodeError as exc:
-        raise Rejected([Issue(("line", 1), f"not {mapping.encoding}: {exc.reason}")]) from None
     missing = [column for column in mapping.columns.values() if column not in header]
     if missing:
         raise Rejected([Issue(("line", mapping.header_row), f"no column {missing} in the header")])
     where: dict[str, int] = {name: header.index(col) for name, col in mapping.columns.items()}
     reader = _Row(mapping, where, zone)
-    try:
-        for number, values in enumerate(rows, start=mapping.header_row + 1):
-            cells = [value.strip() for value in values]
-            if not any(cells):
-                continue
-            if any(cells[0].startswith(word) for word in mapping.stop_at):
-                return
-            yield reader.line(("line", number), cells)
-    except UnicodeDecodeError as exc:
-        raise Rejected([Issue(("line", "?"), f"not {mapping.encoding}: {exc.reason}")]) from None
+    for number, values in numbered:
+        cells = [value.strip() for value in values]
+        if not any(cells):
+            continue
+        if any(cells[0].startswith(word) for word in mapping.stop_at):
+            return
+        yield reader.line(("line", number), cells)
 
 
 class _Row:
@@ -147,7 +139,8 @@ class _Row:
         net = self._amount(cells, "net", currency, loc)
         if net is None:
             if gross is None:
-                raise Rejected([Issue((*loc, self._column("gross")), "no amount")])
+                amount = "net" if "net" in self._mapping.columns else "gross"
+                raise Rejected([Issue((*loc, self._column(amount)), "no amount")])
             net = gross - (fee or 0)
         kind = self._get(cells, "kind")
         return ReportLine(
@@ -174,17 +167,15 @@ class _Row:
         written = self._get(cells, name)
         if written is None:
             return None
-        text = written
-        if self._mapping.thousands_separator:
-            text = text.replace(self._mapping.thousands_separator, "")
         try:
-            if self._mapping.amount_unit == "minor":
-                value = Decimal(text)
-                if value != value.to_integral_value():
-                    raise ValueError(f"{written!r} is not a whole number of minor units")
-                return int(value)
-            return to_minor(text, currency, decimal_comma=self._mapping.decimal_comma)
-        except (ValueError, InvalidOperation) as exc:
+            return to_minor(
+                written,
+                currency,
+                decimal_comma=self._mapping.decimal_comma,
+                thousands_separator=self._mapping.thousands_separator,
+                unit=self._mapping.amount_unit,
+            )
+        except ValueError as exc:
             raise Rejected([Issue((*loc, self._column(name)), str(exc))]) from None
 
     def _moment(self, cells: list[str], loc: Loc) -> datetime | None:

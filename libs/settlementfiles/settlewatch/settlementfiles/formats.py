@@ -54,8 +54,9 @@ def detect(stream: IO[bytes]) -> str:
 
 def read(
     stream: IO[bytes], fmt: str, mapping: csvmap.FileMapping | None = None
-) -> Iterator[Record]:
-    """The records of a file in format `fmt` (``csv:<name>`` needs its `mapping`)."""
+) -> Iterator[Record | Issue]:
+    """The records of a file in format `fmt` (``csv:<name>`` needs its `mapping`), and an
+    :class:`Issue` for each warning on the file."""
     if fmt.startswith("camt."):
         return camt.parse(stream, fmt)
     if fmt == "mt940":

@@ -3,7 +3,8 @@
 A parser yields, in file order: :class:`Statement` (one account's statement or notification),
 its :class:`Entry` records (a booking, possibly collective, with its :class:`Detail` lines), and
 for clearing reports :class:`ReportLine` (one card payment, refund, fee…) and :class:`Payout`
-(a credit the report says was sent). Amounts are integer minor units, positive, with a
+(a credit the report says was sent); and an :class:`Issue` for what it read leniently — a
+warning on the file, never a record. Amounts are integer minor units, positive, with a
 direction; what contradicts itself carries a :class:`Problem` and must not be matched.
 """
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import IO, Any
 
@@ -52,14 +53,19 @@ def parse(stream: IO[bytes], encoding: str | None = None) -> Iterator[Statement 
 
 
 def _lines(stream: IO[bytes], encoding: str | None) -> Iterator[str]:
-    """Decoded lines; banks write ASCII, Latin-1 or UTF-8 (with or without BOM)."""
-    for raw in stream:
-        for candidate in (encoding,) if encoding else _ENCODINGS:
+    """Decoded lines; banks write ASCII, Latin-1 or UTF-8 (with or without BOM). A line none
+    of them reads rejects the file: a line silently left out could be an entry."""
+    candidates = (encoding,) if encoding else _ENCODINGS
+    for number, raw in enumerate(stream, start=1):
+        for candidate in candidates:
             try:
                 yield raw.decode(candidate).removeprefix("\ufeff")
                 break
             except UnicodeDecodeError:
                 continue
+        else:
+            message = f"not {' or '.join(candidates)}: a byte no bank's encoding has"
+            raise Rejected([Issue(("line", number), message)])
 
 
 def _blocks(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -117,7 +123,7 @@ def _statement(number: int, first_line: int, text: str) -> Iterator[Statement | 
         id=data.get("transaction_reference"),
         account=str(account),
         currency=currency,
-        created_at=data.get("date_time_indication"),
+        created_at=_moment(data.get("date_time_indication")),
         opening_minor=opening,
         closing_minor=closing,
         problems=tuple(problems),
@@ -161,8 +167,8 @@ def _entry(loc: Loc, account: str, data: dict[str, Any], currency: str | None) -
         direction="credit" if minor > 0 else "debit",
         status="booked",
         reversal=status.startswith("R"),
-        booking_date=data.get("entry_date"),
-        value_date=data.get("date"),
+        booking_date=_date(data.get("entry_date")),
+        value_date=_date(data.get("date")),
         entry_ref=None if reference in (None, "NONREF") else reference,
         servicer_ref=data.get("bank_reference"),
         remittance=data.get("transaction_details"),
@@ -175,6 +181,20 @@ def _balance(data: dict[str, Any], names: tuple[str, ...], loc: Loc) -> int | No
         if (balance := data.get(name)) is not None:
             return _minor(balance.amount.amount, balance.amount.currency, (*loc, name))
     return None
+
+
+# The package's own Date and DateTime subclass the standard ones; only the standard ones are
+# plain data (they cross to the service's process as JSON).
+def _date(value: date | None) -> date | None:
+    return None if value is None else date(value.year, value.month, value.day)
+
+
+def _moment(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    offset = value.utcoffset()
+    zone = None if offset is None else timezone(offset)
+    return datetime(*value.timetuple()[:6], value.microsecond, tzinfo=zone)
 
 
 def _minor(value: Decimal, currency: str, loc: Loc) -> int:

@@ -10,16 +10,13 @@ every other amount must be exact.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from settlewatch.settlementfiles.amounts import exponent, to_minor
+from settlewatch.settlementfiles.amounts import to_minor
 from settlewatch.settlementfiles.model import (
     Issue,
     Loc,
@@ -29,6 +26,7 @@ from settlewatch.settlementfiles.model import (
     ReportLine,
     Summary,
 )
+from settlewatch.settlementfiles.text import rows
 
 __all__ = ["FUND_FLOW", "TRADE", "parse"]
 
@@ -42,24 +40,24 @@ _FUND_KINDS = {"交易": "sale", "退款": "refund", "提现": "payout", "扣除
 
 def parse(stream: IO[bytes]) -> Iterator[ReportLine | Payout | Summary]:
     """The bill's rows in order, then its checked summary."""
-    rows = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
-    header = [_clean(name) for name in next(rows, [])]
+    numbered = rows(stream, "utf-8")
+    header = [_clean(name) for name in next(numbered, (1, []))[1]]
     if all(name in header for name in TRADE):
         bill: _Bill = _TradeBill(header)
     elif all(name in header for name in FUND_FLOW):
         bill = _FundFlowBill(header)
     else:
         raise Rejected([Issue(("line", 1), "not a WeChat Pay trade or fund flow bill header")])
-    for number, row in enumerate(rows, start=2):
+    for number, row in numbered:
         values = [_clean(value) for value in row]
         if not any(values):
             continue
         if values[0] == bill.summary_header:
-            summary = next(rows, None)
+            number, summary = next(numbered, (number + 1, None))
             if summary is None:
-                raise Rejected([Issue(("line", number + 1), "summary row missing")])
+                raise Rejected([Issue(("line", number), "summary row missing")])
             yield bill.summary(
-                ("line", number + 1), dict(zip(values, map(_clean, summary), strict=False))
+                ("line", number), dict(zip(values, map(_clean, summary), strict=False))
             )
             return
         yield bill.row(("line", number), dict(zip(header, values, strict=False)))
@@ -77,6 +75,16 @@ def _yuan(row: dict[str, str], column: str, loc: Loc, currency: str = "CNY") -> 
         return to_minor(row.get(column) or "0", currency)
     except ValueError as exc:
         raise Rejected([Issue((*loc, column), str(exc))]) from None
+
+
+def _count(row: dict[str, str], column: str, loc: Loc) -> int:
+    """A summary's count; -1 when it is missing (then it disagrees with the rows)."""
+    written = row.get(column) or ""
+    if not written:
+        return -1
+    if not (written.isascii() and written.isdigit() and len(written) <= 12):
+        raise Rejected([Issue((*loc, column), f"{written[:40]!r} is not a count of rows")])
+    return int(written)
 
 
 def _time(row: dict[str, str], column: str, loc: Loc) -> datetime:
@@ -141,16 +149,15 @@ class _TradeBill(_Bill):
 
     @staticmethod
     def _fee(row: dict[str, str], loc: Loc, currency: str) -> int:
-        written = row.get("手续费") or "0"
+        # WeChat Pay writes fees to the thousandth of a yuan (0.006) and settles them rounded.
         try:
-            value = Decimal(written)
-        except InvalidOperation:
-            raise Rejected([Issue((*loc, "手续费"), f"{written!r} is not an amount")]) from None
-        return int(value.scaleb(exponent(currency)).quantize(Decimal(1), ROUND_HALF_UP))
+            return to_minor(row.get("手续费") or "0", currency, round_half_up=True)
+        except ValueError as exc:
+            raise Rejected([Issue((*loc, "手续费"), str(exc))]) from None
 
     def summary(self, loc: Loc, summary: dict[str, str]) -> Summary:
         problems: list[Problem] = []
-        _mismatch(problems, "总交易单数 (rows)", int(summary.get(_TRADE_SUMMARY) or -1), self.rows)
+        _mismatch(problems, "总交易单数 (rows)", _count(summary, _TRADE_SUMMARY, loc), self.rows)
         _mismatch(
             problems, "应结订单总金额", _yuan(summary, "应结订单总金额", loc), self.totals["settle"]
         )
@@ -204,11 +211,9 @@ class _FundFlowBill(_Bill):
 
     def summary(self, loc: Loc, summary: dict[str, str]) -> Summary:
         problems: list[Problem] = []
-        _mismatch(
-            problems, "资金流水总笔数 (rows)", int(summary.get(_FUND_SUMMARY) or -1), self.rows
-        )
-        _mismatch(problems, "收入笔数", int(summary.get("收入笔数") or -1), self.income[0])
+        _mismatch(problems, "资金流水总笔数 (rows)", _count(summary, _FUND_SUMMARY, loc), self.rows)
+        _mismatch(problems, "收入笔数", _count(summary, "收入笔数", loc), self.income[0])
         _mismatch(problems, "收入金额", _yuan(summary, "收入金额", loc), self.income[1])
-        _mismatch(problems, "支出笔数", int(summary.get("支出笔数") or -1), self.expense[0])
+        _mismatch(problems, "支出笔数", _count(summary, "支出笔数", loc), self.expense[0])
         _mismatch(problems, "支出金额", _yuan(summary, "支出金额", loc), self.expense[1])
         return Summary(loc=loc, rows=self.rows, problems=tuple(problems))

@@ -97,7 +97,11 @@ def create_app(settings: IngestSettings) -> FastAPI:
             clock=_wall,
             max_clock_skew=settings.max_clock_skew,
             files=SettlementFiles(
-                resources.engine, _wall, findings.wake, validate_xsd=settings.validate_xsd
+                resources.engine,
+                _wall,
+                findings.wake,
+                parse_timeout=settings.parse_timeout.total_seconds(),
+                validate_xsd=settings.validate_xsd,
             ),
             references=References(resources.engine),
             line_matcher=line_matcher,

@@ -9,28 +9,32 @@ exceptions of the flagged ones; the counts and totals when the file ends.
 
 One worker process serves every import of the service, started on the first (``spawn``: the
 service's threads are not copied); an import's parser stays in it between its batches, under a
-key of its own. A worker that died is replaced at the next import.
+key of its own. Only plain data crosses back (JSON bytes, strings, numbers, dataclasses of
+them). A parse that runs out of time is killed with its worker; a worker that died is replaced
+at the next call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import multiprocessing
 import os
+import signal
 import threading
 import time
-import uuid
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 
+from settlewatch.common.errors import Unavailable
 from settlewatch.ingest.files.exceptions import Opened
 from settlewatch.ingest.files.rules import applicable, line_keys
 from settlewatch.ingest.metrics import FILE_RECORDS
@@ -38,17 +42,22 @@ from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import read
 from settlewatch.settlementfiles.model import (
     Entry,
+    Issue,
     Payout,
     Problem,
     Record,
+    Rejected,
     ReportLine,
     Statement,
     Summary,
 )
 
-__all__ = ["RecordBatch", "Tally", "parsed"]
+__all__ = ["UNFORESEEN", "RecordBatch", "Tally", "WorkerLost", "batches", "parsed"]
+
+_T = TypeVar("_T")
 
 BATCH = 5000  # records per round trip: parsed in the worker, written with one statement
+UNFORESEEN = "parser failure"  # names a parser's unforeseen failure in a file's errors
 _KINDS: dict[type, str] = {
     Statement: "statement",
     Entry: "entry",
@@ -106,7 +115,8 @@ class Tally:
 
 @dataclass(frozen=True)
 class RecordBatch:
-    """Records `first_seq`… of a file, as they are written, with their counts and totals."""
+    """Records `first_seq`… of a file, as they are written, with their counts and totals, and
+    the warnings the parser gave while reading them."""
 
     first_seq: int
     records: bytes  # one JSON array
@@ -114,54 +124,113 @@ class RecordBatch:
     match_statuses: list[str | None]
     flagged: list[Opened]
     tally: Tally
+    warnings: list[Issue]
+
+
+class WorkerLost(Unavailable):
+    """The parsing process ended under an import that did nothing wrong (another import's parse
+    was stopped, or the process died): the import may be tried again."""
 
 
 @dataclass
 class _Parse:
     file: IO[bytes]
-    records: Iterator[Record]
-    file_id: str
-    seq: int = 0
+    batches: Iterator[RecordBatch]
+    seconds: float = 0.0  # spent parsing so far
 
 
-# In the worker: the imports under way, by key.
-_PARSES: dict[str, _Parse] = {}
+# In the worker: the imports under way, by key, and which one it is parsing since when — shared
+# with the service, which stops a parse that ran out of time (a call stuck in C cannot be
+# interrupted from inside: ``int(Decimal("1e100000000"))`` holds the GIL until it ends).
+_PARSES: dict[int, _Parse] = {}
+_NOW: Any = None  # multiprocessing Array: [key being parsed (0: none), started, seconds before]
 
 
-def _start(key: str, path: str, fmt: str, mapping: FileMapping | None, file_id: str) -> None:
-    file = open(path, "rb")  # noqa: SIM115 (closed by _finish)
-    _PARSES[key] = _Parse(file, read(file, fmt, mapping), file_id)
+def _timed(call: Callable[..., _T]) -> Callable[..., _T]:
+    @functools.wraps(call)  # pickled by its name: the module's attribute is this wrapper
+    def timed(key: int, *args: Any) -> _T:
+        started = time.monotonic()
+        before = _PARSES[key].seconds if key in _PARSES else 0.0
+        with _NOW.get_lock():
+            _NOW[:] = [key, started, before]
+        try:
+            return call(key, *args)
+        finally:
+            with _NOW.get_lock():
+                _NOW[0] = 0
+            if key in _PARSES:
+                _PARSES[key].seconds = before + time.monotonic() - started
+
+    return timed
 
 
-def _next(key: str) -> RecordBatch | None:
-    parse = _PARSES[key]
-    records = list(islice(parse.records, BATCH))
-    if not records:
-        return None
+def batches(
+    file: IO[bytes], fmt: str, mapping: FileMapping | None, file_id: str
+) -> Iterator[RecordBatch]:
+    """The records of a file as the service writes them, `BATCH` at a time, each batch with
+    the parser's warnings. Whatever a parser raises that it did not mean (a bug, a library's
+    own error) rejects the file at the record reached, as a malformed file is: an import ends
+    `imported` or `rejected`, never in an error of the service."""
+    seq = 0
+    records: list[Record] = []
+    warnings: list[Issue] = []
+    try:
+        for item in read(file, fmt, mapping):
+            if isinstance(item, Issue):
+                warnings.append(item)
+                continue
+            records.append(item)
+            if len(records) == BATCH:
+                yield _batch(file_id, seq, records, warnings)
+                seq, records, warnings = seq + len(records), [], []
+        if records or warnings:
+            yield _batch(file_id, seq, records, warnings)
+    except Rejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 (a parser's failure is the file's rejection)
+        where = ("record", seq + len(records))
+        message = f"{UNFORESEEN}: {type(exc).__name__}: {exc}"[:500]
+        raise Rejected([Issue(where, message)]) from None
+
+
+def _batch(file_id: str, seq: int, records: list[Record], warnings: list[Issue]) -> RecordBatch:
     kinds = [_KINDS[type(record)] for record in records]
     tally = Tally()
     for record, kind in zip(records, kinds, strict=True):
         tally.add(record, kind)
-    batch = RecordBatch(
-        parse.seq,
+    return RecordBatch(
+        seq,
         orjson.dumps(records),
         kinds,
         [_match_status(record) for record in records],
-        _flagged(parse.file_id, parse.seq, records),
+        _flagged(file_id, seq, records),
         tally,
+        warnings,
     )
-    parse.seq += len(records)
-    return batch
 
 
-def _finish(key: str) -> None:
+@_timed
+def _start(key: int, path: str, fmt: str, mapping: FileMapping | None, file_id: str) -> None:
+    file = open(path, "rb")  # noqa: SIM115 (closed by _finish)
+    _PARSES[key] = _Parse(file, batches(file, fmt, mapping, file_id))
+
+
+@_timed
+def _next(key: int) -> RecordBatch | None:
+    return next(_PARSES[key].batches, None)
+
+
+def _finish(key: int) -> None:
     parse = _PARSES.pop(key, None)
     if parse is not None:
         parse.file.close()
 
 
-def _watch(parent: int) -> None:
-    """In the worker: end with the service, however the service ended (SIGKILL included)."""
+def _prepare(parent: int, now: Any) -> None:
+    """In the worker, first: share the parse clock, and end with the service however the
+    service ended (SIGKILL included)."""
+    global _NOW
+    _NOW = now
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -172,18 +241,41 @@ def _watch(parent: int) -> None:
 
 
 class _Worker:
-    """The one worker process, started when first needed, replaced when it died."""
+    """The one worker process, started when first needed, replaced when it died or was
+    stopped."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._pid = 0
+        self._context = multiprocessing.get_context("spawn")
+        self.now: Any = None  # the parse clock, made with the first worker
 
-    def pool(self) -> ProcessPoolExecutor:
+    async def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:  # spawn: none of the service's threads and connections copied
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=context, initializer=_watch, initargs=(os.getpid(),)
+            if self.now is None:
+                self.now = self._context.Array("d", 3)
+            pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=self._context,
+                initializer=_prepare,
+                initargs=(os.getpid(), self.now),
             )
+            self._pool = pool
+            self._pid = await asyncio.get_running_loop().run_in_executor(pool, os.getpid)
         return self._pool
+
+    def parsing(self, key: int) -> float | None:
+        """How long the import `key` has been parsed in all, when the worker is parsing it."""
+        with self.now.get_lock():
+            current, started, before = self.now[:]
+        return before + time.monotonic() - started if current == key else None
+
+    def stop(self, pool: ProcessPoolExecutor) -> None:
+        """Kill the worker (its parse ran out of time); the next call starts another."""
+        if self._pool is pool:
+            with suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+        self.broken(pool)
 
     def broken(self, pool: ProcessPoolExecutor) -> None:
         if self._pool is pool:
@@ -192,30 +284,53 @@ class _Worker:
 
 
 _WORKER = _Worker()
+_KEYS = itertools.count(1)
+_POLL = 0.5  # seconds between looks at the parse clock while a call runs
 
 
 async def parsed(
-    path: Path, fmt: str, mapping: FileMapping | None, file_id: str
+    path: Path, fmt: str, mapping: FileMapping | None, file_id: str, *, timeout: float
 ) -> AsyncGenerator[RecordBatch, None]:
     """The file's records in batches; the next batch is parsed while the caller writes this
-    one. Close it (``contextlib.aclosing``) to drop a parse left before its end."""
+    one. Close it (``contextlib.aclosing``) to drop a parse left before its end.
+
+    A parse that has run for `timeout` seconds in all is stopped with its worker: the file is
+    rejected (:class:`Rejected`), and the other imports the worker served raise
+    :class:`WorkerLost`. Time an import spends queued behind another is not its own."""
     loop = asyncio.get_running_loop()
-    pool = _WORKER.pool()
-    key = uuid.uuid4().hex
-    try:
+    pool = await _WORKER.pool()
+    key = next(_KEYS)
+
+    async def call(function: Callable[..., _T], *args: Any) -> _T:
         try:
-            await loop.run_in_executor(pool, _start, key, str(path), fmt, mapping, file_id)
-        except BrokenProcessPool:  # the worker died since the last import: a new one
+            future = loop.run_in_executor(pool, function, key, *args)
+            while True:
+                done, _ = await asyncio.wait({future}, timeout=_POLL)
+                if done:
+                    return future.result()
+                spent = _WORKER.parsing(key)
+                if spent is not None and spent > timeout:
+                    _WORKER.stop(pool)
+                    with suppress(BrokenProcessPool):
+                        await future
+                    message = f"parsing took longer than {timeout:g} s (SETTLEWATCH_PARSE_TIMEOUT)"
+                    raise Rejected([Issue(("file",), message)])
+        except BrokenProcessPool:
             _WORKER.broken(pool)
-            pool = _WORKER.pool()
-            await loop.run_in_executor(pool, _start, key, str(path), fmt, mapping, file_id)
-        parsing = loop.run_in_executor(pool, _next, key)
-        while (batch := await parsing) is not None:
-            parsing = loop.run_in_executor(pool, _next, key)
-            yield batch
-    except BrokenProcessPool:
-        _WORKER.broken(pool)
-        raise
+            raise WorkerLost from None
+
+    try:
+        await call(_start, str(path), fmt, mapping, file_id)
+        parsing = asyncio.ensure_future(call(_next))
+        try:
+            while (batch := await parsing) is not None:
+                parsing = asyncio.ensure_future(call(_next))
+                yield batch
+        finally:
+            if not parsing.done():  # the caller left: its next batch is not wanted
+                parsing.cancel()
+                with suppress(asyncio.CancelledError, Rejected, WorkerLost):
+                    await parsing
     finally:
         # Nobody waits: the next import queues behind it. A worker gone took its parsers along.
         with suppress(BrokenProcessPool, RuntimeError):

@@ -1,6 +1,7 @@
 """Settlement files in PostgreSQL: one import is one transaction, so a file is stored whole with
 every record parsed from it, or — when its format cannot be read — stored as rejected with the
-located reasons and nothing else. The same bytes again are the same file (SHA-256). A record
+located reasons and nothing else. The same bytes again are the same file (SHA-256) once it is
+imported; after a rejection they are a new attempt, linked to the one before. A record
 that contradicts itself is stored flagged, never matched: it is a ``flagged`` exception, and
 raises ``settlement.batch_total_mismatch`` or ``settlement.duplicate_line`` when that is what
 is wrong with it (both, when both are)."""
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from settlewatch.common.db import driver_connection, invalidated_on_error
 from settlewatch.ingest.files.exceptions import open_exceptions
-from settlewatch.ingest.files.parsing import Tally, parsed
+from settlewatch.ingest.files.parsing import Tally, WorkerLost, parsed
 from settlewatch.ingest.files.spool import Spooled
 from settlewatch.schema.settlement_files import settlement_files
 from settlewatch.settlementfiles import xsd
@@ -40,8 +41,14 @@ JOIN unnest($4::text[], $5::text[]) WITH ORDINALITY AS k(kind, match_status, i) 
 """
 
 
-def file_id_of(sha256: str) -> str:
-    return f"file_{sha256[:24]}"
+_ATTEMPTS = 3  # imports of one file tried when the parsing process ends under them
+_WARNINGS = 100  # kept on a file; more are counted
+
+
+def file_id_of(sha256: str, attempt: int = 1) -> str:
+    """The first attempt at a file's bytes is ``file_<sha256 prefix>``; a later one (after a
+    rejection) adds its number."""
+    return f"file_{sha256[:24]}" + (f"_{attempt}" if attempt > 1 else "")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class FileRow:
     summary: dict[str, Any]
     errors: list[dict[str, Any]]
     received_at: str
+    previous_file_id: str | None
 
     def json(self) -> dict[str, Any]:
         return {
@@ -65,6 +73,7 @@ class FileRow:
             "received_at": self.received_at,
             **self.summary,
             "errors": self.errors,
+            "previous_file_id": self.previous_file_id,
         }
 
 
@@ -75,9 +84,11 @@ class SettlementFiles:
         clock: Callable[[], datetime],
         on_findings: Callable[[], None],
         *,
+        parse_timeout: float,
         validate_xsd: bool = False,
     ) -> None:
         self._engine = engine
+        self._parse_timeout = parse_timeout
         self._validate_xsd = validate_xsd
         self._clock = clock
         self._on_findings = on_findings  # wakes the findings outbox
@@ -91,14 +102,39 @@ class SettlementFiles:
             ).one_or_none()
         return None if row is None else _file_row(row)
 
+    async def _attempts(self, sha256: str) -> list[FileRow]:
+        """Every attempt at these bytes, first first."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(settlement_files)
+                .where(settlement_files.c.sha256 == sha256)
+                .order_by(settlement_files.c.received_at, settlement_files.c.file_id)
+            )
+        return [_file_row(row) for row in rows]
+
     async def import_file(
         self, spooled: Spooled, fmt: str, mapping: FileMapping | None
     ) -> tuple[FileRow, bool]:
-        """The file's row and whether this call imported it (False: the same bytes came
-        before). A file that cannot be read is stored as rejected, with nothing of it."""
-        file_id = file_id_of(spooled.sha256)
-        if (known := await self.get(file_id)) is not None:
-            return known, False
+        """The file's row and whether this call imported or rejected it (False: the same bytes
+        were imported before). A file that cannot be read is stored as rejected, with nothing
+        of it; the same bytes may then be sent again (with another format or mapping)."""
+        for tried in range(1, _ATTEMPTS + 1):
+            try:
+                return await self._import(spooled, fmt, mapping)
+            except WorkerLost:
+                if tried == _ATTEMPTS:
+                    lost = Issue(("file",), "the parsing process ended while reading this file")
+                    return await self._reject(spooled, fmt, Rejected([lost]))
+        raise AssertionError("unreachable")
+
+    async def _import(
+        self, spooled: Spooled, fmt: str, mapping: FileMapping | None
+    ) -> tuple[FileRow, bool]:
+        attempts = await self._attempts(spooled.sha256)
+        if imported := [row for row in attempts if row.status == "imported"]:
+            return imported[0], False
+        file_id = file_id_of(spooled.sha256, len(attempts) + 1)
+        previous = attempts[-1].file_id if attempts else None
         tally = Tally()  # stays empty unless this call imports the file
         claimed = True
         try:
@@ -108,30 +144,54 @@ class SettlementFiles:
             if self._validate_xsd and fmt.startswith("camt."):
                 warnings = await asyncio.to_thread(xsd.check, spooled.file)
             async with self._engine.connect() as conn, invalidated_on_error(conn), conn.begin():
-                claimed = await self._claim(conn, file_id, spooled, fmt, "imported", [])
+                claimed = await self._claim(conn, file_id, previous, spooled, fmt, "imported", [])
                 if not claimed:  # the same bytes were imported concurrently, and committed
                     await conn.rollback()
                 else:
-                    tally = await self._store(conn, file_id, spooled, fmt, mapping)
+                    tally = await self._store(conn, file_id, spooled, fmt, mapping, warnings)
+                    kept = [w.json() for w in warnings[:_WARNINGS]]
+                    if len(warnings) > _WARNINGS:
+                        more = len(warnings) - _WARNINGS
+                        kept.append({"loc": ["file"], "msg": f"and {more} more warnings"})
                     await conn.execute(
                         update(settlement_files)
                         .where(settlement_files.c.file_id == file_id)
-                        .values(summary=tally.json() | {"warnings": [w.json() for w in warnings]})
+                        .values(summary=tally.json() | {"warnings": kept})
                     )
             tally.count()
             self._on_findings()
         except Rejected as rejected:
-            errors = [issue.json() for issue in rejected.issues]
-            async with self._engine.begin() as conn:
-                await self._claim(conn, file_id, spooled, fmt, "rejected", errors)
+            return await self._reject(spooled, fmt, rejected, file_id, previous)
+        if not claimed:
+            return await self._import(spooled, fmt, mapping)
         row = await self.get(file_id)
         assert row is not None
-        return row, claimed
+        return row, True
+
+    async def _reject(
+        self,
+        spooled: Spooled,
+        fmt: str,
+        rejected: Rejected,
+        file_id: str | None = None,
+        previous: str | None = None,
+    ) -> tuple[FileRow, bool]:
+        if file_id is None:
+            attempts = await self._attempts(spooled.sha256)
+            file_id = file_id_of(spooled.sha256, len(attempts) + 1)
+            previous = attempts[-1].file_id if attempts else None
+        errors = [issue.json() for issue in rejected.issues]
+        async with self._engine.begin() as conn:
+            await self._claim(conn, file_id, previous, spooled, fmt, "rejected", errors)
+        row = await self.get(file_id)
+        assert row is not None
+        return row, True
 
     async def _claim(
         self,
         conn: AsyncConnection,
         file_id: str,
+        previous: str | None,
         spooled: Spooled,
         fmt: str,
         status: str,
@@ -147,6 +207,7 @@ class SettlementFiles:
                 size_bytes=spooled.size,
                 errors=errors,
                 received_at=self._clock(),
+                previous_file_id=previous,
             )
             .on_conflict_do_nothing()
             .returning(settlement_files.c.file_id)
@@ -160,12 +221,16 @@ class SettlementFiles:
         spooled: Spooled,
         fmt: str,
         mapping: FileMapping | None,
+        warnings: list[Issue],
     ) -> Tally:
-        """Every record, in set-based batches, parsed in the parsing process meanwhile."""
+        """Every record, in set-based batches, parsed in the parsing process meanwhile; the
+        parser's warnings are added to `warnings`."""
         driver = await driver_connection(conn)
         tally = Tally()
-        async with aclosing(parsed(spooled.path, fmt, mapping, file_id)) as batches:
+        batches = parsed(spooled.path, fmt, mapping, file_id, timeout=self._parse_timeout)
+        async with aclosing(batches):
             async for batch in batches:
+                warnings += batch.warnings
                 await open_exceptions(driver, self._clock(), batch.flagged)
                 await driver.execute(
                     _INSERT_RECORDS,
@@ -189,4 +254,5 @@ def _file_row(row: Any) -> FileRow:
         summary=row.summary,
         errors=row.errors,
         received_at=row.received_at.isoformat(),
+        previous_file_id=row.previous_file_id,
     )

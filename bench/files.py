@@ -8,6 +8,8 @@ POST until its answer (every record parsed and stored in PostgreSQL); the refere
 the file in a fresh process, records discarded. Peak RSS is the kernel's high-water mark
 (VmHWM) of each process — the service's and its parsing process's — flat memory means it does
 not grow with the file.
+First, a hostile camt.053 (``--hostile-mb``, 256 by default: a group header of empty elements)
+and the peak RSS it costs.
 Last line: ``RESULT files_ratio=<the lower of the two import rates ÷ its bare parse rate>``.
 """
 
@@ -89,6 +91,25 @@ def camt053(path: Path, entries: int) -> int:
     return path.stat().st_size
 
 
+def hostile_camt053(path: Path, megabytes: int) -> int:
+    """A camt.053 whose group header is `megabytes` MiB of empty elements (kept whole, it took
+    ≈ 8 GB), then one statement of one entry; its size in bytes."""
+    filler = "<X/>" * (1 << 18)  # 1 MiB
+    with path.open("w") as out:
+        out.write(
+            '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>'
+            "<GrpHdr><MsgId>HOSTILE</MsgId>"
+        )
+        for _ in range(megabytes):
+            out.write(filler)
+        out.write(
+            "</GrpHdr><Stmt><Id>S1</Id><Acct><Id><IBAN>CH9300762011623852957</IBAN></Id></Acct>"
+            '<Ntry><Amt Ccy="CHF">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>'
+            "</Ntry></Stmt></BkToCstmrStmt></Document>\n"
+        )
+    return path.stat().st_size
+
+
 BARE_PARSE = """
 import sys, time
 from settlewatch.settlementfiles.formats import read
@@ -159,16 +180,33 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--hostile-mb", type=int, default=256, help="0: no hostile file")
     args = parser.parse_args()
     async with parts(f"bench{uuid.uuid4().hex[:6]}", partitions=2) as p:
         files = {
             "adyen": (p.workdir / "report.csv", adyen_report, args.lines),
             "camt.053": (p.workdir / "statement.xml", camt053, args.entries),
         }
-        env = service_env(p, SETTLEWATCH_API_TOKENS=f"{TOKEN}=acquirer")
+        env = service_env(
+            p,
+            SETTLEWATCH_API_TOKENS=f"{TOKEN}=acquirer",
+            SETTLEWATCH_PARSE_TIMEOUT="PT30M",  # the hostile file is read to its end
+            SETTLEWATCH_MAX_FILE_BYTES=str(max(256, args.hostile_mb + 1) << 20),
+        )
         ratios = []
         with served("ingest", env, p.workdir / "ingest.log") as url:
             pid = listening_pid(int(url.rsplit(":", 1)[1]))
+            if args.hostile_mb:  # first: the parsing process's high-water mark is its own
+                hostile = p.workdir / "hostile.xml"
+                size = hostile_camt053(hostile, args.hostile_mb)
+                summary, seconds = await import_leg(url, hostile)
+                assert summary["status"] == "imported", summary
+                print(
+                    f"hostile camt.053 of {size / 2**20:.0f} MB (empty elements): imported in "
+                    f"{seconds:.0f} s; parsing process peak {worker_peak_mb(pid):.0f} MB, "
+                    f"ingest peak {peak_rss_mb(pid):.0f} MB"
+                )
+                hostile.unlink()
             print(
                 f"{'file':<9} {'MB':>6} {'records':>9} {'parse/s':>9} {'import/s':>9} "
                 f"{'ratio':>6} {'parse peak':>11} {'ingest peak':>12} {'worker peak':>12}"

@@ -137,3 +137,50 @@ async def test_a_streamed_body_is_cut_at_the_limit(stack: RunningStack, service:
     chunk = b"x" * 65536
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(BODY_LIMIT // 65536 + 2))
     assert await status_of(stack, service, head, chunks) == 413  # never the last chunk
+
+
+async def test_one_file_cannot_stop_every_import(
+    http: httpx.AsyncClient, stack: RunningStack
+) -> None:
+    """A CSV cell of 1e100000000 in 分 kept the one parsing process busy for good, and every
+    import after it waited; a cell too big for the API, or an exponent Decimal overflows on,
+    answered 500. Each is now a located rejection, and the next import goes through."""
+    files = f"{stack.url('ingest')}/v1/settlement-files"
+    mapping = {"columns": {"rrn": "参考号", "net": "金额"}, "amount_unit": "minor"}
+    answer = await http.put(f"{stack.url('ingest')}/v1/file-mappings/fen", json=mapping)
+    assert answer.status_code == 201, answer.text
+    for cell in ("1e100000000", "1E+999999", "9223372036854775808"):
+        bill = f"参考号,金额\n600000000001,12800\n600000000002,{cell}\n".encode()
+        started = time.monotonic()
+        refused = await http.post(files, params={"format": "csv:fen"}, content=bill)
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["errors"]
+        assert error["loc"] == ["line", 3, "金额"], error
+        assert time.monotonic() - started < 10  # a bound that only tells a hang
+    good = await http.post(
+        files, params={"format": "csv:fen"}, content="参考号,金额\n6000000000031,12800\n".encode()
+    )
+    assert good.status_code == 202 and good.json()["status"] == "imported"
+
+
+async def test_an_end_of_day_statement_without_entry_statuses_is_imported_with_a_warning(
+    http: httpx.AsyncClient, stack: RunningStack
+) -> None:
+    """A bank's converter left out every Ntry's Sts: the whole statement was rejected."""
+    statement = (
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>'
+        "<GrpHdr><MsgId>EOD-1</MsgId></GrpHdr><Stmt><Id>S-EOD-1</Id>"
+        "<Acct><Id><IBAN>CN00HOSTILE</IBAN></Id></Acct>"
+        '<Ntry><Amt Ccy="CNY">127.23</Amt><CdtDbtInd>CRDT</CdtDbtInd>'
+        "<ValDt><Dt>2026-12-03</Dt></ValDt></Ntry>"
+        "</Stmt></BkToCstmrStmt></Document>"
+    )
+    answer = await http.post(
+        f"{stack.url('ingest')}/v1/settlement-files", content=statement.encode()
+    )
+    assert answer.status_code == 202, answer.text
+    imported = answer.json()
+    assert imported["counts"]["entry"] == 1
+    assert imported["totals"] == {"CNY": {"credits": 12723, "debits": 0}}
+    (warning,) = imported["warnings"]
+    assert "read as booked" in warning["msg"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -232,3 +233,97 @@ async def test_the_parsing_process_ends_with_the_service(
         service.wait(15)
     # gone with it, never left behind (an orphan holds its memory and the files it had open)
     worker.wait(10)
+
+
+MT940_FILES = [
+    p
+    for p in sorted((DATA / "WoLpH-mt940").rglob("*"))
+    + sorted((DATA / "OCA-bank-statement-import_mt940").iterdir())
+    if p.is_file() and p.suffix != ".yml" and p.name != "mt940.sta"  # cmxl: Deutsche Mark
+]
+
+
+@pytest.mark.parametrize("path", MT940_FILES, ids=lambda p: p.name)
+async def test_every_mt940_sample_is_imported(client: httpx.AsyncClient, path: Path) -> None:
+    """Their dates were the mt-940 package's own type, which could not leave the parsing
+    process: every MT940 file answered 500 (issue 28)."""
+    answer = await client.post("/v1/settlement-files?format=mt940", content=path.read_bytes())
+    assert answer.status_code in (200, 202), answer.text
+    assert answer.json()["status"] == "imported" and answer.json()["counts"]["entry"] > 0
+
+
+async def test_a_rejected_file_may_be_sent_again_and_is_linked_to_the_attempt_before(
+    client: httpx.AsyncClient,
+) -> None:
+    bill = b"rrn,amount\n600000000071,128.50\n"
+    in_fen = {"columns": {"rrn": "rrn", "net": "amount"}, "amount_unit": "minor"}
+    assert (await client.put("/v1/file-mappings/retry", json=in_fen)).status_code == 201
+    first = await client.post("/v1/settlement-files?format=csv:retry", content=bill)
+    assert first.status_code == 422
+    assert first.json()["errors"] == [
+        {"loc": ["line", 2, "amount"], "msg": "'128.50' is not a whole number of minor units"}
+    ]
+    in_yuan = in_fen | {"amount_unit": "major"}
+    assert (await client.put("/v1/file-mappings/retry", json=in_yuan)).status_code == 200
+    second = await client.post("/v1/settlement-files?format=csv:retry", content=bill)
+    assert second.status_code == 202, second.text
+    assert second.json()["status"] == "imported"
+    assert second.json()["previous_file_id"] == first.json()["file_id"]
+    assert second.json()["file_id"] != first.json()["file_id"]
+    again = await client.post("/v1/settlement-files?format=csv:retry", content=bill)
+    assert again.status_code == 200 and again.json()["file_id"] == second.json()["file_id"]
+    earlier = (await client.get(f"/v1/settlement-files/{first.json()['file_id']}")).json()
+    assert earlier["status"] == "rejected" and earlier["previous_file_id"] is None
+
+
+def collective_credit(details: int) -> bytes:
+    """A camt.054 with one collective credit of `details` card payments: one long call of the
+    parser (a bank's day of one merchant)."""
+    detail = (
+        "<TxDtls><Refs><EndToEndId>E{n}</EndToEndId></Refs>"
+        '<Amt Ccy="CNY">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd></TxDtls>'
+    )
+    return (
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>'
+        "<GrpHdr><MsgId>M</MsgId></GrpHdr><Ntfctn><Id>N1</Id>"
+        "<Acct><Id><IBAN>CN00SLOW</IBAN></Id></Acct>"
+        f'<Ntry><Amt Ccy="CNY">{details}.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>'
+        "<Sts><Cd>BOOK</Cd></Sts><NtryDtls>"
+        + "".join(detail.format(n=n) for n in range(details))
+        + "</NtryDtls></Ntry></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>"
+    ).encode()
+
+
+async def test_a_parse_stuck_past_its_time_is_killed_and_holds_no_other_import(
+    ingest_settings: IngestSettings,
+) -> None:
+    hurried = ingest_settings.model_copy(update={"parse_timeout": timedelta(seconds=0.3)})
+    async with app_client(create_app(hurried), ACQUIRER) as client:
+        before = parsing_workers(psutil.Process())
+        stuck = asyncio.ensure_future(
+            client.post("/v1/settlement-files", content=collective_credit(100_000))
+        )
+        await asyncio.sleep(0.2)  # its parse has started: the next import waits behind it
+        other = await client.post("/v1/settlement-files", content=ADYEN_380.read_bytes())
+        assert other.status_code in (200, 202), other.text
+        assert other.json()["status"] == "imported"  # tried again in the new parsing process
+        answer = await stuck
+        assert answer.status_code == 422, answer.text
+        (error,) = answer.json()["errors"]
+        assert error["loc"] == ["file"] and "SETTLEWATCH_PARSE_TIMEOUT" in error["msg"]
+        assert parsing_workers(psutil.Process()) != before  # replaced
+
+
+async def test_a_parse_slow_in_all_is_stopped_too(
+    client: httpx.AsyncClient, ingest_settings: IngestSettings
+) -> None:
+    mapping = {"columns": {"rrn": "rrn", "net": "amount"}}
+    assert (await client.put("/v1/file-mappings/slow", json=mapping)).status_code in (200, 201)
+    big = b"rrn,amount\n" + b"600000000001,128.00\n" * 200_000  # 40 short calls of the parser
+    hurried = ingest_settings.model_copy(update={"parse_timeout": timedelta(seconds=0.1)})
+    async with app_client(create_app(hurried), ACQUIRER) as limited:
+        answer = await limited.post("/v1/settlement-files?format=csv:slow", content=big)
+        assert answer.status_code == 422
+        (error,) = answer.json()["errors"]
+        assert error["loc"] == ["file"] and "SETTLEWATCH_PARSE_TIMEOUT" in error["msg"]
+        assert await records_of(ingest_settings.database_url, answer.json()["file_id"]) == 0

@@ -17,7 +17,6 @@ at the next call.
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import multiprocessing
 import os
@@ -136,6 +135,7 @@ class WorkerLost(Unavailable):
 class _Parse:
     file: IO[bytes]
     batches: Iterator[RecordBatch]
+    timeout: float
     seconds: float = 0.0  # spent parsing so far
 
 
@@ -144,24 +144,6 @@ class _Parse:
 # interrupted from inside: ``int(Decimal("1e100000000"))`` holds the GIL until it ends).
 _PARSES: dict[int, _Parse] = {}
 _NOW: Any = None  # multiprocessing Array: [key being parsed (0: none), started, seconds before]
-
-
-def _timed(call: Callable[..., _T]) -> Callable[..., _T]:
-    @functools.wraps(call)  # pickled by its name: the module's attribute is this wrapper
-    def timed(key: int, *args: Any) -> _T:
-        started = time.monotonic()
-        before = _PARSES[key].seconds if key in _PARSES else 0.0
-        with _NOW.get_lock():
-            _NOW[:] = [key, started, before]
-        try:
-            return call(key, *args)
-        finally:
-            with _NOW.get_lock():
-                _NOW[0] = 0
-            if key in _PARSES:
-                _PARSES[key].seconds = before + time.monotonic() - started
-
-    return timed
 
 
 def batches(
@@ -209,15 +191,34 @@ def _batch(file_id: str, seq: int, records: list[Record], warnings: list[Issue])
     )
 
 
-@_timed
-def _start(key: int, path: str, fmt: str, mapping: FileMapping | None, file_id: str) -> None:
+def _start(
+    key: int, path: str, fmt: str, mapping: FileMapping | None, file_id: str, timeout: float
+) -> None:
     file = open(path, "rb")  # noqa: SIM115 (closed by _finish)
-    _PARSES[key] = _Parse(file, batches(file, fmt, mapping, file_id))
+    _PARSES[key] = _Parse(file, batches(file, fmt, mapping, file_id), timeout)
 
 
-@_timed
 def _next(key: int) -> RecordBatch | None:
-    return next(_PARSES[key].batches, None)
+    """The next batch of import `key`, timed on the parse clock: a call stuck past the timeout
+    is killed by the service, which watches the clock; a parse slow in all is stopped here."""
+    parse = _PARSES[key]
+    started = time.monotonic()
+    with _NOW.get_lock():
+        _NOW[:] = [key, started, parse.seconds]
+    try:
+        batch = next(parse.batches, None)
+    finally:
+        with _NOW.get_lock():
+            _NOW[0] = 0
+        parse.seconds += time.monotonic() - started
+    if parse.seconds > parse.timeout:
+        raise _out_of_time(parse.timeout)
+    return batch
+
+
+def _out_of_time(timeout: float) -> Rejected:
+    message = f"parsing took longer than {timeout:g} s (SETTLEWATCH_PARSE_TIMEOUT)"
+    return Rejected([Issue(("file",), message)])
 
 
 def _finish(key: int) -> None:
@@ -313,14 +314,13 @@ async def parsed(
                     _WORKER.stop(pool)
                     with suppress(BrokenProcessPool):
                         await future
-                    message = f"parsing took longer than {timeout:g} s (SETTLEWATCH_PARSE_TIMEOUT)"
-                    raise Rejected([Issue(("file",), message)])
+                    raise _out_of_time(timeout)
         except BrokenProcessPool:
             _WORKER.broken(pool)
             raise WorkerLost from None
 
     try:
-        await call(_start, str(path), fmt, mapping, file_id)
+        await call(_start, str(path), fmt, mapping, file_id, timeout)
         parsing = asyncio.ensure_future(call(_next))
         try:
             while (batch := await parsing) is not None:

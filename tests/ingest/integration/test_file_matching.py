@@ -268,3 +268,86 @@ async def test_the_queue_takes_any_day_as_a_bound(client: httpx.AsyncClient) -> 
         answer = await client.get("/v1/exceptions", params=params)
         assert answer.status_code == 200, answer.text
     assert (await client.get("/v1/exceptions", params={"kind": "nope"})).status_code == 422
+
+
+async def test_a_line_whose_settlement_the_api_would_refuse_stays_an_exception_saying_why(
+    client: httpx.AsyncClient,
+    database_url: str,
+    broker_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """A matched line was published as a settlement whatever it held: the matcher
+    dead-lettered a terminal id the API refuses, while the line showed matched and its
+    exception was closed; the payment went overdue (issue 28 item 4)."""
+    env = service_env(database_url, broker_bootstrap, topic_prefix, TOKENS)
+    with served("matcher", env, tmp_path / "matcher.log") as matcher_url:
+        auth = {"authorization": f"Bearer {ACQUIRER}"}
+        async with httpx.AsyncClient(base_url=matcher_url, headers=auth, timeout=10) as matcher:
+            assert (await client.put("/v1/merchants/M1", json=PROFILE)).status_code in (200, 201)
+            now = datetime.now(UTC)
+            base = {"occurred_at": now.isoformat(), "terminal_id": "POS-1"}
+            items = [
+                sale("T21", rrn="R21", auth_code="A21", card_fingerprint="f21", **base),
+                sale("T22", rrn="R22", auth_code="A22", card_fingerprint="f22", **base),
+                sale("T23", rrn="R23", auth_code="A23", card_fingerprint="f23", **base),
+            ]
+            assert (await client.post("/v1/transactions", json={"items": items})).status_code == 202
+
+            async def all_known() -> bool:
+                return all([await status_of(matcher, t["txn_id"]) == "pending" for t in items])
+
+            await until(all_known)
+            assert (await client.put("/v1/file-mappings/bank", json=MAPPING)).status_code in (
+                200,
+                201,
+            )
+            day = now.date().isoformat()
+            bill = (
+                "txn,merchant,terminal,rrn,auth,gross,fee,value_date\n"
+                f"T21,,终端 01,,,128.00,0.77,{day}\n"  # the bank's own label for the terminal
+                f"T22,,,,,128.00,0.77,2300-01-01\n"  # a value date no settlement may have
+                f",,终端 02,R29,A29,128.00,0.77,{day}\n"  # no payment: unmatched
+            ).encode()
+            imported = await client.post("/v1/settlement-files?format=csv:bank", content=bill)
+            assert imported.status_code == 202, imported.text
+            file_id = imported.json()["file_id"]
+
+            async def decided() -> bool:
+                states = await line_states(database_url, file_id)
+                return all(status != "unmatched" for status, *_ in states[:2])
+
+            await until(decided)
+            assert (await line_states(database_url, file_id))[:2] == [
+                ("invalid", "txn_id", "T21"),
+                ("invalid", "txn_id", "T22"),
+            ]
+            refused = (
+                await client.get(
+                    "/v1/exceptions", params={"file_id": file_id, "kind": "invalid_line"}
+                )
+            ).json()["items"]
+            assert [
+                (e["evidence"]["txn_id"], e["evidence"]["errors"][0]["loc"]) for e in refused
+            ] == [
+                ("T21", ["settlement", "items", 0, "terminal_id"]),
+                ("T22", ["settlement", "value_date"]),
+            ]
+            assert all(e["status"] == "open" for e in refused)
+            # It cannot be matched by hand either: the same settlement would be refused.
+            again = await client.post(
+                f"/v1/exceptions/{refused[0]['exception_id']}/match",
+                json={"txn_id": "T21", "by": "ops:li"},
+            )
+            assert again.status_code == 409, again.text
+            # Nor can another line carrying the same terminal be matched to a payment.
+            unmatched = f"line:{file_id}:2"
+            by_hand = await client.post(
+                f"/v1/exceptions/{unmatched}/match", json={"txn_id": "T23", "by": "ops:li"}
+            )
+            assert by_hand.status_code == 422, by_hand.text
+            (error,) = by_hand.json()["errors"]
+            assert error["loc"] == ["body", "txn_id"] and "terminal_id" in error["msg"]
+            assert (await client.get(f"/v1/exceptions/{unmatched}")).json()["status"] == "open"
+            await asyncio.sleep(2)  # what a publish would have taken
+            assert [await status_of(matcher, t) for t in ("T21", "T22", "T23")] == ["pending"] * 3

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,13 @@ class Desk:
         self.engine = engine
         self.moment = datetime(2021, 1, 6, 12, tzinfo=UTC)  # the day before the payout's
         self.files = SettlementFiles(engine, lambda: self.moment, lambda: None, parse_timeout=60)
-        self.hands = ExceptionDesk(engine, lambda: datetime.now(UTC), lambda: None, lambda: None)
+        self.hands = ExceptionDesk(
+            engine,
+            lambda: datetime.now(UTC),
+            lambda: None,
+            lambda: None,
+            max_clock_skew=timedelta(minutes=5),
+        )
 
     async def exceptions(self, kind: str | None = None) -> list[dict[str, Any]]:
         query = select(file_exceptions).order_by(file_exceptions.c.exception_id)
@@ -125,7 +131,14 @@ class Desk:
         # matching loop does before a payout can be judged.
         if lines_first:
             nowhere = Publisher("127.0.0.1:9", enable_idempotence=False, timeout=1)  # unused
-            lines = LineMatcher(self.engine, nowhere, Topics("unused"), lambda: moment, *_NOOP)
+            lines = LineMatcher(
+                self.engine,
+                nowhere,
+                Topics("unused"),
+                lambda: moment,
+                *_NOOP,
+                max_clock_skew=timedelta(minutes=5),
+            )
             await lines.round()
         await PayoutReconciler(self.engine, lambda: moment, lambda: None).round()
         async with self.engine.connect() as conn:

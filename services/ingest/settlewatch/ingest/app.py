@@ -87,7 +87,13 @@ def create_app(settings: IngestSettings) -> FastAPI:
             quiet=settings.files_quiet,
         )
         line_matcher = LineMatcher(
-            resources.engine, publisher, topics, _wall, findings.wake, reconciler.wake
+            resources.engine,
+            publisher,
+            topics,
+            _wall,
+            findings.wake,
+            reconciler.wake,
+            max_clock_skew=settings.max_clock_skew,
         )
         app.state.ingest = Ingest(
             engine=resources.engine,
@@ -106,7 +112,13 @@ def create_app(settings: IngestSettings) -> FastAPI:
             references=References(resources.engine),
             line_matcher=line_matcher,
             reconciler=reconciler,
-            desk=ExceptionDesk(resources.engine, _wall, findings.wake, line_matcher.wake),
+            desk=ExceptionDesk(
+                resources.engine,
+                _wall,
+                findings.wake,
+                line_matcher.wake,
+                max_clock_skew=settings.max_clock_skew,
+            ),
             webhook_secrets=webhook_secrets,
         )
         pulses = PulseWriter(

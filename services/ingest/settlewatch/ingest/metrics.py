@@ -57,7 +57,8 @@ FILE_RECORDS = Counter(
 FILE_LINES = Counter(
     "settlewatch_ingest_file_lines_total",
     "Report lines decided: matched to a payment (by rule: txn_id, merchant_terminal_rrn, "
-    "rrn_auth_amount, terminal_stan_date_amount; manual: by hand) or ambiguous (several fit).",
+    "rrn_auth_amount, terminal_stan_date_amount; manual: by hand), ambiguous (several fit) or "
+    "invalid (matched, but its settlement would break the API's rules).",
     ["outcome", "rule"],
 )
 IMPORT_SECONDS = Histogram(
@@ -80,6 +81,7 @@ PAYOUT_AMOUNT = Gauge(
 OPEN_EXCEPTIONS = Gauge(
     "settlewatch_ingest_open_exceptions",
     "Exceptions of the settlement files waiting for a person, by kind (unmatched_line, "
-    "ambiguous_line, flagged, missing_payout, short_payout, unexpected_credit, unexpected_debit).",
+    "ambiguous_line, invalid_line, flagged, missing_payout, short_payout, unexpected_credit, "
+    "unexpected_debit).",
     ["kind"],
 )

@@ -20,7 +20,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import jiter
 from pydantic import TypeAdapter, ValidationError
 
-from settlewatch.common.events import ID_PATTERN, NEEDS_ORIGINAL, Transaction
+from settlewatch.common.events import ID_PATTERN, NEEDS_ORIGINAL, SettlementBatch, Transaction
 from settlewatch.common.pan import find_pans, looks_like_pan, may_contain_pan
 from settlewatch.common.problems import ProblemError
 
@@ -29,7 +29,9 @@ __all__ = [
     "MAX_WINDOW_AHEAD",
     "PAN_MESSAGE",
     "Body",
+    "Error",
     "check_path_id",
+    "checked_settlements",
     "future_errors",
     "missing_original_errors",
     "parse_body",
@@ -100,6 +102,18 @@ def _duplicate_key_errors(raw: bytes) -> list[Error]:
     """Where each duplicated key is (the fast parser only says that one exists)."""
     parsed = json.loads(raw, object_pairs_hook=_pairs)
     return [{"loc": list(loc), "msg": DUPLICATE_MESSAGE} for loc in _duplicates(parsed)]
+
+
+_SETTLEMENTS = TypeAdapter(SettlementBatch)
+
+
+def checked_settlements(raw: bytes, now: datetime, skew: timedelta) -> Body[SettlementBatch]:
+    """A batch of settlements as ``POST /v1/settlements`` accepts it, and as a settlement file's
+    matched line must be to be published (one definition for both paths: a line the API would
+    refuse stays an exception that says why, instead of a dead letter at the matcher)."""
+    body = parse_body(raw, _SETTLEMENTS)
+    reject(future_errors(body.valid["items"], ("occurred_at", "value_date"), now, skew))
+    return body
 
 
 def future_errors(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from settlewatch.common.db import driver_transaction
 from settlewatch.common.problems import ProblemError
 from settlewatch.ingest.files.exceptions import Opened, Status, close, open_exceptions
+from settlewatch.ingest.files.matching import refusals, settlement_of
 from settlewatch.ingest.files.reconciling import payout_evidence
 from settlewatch.ingest.metrics import FILE_LINES
 
@@ -33,12 +34,13 @@ _EXCEPTIONS = """
 SELECT exception_id, kind, status, file_id, seq, payout_id FROM file_exceptions
 WHERE exception_id = ANY($1::text[]) FOR UPDATE
 """
-_RECORD_KINDS = """
-SELECT file_id, seq, kind FROM settlement_file_records
-WHERE (file_id, seq) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+_RECORDS = """
+SELECT r.file_id, r.seq, r.kind, r.body, f.received_at
+FROM settlement_file_records r JOIN settlement_files f USING (file_id)
+WHERE (r.file_id, r.seq) IN (SELECT * FROM unnest($1::text[], $2::int[]))
 """
 _PAYMENTS = """
-SELECT DISTINCT ON (txn_id) txn_id, merchant_id FROM matcher_read_payments
+SELECT DISTINCT ON (txn_id) txn_id, merchant_id, bank_code FROM matcher_read_payments
 WHERE txn_id = ANY($1::text[])
 """
 _MATCH_LINES = """
@@ -96,8 +98,11 @@ class ExceptionDesk:
         clock: Callable[[], datetime],
         on_findings: Callable[[], None],
         on_matched: Callable[[], None],
+        *,
+        max_clock_skew: timedelta,
     ) -> None:
         self._engine = engine
+        self._max_clock_skew = max_clock_skew
         self._clock = clock
         self._on_findings = on_findings  # wakes the findings outbox
         self._on_matched = on_matched  # wakes the matching loop, which publishes hand matches
@@ -199,26 +204,42 @@ class ExceptionDesk:
     ) -> None:
         if not lines:
             return
-        kinds = {
-            (r["file_id"], r["seq"]): r["kind"]
+        records = {
+            (r["file_id"], r["seq"]): r
             for r in await driver.fetch(
-                _RECORD_KINDS, [r["file_id"] for *_, r in lines], [r["seq"] for *_, r in lines]
+                _RECORDS, [r["file_id"] for *_, r in lines], [r["seq"] for *_, r in lines]
             )
         }
-        merchants = {
-            r["txn_id"]: r["merchant_id"]
-            for r in await driver.fetch(_PAYMENTS, [i.txn_id for _, i, _ in lines])
+        payments = {
+            r["txn_id"]: r for r in await driver.fetch(_PAYMENTS, [i.txn_id for _, i, _ in lines])
         }
         for index, item, row in lines:
             at = index if bulk else None
-            if kinds.get((row["file_id"], row["seq"])) != "line":
+            record = records.get((row["file_id"], row["seq"]))
+            if record is None or record["kind"] != "line":
                 raise _refuse(
                     _field(at, "txn_id"), "only a report line is matched to a payment", 409
                 )
-            if item.txn_id not in merchants:
+            if item.txn_id not in payments:
                 raise _refuse(
                     _field(at, "txn_id"), "no such payment (unknown, or no longer watched)"
                 )
+        merchants = {txn_id: payment["merchant_id"] for txn_id, payment in payments.items()}
+        settlements = [
+            settlement_of(
+                dict(records[(row["file_id"], row["seq"])])
+                | dict(payments[item.txn_id])
+                | {"match_rule": "manual"}
+            )
+            for _, item, row in lines
+        ]
+        for position, errors in refusals(settlements, now, self._max_clock_skew).items():
+            index = lines[position][0]
+            said = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+            raise _refuse(
+                _field(index if bulk else None, "txn_id"),
+                f"the line's settlement would be refused by POST /v1/settlements ({said})",
+            )
         await driver.execute(
             _MATCH_LINES,
             now,

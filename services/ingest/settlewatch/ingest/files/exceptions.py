@@ -31,6 +31,7 @@ __all__ = [
 Kind = Literal[
     "unmatched_line",
     "ambiguous_line",
+    "invalid_line",  # matched, but its settlement would break the API's rules
     "flagged",
     "missing_payout",
     "short_payout",

@@ -29,6 +29,7 @@ from settlewatch.common.db import driver_session, driver_transaction
 from settlewatch.common.events import encode_event
 from settlewatch.common.kafka import Topics
 from settlewatch.common.loops import Alarm
+from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import Publisher, Record
 from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
 from settlewatch.ingest.files.rules import (
@@ -41,8 +42,9 @@ from settlewatch.ingest.files.rules import (
     line_keys,
 )
 from settlewatch.ingest.metrics import FILE_LINES
+from settlewatch.ingest.validation import Error, checked_settlements
 
-__all__ = ["BATCH", "LineMatcher"]
+__all__ = ["BATCH", "LineMatcher", "refusals", "settlement_of"]
 
 BATCH = 2000
 # Report lines that take money from the merchant outside a refund (SPEC §11): an announced
@@ -51,10 +53,11 @@ DEDUCTIONS = frozenset({"fee", "fee_debit", "chargeback", "adjustment"})
 _TYPES = {"amount_minor": "bigint", "business_date": "date"}  # the others are text
 
 _CLAIM = """
-SELECT file_id, seq, body, matched_at FROM settlement_file_records
-WHERE match_status = 'unmatched' AND kind = 'line'
-  AND (matched_at IS NULL OR matched_at < $1)
-ORDER BY file_id, seq LIMIT $2 FOR UPDATE SKIP LOCKED
+SELECT r.file_id, r.seq, r.body, r.matched_at, f.received_at
+FROM settlement_file_records r JOIN settlement_files f USING (file_id)
+WHERE r.match_status = 'unmatched' AND r.kind = 'line'
+  AND (r.matched_at IS NULL OR r.matched_at < $1)
+ORDER BY r.file_id, r.seq LIMIT $2 FOR UPDATE OF r SKIP LOCKED
 """
 _RECORD = """
 UPDATE settlement_file_records AS r
@@ -104,10 +107,12 @@ class LineMatcher:
         on_findings: Callable[[], None],
         on_decided: Callable[[], None],
         *,
+        max_clock_skew: timedelta,
         every: float = 2.0,
         retry_after: timedelta = timedelta(minutes=1),
     ) -> None:
         self._engine = engine
+        self._max_clock_skew = max_clock_skew
         self._publisher = publisher
         self._topics = topics
         self._clock = clock
@@ -140,22 +145,34 @@ class LineMatcher:
                 return 0
             keys = [line_keys(row["body"]) for row in rows]
             decisions = await _decisions(driver, keys)
+            matched = [i for i, d in enumerate(decisions) if d.status == "matched"]
+            refused = {
+                matched[i]: errors
+                for i, errors in refusals(
+                    [settlement_of(_as_matched(rows[i], decisions[i])) for i in matched],
+                    now,
+                    self._max_clock_skew,
+                ).items()
+            }
+            # A refused line keeps the payment it named: its exception shows which.
+            chosen = [d.candidates[0] if d.status == "matched" else None for d in decisions]
             await driver.execute(
                 _RECORD,
                 now,
                 [row["file_id"] for row in rows],
                 [row["seq"] for row in rows],
-                [d.status for d in decisions],
+                ["invalid" if i in refused else d.status for i, d in enumerate(decisions)],
                 [d.rule for d in decisions],
-                [d.candidates[0].txn_id if d.status == "matched" else None for d in decisions],
-                [d.candidates[0].merchant_id if d.status == "matched" else None for d in decisions],
+                [c.txn_id if c else None for c in chosen],
+                [c.merchant_id if c else None for c in chosen],
             )
-            await _exceptions(driver, now, rows, decisions)
+            await _exceptions(driver, now, rows, decisions, refused)
         self._on_findings()
         self._on_decided()
-        for decision in decisions:
+        for index, decision in enumerate(decisions):
             if decision.status != "unmatched":
-                FILE_LINES.labels(decision.status, decision.rule or "").inc()
+                status = "invalid" if index in refused else decision.status
+                FILE_LINES.labels(status, decision.rule or "").inc()
         return len(rows)
 
     async def _publish_batch(self) -> int:
@@ -166,7 +183,7 @@ class LineMatcher:
         records: list[Record] = [
             (
                 row["merchant_id"].encode(),
-                encode_event("settlement", orjson.dumps(_settlement(row))),
+                encode_event("settlement", orjson.dumps(settlement_of(row))),
             )
             for row in rows
         ]
@@ -199,13 +216,37 @@ async def _decisions(driver: Any, keys: Sequence[dict[str, Any]]) -> list[Decisi
 
 
 async def _exceptions(
-    driver: Any, now: datetime, rows: Sequence[Any], decisions: Sequence[Decision]
+    driver: Any,
+    now: datetime,
+    rows: Sequence[Any],
+    decisions: Sequence[Decision],
+    refused: dict[int, list[Error]],
 ) -> None:
-    """Lines no rule decided are exceptions; a line a rule matched at last closes its own."""
+    """Lines no rule decided are exceptions, and so are those matched whose settlement the API
+    would refuse; a line a rule matched at last closes its own."""
     opened: list[Opened] = []
     matched: list[tuple[str, Decision]] = []  # those tried before may have an exception open
-    for row, decision in zip(rows, decisions, strict=True):
+    for index, (row, decision) in enumerate(zip(rows, decisions, strict=True)):
         exception_id = f"line:{row['file_id']}:{row['seq']}"
+        if index in refused:
+            line = row["body"]
+            evidence = line_evidence(row["file_id"], row["seq"], line) | {
+                "txn_id": decision.candidates[0].txn_id,
+                "rule": decision.rule,
+                "errors": refused[index],
+            }
+            opened.append(
+                Opened(
+                    exception_id,
+                    "invalid_line",
+                    row["file_id"],
+                    evidence,
+                    seq=row["seq"],
+                    currency=line["currency"],
+                    amount_minor=line["net_minor"],
+                )
+            )
+            continue
         if decision.status == "matched":
             if row["matched_at"] is not None:
                 matched.append((exception_id, decision))
@@ -272,7 +313,36 @@ def _typed(value: Any, field: str) -> Any:
     return value
 
 
-def _settlement(row: Any) -> dict[str, Any]:
+def refusals(
+    settlements: list[dict[str, Any]], now: datetime, skew: timedelta
+) -> dict[int, list[Error]]:
+    """Which of `settlements` ``POST /v1/settlements`` would refuse, each with the fields it
+    would name: a matched line is published only as a settlement the API would accept."""
+    if not settlements:
+        return {}
+    try:
+        checked_settlements(orjson.dumps({"items": settlements}), now, skew)
+    except ProblemError as problem:
+        found: defaultdict[int, list[Error]] = defaultdict(list)
+        for error in problem.errors:
+            loc = error["loc"]  # ["items", index, field…]
+            found[loc[1]].append({"loc": ["settlement", *loc[2:]], "msg": error["msg"]})
+        return dict(found)
+    return {}
+
+
+def _as_matched(row: Any, decision: Decision) -> dict[str, Any]:
+    """A claimed line as it reads once recorded matched by `decision`."""
+    candidate = decision.candidates[0]
+    return dict(row) | {
+        "txn_id": candidate.txn_id,
+        "merchant_id": candidate.merchant_id,
+        "bank_code": candidate.bank_code,
+        "match_rule": decision.rule,
+    }
+
+
+def settlement_of(row: Any) -> dict[str, Any]:
     """A matched line as the settlement the acquirer would have posted."""
     line = row["body"]
     net = line["net_minor"]

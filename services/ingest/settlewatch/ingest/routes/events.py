@@ -27,6 +27,7 @@ from settlewatch.ingest.context import Ingest, IngestDep
 from settlewatch.ingest.metrics import BATCH_SIZE, EVENTS, PUBLISH_SECONDS
 from settlewatch.ingest.routes.common import ERRORS, Accepted
 from settlewatch.ingest.validation import (
+    checked_settlements,
     future_errors,
     missing_original_errors,
     parse_body,
@@ -37,7 +38,6 @@ from settlewatch.ingest.validation import (
 router = APIRouter(tags=["events"])
 
 _TRANSACTIONS = TypeAdapter(TransactionBatch)
-_SETTLEMENTS = TypeAdapter(SettlementBatch)
 
 
 @router.post(
@@ -69,9 +69,8 @@ async def post_transactions(request: Request, _: AcquirerOnly, ingest: IngestDep
 )
 async def post_settlements(request: Request, _: AcquirerOnly, ingest: IngestDep) -> Accepted:
     with _counting_rejections("settlement"):
-        valid, plain = parse_body(await request.body(), _SETTLEMENTS)
-        fields = ("occurred_at", "value_date")
-        reject(future_errors(valid["items"], fields, ingest.clock(), ingest.max_clock_skew))
+        raw = await request.body()
+        plain = checked_settlements(raw, ingest.clock(), ingest.max_clock_skew).plain
         items: list[Settlement] = plain["items"]
         await _check_merchants(ingest, items)
     await _publish(ingest, "settlement", ingest.topics.settlements, items)

@@ -184,3 +184,34 @@ async def test_an_end_of_day_statement_without_entry_statuses_is_imported_with_a
     assert imported["totals"] == {"CNY": {"credits": 12723, "debits": 0}}
     (warning,) = imported["warnings"]
     assert "read as booked" in warning["msg"]
+
+
+async def test_a_card_number_in_free_text_is_refused_or_masked(
+    http: httpx.AsyncClient, stack: RunningStack
+) -> None:
+    """A note with a card number was stored and sent to the merchant; a bank's remittance text
+    was stored as written and shown in evidence (issue 28 item 5)."""
+    card = "4111 1111 1111 1111"
+    note = await http.post(
+        f"{stack.url('alerts')}/v1/alerts/settlement.overdue:X/ack", json={"note": f"card {card}"}
+    )
+    assert note.status_code == 422 and note.json()["errors"][0]["loc"] == ["body", "note"]
+    reason = await http.post(
+        f"{stack.url('ingest')}/v1/exceptions/line:file_x:1/write-off",
+        json={"by": "ops:li", "reason": f"customer's card {card}"},
+    )
+    assert reason.status_code == 422 and reason.json()["errors"][0]["loc"] == ["reason"]
+    statement = (
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>'
+        "<GrpHdr><MsgId>PAN-1</MsgId></GrpHdr><Stmt><Id>S-PAN-1</Id>"
+        "<Acct><Id><IBAN>CN00HOSTILE</IBAN></Id></Acct>"
+        '<Ntry><Amt Ccy="CNY">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>'
+        f"<AddtlNtryInf>refund to card {card}</AddtlNtryInf></Ntry>"
+        "</Stmt></BkToCstmrStmt></Document>"
+    )
+    imported = await http.post(
+        f"{stack.url('ingest')}/v1/settlement-files", content=statement.encode()
+    )
+    assert imported.status_code == 202, imported.text
+    (warning,) = imported.json()["warnings"]
+    assert warning["msg"].startswith("1 card numbers (PAN) in the bank's text masked")

@@ -145,6 +145,11 @@ async def test_forty_overdue_payments_reach_the_merchant_signed_in_one_or_two_de
         alert_url = "/v1/alerts/settlement.overdue:T01"
         refused = await alerts.post(f"{alert_url}/ack", json={"note": "x"}, headers=AS_M1)
         assert refused.status_code == 403
+        # A note is sent to the merchant: a card number in it is refused (SPEC §3, issue 28).
+        card = await alerts.post(f"{alert_url}/ack", json={"note": "card 4111 1111 1111 1111"})
+        assert card.status_code == 422, card.text
+        assert card.json()["errors"][0]["loc"] == ["body", "note"]
+        assert "4111" not in card.text
         acked = await alerts.post(f"{alert_url}/ack", json={"note": "called ICBC, ticket 77"})
         assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
         done = await alerts.post(f"{alert_url}/resolve", json={"note": "paid by hand"})

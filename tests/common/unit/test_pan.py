@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlewatch.common.pan import find_pans, looks_like_pan, may_contain_pan
+from settlewatch.common.pan import find_pans, is_iban, looks_like_pan, mask_pans, may_contain_pan
 
 VISA = "4111111111111111"
 
@@ -68,3 +68,27 @@ def test_a_valid_iban_is_a_bank_account_even_when_its_digits_pass_luhn() -> None
     assert looks_like_pan("2801234000123456789")
     assert not looks_like_pan("CH2801234000123456789")
     assert looks_like_pan("FR2801234000123456789")  # fails mod 97: not an IBAN
+
+
+@pytest.mark.parametrize(
+    ("text", "masked", "count"),
+    [
+        (VISA, "411111******1111", 1),
+        ("card 4111 1111 1111 1111 declined", "card 411111******1111 declined", 1),
+        ("378282246310005 and 5555-5555-5555-4444", "378282*****0005 and 555555******4444", 2),
+        ("ref 12 4111111111111111", "ref 12 411111******1111", 1),
+        ("no card 4111111111111112 here", "no card 4111111111111112 here", 0),
+        ("CH9300762011623852957", "CH9300762011623852957", 0),  # an IBAN
+    ],
+)
+def test_a_card_number_is_cut_to_its_first_six_and_last_four_digits(
+    text: str, masked: str, count: int
+) -> None:
+    assert mask_pans(text) == (masked, count)
+
+
+@given(st.text(alphabet="0123456789 -abc", max_size=60))
+def test_what_is_masked_no_longer_looks_like_a_card(text: str) -> None:
+    masked, count = mask_pans(text)
+    assert not looks_like_pan(masked) or is_iban(text)
+    assert (count > 0) == looks_like_pan(text)

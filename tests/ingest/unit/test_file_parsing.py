@@ -118,3 +118,24 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, str | None]:
 def test_a_damaged_file_is_imported_or_rejected_at_a_place(case: tuple[bytes, str | None]) -> None:
     data, fmt = case
     assert outcome(data, fmt) in ("imported", "rejected")
+
+
+def test_a_card_number_in_the_banks_text_is_masked_with_a_warning() -> None:
+    statement = (
+        b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>'
+        b"<GrpHdr><MsgId>M</MsgId></GrpHdr><Stmt><Id>S1</Id>"
+        b"<Acct><Id><IBAN>CH9300762011623852957</IBAN></Id></Acct>"
+        b'<Ntry><Amt Ccy="CNY">1.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>'
+        b"<AddtlNtryInf>refund to card 4111 1111 1111 1111</AddtlNtryInf><NtryDtls><TxDtls>"
+        b"<Refs><EndToEndId>4111111111111111</EndToEndId></Refs>"
+        b"<RmtInf><Ustrd>card 5555555555554444 declined</Ustrd></RmtInf></TxDtls></NtryDtls>"
+        b"</Ntry></Stmt></BkToCstmrStmt></Document>"
+    )
+    (batch,) = batches(io.BytesIO(statement), "camt.053", None, "file_test")
+    entry, _ = orjson.loads(batch.records)
+    assert entry["info"] == "refund to card 411111******1111"
+    assert entry["details"][0]["remittance"] == "card 555555******4444 declined"
+    assert entry["details"][0]["end_to_end_id"] == "4111111111111111"  # an id, matched on
+    (warning,) = batch.warnings
+    assert warning.loc == ("Stmt", 0, "Ntry", 0)
+    assert warning.msg.startswith("2 card numbers (PAN) in the bank's text masked")

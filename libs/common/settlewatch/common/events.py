@@ -36,6 +36,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from settlewatch.common.money import ISO4217_CODES, MAX_MINOR, is_iso4217
+from settlewatch.common.pan import PAN_MESSAGE, looks_like_pan
 
 __all__ = [
     "EARLIEST",
@@ -85,9 +86,12 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 def _storable(text: str) -> str:
     """JSON can escape a NUL (\\u0000), which PostgreSQL text cannot hold: refused here rather
-    than failing deep in storage. (A lone surrogate escape is already invalid JSON.)"""
+    than failing deep in storage. (A lone surrogate escape is already invalid JSON.) And no
+    free text a person types — a note, a reason — may carry a card number (SPEC §3)."""
     if "\x00" in text:
         raise ValueError("must not contain the NUL character")
+    if looks_like_pan(text):
+        raise ValueError(PAN_MESSAGE)
     return text
 
 

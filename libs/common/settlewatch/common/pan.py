@@ -12,12 +12,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["find_pans", "is_iban", "looks_like_pan", "may_contain_pan"]
+__all__ = ["PAN_MESSAGE", "find_pans", "is_iban", "looks_like_pan", "mask_pans", "may_contain_pan"]
+
+PAN_MESSAGE = "looks like a card number (PAN); send card_fingerprint, never the PAN"
 
 # Digit groups joined by single separators ("4111 1111-1111 1111"); the PAN may be any run of
 # consecutive groups in it, so "ref 4111111111111111 12" is caught too.
 _DIGIT_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
-_SEPARATOR = re.compile(r"[ -]")
+_GROUP = re.compile(r"[0-9]+")
 # Every digit byte → "9", every other byte → "-"; spaces and dashes are deleted first.
 _DIGITS_ONLY = bytes.maketrans(
     bytes(range(256)), bytes(57 if 48 <= b <= 57 else 45 for b in range(256))
@@ -44,20 +46,44 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def looks_like_pan(text: str) -> bool:
+def _pans(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, digits) of each PAN in `text`: for each group that starts one, the longest
+    run of consecutive groups from it that passes Luhn; the search goes on after it."""
     if is_iban(text):
-        return False
+        return
     for match in _DIGIT_RUN.finditer(text):
-        groups = _SEPARATOR.split(match.group())
-        for start in range(len(groups)):
-            digits = ""
-            for group in groups[start:]:
-                digits += group
+        groups = [
+            (match.start() + g.start(), match.start() + g.end())
+            for g in _GROUP.finditer(match.group())
+        ]
+        first = 0
+        while first < len(groups):
+            digits, found = "", None
+            for last in range(first, len(groups)):
+                digits += text[groups[last][0] : groups[last][1]]
                 if len(digits) > 19:
                     break
                 if len(digits) >= 13 and _luhn(digits):
-                    return True
-    return False
+                    found = (last, digits)
+            if found is None:
+                first += 1
+                continue
+            last, pan = found
+            yield groups[first][0], groups[last][1], pan
+            first = last + 1
+
+
+def looks_like_pan(text: str) -> bool:
+    return next(_pans(text), None) is not None
+
+
+def mask_pans(text: str) -> tuple[str, int]:
+    """`text` with each PAN cut to its first 6 and last 4 digits (``411111******1111``), as
+    PCI DSS allows a PAN to be shown; and how many there were."""
+    found = list(_pans(text))
+    for start, end, pan in reversed(found):
+        text = text[:start] + pan[:6] + "*" * (len(pan) - 10) + pan[-4:] + text[end:]
+    return text, len(found)
 
 
 def may_contain_pan(raw: bytes) -> bool:

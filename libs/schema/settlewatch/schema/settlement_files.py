@@ -66,7 +66,8 @@ settlement_files = Table(
 # Every record of an imported file, in file order (settlementfiles.model: statement, entry,
 # line, payout, summary), as JSON with its problems. A report line that names a payment is
 # matched to it (`match_status`: unmatched, matched, ambiguous, invalid — matched, but not a
-# settlement the API would accept —, flagged; `match_rule` says which rule made the match) and the match is published as a settlement (`published_at`).
+# settlement the API would accept —, flagged; `match_rule` says which rule made the match) and
+# the match is published as a settlement (`published_at`).
 file_records = Table(
     "settlement_file_records",
     metadata,

@@ -21,7 +21,7 @@ import jiter
 from pydantic import TypeAdapter, ValidationError
 
 from settlewatch.common.events import ID_PATTERN, NEEDS_ORIGINAL, SettlementBatch, Transaction
-from settlewatch.common.pan import find_pans, looks_like_pan, may_contain_pan
+from settlewatch.common.pan import PAN_MESSAGE, find_pans, looks_like_pan, may_contain_pan
 from settlewatch.common.problems import ProblemError
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
 T = TypeVar("T")
 Error = dict[str, Any]
 _ID = re.compile(ID_PATTERN)
-PAN_MESSAGE = "looks like a card number (PAN); send card_fingerprint, never the PAN"
 DUPLICATE_MESSAGE = "this key appears more than once in its object; send it once"
 # How far ahead of ingest's clock a value date and the end of a maintenance window may lie.
 MAX_VALUE_DATE_AHEAD = timedelta(days=31)
@@ -70,7 +69,12 @@ def parse_body(raw: bytes, schema: TypeAdapter[T]) -> Body[T]:
     try:
         valid = schema.validate_json(raw)
     except ValidationError as exc:
-        errors += [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
+        named = {tuple(error["loc"]) for error in errors}  # a free text's own PAN check says so too
+        errors += [
+            {"loc": list(err["loc"]), "msg": err["msg"]}
+            for err in exc.errors()
+            if tuple(err["loc"]) not in named
+        ]
     reject(errors)
     return Body(valid, plain)
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, text, update
+from sqlalchemy import case, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import create_engine
@@ -325,3 +325,30 @@ async def test_payouts_are_listed_and_read_with_their_lines(client: httpx.AsyncC
         await client.get(f"/v1/payouts/{payout['payout_id']}", headers=merchant)
     ).status_code == 404
     assert (await client.get("/v1/payouts/nope")).status_code == 404
+
+
+async def test_a_batch_of_several_merchants_is_the_acquirers_and_a_merchant_reads_its_own_lines(
+    engine: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    """The payout's merchant was any one line's (LIMIT 1, no order), and its page showed every
+    line of the batch: a merchant read another's (issue 28 item 6)."""
+    desk = Desk(engine)
+    await desk.load(ADYEN_380.read_bytes())
+    await desk.reconcile(date(2021, 1, 6))
+    async with engine.begin() as conn:  # the matching loop found two merchants' payments
+        merchant = case((file_records.c.seq % 2 == 0, "M1"), else_="M2")
+        await conn.execute(
+            update(file_records)
+            .where(file_records.c.kind == "line")
+            .values(match_status="matched", merchant_id=merchant, matched_at=desk.moment)
+        )
+    shared = (await desk.reconcile(date(2021, 1, 6), lines_first=False))["TX635094301XT"]
+    assert shared["merchant_id"] is None  # the acquirer's
+    as_m1 = {"authorization": f"Bearer {MERCHANT_M1}"}
+    url = f"/v1/payouts/{shared['payout_id']}"
+    assert (await client.get(url, headers=as_m1)).status_code == 404
+    assert len((await client.get(url)).json()["lines"]) == 227
+    async with engine.begin() as conn:  # had it been M1's, M1 would still see only its lines
+        await conn.execute(update(payouts).values(merchant_id="M1"))
+    own = (await client.get(url, headers=as_m1)).json()["lines"]
+    assert len(own) == 114  # the even ones

@@ -59,13 +59,13 @@ ON CONFLICT (payout_id) DO NOTHING
 _OPEN = """
 SELECT p.payout_id, p.currency, p.amount_minor, p.value_date, p.reference,
     p.merchant_id IS NULL AS unowned,
-    coalesce(p.merchant_id, (
-        SELECT l.merchant_id FROM settlement_file_records pr
+    coalesce(p.merchant_id, (  -- the lines' one merchant; a batch of several is the acquirer's
+        SELECT CASE WHEN count(DISTINCT l.merchant_id) = 1 THEN min(l.merchant_id) END
+        FROM settlement_file_records pr
         JOIN settlement_file_records l ON l.file_id = pr.file_id
             AND l.body ->> 'batch_id' = pr.body ->> 'batch_id'
         WHERE pr.file_id = p.file_id AND p.payout_id = pr.file_id || ':' || pr.seq
           AND l.kind = 'line' AND l.merchant_id IS NOT NULL
-        LIMIT 1
     )) AS merchant_id,
     NOT EXISTS (
         SELECT 1 FROM settlement_file_records pr

@@ -102,21 +102,19 @@ async def get_payout(payout_id: str, principal: Authenticated, ingest: IngestDep
                     file_records.c.file_id == file_id, file_records.c.seq == int(seq)
                 )
             )
-            found = await conn.execute(
-                select(
-                    file_records.c.body,
-                    file_records.c.match_status,
-                    file_records.c.match_rule,
-                    file_records.c.txn_id,
-                )
-                .where(
-                    file_records.c.file_id == file_id,
-                    file_records.c.kind == "line",
-                    file_records.c.body["batch_id"].astext == batch,
-                )
-                .order_by(file_records.c.seq)
-                .limit(MAX_LINES + 1)
+            query = select(
+                file_records.c.body,
+                file_records.c.match_status,
+                file_records.c.match_rule,
+                file_records.c.txn_id,
+            ).where(
+                file_records.c.file_id == file_id,
+                file_records.c.kind == "line",
+                file_records.c.body["batch_id"].astext == batch,
             )
+            if not principal.is_acquirer:  # its own lines: a batch may hold other merchants'
+                query = query.where(file_records.c.merchant_id == principal.merchant_id)
+            found = await conn.execute(query.order_by(file_records.c.seq).limit(MAX_LINES + 1))
             lines = [
                 {
                     **r.body,

@@ -171,3 +171,48 @@ async def test_a_list_asked_for_a_scope_that_cannot_exist_is_refused(
         refused = await client.get("/v1/tokens", params={"scope": scope})
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["loc"] == ["query", "scope"]
+
+
+async def test_a_token_never_outlives_the_token_that_issued_it(client: httpx.AsyncClient) -> None:
+    """A token minted by an expiring acquirer token never expired (issue 28 item 6); nor did
+    one minted by a token revoked since."""
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    maker = await client.post(
+        "/v1/tokens",
+        json={
+            "scope": "acquirer",
+            "description": "on call tonight",
+            "expires_at": expires.isoformat(),
+        },
+    )
+    assert maker.status_code == 201, maker.text
+    as_maker = bearer(maker.json()["token"])
+    made = await client.post(
+        "/v1/tokens", json={"scope": "merchant:M1", "description": "portal"}, headers=as_maker
+    )
+    assert made.status_code == 201, made.text
+    assert datetime.fromisoformat(made.json()["expires_at"]) == expires
+    later = (expires + timedelta(minutes=1)).isoformat()
+    refused = await client.post(
+        "/v1/tokens",
+        json={"scope": "merchant:M1", "description": "portal", "expires_at": later},
+        headers=as_maker,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["loc"] == ["body", "expires_at"]
+    # Revoking the maker revokes what it made, and what that made.
+    deputy = await client.post(
+        "/v1/tokens", json={"scope": "acquirer", "description": "deputy"}, headers=as_maker
+    )
+    grandchild = await client.post(
+        "/v1/tokens",
+        json={"scope": "acquirer:read", "description": "report"},
+        headers=bearer(deputy.json()["token"]),
+    )
+    assert grandchild.status_code == 201, grandchild.text
+    as_made = bearer(made.json()["token"])
+    assert (await client.get("/v1/merchants/M1", headers=as_made)).status_code == 200
+    assert (await client.delete(f"/v1/tokens/{maker.json()['token_id']}")).status_code == 204
+    for token in (made, deputy, grandchild):
+        answer = await client.get("/v1/merchants/M1", headers=bearer(token.json()["token"]))
+        assert answer.status_code == 401

@@ -36,6 +36,7 @@ __all__ = [
 class Principal:
     scope: str
     token_id: str = ""  # names the token (a prefix of its hash), never the token itself
+    expires_at: datetime | None = None  # of a token issued through the API with an expiry
 
     @property
     def is_acquirer(self) -> bool:
@@ -69,14 +70,14 @@ class Authenticator:
         for known, scope in self._tokens:  # no early exit: every token is compared
             if hmac.compare_digest(known, offered):
                 found = scope
-        if found is None:
-            issued = await self._issued.find(offered)
-            if issued is not None and not issued.valid_at(datetime.now(UTC)):
-                raise _unauthorized("revoked or expired token")
-            found = None if issued is None else issued.scope
-        if found is None:
+        if found is not None:
+            return Principal(found, token_id(offered))
+        issued = await self._issued.find(offered)
+        if issued is None:
             raise _unauthorized("unknown token")
-        return Principal(found, token_id(offered))
+        if not issued.valid_at(datetime.now(UTC)):
+            raise _unauthorized("revoked or expired token")
+        return Principal(issued.scope, token_id(offered), issued.expires_at)
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -1,9 +1,10 @@
 """POST/GET/DELETE /v1/tokens: tokens issued through the API (SPEC §14).
 
 The token is in the answer to its creation only; the table keeps its SHA-256 (common.tokens).
-Revoking sets ``revoked_at``: ingest refuses the token at once, the other services within
-common.tokens.REVOCATION_SECONDS. The tokens of `SETTLEWATCH_API_TOKENS` (the bootstrap) are not
-listed and cannot be revoked here.
+Revoking sets ``revoked_at`` — of the token and of every token it issued, in turn: ingest refuses
+them at once, the other services within common.tokens.REVOCATION_SECONDS. A token issued by an
+expiring token expires no later (by default when it does). The tokens of
+`SETTLEWATCH_API_TOKENS` (the bootstrap) are not listed and cannot be revoked here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import select, text, tuple_
 
 from settlewatch.common.auth import AcquirerOnly
 from settlewatch.common.config import SCOPE
@@ -60,6 +61,17 @@ class TokenList(BaseModel):
 
 
 _TOKEN_IN = TypeAdapter(TokenIn)
+# A token and every token it made, and they made…: none outlives the token that issued it.
+_REVOKE = text("""
+WITH RECURSIVE made(token_id) AS (
+    SELECT token_id FROM api_tokens WHERE token_id = :token_id
+    UNION
+    SELECT t.token_id FROM api_tokens t JOIN made m ON t.created_by = m.token_id
+)
+UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+WHERE token_id IN (SELECT token_id FROM made)
+RETURNING digest
+""")
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}")
 _EXAMPLE = {"scope": "merchant:M1001", "description": "merchant portal of M1001"}
 _COLUMNS = (
@@ -88,8 +100,15 @@ async def create_token(
     merchant = wanted.scope.removeprefix("merchant:")
     if merchant != wanted.scope and await ingest.registry.unknown([merchant]):
         reject([{"loc": ["body", "scope"], "msg": f"merchant {merchant} is not registered"}])
-    if wanted.expires_at is not None and wanted.expires_at <= ingest.clock():
+    expires_at = wanted.expires_at
+    if expires_at is not None and expires_at <= ingest.clock():
         reject([{"loc": ["body", "expires_at"], "msg": "must be in the future"}])
+    if principal.expires_at is not None:  # a token never outlives the token that made it
+        if expires_at is None:
+            expires_at = principal.expires_at
+        elif expires_at > principal.expires_at:
+            message = f"must not be later than the issuing token's ({principal.expires_at})"
+            reject([{"loc": ["body", "expires_at"], "msg": message}])
     token = new_token()
     hashed = digest(token)
     insert = (
@@ -100,7 +119,7 @@ async def create_token(
             scope=wanted.scope,
             description=wanted.description,
             created_by=principal.token_id,
-            expires_at=wanted.expires_at,
+            expires_at=expires_at,
         )
         .returning(*_COLUMNS)
     )
@@ -152,16 +171,11 @@ async def revoke_token(
 ) -> Response:
     if not _TOKEN_ID.fullmatch(token_id):
         raise ProblemError(404, "token not found")
-    revoke = (
-        update(api_tokens)
-        .where(api_tokens.c.token_id == token_id)
-        .values(revoked_at=func.coalesce(api_tokens.c.revoked_at, func.now()))
-        .returning(api_tokens.c.digest)
-    )
     async with ingest.engine.begin() as conn:
-        hashed = (await conn.execute(revoke)).scalar_one_or_none()
-    if hashed is None:
+        revoked = (await conn.execute(_REVOKE, {"token_id": token_id})).scalars().all()
+    if not revoked:
         raise ProblemError(404, "token not found")
     tokens: TokenTable = request.app.state.tokens
-    tokens.forget(hashed)
+    for hashed in revoked:
+        tokens.forget(hashed)
     return Response(status_code=204)

@@ -33,6 +33,14 @@ REFUSED = [
     "https://0x7f.0.0.1/hook",  # and in hex
     "https://0.0.0.0/hook",
     "https://localhost/hook",
+    # An IPv4 address inside an IPv6 one is judged as itself (issue 28): Python 3.11 calls
+    # these public.
+    "https://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+    "https://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254
+    "https://[64:ff9b:1::a00:1]/hook",  # NAT64, local-use prefix
+    "https://[2002:7f00:1::1]/hook",  # 6to4 of 127.0.0.1
+    "https://[2002:c0a8:101::1]/hook",  # 6to4 of 192.168.1.1
+    "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook",  # Teredo, client 10.0.0.1
 ]
 
 
@@ -57,6 +65,8 @@ def test_public_addresses_pass_and_allowed_networks_open_the_guard() -> None:
 
     found = asyncio.run(checked_addresses("https://hooks.example/x", resolver, ()))
     assert found == ["8.8.8.8", "2001:4860:4860::8888"]
+    nat64 = "https://[64:ff9b::808:808]/hook"  # NAT64 of 8.8.8.8: public
+    assert asyncio.run(checked_addresses(nat64, system_resolver, ())) == ["64:ff9b::808:808"]
     loopback = allowed_networks("127.0.0.0/8, ::1")
     assert asyncio.run(checked_addresses("http://127.0.0.1:9/x", system_resolver, loopback))
     with pytest.raises(Blocked):

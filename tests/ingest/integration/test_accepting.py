@@ -164,6 +164,16 @@ async def test_merchant_changes_reach_the_matcher_without_the_webhook_secret(
             ["webhook", "url"],
         ),
         (
+            # A name that starts like a loopback address is a public host: https (issue 28).
+            {
+                "webhook": {
+                    "url": "http://127.0.0.1.nip.io/hook",
+                    "secret": PROFILE["webhook"]["secret"],
+                }
+            },
+            ["webhook", "url"],
+        ),
+        (
             {"webhook": {"url": "https://merchant.example.com/hook", "secret": "s3cret"}},
             ["webhook", "secret"],
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from ipaddress import ip_address
 from typing import Annotated, Any, Literal, NotRequired
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -238,11 +239,20 @@ class SettlementBatch(TypedDict):
     items: Annotated[list[Settlement], Field(min_length=1, max_length=MAX_BATCH)]
 
 
+def _is_loopback_address(host: str) -> bool:
+    """Whether the host is written as a loopback address (127.0.0.1, ::1) — not a name that
+    merely starts with ``127.``."""
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _webhook_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
-    loopback = parts.hostname in ("localhost", "::1") or parts.hostname.startswith("127.")
+    loopback = parts.hostname == "localhost" or _is_loopback_address(parts.hostname)
     if parts.scheme != "https" and not loopback:
         raise ValueError("must use https unless the host is loopback")
     return url

@@ -3,10 +3,12 @@ other non-public address, unless a network of SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE 
 development: `settlewatch up` allows loopback).
 
 A URL's host is resolved as the system resolver reads it — so `2130706433`, `0177.0.0.1` and
-`::ffff:127.0.0.1` are the loopback address they name — and refused when any address it names is
-not public. Registration checks it (a name that does not resolve yet is accepted: delivery checks
-again); a delivery connects only to an address it has just checked, so a name that starts to
-resolve to a private address after registration (DNS rebinding) fails the attempt.
+`::ffff:127.0.0.1` are the loopback address they name; an IPv6 address carrying an IPv4 one
+(6to4, Teredo, NAT64 `64:ff9b::/96`) is judged by the IPv4 address — and refused when any address
+it names is not public. Registration checks it (a name that does not resolve yet is accepted:
+delivery checks again); a delivery connects only to an address it has just checked, so a name
+that starts to resolve to a private address after registration (DNS rebinding) fails the
+attempt.
 """
 
 from __future__ import annotations
@@ -60,9 +62,31 @@ def allowed_networks(text: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+# NAT64 (RFC 6052): the well-known prefix carries an IPv4 address in its last 32 bits; the
+# local-use prefix places it by a prefix length the network chooses, so it is never public here.
+_NAT64 = ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ip_network("64:ff9b:1::/48")
+
+
+def _embedded(address: IPv6Address) -> IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: mapped, 6to4 (2002::/16), Teredo, NAT64 — a
+    router hands the packet to that address, so that is the one judged."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64:
+        return IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _refused(address: IPv4Address | IPv6Address, allowed: Sequence[Network]) -> bool:
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, IPv6Address):
+        if address in _LOCAL_NAT64:
+            return not any(address in network for network in allowed)
+        address = _embedded(address) or address
     if any(address in network for network in allowed):
         return False
     return not address.is_global or address.is_multicast

@@ -215,7 +215,13 @@ class Shelf:
             if p.kind == "sale"
         ]
         regions = [
-            RegionSeen(p.evidence["terminal_id"], p.txn_id, p.occurred_at, p.evidence["region"])
+            RegionSeen(
+                p.merchant_id,
+                p.evidence["terminal_id"],
+                p.txn_id,
+                p.occurred_at,
+                p.evidence["region"],
+            )
             for p in sorted(self.stored(), key=lambda p: (p.occurred_at, p.txn_id))
             if p.kind in ("sale", "refund") and p.evidence.get("region")
         ]

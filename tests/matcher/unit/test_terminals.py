@@ -50,6 +50,25 @@ def test_either_order_and_either_tick_give_the_same_finding() -> None:
     ]
 
 
+def test_two_merchants_terminals_of_the_same_id_are_two_terminals() -> None:
+    """The index was keyed by terminal id alone: M2's sale in Shanghai was M1's terminal jumping,
+    and M2's transaction was in M1's evidence (issue 28 item 6)."""
+    run = started(
+        merchant("M2"),
+        terminal("POS-1", region="北京"),  # M1's
+        sale("B1", "2025-11-20T10:00+08:00", region="北京"),
+        sale("S1", "2025-11-20T10:03+08:00", region="上海", merchant_id="M2", card_fingerprint="x"),
+    )
+    run.tick("2025-11-20T10:05+08:00")
+    assert jumps(run) == []
+    run.feed(
+        sale("S2", "2025-11-20T10:06+08:00", region="广州", merchant_id="M2", card_fingerprint="y")
+    )
+    run.tick("2025-11-20T10:07+08:00")
+    [jump] = jumps(run)
+    assert jump.merchant_id == "M2" and jump.evidence["txn_ids"] == ["S1", "S2"]
+
+
 def test_two_hours_apart_is_no_jump() -> None:
     run = started(
         sale("B1", "2025-11-20T10:00+08:00", region="北京"),

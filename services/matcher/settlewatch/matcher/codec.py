@@ -422,9 +422,19 @@ def partition_from_json(
     state.pending_findings = [_finding_from_json(f) for f in data.get("pending_findings", [])]
     state.dirty = set(data.get("dirty", []))
     state.missing_calendars = {(name, year) for name, year in data.get("missing_calendars", [])}
-    state.region_candidates = {
-        seen.txn_id: seen for seen in map(_seen_from_json, data.get("region_candidates", []))
-    }
+    regions = list(regions)
+    recent = {seen.txn_id: seen for seen in regions}
+    state.region_candidates = {}
+    for candidate in data.get("region_candidates", []):
+        if "merchant_id" in candidate:
+            seen = _seen_from_json(candidate)
+        # Saved before a terminal was known by its merchant too (issue 28): the stored
+        # transaction it was seen for says which.
+        elif (found := recent.get(candidate["txn_id"])) is not None:
+            seen = found
+        else:
+            continue
+        state.region_candidates[seen.txn_id] = seen
     state.reported_daily = {
         f: date.fromisoformat(day) for f, day in data.get("reported_daily", {}).items()
     }

@@ -264,7 +264,13 @@ class MatcherStore:
                     )
                     sales[r["partition"]].append((key, r["txn_id"], r["occurred_at"]))
                 if r["terminal_id"] and r["region"]:
-                    seen = RegionSeen(r["terminal_id"], r["txn_id"], r["occurred_at"], r["region"])
+                    seen = RegionSeen(
+                        r["merchant_id"],
+                        r["terminal_id"],
+                        r["txn_id"],
+                        r["occurred_at"],
+                        r["region"],
+                    )
                     regions[r["partition"]].append(seen)
             stored = defaultdict(list)
             for r in await driver.fetch(_KEYS, list(partitions)):

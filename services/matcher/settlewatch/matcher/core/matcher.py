@@ -131,10 +131,13 @@ def referenced(kind: str, body: Any) -> list[str]:
     return []
 
 
-def region_jump_subject(terminal_id: str, day: date, regions: Iterable[str]) -> str:
-    """A region jump's subject: the terminal, the local day and the two regions (hashed: they
-    are free text), so one pair of regions on one day is one finding."""
-    key = hashlib.sha256("\0".join(sorted(regions)).encode()).hexdigest()[:8]
+def region_jump_subject(
+    merchant_id: str, terminal_id: str, day: date, regions: Iterable[str]
+) -> str:
+    """A region jump's subject: the terminal, the local day and the two regions (hashed with
+    the merchant: regions are free text, and two merchants' terminals may share an id), so one
+    pair of regions on one day is one finding."""
+    key = hashlib.sha256("\0".join([merchant_id, *sorted(regions)]).encode()).hexdigest()[:8]
     return f"{terminal_id}:{day.isoformat()}:{key}"
 
 
@@ -326,7 +329,9 @@ class Matcher:
         elif kind == "refund":
             self._count_refund(txn["original_txn_id"] or "", payment)
         if (region := txn.get("region")) and kind in ("sale", "refund"):
-            seen = RegionSeen(txn["terminal_id"], payment.txn_id, payment.occurred_at, region)
+            seen = RegionSeen(
+                payment.merchant_id, txn["terminal_id"], payment.txn_id, payment.occurred_at, region
+            )
             self.remember_region(seen)
             self.state.region_candidates[payment.txn_id] = seen
 
@@ -368,8 +373,9 @@ class Matcher:
             and seen.occurred_at < state.clock - self.state.region_jump_window
         ):
             return
-        state.regions_by_terminal.setdefault(seen.terminal_id, {})[seen.txn_id] = seen
-        heapq.heappush(state.regions_by_time, (seen.occurred_at, seen.terminal_id, seen.txn_id))
+        terminal = (seen.merchant_id, seen.terminal_id)
+        state.regions_by_terminal.setdefault(terminal, {})[seen.txn_id] = seen
+        heapq.heappush(state.regions_by_time, (seen.occurred_at, terminal, seen.txn_id))
 
     def _cancel(self, original: str, *, by: str, at: datetime) -> None:
         payment = self.state.payments.get(original)
@@ -679,10 +685,14 @@ class Matcher:
             if payment is None:
                 continue
             registered = state.terminals.get(seen.terminal_id)
+            if registered is not None and registered.merchant_id != seen.merchant_id:
+                registered = None  # another merchant's terminal of the same id
             other = min(
                 (
                     o
-                    for o in state.regions_by_terminal.get(seen.terminal_id, {}).values()
+                    for o in state.regions_by_terminal.get(
+                        (seen.merchant_id, seen.terminal_id), {}
+                    ).values()
                     if o.region != seen.region
                     and abs(o.occurred_at - seen.occurred_at) <= self.state.region_jump_window
                 ),
@@ -703,7 +713,7 @@ class Matcher:
                 continue
             terms = state.merchants.get(payment.merchant_id)
             day = later.astimezone(terms.schedule.timezone).date() if terms else later.date()
-            subject = region_jump_subject(seen.terminal_id, day, regions)
+            subject = region_jump_subject(seen.merchant_id, seen.terminal_id, day, regions)
             if not self._first_today(f"terminal.region_jump:{subject}", now):
                 continue
             evidence = {

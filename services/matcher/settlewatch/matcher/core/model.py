@@ -90,8 +90,10 @@ class TerminalInfo:
 
 @dataclass(frozen=True)
 class RegionSeen:
-    """A transaction of a terminal in a region, to compare with the terminal's others (跳码)."""
+    """A transaction of a terminal in a region, to compare with the terminal's others (跳码).
+    A terminal is known by its merchant and id: two merchants' terminals may share an id."""
 
+    merchant_id: str
     terminal_id: str
     txn_id: str
     occurred_at: datetime
@@ -238,8 +240,9 @@ class PartitionState:
     # Each terminal's transactions of the last region-jump window (rebuilt from the store, not
     # saved) and those to judge at the next tick; the findings made once per day (jumps, books
     # mismatches: finding id → the day reported, forgotten two days later).
-    regions_by_terminal: dict[str, dict[str, RegionSeen]] = field(default_factory=dict)
-    regions_by_time: list[tuple[datetime, str, str]] = field(default_factory=list)  # heap
+    # (merchant, terminal) → txn_id → what it showed; and the same by time, to forget them.
+    regions_by_terminal: dict[tuple[str, str], dict[str, RegionSeen]] = field(default_factory=dict)
+    regions_by_time: list[tuple[datetime, tuple[str, str], str]] = field(default_factory=list)
     region_candidates: dict[str, RegionSeen] = field(default_factory=dict)
     reported_daily: dict[str, date] = field(default_factory=dict)
     # Maintenance windows announced since the last tick, told to the bank's merchants at it.

@@ -263,10 +263,15 @@ async def test_the_exception_queue_refuses_what_it_cannot_do_and_changes_nothing
     assert merchant.status_code == 403
 
 
-async def test_the_queue_takes_any_day_as_a_bound(client: httpx.AsyncClient) -> None:
-    for params in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+async def test_the_queue_takes_a_day_of_the_span_as_a_bound(client: httpx.AsyncClient) -> None:
+    """Query bounds are held to the span body fields are (issue 28): 2000-01-01 to 2099-12-31."""
+    for params in ({"to": "2099-12-31"}, {"from": "2000-01-01"}):
         answer = await client.get("/v1/exceptions", params=params)
         assert answer.status_code == 200, answer.text
+    for name, day in (("to", "9999-12-31"), ("from", "0001-01-01")):
+        answer = await client.get("/v1/exceptions", params={name: day})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["loc"] == ["query", name]
     assert (await client.get("/v1/exceptions", params={"kind": "nope"})).status_code == 422
 
 

@@ -151,6 +151,8 @@ async def test_a_merchant_token_sees_only_its_own(matcher: httpx.AsyncClient) ->
     [
         ({"status": "lost"}, ["query", "status"]),
         ({"from": "2025-11-20T08:00"}, ["query", "from"]),  # no offset
+        ({"from": "0001-01-01T00:00:00Z"}, ["query", "from"]),  # 500 before (issue 28)
+        ({"to": "9999-12-31T23:59:59Z"}, ["query", "to"]),
         ({"to": "yesterday"}, ["query", "to"]),
         ({"limit": 0}, ["query", "limit"]),
         ({"limit": 1001}, ["query", "limit"]),

@@ -65,6 +65,8 @@ __all__ = [
     "TransactionBatch",
     "Webhook",
     "PulseRecord",
+    "QueryDay",
+    "QueryTime",
     "Record",
     "decode_event",
     "decode_events",
@@ -141,6 +143,17 @@ Timestamp = Annotated[
 Day = Annotated[
     date,
     Strict(),
+    AfterValidator(_day_in_span),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": "^20[0-9]{2}-"}),
+]
+# The same spans for a query's bounds (`?from=`): read from text, so not strict.
+QueryTime = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_span),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": "^20[0-9]{2}-"}),
+]
+QueryDay = Annotated[
+    date,
     AfterValidator(_day_in_span),
     WithJsonSchema({"type": "string", "format": "date", "pattern": "^20[0-9]{2}-"}),
 ]

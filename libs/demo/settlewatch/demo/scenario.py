@@ -504,7 +504,7 @@ def _region_jump(
         .astimezone(ZoneInfo(profile_default("timezone")))
         .date()
     )
-    subject = region_jump_subject(terminal_id, day, (home, away))
+    subject = region_jump_subject(merchant_id, terminal_id, day, (home, away))
     scenario.expected.alerts["terminal.region_jump"].add(f"terminal.region_jump:{subject}")
     scenario.injected.append(
         (

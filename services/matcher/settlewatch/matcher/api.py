@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from settlewatch.common.auth import Authenticated, merchant_scope, not_found_unless_allowed
 from settlewatch.common.cursors import decode_cursor, encode_cursor
-from settlewatch.common.events import ID_PATTERN
+from settlewatch.common.events import ID_PATTERN, QueryTime
 from settlewatch.common.money import Locale
 from settlewatch.common.problems import ProblemError
 from settlewatch.matcher.codec import payment_from_row
@@ -102,8 +102,8 @@ async def search_payments(
     principal: Authenticated,
     merchant_id: Id = None,
     status: Status | None = None,
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: AwareDatetime | None = None,
+    from_: Annotated[QueryTime | None, Query(alias="from")] = None,
+    to: QueryTime | None = None,
     terminal_id: Id = None,
     rrn: Rrn = None,
     bank_code: Id = None,

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import select, tuple_
 
 from settlewatch.common.auth import AcquirerOnly
 from settlewatch.common.cursors import decode_cursor, encode_cursor
+from settlewatch.common.events import QueryTime
 from settlewatch.common.problems import ProblemError
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.routes.common import ERRORS
@@ -45,8 +46,8 @@ class AuditPage(BaseModel):
 async def read_audit(
     _: AcquirerOnly,
     ingest: IngestDep,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[QueryTime | None, Query(alias="from")] = None,
+    end: Annotated[QueryTime | None, Query(alias="to")] = None,
     actor: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,

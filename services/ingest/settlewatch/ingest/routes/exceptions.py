@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from sqlalchemy import and_, select
 
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
-from settlewatch.common.events import ID_PATTERN, Id, Text
+from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Text
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.ingest.context import IngestDep
@@ -124,8 +124,8 @@ async def list_exceptions(
     status: Status | None = None,
     merchant_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     file_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-    from_: Annotated[date | None, Query(alias="from")] = None,
-    to: date | None = None,
+    from_: Annotated[QueryDay | None, Query(alias="from")] = None,
+    to: QueryDay | None = None,
     cursor: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")
     ] = None,

@@ -3,7 +3,6 @@ on statements, with their status, the statement entry they were paired with and 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import and_, select
 
 from settlewatch.common.auth import Authenticated, not_found_unless_allowed
-from settlewatch.common.events import ID_PATTERN
+from settlewatch.common.events import ID_PATTERN, QueryDay
 from settlewatch.common.problems import ProblemError
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.routes.common import ERRORS
@@ -52,8 +51,8 @@ async def list_payouts(
     ingest: IngestDep,
     merchant_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     status: Status | None = None,
-    from_: Annotated[date | None, Query(alias="from")] = None,
-    to: date | None = None,
+    from_: Annotated[QueryDay | None, Query(alias="from")] = None,
+    to: QueryDay | None = None,
     cursor: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")
     ] = None,

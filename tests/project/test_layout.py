@@ -79,3 +79,21 @@ def test_other_services_read_the_matcher_only_through_its_read_views() -> None:
 
     assert named("alerts") == {"matcher_read_clock", "matcher_read_due"}
     assert named("ingest") == {"matcher_read_payments", "matcher_read_books"}
+
+
+def test_no_transaction_is_opened_any_other_way() -> None:
+    """`engine.begin()` and `conn.begin()` anywhere but common.db would bring the lazy BEGIN
+    back."""
+    found = []
+    for path in sorted((ROOT / "services").rglob("*.py")) + sorted((ROOT / "libs").rglob("*.py")):
+        if "migrations" in path.parts or path.name == "db.py" and path.parent.name == "common":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("begin", "transaction")
+                and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "other")
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

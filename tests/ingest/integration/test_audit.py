@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from settlewatch.common.tokens import digest, token_id
 from tests.ingest.integration.conftest import ACQUIRER, MERCHANT_M1, PROFILE, sale
@@ -118,4 +119,34 @@ async def test_the_log_cannot_be_changed_even_from_inside_the_database(
                 await conn.execute(statement)
         assert await conn.fetchval("SELECT count(*) FROM audit_log") == 1  # M1's registration
     finally:
+        await conn.close()
+
+
+async def test_a_change_whose_audit_row_cannot_be_written_is_not_made(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """The row was written after the change committed, and a failure was only counted: the
+    change stood unaudited (issue 28 item 6). Now it is written in the change's transaction."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit log full'; END $$"
+        )
+        await conn.execute(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
+        )
+        with pytest.raises(DBAPIError, match="audit log full"):  # the service answers 500
+            await client.put("/v1/merchants/M9", json=PROFILE)
+        assert await conn.fetchval("SELECT count(*) FROM merchants WHERE merchant_id = 'M9'") == 0
+        await conn.execute("DROP TRIGGER refuse_audit ON audit_log")
+        assert (await client.put("/v1/merchants/M9", json=PROFILE)).status_code == 201
+        latest = (await audit(client))[0]
+        assert (latest["target"], latest["status"]) == ("/v1/merchants/M9", 201)
+        # A refusal commits nothing, and is no change: not logged.
+        assert (await client.delete("/v1/tokens/0123456789abcdef")).status_code == 404
+        assert (await audit(client))[0]["id"] == latest["id"]
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS refuse_audit ON audit_log")
         await conn.close()

@@ -2,35 +2,98 @@
 scope), what (method and route, the path, the status) and when, in the append-only table
 ``audit_log`` (a trigger refuses updates and deletes).
 
-A change is recorded when its answer is a success, before that answer is sent: a client that
-saw its change accepted finds it in the log. Events (`POST /v1/transactions`, `/v1/settlements`)
-are data, not changes of configuration, and each payment keeps its own history: they are not
-recorded here. A route may add details through ``request.state.audit`` (a JSON object).
+A change is recorded in the transaction that makes it (common.db.transaction writes the row
+before it commits): a change is never committed without its row, and a row never names a change
+that was rolled back. A request that commits nothing (a duplicate file, a refusal) changed
+nothing and is not recorded. Events (`POST /v1/transactions`, `/v1/settlements`) are data, not
+changes of configuration, and each payment keeps its own history: they are not recorded here.
+A route that refuses after locking rows raises inside its transaction, so that it commits
+nothing.
+Inside the transaction, a route may add details and name the status it will answer when that
+is not its route's own (:func:`describe`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from sqlalchemy import text
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from settlewatch.common.metrics import AUDIT_FAILURES
+__all__ = ["AuditChanges", "Pending", "describe", "write_pending"]
 
-__all__ = ["AuditChanges"]
-
-_log = logging.getLogger(__name__)
 _CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A transaction gets an id when it first writes (a row lock counts): none, nothing changed.
+_CHANGED = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
 _INSERT = text(
     "INSERT INTO audit_log (actor, scope, service, action, target, status, details) "
     "VALUES (:actor, :scope, :service, :action, :target, :status, CAST(:details AS jsonb))"
 )
 
 
+@dataclass
+class Pending:
+    """The audit row of the request being served, until a transaction writes it."""
+
+    scope: Scope
+    service: str
+    unaudited: frozenset[str]
+    status: int | None = None  # when not the route's own
+    details: dict[str, Any] = field(default_factory=dict)
+    written: bool = False
+
+
+_PENDING: ContextVar[Pending | None] = ContextVar("audit_pending", default=None)
+
+
+def describe(*, status: int | None = None, **details: Any) -> None:
+    """What the current request's audit row says beyond who and what: the status it will answer
+    when its route's own does not say (201 for a created profile, 422 for a file recorded as
+    rejected), and details (an issued token's id, the fields a profile change touched — never a
+    value). Called inside the change's transaction; outside a request it does nothing."""
+    pending = _PENDING.get()
+    if pending is not None:
+        pending.status = status or pending.status
+        pending.details |= details
+
+
+async def write_pending(conn: AsyncConnection) -> Pending | None:
+    """In a transaction about to commit: the current request's audit row, once. The row is
+    written when committed (the caller marks it)."""
+    pending = _PENDING.get()
+    if pending is None or pending.written:
+        return None
+    state = pending.scope.get("state", {})
+    principal = state.get("principal")
+    route = pending.scope.get("route")
+    template = getattr(route, "path", None)
+    if principal is None or template is None or template in pending.unaudited:
+        return None
+    if not await conn.scalar(_CHANGED):
+        return None  # the transaction wrote nothing: a refusal, or a change already made
+    await conn.execute(
+        _INSERT,
+        {
+            "actor": principal.token_id,
+            "scope": principal.scope,
+            "service": pending.service,
+            "action": f"{pending.scope['method']} {template}",
+            "target": pending.scope["path"],
+            "status": pending.status or getattr(route, "status_code", None) or 200,
+            "details": orjson.dumps(pending.details).decode() if pending.details else None,
+        },
+    )
+    return pending
+
+
 class AuditChanges:
-    """ASGI middleware: records the successful changes of authenticated requests."""
+    """ASGI middleware: makes each authenticated change request's audit row pending, for the
+    transaction that makes the change to write."""
 
     def __init__(self, app: ASGIApp, service: str, unaudited: Collection[str] = ()) -> None:
         self.app = app
@@ -41,33 +104,8 @@ class AuditChanges:
         if scope["type"] != "http" or scope["method"] not in _CHANGES:
             await self.app(scope, receive, send)
             return
-
-        async def audited_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 400:
-                await self._record(scope, message["status"])
-            await send(message)
-
-        await self.app(scope, receive, audited_send)
-
-    async def _record(self, scope: Scope, status: int) -> None:
-        state = scope.get("state", {})
-        principal = state.get("principal")
-        route = getattr(scope.get("route"), "path", None)
-        if principal is None or route is None or route in self._unaudited:
-            return
-        row = {
-            "actor": principal.token_id,
-            "scope": principal.scope,
-            "service": self._service,
-            "action": f"{scope['method']} {route}",
-            "target": scope["path"],
-            "status": status,
-            "details": orjson.dumps(state["audit"]).decode() if "audit" in state else None,
-        }
+        token = _PENDING.set(Pending(scope, self._service, self._unaudited))
         try:
-            async with scope["app"].state.resources.engine.begin() as conn:
-                await conn.execute(_INSERT, row)
-        except Exception:
-            # The change is made: the answer still goes out; the gap is counted and logged.
-            AUDIT_FAILURES.inc()
-            _log.exception("audit log row not written", extra={"action": row["action"]})
+            await self.app(scope, receive, send)
+        finally:
+            _PENDING.reset(token)

@@ -1,4 +1,5 @@
-"""PostgreSQL plumbing: async engines, the readiness ping, the driver connection."""
+"""PostgreSQL plumbing: async engines, the one transaction helper, the readiness ping, the
+driver connection."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from settlewatch.common import audit
+
 __all__ = [
     "create_engine",
     "driver_connection",
@@ -21,6 +24,7 @@ __all__ = [
     "invalidated_on_error",
     "ping",
     "safe_url",
+    "transaction",
 ]
 
 # Long enough for a busy database, short enough that /readyz answers before a probe times out.
@@ -61,12 +65,28 @@ async def invalidated_on_error(conn: AsyncConnection) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """The one way settlewatch writes: a transaction committed when the block ends, rolled back
+    (and its connection discarded) if it raises.
+
+    BEGIN is sent at once: SQLAlchemy sends it only with its own first statement, so statements
+    sent to the driver first (``driver_connection``) would run in autocommit — an advisory lock
+    or a ``FOR UPDATE`` would hold nothing. Inside an API request that changes something, the
+    request's audit row (common.audit) is written in the same transaction: a change is never
+    committed without it."""
+    async with engine.connect() as conn, invalidated_on_error(conn):
+        async with conn.begin():
+            await conn.exec_driver_sql("SELECT 1")
+            yield conn
+            audited = await audit.write_pending(conn)
+        if audited is not None:
+            audited.written = True  # committed
+
+
+@asynccontextmanager
 async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """A transaction on the driver (asyncpg) connection, committed at the end. SQLAlchemy sends
-    BEGIN only with its own first statement, so one is sent first: without it the driver's
-    statements would run in autocommit (a ``FOR UPDATE`` would hold nothing)."""
-    async with engine.connect() as conn, invalidated_on_error(conn), conn.begin():
-        await conn.exec_driver_sql("SELECT 1")
+    """A :func:`transaction` on the driver (asyncpg) connection, for set-based writes."""
+    async with transaction(engine) as conn:
         yield await driver_connection(conn)
 
 

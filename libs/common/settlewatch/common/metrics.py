@@ -40,7 +40,3 @@ LOOP_FAILING = Gauge(
     "1 while a service loop is failing (from its failure until a new run has lasted 10 s).",
     ["loop"],
 )
-AUDIT_FAILURES = Counter(
-    "settlewatch_audit_failures_total",
-    "Changes made through the API whose audit-log row could not be written (see the log).",
-)

@@ -252,9 +252,5 @@ async def list_deliveries(
     responses=_ERRORS | {409: {"description": "The delivery was delivered already."}},
 )
 async def retry_delivery(delivery_id: str, request: Request, _: AcquirerOnly) -> dict[str, str]:
-    before = await _deliveries(request).retry(_stored_id(delivery_id, "delivery"), _now(request))
-    if before is None:
-        raise ProblemError(404, "delivery not found")
-    if before == "delivered":
-        raise ProblemError(409, "the delivery was delivered already")
+    await _deliveries(request).retry(_stored_id(delivery_id, "delivery"), _now(request))
     return {"delivery_id": delivery_id, "status": "pending"}

@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from settlewatch.common.db import transaction
 from settlewatch.common.sealing import Sealer
 
 __all__ = ["WebhookSecrets"]
@@ -58,7 +59,7 @@ class WebhookSecrets:
         """Re-seal every row sealed under another key than the first; how many were."""
         resealed = 0
         while True:
-            async with engine.begin() as conn:
+            async with transaction(engine) as conn:
                 rows = (
                     await conn.execute(
                         text(

@@ -25,7 +25,7 @@ from sqlalchemy import Text, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from settlewatch.common.db import create_engine, driver_connection
+from settlewatch.common.db import create_engine, driver_connection, transaction
 from settlewatch.common.errors import Fenced
 from settlewatch.common.events import FindingRecord, finding_json
 from settlewatch.matcher.codec import (
@@ -54,6 +54,8 @@ from settlewatch.matcher.timer_sql import FIRE_EXPIRED, FIRE_OVERDUE, NEXT_DUE, 
 from settlewatch.schema import matcher as tables
 
 __all__ = [
+    "DAY_TABLES_LOCK",
+    "FENCE",
     "NEVER",
     "Batch",
     "Fired",
@@ -92,7 +94,11 @@ _MARK_RANGE = """
 UPDATE matcher_outbox SET published_at = now()
 WHERE partition = $1 AND seq BETWEEN $2 AND $3 AND published_at IS NULL
 """
-_FENCE = """
+# Serialises the creators of a new day's table (two instances, one new day).
+DAY_TABLES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('matcher_payments'))"
+# A save goes through only while this instance still owns the partition's generation; the row
+# stays locked until the save commits, so a new owner's claim waits for it.
+FENCE = """
 UPDATE matcher_partitions SET updated_at = now() WHERE partition = $1 AND generation = $2
 """
 _UNFINISHED = """
@@ -246,7 +252,7 @@ class MatcherStore:
                 tables.partitions.c.body,
             )
         )
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as conn:
             rows = {row.partition: row for row in await conn.execute(claim)}
             driver = await driver_connection(conn)
             clocks = [row.clock for row in rows.values() if row.clock is not None]
@@ -411,7 +417,7 @@ class MatcherStore:
     async def write(self, batch: Batch) -> list[StoredFinding]:
         """Write a batch taken by `take` in one transaction; return its new findings."""
         await self._ensure_day_tables(batch.days)
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as conn:
             for row in batch.partitions:
                 await self._save_partition(conn, row)
             if batch.payments:
@@ -440,10 +446,9 @@ class MatcherStore:
         missing = set(days) - self._day_tables
         if not missing:
             return
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as conn:
             driver = await driver_connection(conn)
-            # Serialises creators (two instances, one new day); the DDL is once per day.
-            await driver.execute("SELECT pg_advisory_xact_lock(hashtext('matcher_payments'))")
+            await driver.execute(DAY_TABLES_LOCK)  # the DDL is once per day
             for day in sorted(missing):
                 await driver.execute(
                     f"CREATE TABLE IF NOT EXISTS {_day_table(day)} PARTITION OF matcher_payments "
@@ -493,9 +498,9 @@ class MatcherStore:
         )["at"]
         findings: list[StoredFinding] = []
         full = False
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as conn:
             driver = await driver_connection(conn)
-            fenced = await driver.execute(_FENCE, owned.partition, owned.generation)
+            fenced = await driver.execute(FENCE, owned.partition, owned.generation)
             if fenced != "UPDATE 1":
                 raise LostOwnership(f"partition {owned.partition} has a newer owner")
             for statement in (FIRE_OVERDUE, FIRE_EXPIRED):
@@ -521,7 +526,7 @@ class MatcherStore:
         names = [row[0] for row in await self._fetch(_DAYS)]
         existing = {datetime.strptime(n.rsplit("_d", 1)[1], "%Y%m%d").date() for n in names}
         for day in sorted(d for d in existing if d < before):
-            async with self._engine.begin() as conn:
+            async with transaction(self._engine) as conn:
                 driver = await driver_connection(conn)
                 table = _day_table(day)
                 still_open = await driver.fetchval(
@@ -555,7 +560,7 @@ class MatcherStore:
 
     async def mark_published(self, findings: Sequence[StoredFinding]) -> None:
         if findings:
-            async with self._engine.begin() as conn:
+            async with transaction(self._engine) as conn:
                 driver = await driver_connection(conn)
                 await driver.execute(_MARK_KEYS, [f.key for f in findings])
 
@@ -563,7 +568,7 @@ class MatcherStore:
         """Mark a round of the fast path published: one range, whatever its size."""
         seqs = [f.seq for f in fired.findings if f.seq is not None]
         if seqs:
-            async with self._engine.begin() as conn:
+            async with transaction(self._engine) as conn:
                 driver = await driver_connection(conn)
                 await driver.execute(_MARK_RANGE, fired.partition, min(seqs), max(seqs))
 
@@ -573,7 +578,7 @@ async def forget_consumed_offsets(database_url: str) -> None:
     like the embedded one; the state stays, and re-applied events are idempotent)."""
     engine = create_engine(database_url, pool_size=1)
     try:
-        async with engine.begin() as conn:
+        async with transaction(engine) as conn:
             await conn.execute(delete(tables.offsets))
     finally:
         await engine.dispose()

@@ -27,7 +27,10 @@ from settlewatch.alerts.repository.database import Connection, dumps, loads, rea
 from settlewatch.alerts.repository.reads import recipients
 from settlewatch.alerts.repository.rows import ALERT_COLUMNS, AlertRow
 
-__all__ = ["Alerts", "page_filters"]
+__all__ = ["ALERT_FOR_CHANGE", "Alerts", "page_filters"]
+
+# A person's ack or resolve holds its alert until it commits: two at once are one after the other.
+ALERT_FOR_CHANGE = "SELECT status FROM alerts WHERE alert_id = $1 FOR UPDATE"
 
 _OPEN_INCIDENTS = (
     "SELECT bank_code, alert_id FROM alerts WHERE type = 'bank.incident' AND status <> 'resolved'"
@@ -88,9 +91,7 @@ class Alerts:
     ) -> AlertRow | None:
         """A person's ack or resolve, with its note; None if there is no such alert."""
         async with writing(self._engine) as db:
-            status = await db.fetchval(
-                "SELECT status FROM alerts WHERE alert_id = $1 FOR UPDATE", alert_id
-            )
+            status = await db.fetchval(ALERT_FOR_CHANGE, alert_id)
             if status is None:
                 return None
             after = after_action(cast(AlertStatus, status), action)  # raises Invalid

@@ -1,5 +1,6 @@
 """A typed view of the asyncpg connection under SQLAlchemy's engine (the queries are set-based
-SQL with arrays, which asyncpg binds directly), and the transactions the repositories use."""
+SQL with arrays, which asyncpg binds directly), typed for the repositories over common.db's
+session and transaction."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Protocol, cast
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from settlewatch.common.db import driver_connection
+from settlewatch.common.db import driver_session, driver_transaction
 
 __all__ = ["Connection", "Record", "dumps", "loads", "reading", "writing"]
 
@@ -33,15 +34,16 @@ class Connection(Protocol):
 
 @asynccontextmanager
 async def reading(engine: AsyncEngine) -> AsyncIterator[Connection]:
-    async with engine.connect() as conn:
-        yield cast(Connection, await driver_connection(conn))
+    async with driver_session(engine) as driver:
+        yield cast(Connection, driver)
 
 
 @asynccontextmanager
 async def writing(engine: AsyncEngine) -> AsyncIterator[Connection]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
-    async with engine.begin() as conn:
-        yield cast(Connection, await driver_connection(conn))
+    """One transaction (common.db.transaction: BEGIN before the first statement, so a
+    ``FOR UPDATE`` holds its rows): committed when the block ends, rolled back if it raises."""
+    async with driver_transaction(engine) as driver:
+        yield cast(Connection, driver)
 
 
 def dumps(value: object) -> str:

@@ -26,6 +26,7 @@ from settlewatch.alerts.repository.rows import (
     DeliveryStatus,
     Job,
 )
+from settlewatch.common.problems import ProblemError
 from settlewatch.common.sealing import Sealer, SealingError
 
 __all__ = ["Deliveries", "Render", "RenderDigest"]
@@ -366,16 +367,19 @@ class Deliveries:
             for r in rows
         ]
 
-    async def retry(self, delivery_id: str, now: datetime) -> str | None:
-        """Send a delivery again now (and enable its endpoint again); returns its status before,
-        None if there is no such delivery. A delivered one is left as it is."""
+    async def retry(self, delivery_id: str, now: datetime) -> str:
+        """Send a delivery again now (and enable its endpoint again); returns its status before.
+        No such delivery is 404, a delivered one 409 — refused inside the transaction, which
+        then changes nothing (nor is it audited)."""
         async with writing(self._engine) as db:
             row = await db.fetchrow(
                 "SELECT status, merchant_id FROM deliveries WHERE delivery_id = $1 FOR UPDATE",
                 delivery_id,
             )
-            if row is None or row["status"] == "delivered":
-                return None if row is None else "delivered"
+            if row is None:
+                raise ProblemError(404, "delivery not found")
+            if row["status"] == "delivered":
+                raise ProblemError(409, "the delivery was delivered already")
             await db.execute(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, updated_at = $2 "
                 "WHERE delivery_id = $1",

@@ -10,6 +10,8 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from settlewatch.common import audit
+from settlewatch.common.db import transaction
 from settlewatch.common.events import Currency, Id
 from settlewatch.schema.settlement_files import file_mappings, settlement_accounts
 from settlewatch.settlementfiles.csvmap import FileMapping
@@ -94,5 +96,7 @@ class References:
                 "updated_at": func.now(),
             },
         ).returning(literal_column("xmax = 0").label("inserted"))
-        async with self._engine.begin() as conn:
-            return bool((await conn.execute(upsert)).scalar_one())
+        async with transaction(self._engine) as conn:
+            inserted = bool((await conn.execute(upsert)).scalar_one())
+            audit.describe(status=201 if inserted else 200)
+        return inserted

@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from settlewatch.common.db import driver_connection, invalidated_on_error
+from settlewatch.common import audit
+from settlewatch.common.db import driver_connection, transaction
 from settlewatch.ingest.files.exceptions import open_exceptions
 from settlewatch.ingest.files.parsing import Tally, WorkerLost, parsed
 from settlewatch.ingest.files.spool import Spooled
@@ -143,7 +144,7 @@ class SettlementFiles:
             warnings: list[Issue] = []
             if self._validate_xsd and fmt.startswith("camt."):
                 warnings = await asyncio.to_thread(xsd.check, spooled.file)
-            async with self._engine.connect() as conn, invalidated_on_error(conn), conn.begin():
+            async with transaction(self._engine) as conn:
                 claimed = await self._claim(conn, file_id, previous, spooled, fmt, "imported", [])
                 if not claimed:  # the same bytes were imported concurrently, and committed
                     await conn.rollback()
@@ -181,8 +182,9 @@ class SettlementFiles:
             file_id = file_id_of(spooled.sha256, len(attempts) + 1)
             previous = attempts[-1].file_id if attempts else None
         errors = [issue.json() for issue in rejected.issues]
-        async with self._engine.begin() as conn:
+        async with transaction(self._engine) as conn:
             await self._claim(conn, file_id, previous, spooled, fmt, "rejected", errors)
+            audit.describe(status=422)  # recorded, and answered as unreadable
         row = await self.get(file_id)
         assert row is not None
         return row, True

@@ -23,6 +23,7 @@ from settlewatch.common.calendar import (
     built_in,
     built_in_years,
 )
+from settlewatch.common.db import transaction
 from settlewatch.common.events import CalendarYearIn, CalendarYearLoaded, encode_event
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
@@ -108,7 +109,7 @@ async def put_calendar_year(
         raise
     holidays, workdays = sorted(set(body.holidays)), sorted(set(body.workdays))
     try:
-        async with ingest.engine.begin() as conn:
+        async with transaction(ingest.engine) as conn:
             # One load of a year at a time, so versions follow the order of the log.
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(hashtext(:key))"),

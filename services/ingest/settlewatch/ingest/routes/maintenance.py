@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from settlewatch.common.auth import AcquirerOnly
+from settlewatch.common.db import transaction
 from settlewatch.common.events import (
     ID_PATTERN,
     MaintenanceWindow,
@@ -80,7 +81,7 @@ async def post_maintenance_window(request: Request, _: AcquirerOnly, ingest: Ing
         index_elements=[windows.c.id], set_={"reason": upsert.excluded.reason}
     )
     try:
-        async with ingest.engine.begin() as conn:
+        async with transaction(ingest.engine) as conn:
             await conn.execute(upsert)
             await ingest.publisher.publish_everywhere(
                 ingest.topics.transactions, encode_event("maintenance", _WINDOW.dump_json(window))

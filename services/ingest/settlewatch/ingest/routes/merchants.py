@@ -17,7 +17,9 @@ from pydantic import TypeAdapter
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 
+from settlewatch.common import audit
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
+from settlewatch.common.db import transaction
 from settlewatch.common.events import (
     MerchantChanged,
     MerchantProfile,
@@ -111,11 +113,13 @@ async def put_merchant(
         literal_column("xmax = 0").label("inserted"),  # PostgreSQL: true when the row is new
     )
     try:
-        async with ingest.engine.begin() as conn:
+        async with transaction(ingest.engine) as conn:
             before = (await conn.execute(_BEFORE, {"m": merchant_id})).scalar_one_or_none()
             row = (await conn.execute(upsert)).one()  # locks the merchant's row till commit
             secret = profile.webhook.secret.get_secret_value() if profile.webhook else None
             rotated = await ingest.webhook_secrets.keep(conn, merchant_id, secret)
+            touched = _changed(before or {}, stored) + (["webhook.secret"] if rotated else [])
+            audit.describe(status=201 if row.inserted else 200, changed=touched)
             await ingest.publisher.publish(
                 ingest.topics.transactions,
                 [
@@ -130,10 +134,6 @@ async def put_merchant(
         raise  # answered 503 with Retry-After (common.problems)
     ingest.registry.add(merchant_id)
     EVENTS.labels("merchant", "accepted").inc()
-    touched = _changed(before or {}, stored)
-    if rotated:
-        touched.append("webhook.secret")
-    request.state.audit = {"changed": touched}
     body = _public(merchant_id, stored, row.created_at, row.updated_at)
     return JSONResponse(body, status_code=201 if row.inserted else 200)
 

@@ -18,7 +18,9 @@ from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 
+from settlewatch.common import audit
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
+from settlewatch.common.db import transaction
 from settlewatch.common.events import TerminalChanged, TerminalIn, encode_event
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
@@ -74,8 +76,9 @@ async def put_terminal(
         terminals.c.created_at, terminals.c.updated_at, literal_column("xmax = 0").label("inserted")
     )
     try:
-        async with ingest.engine.begin() as conn:
+        async with transaction(ingest.engine) as conn:
             row = (await conn.execute(upsert)).one()
+            audit.describe(status=201 if row.inserted else 200)
             record = encode_event("terminal", _CHANGED.dump_json(changed))
             await ingest.publisher.publish(
                 ingest.topics.transactions, [(terminal.merchant_id.encode(), record)]

@@ -17,9 +17,11 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import select, text, tuple_
 
+from settlewatch.common import audit
 from settlewatch.common.auth import AcquirerOnly
 from settlewatch.common.config import SCOPE
 from settlewatch.common.cursors import decode_cursor, encode_cursor
+from settlewatch.common.db import transaction
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.tokens import TokenTable, digest, new_token
@@ -123,9 +125,9 @@ async def create_token(
         )
         .returning(*_COLUMNS)
     )
-    async with ingest.engine.begin() as conn:
+    async with transaction(ingest.engine) as conn:
         row = (await conn.execute(insert)).one()
-    request.state.audit = {"token_id": row.token_id, "scope": row.scope}
+        audit.describe(token_id=row.token_id, scope=row.scope)
     return CreatedToken(token=token, **row._asdict())
 
 
@@ -171,7 +173,7 @@ async def revoke_token(
 ) -> Response:
     if not _TOKEN_ID.fullmatch(token_id):
         raise ProblemError(404, "token not found")
-    async with ingest.engine.begin() as conn:
+    async with transaction(ingest.engine) as conn:
         revoked = (await conn.execute(_REVOKE, {"token_id": token_id})).scalars().all()
     if not revoked:
         raise ProblemError(404, "token not found")

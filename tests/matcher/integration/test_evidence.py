@@ -44,10 +44,8 @@ PROFILE = {
 }
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def matcher(
-    database_url: str, broker_bootstrap: str, topic_prefix: str
-) -> AsyncIterator[httpx.AsyncClient]:
+async def prepared(database_url: str, broker_bootstrap: str, topic_prefix: str) -> dict[str, str]:
+    """The stored state of a few payments and merchants; the matcher's environment."""
     events: list[Event] = [
         merchant("M1"),
         merchant("M2"),
@@ -82,7 +80,14 @@ async def matcher(
     finally:
         await conn.close()
     await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=1, replication_factor=1)
-    env = service_env(database_url, broker_bootstrap, topic_prefix, TOKENS)
+    return service_env(database_url, broker_bootstrap, topic_prefix, TOKENS)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def matcher(
+    database_url: str, broker_bootstrap: str, topic_prefix: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    env = await prepared(database_url, broker_bootstrap, topic_prefix)
     async with app_client(create_matcher(MatcherSettings(**env)), ACQUIRER) as client:  # type: ignore[arg-type]
         yield client
 
@@ -187,3 +192,20 @@ async def test_a_payment_s_file_lines_are_found_by_their_index(database_url: str
     finally:
         await conn.close()
     assert "settlement_file_records_by_txn" in plan, plan
+
+
+async def test_a_pdf_is_rendered_once_per_content_and_a_render_counts_against_the_rate(
+    database_url: str, broker_bootstrap: str, topic_prefix: str
+) -> None:
+    """A PDF costs ≈ 0.5 s of CPU: a token asking for it again and again held a core (issue 28).
+    A render counts as 500 requests; the same evidence again is served from memory."""
+    env = await prepared(database_url, broker_bootstrap, topic_prefix)
+    settings = MatcherSettings(**env | {"SETTLEWATCH_RATE_LIMIT": "1000/minute"})  # type: ignore[arg-type]
+    async with app_client(create_matcher(settings), ACQUIRER) as limited:
+        url = "/v1/payments/LATE/evidence"
+        first = await limited.get(url, params={"format": "pdf"})  # 1 + 500
+        again = await limited.get(url, params={"format": "pdf"})  # 1: the same content
+        assert first.status_code == again.status_code == 200
+        assert again.content == first.content
+        english = await limited.get(url, params={"format": "pdf", "locale": "en"})  # 1 + 500
+        assert english.status_code == 429 and "Retry-After" in english.headers

@@ -29,9 +29,10 @@ class RateLimits:
         self._rate = rate
         self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
-    def hit(self, token_id: str) -> None:
-        """Count one request of the token; 429 when it is over its rate."""
-        if self._limiter.hit(self._rate, token_id):
+    def hit(self, token_id: str, cost: int = 1) -> None:
+        """Count a request of the token — one, or as many as its work costs (never more than the
+        whole rate, which would refuse it for good); 429 when it is over its rate."""
+        if self._limiter.hit(self._rate, token_id, cost=min(cost, self._rate.amount)):
             return
         reset = self._limiter.get_window_stats(self._rate, token_id).reset_time
         raise HTTPException(

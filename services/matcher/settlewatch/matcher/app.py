@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from cachetools import LRUCache
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
@@ -13,6 +14,7 @@ from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.matcher import api
+from settlewatch.matcher.api import PDFS_KEPT
 from settlewatch.matcher.consumer import MatcherLoop
 from settlewatch.matcher.metrics import register_open_payments
 from settlewatch.matcher.store import MatcherStore
@@ -58,4 +60,5 @@ def create_app(settings: MatcherSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.pdf_font = settings.pdf_font
+    app.state.pdfs = LRUCache(maxsize=PDFS_KEPT)
     return app

@@ -84,6 +84,19 @@ async def until(check: Any, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.2)
 
 
+async def watched(
+    client: httpx.AsyncClient, matcher: httpx.AsyncClient, items: list[dict[str, Any]]
+) -> None:
+    """M1's sales posted, and the matcher watching each of them."""
+    assert (await client.put("/v1/merchants/M1", json=PROFILE)).status_code in (200, 201)
+    assert (await client.post("/v1/transactions", json={"items": items})).status_code == 202
+
+    async def all_known() -> bool:
+        return all([await status_of(matcher, t["txn_id"]) == "pending" for t in items])
+
+    await until(all_known)
+
+
 async def test_lines_are_matched_by_the_first_rule_that_finds_one_payment(
     client: httpx.AsyncClient,
     database_url: str,
@@ -95,15 +108,8 @@ async def test_lines_are_matched_by_the_first_rule_that_finds_one_payment(
     with served("matcher", env, tmp_path / "matcher.log") as matcher_url:
         auth = {"authorization": f"Bearer {ACQUIRER}"}
         async with httpx.AsyncClient(base_url=matcher_url, headers=auth, timeout=10) as matcher:
-            assert (await client.put("/v1/merchants/M1", json=PROFILE)).status_code in (200, 201)
             now = datetime.now(UTC)
-            items = sales(now.isoformat())
-            assert (await client.post("/v1/transactions", json={"items": items})).status_code == 202
-
-            async def all_known() -> bool:
-                return all([await status_of(matcher, t["txn_id"]) == "pending" for t in items])
-
-            await until(all_known)
+            await watched(client, matcher, sales(now.isoformat()))
             assert (await client.put("/v1/file-mappings/bank", json=MAPPING)).status_code == 201
             bill = BILL.format(day=now.date().isoformat()).encode()
             imported = await client.post("/v1/settlement-files?format=csv:bank", content=bill)
@@ -289,20 +295,13 @@ async def test_a_line_whose_settlement_the_api_would_refuse_stays_an_exception_s
     with served("matcher", env, tmp_path / "matcher.log") as matcher_url:
         auth = {"authorization": f"Bearer {ACQUIRER}"}
         async with httpx.AsyncClient(base_url=matcher_url, headers=auth, timeout=10) as matcher:
-            assert (await client.put("/v1/merchants/M1", json=PROFILE)).status_code in (200, 201)
             now = datetime.now(UTC)
             base = {"occurred_at": now.isoformat(), "terminal_id": "POS-1"}
             items = [
-                sale("T21", rrn="R21", auth_code="A21", card_fingerprint="f21", **base),
-                sale("T22", rrn="R22", auth_code="A22", card_fingerprint="f22", **base),
-                sale("T23", rrn="R23", auth_code="A23", card_fingerprint="f23", **base),
+                sale(f"T{n}", rrn=f"R{n}", auth_code=f"A{n}", card_fingerprint=f"f{n}", **base)
+                for n in (21, 22, 23)
             ]
-            assert (await client.post("/v1/transactions", json={"items": items})).status_code == 202
-
-            async def all_known() -> bool:
-                return all([await status_of(matcher, t["txn_id"]) == "pending" for t in items])
-
-            await until(all_known)
+            await watched(client, matcher, items)
             assert (await client.put("/v1/file-mappings/bank", json=MAPPING)).status_code in (
                 200,
                 201,

@@ -143,7 +143,7 @@ class _Parse:
 
 # In the worker: the imports under way, by key, and which one it is parsing since when — shared
 # with the service, which stops a parse that ran out of time (a call stuck in C cannot be
-# interrupted from inside: ``int(Decimal("1e100000000"))`` holds the GIL until it ends).
+# interrupted from inside: ``int(Decimal("1e100000000"))`` held the GIL until it ended).
 _PARSES: dict[int, _Parse] = {}
 _NOW: Any = None  # multiprocessing Array: [key being parsed (0: none), started, seconds before]
 
@@ -153,9 +153,9 @@ def batches(
 ) -> Iterator[RecordBatch]:
     """The records of a file as the service writes them, `BATCH` at a time, each batch with
     the parser's warnings; a card number in the bank's free text is masked, with a warning.
-    Whatever a parser raises that it did not mean (a bug, a library's
-    own error) rejects the file at the record reached, as a malformed file is: an import ends
-    `imported` or `rejected`, never in an error of the service."""
+    Whatever a parser raises that it did not mean (a bug, a library's own error) rejects the
+    file at the record reached, as a malformed file is: an import ends `imported` or
+    `rejected`, never in an error of the service."""
     seq = 0
     records: list[Record] = []
     warnings: list[Issue] = []
@@ -286,23 +286,25 @@ class _Worker:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
-        self._pid = 0
+        self._pid = 0  # of the pool's process, known before the pool is handed out
+        self._starting = asyncio.Lock()
         self._context = multiprocessing.get_context("spawn")
         self.now: Any = None  # the parse clock, made with the first worker
 
     async def pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:  # spawn: none of the service's threads and connections copied
-            if self.now is None:
-                self.now = self._context.Array("d", 3)
-            pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=self._context,
-                initializer=_prepare,
-                initargs=(os.getpid(), self.now),
-            )
-            self._pool = pool
-            self._pid = await asyncio.get_running_loop().run_in_executor(pool, os.getpid)
-        return self._pool
+        async with self._starting:
+            if self._pool is None:  # spawn: none of the service's threads, connections copied
+                if self.now is None:
+                    self.now = self._context.Array("d", 3)
+                pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=self._context,
+                    initializer=_prepare,
+                    initargs=(os.getpid(), self.now),
+                )
+                self._pid = await asyncio.get_running_loop().run_in_executor(pool, os.getpid)
+                self._pool = pool
+            return self._pool
 
     def parsing(self, key: int) -> float | None:
         """How long the import `key` has been parsed in all, when the worker is parsing it."""
@@ -312,7 +314,7 @@ class _Worker:
 
     def stop(self, pool: ProcessPoolExecutor) -> None:
         """Kill the worker (its parse ran out of time); the next call starts another."""
-        if self._pool is pool:
+        if self._pool is pool and self._pid > 0:
             with suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
         self.broken(pool)

@@ -52,6 +52,11 @@ def file_id_of(sha256: str, attempt: int = 1) -> str:
     return f"file_{sha256[:24]}" + (f"_{attempt}" if attempt > 1 else "")
 
 
+def _next_attempt(sha256: str, attempts: list[FileRow]) -> tuple[str, str | None]:
+    """The id of the next attempt at these bytes, and the attempt before it."""
+    return file_id_of(sha256, len(attempts) + 1), attempts[-1].file_id if attempts else None
+
+
 @dataclass(frozen=True)
 class FileRow:
     file_id: str
@@ -125,7 +130,9 @@ class SettlementFiles:
             except WorkerLost:
                 if tried == _ATTEMPTS:
                     lost = Issue(("file",), "the parsing process ended while reading this file")
-                    return await self._reject(spooled, fmt, Rejected([lost]))
+                    attempts = await self._attempts(spooled.sha256)
+                    file_id, previous = _next_attempt(spooled.sha256, attempts)
+                    return await self._reject(spooled, fmt, Rejected([lost]), file_id, previous)
         raise AssertionError("unreachable")
 
     async def _import(
@@ -134,8 +141,7 @@ class SettlementFiles:
         attempts = await self._attempts(spooled.sha256)
         if imported := [row for row in attempts if row.status == "imported"]:
             return imported[0], False
-        file_id = file_id_of(spooled.sha256, len(attempts) + 1)
-        previous = attempts[-1].file_id if attempts else None
+        file_id, previous = _next_attempt(spooled.sha256, attempts)
         tally = Tally()  # stays empty unless this call imports the file
         claimed = True
         try:
@@ -174,13 +180,9 @@ class SettlementFiles:
         spooled: Spooled,
         fmt: str,
         rejected: Rejected,
-        file_id: str | None = None,
-        previous: str | None = None,
+        file_id: str,
+        previous: str | None,
     ) -> tuple[FileRow, bool]:
-        if file_id is None:
-            attempts = await self._attempts(spooled.sha256)
-            file_id = file_id_of(spooled.sha256, len(attempts) + 1)
-            previous = attempts[-1].file_id if attempts else None
         errors = [issue.json() for issue in rejected.issues]
         async with transaction(self._engine) as conn:
             await self._claim(conn, file_id, previous, spooled, fmt, "rejected", errors)

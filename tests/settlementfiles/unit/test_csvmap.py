@@ -117,3 +117,16 @@ def test_format_auto_finds_each_format(name: str, fmt: str) -> None:
 def test_a_csv_bill_is_not_guessed() -> None:
     with pytest.raises(Rejected, match="format=csv:<name>"):
         formats.detect(io.BytesIO(BILL.encode("gbk")))
+
+
+def test_the_cli_names_every_format(capsys: pytest.CaptureFixture[str]) -> None:
+    """`settlewatch import --help` reads the one table of formats the API reads (its help once
+    left camt.052 out)."""
+    from settlewatch.cli.main import _parser
+
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["import", "--help"])
+    cli_help = " ".join(capsys.readouterr().out.split())
+    for fmt in [*formats.FORMATS, "csv:<mapping name>"]:
+        assert fmt in cli_help
+        assert fmt in formats.HELP

@@ -27,6 +27,7 @@ from settlewatch.common.logging import configure_logging
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher import replay
 from settlewatch.schema import migrate
+from settlewatch.settlementfiles import formats
 
 __all__ = ["BUILT_IN", "SERVICES", "Command", "cli_settings"]
 
@@ -148,11 +149,7 @@ class Import:
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("file", type=Path, help="the file, as the bank or network sent it")
-        parser.add_argument(
-            "--format",
-            default="auto",
-            help="auto (default), camt.053, camt.054, mt940, adyen, wechatpay or csv:<mapping>",
-        )
+        parser.add_argument("--format", default="auto", help=f"{formats.HELP}; default auto")
 
     def run(self, args: argparse.Namespace) -> int:
         settings = cli_settings()

@@ -4,15 +4,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import IO
 
 from settlewatch.settlementfiles import adyen, camt, csvmap, mt940, wechatpay
 from settlewatch.settlementfiles.model import Issue, Record, Rejected
 
-__all__ = ["FORMATS", "detect", "read"]
+__all__ = ["FORMATS", "HELP", "detect", "read"]
 
-FORMATS = ("camt.052", "camt.053", "camt.054", "mt940", "adyen", "wechatpay")  # and csv:<name>
+Parser = Callable[[IO[bytes]], Iterator[Record | Issue]]
+# Every named format and its parser; a CSV 对账单 is ``csv:<mapping name>`` besides these.
+FORMATS: dict[str, Parser] = {
+    **{fmt: partial(camt.parse, expected=fmt) for fmt in camt.FORMATS},
+    "mt940": mt940.parse,
+    "adyen": adyen.parse,
+    "wechatpay": wechatpay.parse,
+}
+HELP = f"auto (found from the file), {', '.join(FORMATS)} or csv:<mapping name>"
 _HEAD_BYTES = 64 * 1024
 _XML_MESSAGE = re.compile(rb"<(?:\w+:)?(BkToCstmrStmt|BkToCstmrDbtCdtNtfctn|BkToCstmrAcctRpt)\b")
 _MT940 = re.compile(rb"^:20:", re.MULTILINE)
@@ -57,14 +66,8 @@ def read(
 ) -> Iterator[Record | Issue]:
     """The records of a file in format `fmt` (``csv:<name>`` needs its `mapping`), and an
     :class:`Issue` for each warning on the file."""
-    if fmt.startswith("camt."):
-        return camt.parse(stream, fmt)
-    if fmt == "mt940":
-        return mt940.parse(stream)
-    if fmt == "adyen":
-        return adyen.parse(stream)
-    if fmt == "wechatpay":
-        return wechatpay.parse(stream)
+    if fmt in FORMATS:
+        return FORMATS[fmt](stream)
     if fmt.startswith("csv:") and mapping is not None:
         return csvmap.parse(stream, mapping)
     raise ValueError(f"unknown format {fmt!r}")

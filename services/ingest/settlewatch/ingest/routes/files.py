@@ -22,13 +22,12 @@ from settlewatch.ingest.metrics import FILES, IMPORT_SECONDS
 from settlewatch.ingest.routes.common import ERRORS
 from settlewatch.ingest.validation import check_path_id, parse_body
 from settlewatch.settlementfiles.csvmap import FileMapping
-from settlewatch.settlementfiles.formats import FORMATS
+from settlewatch.settlementfiles.formats import FORMATS, HELP
 
 router = APIRouter(tags=["settlement files"])
 
 _ACCOUNT = TypeAdapter(SettlementAccount)
 _MAPPING = TypeAdapter(FileMapping)
-FORMAT_HELP = f"auto, {', '.join(FORMATS)} or csv:<mapping name>"
 _UPSERTED = {200: {"description": "Updated."}, 201: {"description": "Created."}, **ERRORS}
 _FILE_TYPES = ("application/octet-stream", "application/xml", "text/xml", "text/csv", "text/plain")
 
@@ -113,7 +112,7 @@ async def post_file(
     request: Request,
     _: AcquirerOnly,
     ingest: IngestDep,
-    format: Annotated[str, Query(description=FORMAT_HELP)] = "auto",  # noqa: A002 (SPEC's name)
+    format: Annotated[str, Query(description=HELP)] = "auto",  # noqa: A002 (SPEC's name)
 ) -> JSONResponse:
     mapping = None
     if format.startswith("csv:"):
@@ -124,7 +123,7 @@ async def post_file(
             )
     elif format != "auto" and format not in FORMATS:
         raise ProblemError(
-            422, "unknown format", [{"loc": ["query", "format"], "msg": f"one of {FORMAT_HELP}"}]
+            422, "unknown format", [{"loc": ["query", "format"], "msg": f"one of {HELP}"}]
         )
     started = time.perf_counter()
     spooled = await spool(request.stream())

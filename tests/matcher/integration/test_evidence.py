@@ -77,6 +77,12 @@ async def prepared(database_url: str, broker_bootstrap: str, topic_prefix: str) 
             "ICBC",
             json.dumps(PROFILE),
         )
+        await conn.execute(
+            "INSERT INTO alerts (alert_id, type, status, merchant_id, txn_id, summary, evidence, "
+            "notify, oncall, created_at, updated_at) VALUES ('settlement.settled_late:LATE', "
+            "'settlement.settled_late', 'resolved', 'M1', 'LATE', '…', '{}', false, false, "
+            "'2025-11-22T15:00+08:00', '2025-11-22T15:00+08:00')"
+        )
     finally:
         await conn.close()
     await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=1, replication_factor=1)
@@ -146,6 +152,9 @@ async def test_the_pdf_renders_and_reads_back_in_chinese(
         "¥127.23",
         "收到消费交易",
         "逾期未到账",
+        "已到账（逾期）",  # its status
+        "逾期后到账",  # its alert's type and status, named in Chinese too (issue 29)
+        "已解决",
         "6222 **** **** 3445",
         "上海小笼包餐饮有限公司",
     ):
@@ -156,6 +165,7 @@ async def test_the_pdf_renders_and_reads_back_in_chinese(
     )
     [page] = tmp_path.glob("page*.png")
     assert page.stat().st_size > 5_000  # a page with text drawn on it, not an empty one
+    assert "settlement.settled_late" not in text and "resolved" not in text
     english = await matcher.get(
         "/v1/payments/LATE/evidence", params={"format": "pdf", "locale": "en"}
     )
@@ -167,6 +177,8 @@ async def test_the_pdf_renders_and_reads_back_in_chinese(
         "Settlement evidence",
         "sale received",
         "settlement S-LATE: settled",
+        "settled late",
+        "resolved",
         "¥128.00",
     ):
         assert expected in text, expected

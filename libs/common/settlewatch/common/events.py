@@ -36,6 +36,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from settlewatch.common.findings import FindingType
 from settlewatch.common.money import ISO4217_CODES, MAX_MINOR, is_iso4217
 from settlewatch.common.pan import PAN_MESSAGE, looks_like_pan
 
@@ -560,7 +561,7 @@ class FindingRecord(TypedDict):
     clock when it was decided."""
 
     id: str
-    type: str
+    type: FindingType
     state: Literal["open", "resolved"]
     at: AwareDatetime
     merchant_id: str | None

@@ -23,20 +23,13 @@ from settlewatch.alerts.metrics import ALERTMANAGER_PUSHES
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.reads import Reads
 from settlewatch.alerts.repository.rows import AlertRow
+from settlewatch.common.findings import kind
 
 __all__ = ["REPUSH", "RUNBOOK", "OnCall", "alertmanager_alert", "incident_alert"]
 
 _log = logging.getLogger(__name__)
 REPUSH = timedelta(minutes=1)
 RUNBOOK = "https://github.com/settlewatch/settlewatch/blob/main/docs/runbook.md"
-_ALERTNAMES = {
-    "bank.incident": "SettlementBankIncident",
-    "pipeline.stalled": "SettlementPipelineStalled",
-    # Named and labelled as the Prometheus rule on settlewatch_matcher_calendar_missing, so
-    # Alertmanager sees one alert whichever raised it.
-    "calendar.missing": "SettlewatchCalendarMissing",
-}
-_WARNING = frozenset({"calendar.missing"})  # weeks ahead: nobody needs waking
 
 
 def incident_alert(due: BankDue, clock: datetime, now: datetime) -> NewAlert:
@@ -69,9 +62,10 @@ def incident_alert(due: BankDue, clock: datetime, now: datetime) -> NewAlert:
 
 def alertmanager_alert(row: AlertRow, ends_at: datetime | None) -> dict[str, Any]:
     """One alert of Alertmanager's v2 `POST /api/v2/alerts` body."""
+    about = kind(row.type)
     labels = {
-        "alertname": _ALERTNAMES[row.type],
-        "severity": "warning" if row.type in _WARNING else "critical",
+        "alertname": about.alertname or row.type,  # the registry names every on-call type
+        "severity": about.severity,
         "service": "settlewatch",
     }
     if row.bank_code:

@@ -15,13 +15,12 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from settlewatch.common.catalogue import PAYMENT_KINDS, SETTLEMENT_OUTCOMES, say
 from settlewatch.common.events import mask_account
 from settlewatch.common.money import Locale, money
 from settlewatch.matcher.core.model import Payment, SettlementFact
 
 __all__ = [
-    "KINDS_ZH",
-    "SETTLEMENT_STATUSES_ZH",
     "Evidence",
     "Gathered",
     "document",
@@ -236,16 +235,8 @@ def document(gathered: Gathered, locale: Locale | None, now: datetime) -> Eviden
 
 
 # The matcher's history entries, in Chinese (English is how the core writes them).
-KINDS_ZH = {
-    "sale": "消费",
-    "refund": "退货",
-    "chargeback": "拒付",
-    "fee_debit": "扣费",
-    "adjustment": "调账",
-}
-SETTLEMENT_STATUSES_ZH = {"settled": "已到账", "failed": "打款失败", "returned": "退票"}
 _ZH: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(r"^(\w+) received$"), lambda m: f"收到{KINDS_ZH.get(m[1], m[1])}交易"),
+    (re.compile(r"^(\w+) received$"), lambda m: f"收到{say(PAYMENT_KINDS, m[1], 'zh-CN')}交易"),
     (re.compile(r"^overdue$"), lambda m: "逾期未到账"),
     (re.compile(r"^expired$"), lambda m: "逾期 30 天仍未到账，停止跟踪"),
     (re.compile(r"^cancelled by (.+)$"), lambda m: f"交易已被 {m[1]} 撤销"),
@@ -257,7 +248,7 @@ _ZH: list[tuple[re.Pattern[str], Any]] = [
     (
         re.compile(r"^settlement (\S+): (\w+)(?: \(matched by (.+)\))?$"),
         lambda m: (
-            f"银行结算 {m[1]}：{SETTLEMENT_STATUSES_ZH.get(m[2], m[2])}"
+            f"银行结算 {m[1]}：{say(SETTLEMENT_OUTCOMES, m[2], 'zh-CN')}"
             + (f"（按 {m[3]} 匹配）" if m[3] else "")
         ),
     ),
@@ -267,9 +258,9 @@ _ZH: list[tuple[re.Pattern[str], Any]] = [
 def timeline_entry(entry: str, locale: Locale) -> str:
     if locale == "en":
         return entry
-    for pattern, say in _ZH:
+    for pattern, words in _ZH:
         if match := pattern.match(entry):
-            return str(say(match))
+            return str(words(match))
     return entry
 
 

@@ -13,14 +13,24 @@ from fontTools.ttLib import TTCollection
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from settlewatch.common.catalogue import (
+    ALERT_STATUSES,
+    PAYMENT_KINDS,
+    PAYMENT_STATUSES,
+    PAYOUT_STATUSES,
+    SETTLEMENT_OUTCOMES,
+    say,
+)
+from settlewatch.common.findings import KINDS
 from settlewatch.common.money import money
-from settlewatch.matcher.evidence import KINDS_ZH, SETTLEMENT_STATUSES_ZH, Evidence
+from settlewatch.matcher.evidence import Evidence
 
 __all__ = ["render"]
 
 _LABELS = {
     "zh-CN": {
         "title": "结算查询凭证",
+        "id": "编号",
         "merchant": "商户",
         "account": "收款账户",
         "none": "未登记",
@@ -54,6 +64,7 @@ _LABELS = {
     },
     "en": {
         "title": "Settlement evidence",
+        "id": "id",
         "merchant": "Merchant",
         "account": "Receiving account",
         "none": "not registered",
@@ -86,15 +97,6 @@ _LABELS = {
         "estimated": " (holiday schedule not published: business days estimated)",
     },
 }
-_STATUS = {
-    "pending": "待到账",
-    "overdue": "逾期未到账",
-    "settled": "已到账",
-    "settled_late": "已到账（逾期）",
-    "failed": "打款失败",
-    "cancelled": "已撤销",
-    "expired": "逾期 30 天以上",
-}
 
 
 @cache
@@ -108,8 +110,8 @@ def _face(path: Path) -> int:
 
 def render(evidence: Evidence, font: Path) -> bytes:
     """The document; `font` must exist (the API checks it first)."""
-    labels = _LABELS[evidence.locale]
-    zh = evidence.locale == "zh-CN"
+    locale = evidence.locale
+    labels = _LABELS[locale]
     tz = ZoneInfo(evidence.timezone)
     pdf = FPDF(format="A4")
     pdf.set_title(f"{labels['title']} {evidence.transaction.txn_id}")
@@ -169,21 +171,20 @@ def render(evidence: Evidence, font: Path) -> bytes:
     )
     t = evidence.transaction
     heading(labels["transaction"])
-    status = _STATUS.get(evidence.status, evidence.status) if zh else evidence.status
     due = when(evidence.due_at) + (
         labels["estimated"] if evidence.deadline_basis == "estimated" else ""
     )
     table(
         [
             [labels["txn_id"], t.txn_id],
-            [labels["kind"], KINDS_ZH.get(t.kind, t.kind) if zh else t.kind],
+            [labels["kind"], say(PAYMENT_KINDS, t.kind, locale)],
             [labels["occurred_at"], when(t.occurred_at)],
             [labels["terminal_id"], t.terminal_id or ""],
             [labels["rrn"], t.rrn or ""],
             [labels["stan"], t.stan or ""],
             [labels["auth_code"], t.auth_code or ""],
             [labels["bank"], f"{t.bank_code} / {t.settlement_cycle}"],
-            [labels["status"], status],
+            [labels["status"], say(PAYMENT_STATUSES, evidence.status, locale)],
             [labels["due_at"], due],
         ],
         (35, 145),
@@ -211,11 +212,11 @@ def render(evidence: Evidence, font: Path) -> bytes:
     if evidence.settlements:
         heading(labels["settlements"])
         table(
-            [["id", labels["status"], labels["occurred_at"], labels["net"], ""]]
+            [[labels["id"], labels["status"], labels["occurred_at"], labels["net"], ""]]
             + [
                 [
                     s.settlement_id,
-                    SETTLEMENT_STATUSES_ZH.get(s.status, s.status) if zh else s.status,
+                    say(SETTLEMENT_OUTCOMES, s.status, locale),
                     when(s.occurred_at),
                     amount(s.net_minor),
                     s.failure_reason or s.matched_by or "",
@@ -226,13 +227,13 @@ def render(evidence: Evidence, font: Path) -> bytes:
     if evidence.payouts:
         heading(labels["payouts"])
         table(
-            [["id", labels["net"], labels["value_date"], labels["status"]]]
+            [[labels["id"], labels["net"], labels["value_date"], labels["status"]]]
             + [
                 [
                     p.payout_id,
                     amount(p.amount_minor),
                     p.value_date.isoformat() if p.value_date else "",
-                    p.status,
+                    say(PAYOUT_STATUSES, p.status, locale),
                 ]
                 for p in evidence.payouts
             ]
@@ -243,9 +244,18 @@ def render(evidence: Evidence, font: Path) -> bytes:
         heading(labels["alerts"])
         table(
             [[labels["alerts"], labels["status"], labels["time"]]]
-            + [[a.type, a.status, when(a.created_at)] for a in evidence.alerts]
+            + [
+                [
+                    KINDS[a.type].title[locale] if a.type in KINDS else a.type,
+                    say(ALERT_STATUSES, a.status, locale),
+                    when(a.created_at),
+                ]
+                for a in evidence.alerts
+            ]
         )
     heading(labels["ask"])
     for ask in evidence.ask_the_bank:
-        pdf.multi_cell(w=0, text=f"• {ask}", new_x="LMARGIN", new_y="NEXT")
+        # Left-aligned: justified, a line of Chinese with Latin runs (an RRN, an amount) opens
+        # wide gaps at the runs' edges.
+        pdf.multi_cell(w=0, text=f"• {ask}", align="L", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

@@ -491,9 +491,15 @@ class MatcherStore:
         each kind due by `now` marked overdue or expired and their findings written to the
         outbox, with the tick saved as unfinished while rounds are full, in one transaction."""
         stamp = orjson.dumps(now).decode()[1:-1]  # as a payment's history writes it
-        at = finding_json(
+        at = finding_json(  # as the findings it writes carry it
             FindingRecord(
-                id="", type="", state="open", at=now, merchant_id=None, txn_id=None, evidence={}
+                id="",
+                type="settlement.overdue",
+                state="open",
+                at=now,
+                merchant_id=None,
+                txn_id=None,
+                evidence={},
             )
         )["at"]
         findings: list[StoredFinding] = []

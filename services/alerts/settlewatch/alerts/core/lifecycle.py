@@ -3,9 +3,9 @@
 An alert's id is its finding's id (type + subject), so a replayed or duplicated finding never
 creates a second alert. Transitions only move forward: a stale `open` after a `resolved` (a
 replay, a zombie consumer) changes nothing, so findings can be absorbed at least once and in
-any batching. `settlement.settled_late` and `settlement.recovered` are follow-ups, and
-`bank.maintenance_scheduled` a notice, the merchant is told about with nothing left to do: they
-are created resolved.
+any batching. Follow-ups (`settlement.settled_late`, `settlement.recovered`) and
+notices (`bank.maintenance_scheduled`) tell the merchant of something with nothing left to do:
+they are created resolved (common.findings says which types are).
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from settlewatch.alerts.core.causes import Window, probable_cause
 from settlewatch.alerts.core.summaries import Locale, summary
 from settlewatch.common.errors import BadInput
 from settlewatch.common.events import FindingRecord, decode_finding, profile_default
+from settlewatch.common.findings import KINDS, kind
 
 __all__ = [
     "BANK_DEPENDENT",
-    "FOLLOW_UPS",
-    "ONCALL_TYPES",
     "AlertStatus",
     "Finding",
     "Invalid",
@@ -37,21 +36,8 @@ __all__ = [
 ]
 
 AlertStatus = Literal["open", "acknowledged", "resolved"]
-FOLLOW_UPS = frozenset(
-    {"settlement.settled_late", "settlement.recovered", "bank.maintenance_scheduled"}
-)
-ONCALL_TYPES = frozenset({"pipeline.stalled", "bank.incident", "calendar.missing"})
 # Findings whose cause may lie with the bank: they carry probable_cause.
-BANK_DEPENDENT = frozenset(
-    {"settlement.overdue", "settlement.failed", "settlement.expired", "settlement.settled_late"}
-)
-_RESOLVED_BECAUSE = {
-    "settlement.overdue": "the payment was settled or cancelled",
-    "settlement.failed": "a later settlement of the payment succeeded",
-    "settlement.unknown_transaction": "the transaction arrived",
-    "pipeline.stalled": "the matcher clock moves again",
-    "calendar.missing": "the calendar year was loaded",
-}
+BANK_DEPENDENT = frozenset(t for t, k in KINDS.items() if k.bank_dependent)
 SYSTEM = "settlewatch"
 Note = dict[str, str]
 
@@ -160,7 +146,7 @@ def _because(finding: Finding) -> str:
     said = finding.evidence.get("resolution")
     if isinstance(said, str):
         return said
-    return _RESOLVED_BECAUSE.get(finding.type, "the matcher resolved it")
+    return kind(finding.type).resolves
 
 
 def _new_alert(
@@ -171,17 +157,18 @@ def _new_alert(
     now: datetime,
 ) -> NewAlert:
     evidence = finding.evidence
+    about = kind(finding.type)
     bank = evidence.get("bank_code")
     cause = None
-    if finding.type in BANK_DEPENDENT and bank:
+    if about.bank_dependent and bank:
         occurred = evidence.get("occurred_at")
         since = datetime.fromisoformat(occurred) if occurred else finding.at
         cause = probable_cause(windows.get(bank, []), since, now, bank in incident_banks)
-    oncall = finding.type in ONCALL_TYPES
+    oncall = "oncall" in about.audience
     recipient = recipients.get(finding.merchant_id or "", Recipient())
     notes: list[Note] = []
     status: AlertStatus = "open"
-    if finding.type in FOLLOW_UPS:
+    if about.follow_up:
         status = "resolved"
         notes.append(note(now, SYSTEM, "resolved", "a follow-up: nothing left to do"))
     return NewAlert(
@@ -211,25 +198,8 @@ def _new_alert(
 
 
 def oncall_summary(alert_type: str, evidence: Mapping[str, Any]) -> str:
-    """On-call alerts (ONCALL_TYPES) are read by SREs: English, with the numbers that
-    triggered them."""
-    if alert_type == "bank.incident":
-        return (
-            f"Bank {evidence.get('bank_code')}: {evidence.get('overdue')} of the "
-            f"{evidence.get('fell_due')} payments that fell due in the last hour are overdue "
-            f"(threshold {evidence.get('threshold')})."
-        )
-    if alert_type == "calendar.missing":
-        calendar, year = evidence.get("calendar"), evidence.get("year")
-        return (
-            f"Calendar {calendar} has no data for {year}: deadlines of merchants on it that "
-            f"cross {year} are estimated on Monday–Friday. Load the official holiday schedule "
-            f"(PUT /v1/calendars/{calendar}/{year} or `settlewatch calendar load FILE`)."
-        )
-    return (  # pipeline.stalled
-        f"The matcher clock stopped at {evidence.get('matcher_clock')}: the settlement feed "
-        "is not known to be complete, so per-payment overdue alerts are held back."
-    )
+    """On-call alerts are read by SREs: English, with the numbers that triggered them."""
+    return summary(alert_type, evidence, locale="en", timezone="UTC", probable_cause=None)
 
 
 def after_action(status: AlertStatus, action: Literal["ack", "resolve"]) -> AlertStatus:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from settlewatch.common.events import EXPIRY
+from settlewatch.common.findings import KINDS
 
 __all__ = [
     "DIGEST_TYPE",
@@ -27,7 +28,7 @@ __all__ = [
     "period_start",
 ]
 
-REMINDED = frozenset({"settlement.overdue", "settlement.failed"})
+REMINDED = frozenset(t for t, k in KINDS.items() if k.reminded)
 DIGEST_TYPE = "settlement.reminder"  # the webhook's type
 MAX_ALERTS = 500  # per digest; `alert_count` says how many there were
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 
+from settlewatch.common.findings import kind
 from settlewatch.common.money import BABEL, Locale, money
 
 __all__ = ["Locale", "summary"]
@@ -53,6 +54,18 @@ def _cycle(cycle: str | None, locale: Locale) -> str:
     return cycle or "?"
 
 
+class _Facts(dict[str, Any]):
+    """A fact the evidence lacks reads as "?" rather than failing the alert."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _plain(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """The evidence's own numbers and words, as on-call templates show them."""
+    return {k: v for k, v in evidence.items() if isinstance(v, str | int)}
+
+
 def summary(
     alert_type: str,
     evidence: Mapping[str, Any],
@@ -61,7 +74,8 @@ def summary(
     timezone: str,
     probable_cause: str | None,
 ) -> str:
-    """One or two sentences a merchant can act on, built only from the alert's evidence."""
+    """One or two sentences a merchant can act on, built only from the alert's evidence with its
+    type's template (common.findings; KeyError for a type the registry lacks)."""
     tz = ZoneInfo(timezone)
     e = evidence
     currency = e.get("currency")
@@ -95,10 +109,8 @@ def summary(
             else ", ".join(e.get("refunds") or [])
         )
     facts |= _file_facts(alert_type, e, locale) | _terminal_facts(e, tz, locale)
-    template = (_ZH if locale == "zh-CN" else _EN).get(alert_type)
-    if template is None:
-        return alert_type
-    text = template.format_map(facts)
+    template = kind(alert_type).template[locale]
+    text = template.format_map(_Facts(_plain(e) | facts))
     if e.get("deadline_basis") == "estimated" and "{due}" in template:
         text += _ESTIMATED[locale]
     return text
@@ -179,130 +191,3 @@ def _file_facts(alert_type: str, e: Mapping[str, Any], locale: Locale) -> dict[s
         if currency and f"{name}_minor" in e:
             facts[name] = money(e[f"{name}_minor"], currency, locale)
     return facts
-
-
-_ZH = {
-    "settlement.overdue": (
-        "交易 {txn}（{amount}，{occurred}）未按 {cycle} 到账，"
-        "应于 {due} 前到账；可能原因：{cause}。"
-    ),
-    "settlement.settled_late": (
-        "交易 {txn}（{amount}，{occurred}）已到账（结算单 {sid}），晚于应到账时间 {due}。"
-    ),
-    "settlement.failed": (
-        "交易 {txn}（{amount}，{occurred}）打款失败（结算单 {sid}：{reason}）；可能原因：{cause}。"
-    ),
-    "settlement.recovered": (
-        "交易 {txn}（{amount}，{occurred}）此前打款失败，现已到账（结算单 {sid}）。"
-    ),
-    "settlement.amount_mismatch": (
-        "交易 {txn}（{amount}，{occurred}）到账金额不符："
-        "应到账 {expected_net}，实际到账 {settled_net}（结算单 {sid}）{fees}。"
-    ),
-    "settlement.unknown_transaction": (
-        "结算单 {sid} 中的交易 {txn} 在 15 分钟后仍未收到，无法核对。"
-    ),
-    "settlement.expired": (
-        "交易 {txn}（{amount}，{occurred}）应于 {due} 前到账，30 天后仍未到账，"
-        "已停止跟踪；可能原因：{cause}。"
-    ),
-    "transaction.duplicate_suspected": (
-        "疑似重复扣款：交易 {pair}（同一张卡，{amount}，{occurred}）。"
-    ),
-    "transaction.conflict": "交易 {txn} 被再次上送但内容不同，以首次上送的内容为准。",
-    "refund.exceeds_sale": (
-        "交易 {txn}（{amount}，{occurred}）的退款合计 {refunded}，超过了原交易金额"
-        "（退款 {refunds}）。"
-    ),
-    "settlement.paid_after_void": (
-        "交易 {txn}（{amount}，{occurred}）已撤销，银行仍然付款了（结算单 {sid}，{settled_net}）。"
-    ),
-    "payout.missing": (
-        "结算报告中的付款批次 {payout}（{amount}，{count} 笔）应于 {value_date} 到账，"
-        "宽限期已过，银行流水中仍未见这笔入账（未到账）。"
-    ),
-    "payout.short": (
-        "付款批次 {payout} 应到账 {amount}，银行流水实际入账 {credited}（{value_date}，"
-        "流水 {entry}），差额 {difference}。"
-    ),
-    "payout.unexpected_credit": (
-        "账户 {account} 于 {value_date} 收到一笔 {amount} 的入账（流水 {entry}），"
-        "没有结算报告与之对应。"
-    ),
-    "payout.unexpected_debit": (
-        "账户 {account} 于 {value_date} 被扣款 {amount}（流水 {entry}），没有结算报告与之对应。"
-    ),
-    "settlement.batch_total_mismatch": (
-        "文件 {file}（{where}）的批次汇总与明细不符：应为 {expected}，实为 {found}；"
-        "该批次未予核对。"
-    ),
-    "settlement.duplicate_line": (
-        "文件 {file}（{where}）中同一笔明细（{found}）出现两次且内容不同，未予核对。"
-    ),
-    "settlement.ambiguous_line": (
-        "文件 {file}（{where}）中的一笔结算（{amount}）可对应多笔交易（{pair}），需人工确认。"
-    ),
-    "fee.unexpected_deduction": (
-        "文件 {file}（{where}）从结算款中扣除了 {amount}（{line_kind}），"
-        "没有事先通知的扣费或拒付与之对应。"
-    ),
-    "terminal.region_jump": (
-        "终端 {terminal} 的交易出现在不同地区（{regions}，{jump_times}），疑似跳码或终端被移机，"
-        "请核实终端所在位置。"
-    ),
-    "terminal.books_mismatch": (
-        "终端迁移后账务不一致：{day} 终端 {new_terminal}（替换 {old_terminal}）的交易被银行记在"
-        "终端 {booked} 名下；请核对当日分终端账目。"
-    ),
-    "bank.maintenance_scheduled": (
-        "{bank} 将于 {starts} 至 {ends} 进行系统维护（{window_reason}）；"
-        "您有 {moved_count} 笔交易的应到账时间因此顺延。"
-    ),
-}
-_EN = {
-    "settlement.overdue": "Transaction {txn} ({amount}, {occurred}) was not settled {cycle}; "
-    "it was due by {due}. Probable cause: {cause}.",
-    "settlement.settled_late": "Transaction {txn} ({amount}, {occurred}) has been settled "
-    "(settlement {sid}), after its deadline of {due}.",
-    "settlement.failed": "The payout of transaction {txn} ({amount}, {occurred}) failed "
-    "(settlement {sid}: {reason}). Probable cause: {cause}.",
-    "settlement.recovered": "Transaction {txn} ({amount}, {occurred}), whose payout had failed, "
-    "has now been settled (settlement {sid}).",
-    "settlement.amount_mismatch": "Transaction {txn} ({amount}, {occurred}) was settled with the "
-    "wrong amount: expected net {expected_net}, received {settled_net} (settlement {sid}){fees}.",
-    "settlement.unknown_transaction": "Settlement {sid} pays transaction {txn}, which is still "
-    "unknown 15 minutes later and cannot be checked.",
-    "settlement.expired": "Transaction {txn} ({amount}, {occurred}), due by {due}, is still not "
-    "settled 30 days later and is no longer watched. Probable cause: {cause}.",
-    "transaction.duplicate_suspected": "Suspected duplicate charge: transactions {pair} (same "
-    "card, {amount}, {occurred}).",
-    "transaction.conflict": "Transaction {txn} was sent again with different content; the first "
-    "version is kept.",
-    "refund.exceeds_sale": "The refunds of transaction {txn} ({amount}, {occurred}) add up to "
-    "{refunded}, more than the sale (refunds {refunds}).",
-    "settlement.paid_after_void": "Transaction {txn} ({amount}, {occurred}) was cancelled, yet "
-    "the bank paid it (settlement {sid}, {settled_net}).",
-    "payout.missing": "Payout {payout} ({amount}, {count} payments) was due on the account on "
-    "{value_date}; the grace period is over and no such credit is on the bank statement.",
-    "payout.short": "Payout {payout} should have credited {amount}; the statement shows "
-    "{credited} ({value_date}, entry {entry}), a difference of {difference}.",
-    "payout.unexpected_credit": "Account {account} was credited {amount} on {value_date} (entry "
-    "{entry}), and no settlement report explains it.",
-    "payout.unexpected_debit": "Account {account} was debited {amount} on {value_date} (entry "
-    "{entry}), and no settlement report explains it.",
-    "settlement.batch_total_mismatch": "In file {file} ({where}) a batch header disagrees with "
-    "its lines: expected {expected}, found {found}; the batch was not matched.",
-    "settlement.duplicate_line": "File {file} ({where}) holds the same line ({found}) twice with "
-    "different content; it was not matched.",
-    "settlement.ambiguous_line": "A settlement line of file {file} ({where}, {amount}) fits "
-    "several payments ({pair}); it needs a person to choose.",
-    "fee.unexpected_deduction": "File {file} ({where}) deducts {amount} ({line_kind}) from the "
-    "payout, and no announced fee debit or chargeback explains it.",
-    "terminal.region_jump": "Terminal {terminal} was used in different regions ({regions}, "
-    "{jump_times}): it may have been moved or cloned (跳码); check where it is.",
-    "terminal.books_mismatch": "Books disagree after a terminal migration: on {day} the bank "
-    "booked payments of terminal {new_terminal} (which replaced {old_terminal}) under terminal "
-    "{booked}; check that day's books per terminal.",
-    "bank.maintenance_scheduled": "{bank} announced maintenance from {starts} to {ends} "
-    "({window_reason}); the deadlines of {moved_count} of your payments move accordingly.",
-}

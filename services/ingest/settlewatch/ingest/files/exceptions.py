@@ -18,6 +18,7 @@ from typing import Any, Literal
 import orjson
 
 from settlewatch.common.events import FindingRecord, finding_json
+from settlewatch.common.findings import FindingType, kind
 
 __all__ = [
     "Closed",
@@ -53,7 +54,7 @@ class Opened:
     merchant_id: str | None = None
     currency: str | None = None
     amount_minor: int | None = None
-    findings: tuple[str, ...] = ()  # the finding types it raises
+    findings: tuple[FindingType, ...] = ()  # the finding types it raises
     txn_id: str | None = None
 
 
@@ -133,10 +134,10 @@ async def open_exceptions(driver: Any, at: datetime, opened: Sequence[Opened]) -
     await _outbox(
         driver,
         [
-            _finding(fid, kind, "open", at, o.merchant_id, o.txn_id, o.evidence)
+            _finding(fid, finding_type, "open", at, o.merchant_id, o.txn_id, o.evidence)
             for o, fids in zip(opened, ids, strict=True)
             if o.exception_id in raised
-            for kind, fid in zip(o.findings, fids, strict=True)
+            for finding_type, fid in zip(o.findings, fids, strict=True)
         ],
     )
 
@@ -177,7 +178,7 @@ async def close(
             [
                 _finding(
                     fid,
-                    fid.split(":", 1)[0],
+                    kind(fid.split(":", 1)[0]).type,
                     "resolved",
                     at,
                     c.merchant_id,
@@ -193,7 +194,7 @@ async def close(
 
 def _finding(
     fid: str,
-    finding_type: str,
+    finding_type: FindingType,
     state: Literal["open", "resolved"],
     at: datetime,
     merchant_id: str | None,

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import driver_session, driver_transaction
 from settlewatch.common.events import encode_event
+from settlewatch.common.findings import FindingType
 from settlewatch.common.kafka import Topics
 from settlewatch.common.loops import Alarm
 from settlewatch.common.problems import ProblemError
@@ -259,7 +260,7 @@ async def _exceptions(
             evidence |= {"rule": decision.rule, "txn_ids": [c.txn_id for c in decision.candidates]}
         if deduction:
             evidence |= {"line_kind": line["kind"], "value_date": line.get("value_date")}
-        findings = (
+        findings: tuple[FindingType, ...] = (
             ("settlement.ambiguous_line",)
             if ambiguous
             else ("fee.unexpected_deduction",)

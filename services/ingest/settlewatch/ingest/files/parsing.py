@@ -34,6 +34,7 @@ from typing import IO, Any, TypeVar
 import orjson
 
 from settlewatch.common.errors import Unavailable
+from settlewatch.common.findings import FindingType
 from settlewatch.common.pan import mask_pans
 from settlewatch.ingest.files.exceptions import Opened
 from settlewatch.ingest.files.rules import applicable, line_keys
@@ -379,7 +380,7 @@ async def parsed(
 
 
 # The problems that are findings of their own (SPEC §9); the others only flag their record.
-_FINDINGS = {
+_FINDINGS: dict[str, FindingType] = {
     "batch_total_mismatch": "settlement.batch_total_mismatch",
     "summary_mismatch": "settlement.batch_total_mismatch",
     "duplicate_line": "settlement.duplicate_line",

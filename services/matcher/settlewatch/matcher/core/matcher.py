@@ -36,6 +36,7 @@ from settlewatch.common.events import (
     Transaction,
 )
 from settlewatch.common.fees import Applied, FeeSchedule
+from settlewatch.common.findings import FindingType
 from settlewatch.matcher.core.deadlines import (
     Schedule,
     Window,
@@ -49,7 +50,6 @@ from settlewatch.matcher.core.model import (
     OWED,
     Announced,
     Finding,
-    FindingType,
     MerchantTerms,
     PartitionState,
     Payment,

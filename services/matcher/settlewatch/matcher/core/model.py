@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from settlewatch.common.calendar import BusinessCalendar
 from settlewatch.common.fees import FeeSchedule
+from settlewatch.common.findings import FindingType
 from settlewatch.matcher.core.deadlines import DeadlineBasis, Schedule, Window
 
 __all__ = [
@@ -20,7 +21,6 @@ __all__ = [
     "PaymentKind",
     "DeadlineBasis",
     "Finding",
-    "FindingType",
     "MerchantTerms",
     "PartitionState",
     "Payment",
@@ -34,24 +34,6 @@ __all__ = [
 
 PaymentKind = Literal["sale", "refund", "chargeback", "fee_debit", "adjustment"]
 Status = Literal["pending", "overdue", "settled", "settled_late", "failed", "cancelled", "expired"]
-FindingType = Literal[
-    "settlement.overdue",
-    "settlement.settled_late",
-    "settlement.failed",
-    "settlement.recovered",
-    "settlement.amount_mismatch",
-    "settlement.unknown_transaction",
-    "settlement.expired",
-    "transaction.duplicate_suspected",
-    "transaction.conflict",
-    "refund.exceeds_sale",
-    "settlement.paid_after_void",
-    "pipeline.stalled",
-    "calendar.missing",
-    "terminal.region_jump",
-    "terminal.books_mismatch",
-    "bank.maintenance_scheduled",
-]
 # The timer's rules (matcher.fires_at): a payment whose status is in AWAITING_DEADLINE is
 # decided at its due_at (overdue), one in AWAITING_EXPIRY at due_at + EXPIRY (expired). The
 # store's deadline queries are generated from these sets, and the partial indexes of migration

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run demo test test-deep lint bench clean
 
 install: $(STAMP)
 
@@ -22,8 +22,13 @@ run: install
 demo: install
 	$(BIN)/settlewatch demo --keep
 
+# One worker per core (pytest-xdist): each has its own PostgreSQL and broker, and every test its
+# own database and topic prefix. test-deep gives the property tests their full example budget.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
+
+test-deep: install
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -n auto
 
 lint: install
 	$(BIN)/ruff format --check .

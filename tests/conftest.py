@@ -25,7 +25,7 @@ from settlewatch.schema import migrate
 from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn, with_database
 
-pytest_plugins = ["tests.support.stack"]
+pytest_plugins = ["tests.support.stack", "tests.support.examples"]
 
 # The tests' webhook receivers listen on localhost, as under `settlewatch up` (services started by
 # the tests inherit it; the guard's own tests pass their networks explicitly).

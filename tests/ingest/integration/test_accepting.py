@@ -248,6 +248,7 @@ async def test_maintenance_windows_are_idempotent_listed_and_sent_to_every_parti
             ["ends_at"],
         ),
     ],
+    ids=["ends-before-start", "year-9999", "32-days", "over-a-year-ahead"],  # stable: xdist
 )
 async def test_a_window_outside_sane_bounds_is_refused(
     client: httpx.AsyncClient, starts_at: str, ends_at: str, loc: list[str]

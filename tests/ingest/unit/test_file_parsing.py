@@ -20,6 +20,7 @@ from settlewatch.ingest.files.parsing import UNFORESEEN, batches
 from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import detect
 from settlewatch.settlementfiles.model import Rejected
+from tests.support.examples import examples
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 FILES = sorted(
@@ -113,7 +114,7 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, str | None]:
     return bytes(data), fmt
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_a_damaged_file_is_imported_or_rejected_at_a_place(case: tuple[bytes, str | None]) -> None:
     data, fmt = case

@@ -24,6 +24,7 @@ from tests.matcher.unit.test_order_independence import (
     run,
     run_from_store,
 )
+from tests.support.examples import examples
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "calendars"
 
@@ -213,7 +214,7 @@ def calendar_scenarios(draw: st.DrawFn) -> tuple[list[datetime], list[tuple[int,
     return tick_times, placed
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(calendar_scenarios(), st.randoms(use_true_random=False), st.integers(0, 3), st.data())
 def test_a_load_decides_the_same_in_any_order_and_from_the_store(
     scenario: tuple[list[datetime], list[tuple[int, Event]]],

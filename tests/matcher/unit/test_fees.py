@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from settlewatch.common.events import MerchantProfile
 from settlewatch.common.fees import FeeSchedule
 from tests.matcher.unit.scenario import Run, merchant, sale, settlement
+from tests.support.examples import examples
 
 CARD_TYPES = ("debit", "credit", "any")
 CHANNELS = ("instant", "scheduled", "any")
@@ -68,7 +69,7 @@ def profile(**fields: Any) -> MerchantProfile:
     return MerchantProfile.model_validate_json(json.dumps(body))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     schedules(),
     st.integers(1, 10**12),
@@ -84,7 +85,7 @@ def test_the_fee_is_the_reference_formula_for_any_schedule_amount_and_date(
     assert (applied.fee_minor if applied else None) == reference(schedule, gross, on, card, channel)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(0, 10_000), st.none() | st.integers(0, 10**6), st.integers(1, 10**12))
 def test_mdr_bps_and_fee_cap_are_a_one_rule_schedule(
     rate: int, cap: int | None, gross: int

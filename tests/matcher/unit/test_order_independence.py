@@ -38,6 +38,7 @@ from tests.matcher.unit.scenario import (
     terminal,
     void,
 )
+from tests.support.examples import examples
 
 START = datetime.fromisoformat("2025-11-20T00:00+08:00")
 TXN_IDS = [f"T{i}" for i in range(8)]
@@ -146,7 +147,7 @@ def run(ticks: list[datetime], placed: list[tuple[int, Event]]) -> tuple[dict[st
     return statuses, {finding.key for finding in matcher_run.findings}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False), st.data())
 def test_order_and_duplication_within_a_tick_change_nothing(
     scenario: tuple[list[datetime], list[tuple[int, Event]]], rng: Any, data: st.DataObject
@@ -276,7 +277,7 @@ def run_from_store(
     return statuses, {finding.key for finding in findings}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios(), st.integers(0, 3), st.data())
 def test_a_working_set_read_from_the_store_decides_exactly_as_all_in_memory(
     scenario: tuple[list[datetime], list[tuple[int, Event]]], keep: int, data: st.DataObject

@@ -28,6 +28,7 @@ from settlewatch.matcher.core.deadlines import Schedule, deadline
 from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant
 from settlewatch.matcher.core.model import PartitionState
 from tests.matcher.unit.scenario import apply
+from tests.support.examples import examples
 
 ZONES = [
     "Asia/Shanghai",
@@ -171,7 +172,7 @@ def logs(draw: st.DrawFn) -> list[tuple[str, Any]]:
     return steps
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(profile=profiles(), occurred_at=instants())
 def test_deadline_is_defined_for_every_allowed_time_and_profile(
     profile: dict[str, Any], occurred_at: datetime
@@ -182,7 +183,7 @@ def test_deadline_is_defined_for_every_allowed_time_and_profile(
     assert due.business_date >= occurred_at.astimezone(ZoneInfo(profile["timezone"])).date()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log=logs())
 def test_no_exception_escapes_the_matcher(log: list[tuple[str, Any]]) -> None:
     matcher = Matcher(PartitionState())

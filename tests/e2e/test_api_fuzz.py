@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from settlewatch.alerts.core.lifecycle import Finding
+from settlewatch.alerts.core.lifecycle import ReceivedFinding
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.common.db import create_engine
 from settlewatch.common.kafka import Topics, ensure_topics
@@ -29,7 +29,9 @@ async def seed_alerts(database_url: str) -> None:
     """A few alerts, so that lists, pages and single reads have something to show."""
     engine = create_engine(database_url)
     try:
-        findings = [Finding.from_json(orjson.dumps(overdue_finding(f"T{n}"))) for n in range(3)]
+        findings = [
+            ReceivedFinding.from_json(orjson.dumps(overdue_finding(f"T{n}"))) for n in range(3)
+        ]
         await Alerts(engine).absorb(findings, datetime.now(UTC))
     finally:
         await engine.dispose()

@@ -12,7 +12,7 @@ import orjson
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from settlewatch.alerts.core.lifecycle import Finding
+from settlewatch.alerts.core.lifecycle import ReceivedFinding
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.deliveries import Deliveries
 from settlewatch.common.db import create_engine
@@ -83,9 +83,11 @@ async def add_merchant(
         await conn.close()
 
 
-def overdue(txn_id: str, merchant_id: str = "M1", bank: str = "ICBC", **state: Any) -> Finding:
+def overdue(
+    txn_id: str, merchant_id: str = "M1", bank: str = "ICBC", **state: Any
+) -> ReceivedFinding:
     """A settlement.overdue finding as the matcher publishes it."""
-    return Finding.from_json(
+    return ReceivedFinding.from_json(
         orjson.dumps(
             overdue_finding(txn_id, merchant_id, bank, state.get("state", "open"))
             | {"at": T0.isoformat()}

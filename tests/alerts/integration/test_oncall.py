@@ -12,7 +12,7 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from settlewatch.alerts.core.lifecycle import Finding
+from settlewatch.alerts.core.lifecycle import ReceivedFinding
 from settlewatch.alerts.oncall import OnCall
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.reads import Reads
@@ -145,21 +145,23 @@ async def test_pipeline_stall_is_pushed_while_active_and_ended_when_resolved(
     async with receiver() as am, httpx.AsyncClient() as client:
         oncall = OnCall(alerts, Reads(engine), clock=clock, client=client, alertmanager_url=am.url)
         await oncall.push_once()  # nothing to say
-        await alerts.absorb([Finding.from_json(orjson.dumps(stalled | {"state": "open"}))], clock())
+        await alerts.absorb(
+            [ReceivedFinding.from_json(orjson.dumps(stalled | {"state": "open"}))], clock()
+        )
         await oncall.push_once()
         await oncall.push_once()  # not again within the minute
         clock.advance(timedelta(seconds=60))
         await oncall.push_once()
         clock.advance(timedelta(seconds=5))
         await alerts.absorb(
-            [Finding.from_json(orjson.dumps(stalled | {"state": "resolved"}))], clock()
+            [ReceivedFinding.from_json(orjson.dumps(stalled | {"state": "resolved"}))], clock()
         )
         await oncall.push_once()
         await oncall.push_once()  # the end is pushed once
         am.answer = lambda _: (500, {})
         await alerts.absorb(
             [
-                Finding.from_json(
+                ReceivedFinding.from_json(
                     orjson.dumps(stalled | {"id": "pipeline.stalled:sw:b", "state": "open"})
                 )
             ],

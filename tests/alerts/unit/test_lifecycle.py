@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from settlewatch.alerts.core.lifecycle import (
     AlertStatus,
-    Finding,
     Invalid,
+    ReceivedFinding,
     Recipient,
     absorb,
     after_action,
@@ -32,8 +32,8 @@ EVIDENCE = {
 RECIPIENTS = {"M1": Recipient(locale="en", timezone="Asia/Shanghai", has_webhook=True)}
 
 
-def finding(kind: str, subject: str, state: str = "open", **extra: Any) -> Finding:
-    return Finding(
+def finding(kind: str, subject: str, state: str = "open", **extra: Any) -> ReceivedFinding:
+    return ReceivedFinding(
         id=f"{kind}:{subject}",
         type=kind,
         state=state,  # type: ignore[arg-type]
@@ -44,7 +44,7 @@ def finding(kind: str, subject: str, state: str = "open", **extra: Any) -> Findi
     )
 
 
-def run(findings: list[Finding], statuses: dict[str, AlertStatus] | None = None, **kw: Any):
+def run(findings: list[ReceivedFinding], statuses: dict[str, AlertStatus] | None = None, **kw: Any):
     return absorb(
         findings,
         statuses or {},
@@ -117,7 +117,7 @@ def test_probable_cause_maintenance_since_the_transaction_before_incident() -> N
 
 
 def test_pipeline_stalled_is_on_call_only() -> None:
-    stalled = Finding(
+    stalled = ReceivedFinding(
         id="pipeline.stalled:x",
         type="pipeline.stalled",
         state="open",
@@ -156,8 +156,10 @@ FINDINGS = st.lists(
 
 
 @given(findings=FINDINGS, cut=st.integers(min_value=0, max_value=12))
-def test_absorbing_in_two_batches_ends_like_one_batch(findings: list[Finding], cut: int) -> None:
-    def final(batches: list[list[Finding]]) -> dict[str, AlertStatus]:
+def test_absorbing_in_two_batches_ends_like_one_batch(
+    findings: list[ReceivedFinding], cut: int
+) -> None:
+    def final(batches: list[list[ReceivedFinding]]) -> dict[str, AlertStatus]:
         statuses: dict[str, AlertStatus] = {}
         for batch in batches:
             new, resolved = run(batch, dict(statuses))

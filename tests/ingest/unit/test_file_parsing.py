@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from settlewatch.ingest.files.parsing import UNFORESEEN, batches
 from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import detect
-from settlewatch.settlementfiles.model import Rejected
+from settlewatch.settlementfiles.model import FileRejected
 from tests.support.examples import examples
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
@@ -74,7 +74,7 @@ def outcome(data: bytes, fmt: str | None = None) -> str:
         found = fmt or detect(stream)
         for batch in batches(stream, found, MAPPING if fmt else None, "file_test"):
             assert isinstance(orjson.loads(batch.records), list)
-    except Rejected as rejected:
+    except FileRejected as rejected:
         assert rejected.issues
         for issue in rejected.issues:
             assert issue.loc, issue
@@ -87,7 +87,7 @@ def outcome(data: bytes, fmt: str | None = None) -> str:
 def test_every_sample_file_is_imported_unless_it_is_not_a_statement(path: Path) -> None:
     try:
         readable = detect(io.BytesIO(CONTENT[path])) is not None
-    except Rejected:
+    except FileRejected:
         readable = False
     expected = "imported" if readable and str(path.relative_to(DATA)) not in REFUSED else "rejected"
     assert outcome(CONTENT[path]) == expected

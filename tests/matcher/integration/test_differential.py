@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from settlewatch.common.db import create_engine
-from settlewatch.common.deadletter import Rejected
+from settlewatch.common.deadletter import DeadLetter
 from settlewatch.common.events import (
     CalendarYearLoaded,
     MaintenanceWindow,
     MerchantChanged,
     Pulse,
-    Record,
     TerminalChanged,
+    TopicRecord,
 )
 from settlewatch.matcher import engine as engine_module
 from settlewatch.matcher.codec import PAYMENT_SELECT, payment_from_row
@@ -37,7 +37,7 @@ from tests.support.urls import asyncpg_dsn
 TOPICS = ("transactions", "settlements")
 
 
-def record(event: Event) -> tuple[str, Record]:
+def record(event: Event) -> tuple[str, TopicRecord]:
     kinds = {
         MerchantChanged: "merchant",
         TerminalChanged: "terminal",
@@ -50,9 +50,11 @@ def record(event: Event) -> tuple[str, Record]:
     return topic, {"v": 1, "kind": kind, "body": event}  # type: ignore[return-value]
 
 
-def topic_logs(ticks: list[datetime], placed: list[tuple[int, Event]]) -> dict[str, list[Record]]:
+def topic_logs(
+    ticks: list[datetime], placed: list[tuple[int, Event]]
+) -> dict[str, list[TopicRecord]]:
     """Each topic's records in log order: the events of each interval, then a pulse in both."""
-    logs: dict[str, list[Record]] = {topic: [] for topic in TOPICS}
+    logs: dict[str, list[TopicRecord]] = {topic: [] for topic in TOPICS}
     for event in (merchant("M1"), merchant("M2", settlement_cycle="D0")):
         topic, rec = record(event)
         logs[topic].append(rec)
@@ -68,7 +70,7 @@ def topic_logs(ticks: list[datetime], placed: list[tuple[int, Event]]) -> dict[s
 
 async def through_the_engine(
     database_url: str,
-    logs: dict[str, list[Record]],
+    logs: dict[str, list[TopicRecord]],
     steps: list[tuple[int, int, bool]],
     behind: bool = False,
 ) -> tuple[dict[str, Any], set[str]]:
@@ -126,7 +128,7 @@ def in_memory(
 
 
 async def batch(engine: Engine, work: PartitionWork, behind: bool = False) -> None:
-    dead: list[Rejected] = []
+    dead: list[DeadLetter] = []
     await engine.advance(work, dead)
     await engine.dead_letter(dead)
     await (engine.save_behind if behind else engine.save)([work])

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from settlewatch.settlementfiles import camt
-from settlewatch.settlementfiles.model import Entry, Issue, Rejected, Statement
+from settlewatch.settlementfiles.model import Entry, FileRejected, Issue, Statement
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CAMT_FILES = sorted(
@@ -128,7 +128,7 @@ def test_a_consistent_collective_credit_is_not_flagged() -> None:
 
 
 def test_the_camt053_without_a_statement_is_rejected_with_its_location() -> None:
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(FileRejected) as rejected:
         parse(DATA / "genkgo-camt" / "camt053.v2.wrong.xml")
     (issue,) = rejected.value.issues
     assert issue.loc == ("Document", "BkToCstmrStmt")
@@ -136,7 +136,7 @@ def test_the_camt053_without_a_statement_is_rejected_with_its_location() -> None
 
 
 def test_a_notification_is_refused_as_a_statement() -> None:
-    with pytest.raises(Rejected, match="camt.054, not a camt.053"):
+    with pytest.raises(FileRejected, match="camt.054, not a camt.053"):
         parse(DATA / "genkgo-camt" / "camt054.v8.xml", "camt.053")
 
 
@@ -166,7 +166,7 @@ def statement(amount: str, closing: str = "18.85") -> list[Statement | Entry]:
 def test_amounts_are_exact_minor_units_and_precision_is_never_lost() -> None:
     (entry, _) = statement("8.850")
     assert isinstance(entry, Entry) and entry.amount_minor == 885
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(FileRejected) as rejected:
         statement("8.855")
     (issue,) = rejected.value.issues
     assert issue.loc == ("Stmt", 0, "Ntry", 0, "Amt")
@@ -193,7 +193,7 @@ def test_opening_plus_entries_must_be_closing() -> None:
 
 def test_truncated_xml_is_rejected_with_its_line() -> None:
     body = STATEMENT.format(amount="1.00", closing="11.00").encode()
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(FileRejected) as rejected:
         list(camt.parse(io.BytesIO(body[: len(body) // 2])))
     (issue,) = rejected.value.issues
     assert issue.loc[0] == "line" and "not well-formed" in issue.msg
@@ -226,7 +226,7 @@ def test_an_end_of_day_entry_without_a_status_is_booked_with_a_warning() -> None
     notification = body.replace("camt.053.001.02", "camt.054.001.02")
     notification = notification.replace("BkToCstmrStmt>", "BkToCstmrDbtCdtNtfctn>")
     notification = notification.replace("<Stmt>", "<Ntfctn>").replace("</Stmt>", "</Ntfctn>")
-    with pytest.raises(Rejected, match="unknown entry status None"):
+    with pytest.raises(FileRejected, match="unknown entry status None"):
         list(camt.parse(io.BytesIO(notification.encode())))
 
 
@@ -253,7 +253,7 @@ def test_one_part_of_a_statement_holds_a_bounded_number_of_elements(
     body = body.replace(
         "</ValDt></Ntry>", "</ValDt><NtryDtls>" + "<X/>" * 1001 + "</NtryDtls></Ntry>"
     )
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(FileRejected) as rejected:
         list(camt.parse(io.BytesIO(body.encode())))
     (issue,) = rejected.value.issues
     assert issue.loc == ("Stmt", 0, "Ntry") and "more than 1000 elements" in issue.msg

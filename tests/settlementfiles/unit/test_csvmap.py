@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from settlewatch.settlementfiles import csvmap, formats
-from settlewatch.settlementfiles.model import Rejected
+from settlewatch.settlementfiles.model import FileRejected
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 
@@ -64,7 +64,7 @@ def test_utf8_with_a_byte_order_mark_and_amounts_in_fen() -> None:
 
 def test_a_missing_column_is_named() -> None:
     mapping = MAPPING.model_copy(update={"columns": {**MAPPING.columns, "stan": "流水号"}})
-    with pytest.raises(Rejected, match="流水号") as rejected:
+    with pytest.raises(FileRejected, match="流水号") as rejected:
         list(csvmap.parse(io.BytesIO(BILL.encode("gbk")), mapping))
     assert rejected.value.issues[0].loc == ("line", 3)
 
@@ -76,14 +76,14 @@ def test_a_missing_column_is_named() -> None:
 def test_a_bad_value_is_refused_at_its_line_and_column(bad: str, column: str) -> None:
     good = "2026-11-25 10:01:02" if column == "交易时间" else "1,280.00"
     bill = BILL.replace(good, bad, 1)
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(FileRejected) as rejected:
         list(csvmap.parse(io.BytesIO(bill.encode("gbk")), MAPPING))
     assert rejected.value.issues[0].loc == ("line", 4, column)
 
 
 def test_a_utf8_file_read_as_declared_gbk_is_not_garbled_silently() -> None:
     mapping = MAPPING.model_copy(update={"encoding": "utf-8"})
-    with pytest.raises(Rejected, match="not utf-8"):
+    with pytest.raises(FileRejected, match="not utf-8"):
         list(csvmap.parse(io.BytesIO(BILL.encode("gbk")), mapping))
 
 
@@ -115,7 +115,7 @@ def test_format_auto_finds_each_format(name: str, fmt: str) -> None:
 
 
 def test_a_csv_bill_is_not_guessed() -> None:
-    with pytest.raises(Rejected, match="format=csv:<name>"):
+    with pytest.raises(FileRejected, match="format=csv:<name>"):
         formats.detect(io.BytesIO(BILL.encode("gbk")))
 
 

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from settlewatch.settlementfiles import mt940
-from settlewatch.settlementfiles.model import Entry, Rejected, Statement
+from settlewatch.settlementfiles.model import Entry, FileRejected, Statement
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 STATEMENTS = sorted(
@@ -75,7 +75,7 @@ def name(path: Path) -> str:
 @pytest.mark.parametrize("path", STATEMENTS, ids=name)
 def test_every_sample_file_parses_or_is_refused_with_its_location(path: Path) -> None:
     if name(path) in HISTORIC:
-        with pytest.raises(Rejected) as rejected:
+        with pytest.raises(FileRejected) as rejected:
             parse(path)
         assert "'DEM' is not an ISO 4217 currency" in str(rejected.value)
         assert rejected.value.issues[0].loc[:2] == ("statement", 0)
@@ -155,5 +155,5 @@ def test_a_reversal_of_a_credit_is_money_out() -> None:
 
 
 def test_a_file_without_a_statement_is_refused() -> None:
-    with pytest.raises(Rejected, match="no :20: tag"):
+    with pytest.raises(FileRejected, match="no :20: tag"):
         list(mt940.parse(io.BytesIO(b"hello\n")))

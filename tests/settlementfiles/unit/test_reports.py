@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from settlewatch.settlementfiles import adyen, wechatpay
-from settlewatch.settlementfiles.model import Payout, Rejected, ReportLine, Summary
+from settlewatch.settlementfiles.model import FileRejected, Payout, ReportLine, Summary
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 ADYEN = DATA / "OCA-bank-statement-import_adyen"
@@ -72,7 +72,7 @@ def test_an_adyen_payout_that_is_not_its_lines_net_is_flagged() -> None:
 def test_an_adyen_amount_with_more_decimals_than_its_currency_is_refused_at_its_line() -> None:
     source = (ADYEN / "settlement_detail_report_batch_380.csv").read_bytes()
     altered = source.replace(b",31.45,1,USD,,31.15,", b",31.45,1,USD,,31.155,", 1)
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(FileRejected) as rejected:
         list(adyen.parse(io.BytesIO(altered)))
     assert rejected.value.issues[0].loc == ("line", 2, "Net Credit (NC)")
 
@@ -120,5 +120,5 @@ def test_wechat_fund_flow_summary_claiming_a_missing_row_is_flagged() -> None:
 
 def test_a_truncated_wechat_bill_is_refused() -> None:
     source = (WECHAT / "tradebill_ALL_sample.csv").read_bytes()
-    with pytest.raises(Rejected, match="no summary"):
+    with pytest.raises(FileRejected, match="no summary"):
         list(wechatpay.parse(io.BytesIO(source[: source.index("总交易单数".encode())])))

@@ -20,7 +20,7 @@ from settlewatch.common.errors import UsageError
 from settlewatch.settlementfiles.amounts import exponent
 
 __all__ = [
-    "ImportError_",
+    "ImportFailed",
     "exit_code",
     "ingest_url",
     "post_file",
@@ -40,7 +40,7 @@ _KINDS = (
 TIMEOUT = httpx.Timeout(30.0, read=900.0, write=120.0)
 
 
-class ImportError_(UsageError):  # noqa: N801 (ImportError is Python's)
+class ImportFailed(UsageError):
     """The file cannot be sent: missing, or ingest unreachable, or the token refused."""
 
 
@@ -59,7 +59,7 @@ def token_of(settings: StackSettings) -> str:
     dev = settings.data_dir / "dev-token"
     if dev.exists():
         return dev.read_text().strip()
-    raise ImportError_("no token: set SETTLEWATCH_TOKEN to an acquirer token")
+    raise ImportFailed("no token: set SETTLEWATCH_TOKEN to an acquirer token")
 
 
 def _chunks(path: Path, size: int, progress: TextIO | None) -> Iterator[bytes]:
@@ -84,7 +84,7 @@ def post_file(
 ) -> tuple[int, dict[str, Any]]:
     """POST the file; the HTTP status and the JSON answer (a problem when refused)."""
     if not path.is_file():
-        raise ImportError_(f"no such file: {path}")
+        raise ImportFailed(f"no such file: {path}")
     size = path.stat().st_size
     try:
         response = httpx.post(
@@ -99,9 +99,9 @@ def post_file(
             timeout=TIMEOUT,
         )
     except httpx.TransportError as exc:
-        raise ImportError_(f"ingest not reachable at {url}: {exc}") from None
+        raise ImportFailed(f"ingest not reachable at {url}: {exc}") from None
     if response.status_code in (401, 403):
-        raise ImportError_(f"the token was refused ({response.status_code}): use an acquirer token")
+        raise ImportFailed(f"the token was refused ({response.status_code}): use an acquirer token")
     return response.status_code, response.json()
 
 

@@ -25,13 +25,13 @@ import orjson
 from settlewatch.common.faults import where
 from settlewatch.common.metrics import DEAD_LETTERS
 
-__all__ = ["REPLAYED_KEY", "Rejected", "dead_letter"]
+__all__ = ["REPLAYED_KEY", "DeadLetter", "dead_letter"]
 
 REPLAYED_KEY = b"replayed"
 
 
 @dataclass(frozen=True)
-class Rejected:
+class DeadLetter:
     """A record set aside: where it was read, what it held, and why it could not be used."""
 
     topic: str
@@ -43,7 +43,7 @@ class Rejected:
     error: BaseException | None = None
 
 
-def dead_letter(rejected: Rejected, *, service: str, now: datetime) -> tuple[bytes, bytes]:
+def dead_letter(rejected: DeadLetter, *, service: str, now: datetime) -> tuple[bytes, bytes]:
     """The dead-letter record (key, value) of one rejected record; it is counted."""
     DEAD_LETTERS.labels(rejected.topic).inc()
     error = rejected.error

@@ -5,7 +5,7 @@
     │   ├── ProblemError        (common.problems) an HTTP request refused, as problem+json
     │   ├── UnknownMerchant     (matcher.core.matcher) a transaction of a merchant not yet seen
     │   ├── Invalid             (alerts.core.lifecycle) an alert change that is not allowed
-    │   ├── Rejected            (settlementfiles.model) a settlement file unreadable as its format
+    │   ├── FileRejected        (settlementfiles.model) a settlement file unreadable as its format
     │   └── Blocked             (common.webhook_guard) a webhook URL that reaches a private address
     ├── Unavailable         a dependency did not answer in time: 503 + Retry-After, or a loop
     │   │                   restart; retrying later is right
@@ -17,7 +17,7 @@
     │   └── SealingError        (common.sealing) no key of SETTLEWATCH_SECRET_KEY opens a secret
     └── UsageError          a command cannot do what it was asked as asked (exit 2)
         ├── DeadLetterError     (cli.deadletters)
-        ├── ImportError_        (cli.importing) a file that cannot be sent to ingest
+        ├── ImportFailed        (cli.importing) a file that cannot be sent to ingest
         ├── CalendarFileError   (cli.calendars) a calendar file unreadable, or not sendable
         ├── StackError          (devstack.up)
         └── DemoError           (demo.run)

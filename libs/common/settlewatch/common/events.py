@@ -68,7 +68,7 @@ __all__ = [
     "PulseRecord",
     "QueryDay",
     "QueryTime",
-    "Record",
+    "TopicRecord",
     "decode_event",
     "decode_events",
     "decode_finding",
@@ -540,7 +540,7 @@ class PulseRecord(TypedDict):
     body: Pulse
 
 
-Record = Annotated[
+TopicRecord = Annotated[
     TransactionRecord
     | SettlementRecord
     | MerchantRecord
@@ -550,8 +550,8 @@ Record = Annotated[
     | PulseRecord,
     Field(discriminator="kind"),
 ]
-_RECORD: TypeAdapter[Record] = TypeAdapter(Record)
-_RECORDS: TypeAdapter[list[Record]] = TypeAdapter(list[Record])
+_RECORD: TypeAdapter[TopicRecord] = TypeAdapter(TopicRecord)
+_RECORDS: TypeAdapter[list[TopicRecord]] = TypeAdapter(list[TopicRecord])
 
 
 class FindingRecord(TypedDict):
@@ -583,12 +583,12 @@ def decode_finding(value: bytes) -> FindingRecord:
     return _FINDING.validate_json(value)
 
 
-def encode_record(record: Record) -> bytes:
+def encode_record(record: TopicRecord) -> bytes:
     """A decoded record as a record value again (it decodes to an equal record)."""
     return _RECORD.dump_json(record)
 
 
-def record_key(record: Record) -> bytes | None:
+def record_key(record: TopicRecord) -> bytes | None:
     """The key ingest published `record` under: its merchant, or none for bank-wide ones."""
     body = record["body"]
     if isinstance(body, MerchantChanged | TerminalChanged):
@@ -598,12 +598,12 @@ def record_key(record: Record) -> bytes | None:
     return None
 
 
-def decode_event(value: bytes) -> Record:
+def decode_event(value: bytes) -> TopicRecord:
     """A record value from the transactions or settlements topic, validated (ValidationError)."""
     return _RECORD.validate_json(value)
 
 
-def decode_events(values: Sequence[bytes]) -> list[Record | ValidationError]:
+def decode_events(values: Sequence[bytes]) -> list[TopicRecord | ValidationError]:
     """Many record values at once (one validation call is much faster than one per record); a
     value that is not a valid record gives its ValidationError in its place."""
     try:
@@ -612,7 +612,7 @@ def decode_events(values: Sequence[bytes]) -> list[Record | ValidationError]:
             return list(records)
     except ValidationError:
         pass  # find which ones (a value that is not JSON also breaks the joined document)
-    decoded: list[Record | ValidationError] = []
+    decoded: list[TopicRecord | ValidationError] = []
     for value in values:
         try:
             decoded.append(_RECORD.validate_json(value))

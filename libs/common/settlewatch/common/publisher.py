@@ -20,9 +20,9 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from settlewatch.common.errors import Unavailable
 
-__all__ = ["BrokerUnavailable", "Publisher", "Record"]
+__all__ = ["BrokerUnavailable", "Publisher", "Message"]
 
-Record = tuple[bytes, bytes]  # (key, value)
+Message = tuple[bytes, bytes]  # (key, value)
 # Large batches amortise the per-request cost; Kafka's default message.max.bytes is ~1 MiB.
 MAX_BATCH_BYTES = 512 * 1024
 
@@ -66,12 +66,12 @@ class Publisher:
                 self._producer = producer
         return self._producer
 
-    async def publish(self, topic: str, records: Sequence[Record]) -> None:
+    async def publish(self, topic: str, records: Sequence[Message]) -> None:
         """Send `records` to `topic`, partitioned by key; return once all are acknowledged."""
 
         async def send(producer: AIOKafkaProducer) -> None:
             partitions = sorted(await producer.partitions_for(topic))
-            by_partition: dict[int, list[Record]] = defaultdict(list)
+            by_partition: dict[int, list[Message]] = defaultdict(list)
             for record in records:
                 by_partition[self._partition(record[0], len(partitions))].append(record)
             await self._send_batches(producer, topic, by_partition.items())
@@ -85,7 +85,7 @@ class Publisher:
         partition: int = self._partitioner(key, partitions, partitions)
         return partition
 
-    async def publish_to(self, topic: str, partition: int, records: Sequence[Record]) -> None:
+    async def publish_to(self, topic: str, partition: int, records: Sequence[Message]) -> None:
         """Send `records` to one partition of `topic` (sending a record back where it was read);
         by key if the topic no longer has that partition."""
 
@@ -117,7 +117,7 @@ class Publisher:
         self,
         producer: AIOKafkaProducer,
         topic: str,
-        by_partition: Iterable[tuple[int, list[Record]]],
+        by_partition: Iterable[tuple[int, list[Message]]],
     ) -> None:
         acks: list[asyncio.Future[object]] = []
         for partition, records in by_partition:

@@ -16,7 +16,7 @@ from typing import IO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from settlewatch.settlementfiles.amounts import to_minor
-from settlewatch.settlementfiles.model import Issue, Loc, Payout, Problem, Rejected, ReportLine
+from settlewatch.settlementfiles.model import FileRejected, Issue, Loc, Payout, Problem, ReportLine
 from settlewatch.settlementfiles.text import rows
 
 __all__ = ["HEADER", "parse"]
@@ -54,7 +54,9 @@ def parse(stream: IO[bytes]) -> Iterator[ReportLine | Payout]:
     _, header = next(numbered, (1, []))
     missing = [name for name in HEADER if name not in header]
     if missing:
-        raise Rejected([Issue(("line", 1), f"not an Adyen settlement detail report: no {missing}")])
+        raise FileRejected(
+            [Issue(("line", 1), f"not an Adyen settlement detail report: no {missing}")]
+        )
     batches: dict[str, _Batch] = {}
     for number, cells in numbered:
         loc: Loc = ("line", number)
@@ -134,7 +136,7 @@ def _payout(batch_id: str, batch: _Batch) -> Payout:
 def _required(row: dict[str, str], column: str, loc: Loc) -> str:
     value = (row.get(column) or "").strip()
     if not value:
-        raise Rejected([Issue((*loc, column), "required")])
+        raise FileRejected([Issue((*loc, column), "required")])
     return value
 
 
@@ -142,7 +144,7 @@ def _amount(row: dict[str, str], column: str, currency: str, loc: Loc) -> int:
     try:
         return to_minor(row[column], currency)
     except ValueError as exc:
-        raise Rejected([Issue((*loc, column), str(exc))]) from None
+        raise FileRejected([Issue((*loc, column), str(exc))]) from None
 
 
 def _signed(row: dict[str, str], credit: str, debit: str, currency: str, loc: Loc) -> int:
@@ -162,9 +164,9 @@ def _moment(row: dict[str, str], column: str, zone_column: str, loc: Loc) -> dat
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise Rejected([Issue((*loc, column), f"not a date-time: {value!r}")]) from None
+        raise FileRejected([Issue((*loc, column), f"not a date-time: {value!r}")]) from None
     zone = (row.get(zone_column) or "").strip()
     try:
         return moment.replace(tzinfo=ZoneInfo(zone)) if zone else moment
     except (ZoneInfoNotFoundError, ValueError):
-        raise Rejected([Issue((*loc, zone_column), f"unknown time zone {zone!r}")]) from None
+        raise FileRejected([Issue((*loc, zone_column), f"unknown time zone {zone!r}")]) from None

@@ -26,10 +26,10 @@ from settlewatch.settlementfiles.model import (
     Detail,
     Direction,
     Entry,
+    FileRejected,
     Issue,
     Loc,
     Problem,
-    Rejected,
     Statement,
 )
 
@@ -108,7 +108,7 @@ def parse(stream: IO[bytes], expected: str | None = None) -> Iterator[Statement 
             yield from reader.on(event, element)
     except etree.XMLSyntaxError as exc:
         issue = Issue(("line", exc.lineno or 0), f"not well-formed XML: {exc.msg}")
-        raise Rejected([issue]) from None
+        raise FileRejected([issue]) from None
     reader.finish()
 
 
@@ -139,7 +139,7 @@ class _Reader:
         if event == "start":
             self._depth += 1
             if self._depth == 1 and name != "Document":
-                raise Rejected([Issue((name,), "not an ISO 20022 document (no Document root)")])
+                raise FileRejected([Issue((name,), "not an ISO 20022 document (no Document root)")])
             if self._depth == 2:
                 self._start_message(name)
             elif self._depth == 3 and name == self._statement_tag:
@@ -153,7 +153,7 @@ class _Reader:
                 if self._held > MAX_ELEMENTS:
                     where = (*self._statement_loc(), self._part_name)
                     message = f"more than {MAX_ELEMENTS} elements in one part of a statement"
-                    raise Rejected([Issue(where, message)])
+                    raise FileRejected([Issue(where, message)])
             return
         self._depth -= 1
         if self._statement is None:
@@ -197,19 +197,21 @@ class _Reader:
         for fmt, (message, statement, kind) in FORMATS.items():
             if name == message:
                 if self._expected is not None and self._expected != fmt:
-                    raise Rejected(
+                    raise FileRejected(
                         [Issue(("Document", name), f"this is a {fmt}, not a {self._expected}")]
                     )
                 self._format, self._statement_tag, self._kind = fmt, statement, kind
                 return
-        raise Rejected([Issue(("Document", name), "not a camt.052, camt.053 or camt.054 message")])
+        raise FileRejected(
+            [Issue(("Document", name), "not a camt.052, camt.053 or camt.054 message")]
+        )
 
     def finish(self) -> None:
         if self._format is None:
-            raise Rejected([Issue(("Document",), "empty document")])
+            raise FileRejected([Issue(("Document",), "empty document")])
         if self._statements == 0:
             message = FORMATS[self._format][0]
-            raise Rejected(
+            raise FileRejected(
                 [
                     Issue(
                         ("Document", message),
@@ -228,7 +230,7 @@ class _Reader:
             account = _child(statement, "Acct")
             number = _text(account, "Id", "IBAN") or _text(account, "Id", "Othr", "Id")
             if number is None:
-                raise Rejected([Issue((*self._statement_loc(), "Acct"), "no account Id")])
+                raise FileRejected([Issue((*self._statement_loc(), "Acct"), "no account Id")])
             self._account = (number, _text(account, "Ccy"))
         return self._account
 
@@ -283,7 +285,7 @@ class _Reader:
             status_code = "BOOK"
             self._unstated += 1
         if status_code not in _STATUS:
-            raise Rejected([Issue((*loc, "Sts"), f"unknown entry status {status_code!r}")])
+            raise FileRejected([Issue((*loc, "Sts"), f"unknown entry status {status_code!r}")])
         charges, included = _charges(_child(element, "Chrgs"), currency, (*loc, "Chrgs"))
         batch: Batch | None = None
         details: list[Detail] = []
@@ -409,16 +411,16 @@ def _first(*elements: etree._Element | None) -> etree._Element | None:
 
 def _amount(element: etree._Element | None, loc: Loc) -> tuple[int, str]:
     if element is None or not (element.text or "").strip():
-        raise Rejected([Issue(loc, "missing amount")])
+        raise FileRejected([Issue(loc, "missing amount")])
     currency = element.get("Ccy")
     if not currency:
-        raise Rejected([Issue(loc, "amount without a Ccy attribute")])
+        raise FileRejected([Issue(loc, "amount without a Ccy attribute")])
     try:
         minor = to_minor(element.text or "", currency)
     except ValueError as exc:
-        raise Rejected([Issue(loc, str(exc))]) from None
+        raise FileRejected([Issue(loc, str(exc))]) from None
     if minor < 0:
-        raise Rejected([Issue(loc, "a negative amount (the direction is CdtDbtInd's)")])
+        raise FileRejected([Issue(loc, "a negative amount (the direction is CdtDbtInd's)")])
     return minor, currency
 
 
@@ -428,7 +430,7 @@ def _direction(element: etree._Element, loc: Loc) -> Direction:
         return "credit"
     if indicator == "DBIT":
         return "debit"
-    raise Rejected([Issue((*loc, "CdtDbtInd"), f"must be CRDT or DBIT, not {indicator!r}")])
+    raise FileRejected([Issue((*loc, "CdtDbtInd"), f"must be CRDT or DBIT, not {indicator!r}")])
 
 
 def _date(element: etree._Element | None, loc: Loc) -> date | None:
@@ -439,7 +441,7 @@ def _date(element: etree._Element | None, loc: Loc) -> date | None:
         try:
             return date.fromisoformat(day[:10])
         except ValueError:
-            raise Rejected([Issue((*loc, "Dt"), f"not a date: {day!r}")]) from None
+            raise FileRejected([Issue((*loc, "Dt"), f"not a date: {day!r}")]) from None
     if (moment := _text(element, "DtTm")) is not None:
         return _datetime(moment, (*loc, "DtTm")).date()
     return None
@@ -449,7 +451,7 @@ def _datetime(text: str, loc: Loc) -> datetime:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise Rejected([Issue(loc, f"not a date-time: {text!r}")]) from None
+        raise FileRejected([Issue(loc, f"not a date-time: {text!r}")]) from None
 
 
 def _charges(

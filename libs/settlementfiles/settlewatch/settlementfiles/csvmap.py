@@ -21,7 +21,7 @@ from pydantic import (
 
 from settlewatch.common.events import Text
 from settlewatch.settlementfiles.amounts import exponent, to_minor
-from settlewatch.settlementfiles.model import Issue, Loc, Rejected, ReportLine
+from settlewatch.settlementfiles.model import FileRejected, Issue, Loc, ReportLine
 from settlewatch.settlementfiles.text import rows
 
 __all__ = ["FIELDS", "FileMapping", "parse"]
@@ -101,10 +101,12 @@ def parse(stream: IO[bytes], mapping: FileMapping) -> Iterator[ReportLine]:
             next(numbered)
         header = [name.strip() for name in next(numbered)[1]]
     except StopIteration:
-        raise Rejected([Issue(("line", mapping.header_row), "no header row")]) from None
+        raise FileRejected([Issue(("line", mapping.header_row), "no header row")]) from None
     missing = [column for column in mapping.columns.values() if column not in header]
     if missing:
-        raise Rejected([Issue(("line", mapping.header_row), f"no column {missing} in the header")])
+        raise FileRejected(
+            [Issue(("line", mapping.header_row), f"no column {missing} in the header")]
+        )
     where: dict[str, int] = {name: header.index(col) for name, col in mapping.columns.items()}
     reader = _Row(mapping, where, zone)
     for number, values in numbered:
@@ -140,7 +142,7 @@ class _Row:
         if net is None:
             if gross is None:
                 amount = "net" if "net" in self._mapping.columns else "gross"
-                raise Rejected([Issue((*loc, self._column(amount)), "no amount")])
+                raise FileRejected([Issue((*loc, self._column(amount)), "no amount")])
             net = gross - (fee or 0)
         kind = self._get(cells, "kind")
         return ReportLine(
@@ -176,7 +178,7 @@ class _Row:
                 unit=self._mapping.amount_unit,
             )
         except ValueError as exc:
-            raise Rejected([Issue((*loc, self._column(name)), str(exc))]) from None
+            raise FileRejected([Issue((*loc, self._column(name)), str(exc))]) from None
 
     def _moment(self, cells: list[str], loc: Loc) -> datetime | None:
         written = self._get(cells, "occurred_at")
@@ -187,7 +189,7 @@ class _Row:
         except ValueError:
             column = self._column("occurred_at")
             message = f"{written!r} is not {self._mapping.datetime_format}"
-            raise Rejected([Issue((*loc, column), message)]) from None
+            raise FileRejected([Issue((*loc, column), message)]) from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=self._zone)
 
     def _date(self, cells: list[str], loc: Loc) -> date | None:
@@ -199,4 +201,4 @@ class _Row:
         except ValueError:
             column = self._column("value_date")
             message = f"{written!r} is not {self._mapping.date_format}"
-            raise Rejected([Issue((*loc, column), message)]) from None
+            raise FileRejected([Issue((*loc, column), message)]) from None

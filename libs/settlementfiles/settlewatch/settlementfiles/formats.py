@@ -9,11 +9,11 @@ from functools import partial
 from typing import IO
 
 from settlewatch.settlementfiles import adyen, camt, csvmap, mt940, wechatpay
-from settlewatch.settlementfiles.model import Issue, Record, Rejected
+from settlewatch.settlementfiles.model import FileRecord, FileRejected, Issue
 
 __all__ = ["FORMATS", "HELP", "detect", "read"]
 
-Parser = Callable[[IO[bytes]], Iterator[Record | Issue]]
+Parser = Callable[[IO[bytes]], Iterator[FileRecord | Issue]]
 # Every named format and its parser; a CSV 对账单 is ``csv:<mapping name>`` besides these.
 FORMATS: dict[str, Parser] = {
     **{fmt: partial(camt.parse, expected=fmt) for fmt in camt.FORMATS},
@@ -35,7 +35,7 @@ def detect(stream: IO[bytes]) -> str:
     if text.startswith(b"<"):
         found = _XML_MESSAGE.search(head)
         if found is None:
-            raise Rejected([Issue(("Document",), "XML, but not a camt.052/053/054 message")])
+            raise FileRejected([Issue(("Document",), "XML, but not a camt.052/053/054 message")])
         return {
             b"BkToCstmrStmt": "camt.053",
             b"BkToCstmrDbtCdtNtfctn": "camt.054",
@@ -50,7 +50,7 @@ def detect(stream: IO[bytes]) -> str:
         name in first_line for name in wechatpay.FUND_FLOW
     ):
         return "wechatpay"
-    raise Rejected(
+    raise FileRejected(
         [
             Issue(
                 ("line", 1),
@@ -63,7 +63,7 @@ def detect(stream: IO[bytes]) -> str:
 
 def read(
     stream: IO[bytes], fmt: str, mapping: csvmap.FileMapping | None = None
-) -> Iterator[Record | Issue]:
+) -> Iterator[FileRecord | Issue]:
     """The records of a file in format `fmt` (``csv:<name>`` needs its `mapping`), and an
     :class:`Issue` for each warning on the file."""
     if fmt in FORMATS:

@@ -25,8 +25,8 @@ __all__ = [
     "Loc",
     "Payout",
     "Problem",
-    "Record",
-    "Rejected",
+    "FileRecord",
+    "FileRejected",
     "ReportLine",
     "Statement",
     "Summary",
@@ -45,15 +45,15 @@ class Issue:
         return {"loc": list(self.loc), "msg": self.msg}
 
 
-class Rejected(BadInput):
+class FileRejected(BadInput):
     """The file cannot be read as its format: nothing of it may be applied."""
 
     def __init__(self, issues: list[Issue]) -> None:
         self.issues = issues
         super().__init__("; ".join(f"{'/'.join(map(str, i.loc))}: {i.msg}" for i in issues))
 
-    def __reduce__(self) -> tuple[type[Rejected], tuple[list[Issue]]]:
-        return Rejected, (self.issues,)  # it crosses from the parsing process
+    def __reduce__(self) -> tuple[type[FileRejected], tuple[list[Issue]]]:
+        return FileRejected, (self.issues,)  # it crosses from the parsing process
 
 
 @dataclass(frozen=True)
@@ -190,4 +190,4 @@ class Summary:
     problems: tuple[Problem, ...] = ()
 
 
-Record = Statement | Entry | ReportLine | Payout | Summary
+FileRecord = Statement | Entry | ReportLine | Payout | Summary

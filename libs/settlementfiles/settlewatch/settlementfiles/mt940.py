@@ -23,7 +23,7 @@ import mt940.tags
 from mt940.models import Transactions
 
 from settlewatch.settlementfiles.amounts import to_minor
-from settlewatch.settlementfiles.model import Entry, Issue, Loc, Problem, Rejected, Statement
+from settlewatch.settlementfiles.model import Entry, FileRejected, Issue, Loc, Problem, Statement
 
 __all__ = ["parse"]
 
@@ -49,7 +49,7 @@ def parse(stream: IO[bytes], encoding: str | None = None) -> Iterator[Statement 
         found += 1
         yield from _statement(number, first_line, block)
     if found == 0:
-        raise Rejected([Issue(("line", 1), "no :20: tag: not an MT940/MT942 statement")])
+        raise FileRejected([Issue(("line", 1), "no :20: tag: not an MT940/MT942 statement")])
 
 
 def _lines(stream: IO[bytes], encoding: str | None) -> Iterator[str]:
@@ -65,7 +65,7 @@ def _lines(stream: IO[bytes], encoding: str | None) -> Iterator[str]:
                 continue
         else:
             message = f"not {' or '.join(candidates)}: a byte no bank's encoding has"
-            raise Rejected([Issue(("line", number), message)])
+            raise FileRejected([Issue(("line", number), message)])
 
 
 def _blocks(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -94,11 +94,11 @@ def _statement(number: int, first_line: int, text: str) -> Iterator[Statement | 
             statement = Transactions(tags=_LONG_REFERENCES, options=_OPTIONS)
             statement.parse(text)
         except Exception as exc:
-            raise Rejected([Issue(loc, f"unreadable statement: {exc}")]) from None
+            raise FileRejected([Issue(loc, f"unreadable statement: {exc}")]) from None
     data: dict[str, Any] = statement.data
     account = data.get("account_identification")
     if not account:
-        raise Rejected([Issue(loc, "no :25: account identification")])
+        raise FileRejected([Issue(loc, "no :25: account identification")])
     currency = statement.currency
     booked = 0
     for index, transaction in enumerate(statement.transactions):
@@ -152,10 +152,12 @@ def _unwrapped(text: str) -> str:
 def _entry(loc: Loc, account: str, data: dict[str, Any], currency: str | None) -> Entry:
     amount = data.get("amount")
     if amount is None:
-        raise Rejected([Issue(loc, "a :61: line without an amount")])
+        raise FileRejected([Issue(loc, "a :61: line without an amount")])
     code = amount.currency or currency
     if not code:
-        raise Rejected([Issue(loc, "no currency: the statement has no balance to take it from")])
+        raise FileRejected(
+            [Issue(loc, "no currency: the statement has no balance to take it from")]
+        )
     minor = _minor(amount.amount, code, loc)
     status = str(data.get("status", "")).upper()
     reference = data.get("customer_reference")
@@ -201,4 +203,4 @@ def _minor(value: Decimal, currency: str, loc: Loc) -> int:
     try:
         return to_minor(str(value), currency)
     except ValueError as exc:
-        raise Rejected([Issue(loc, str(exc))]) from None
+        raise FileRejected([Issue(loc, str(exc))]) from None

@@ -7,7 +7,7 @@ import csv
 from collections.abc import Iterator
 from typing import IO
 
-from settlewatch.settlementfiles.model import Issue, Rejected
+from settlewatch.settlementfiles.model import FileRejected, Issue
 
 __all__ = ["lines", "rows"]
 
@@ -19,7 +19,7 @@ def lines(stream: IO[bytes], encoding: str) -> Iterator[str]:
             text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
             message = f"not {encoding}: {exc.reason} at byte {exc.start + 1} of the line"
-            raise Rejected([Issue(("line", number), message)]) from None
+            raise FileRejected([Issue(("line", number), message)]) from None
         yield text.removeprefix("\ufeff") if number == 1 else text
 
 
@@ -32,5 +32,5 @@ def rows(stream: IO[bytes], encoding: str, delimiter: str = ",") -> Iterator[tup
         except StopIteration:
             return
         except csv.Error as exc:
-            raise Rejected([Issue(("line", reader.line_num), f"not CSV: {exc}")]) from None
+            raise FileRejected([Issue(("line", reader.line_num), f"not CSV: {exc}")]) from None
         yield reader.line_num, row

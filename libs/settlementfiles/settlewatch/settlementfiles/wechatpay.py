@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 from settlewatch.settlementfiles.amounts import to_minor
 from settlewatch.settlementfiles.model import (
+    FileRejected,
     Issue,
     Loc,
     Payout,
     Problem,
-    Rejected,
     ReportLine,
     Summary,
 )
@@ -47,7 +47,7 @@ def parse(stream: IO[bytes]) -> Iterator[ReportLine | Payout | Summary]:
     elif all(name in header for name in FUND_FLOW):
         bill = _FundFlowBill(header)
     else:
-        raise Rejected([Issue(("line", 1), "not a WeChat Pay trade or fund flow bill header")])
+        raise FileRejected([Issue(("line", 1), "not a WeChat Pay trade or fund flow bill header")])
     for number, row in numbered:
         values = [_clean(value) for value in row]
         if not any(values):
@@ -55,13 +55,13 @@ def parse(stream: IO[bytes]) -> Iterator[ReportLine | Payout | Summary]:
         if values[0] == bill.summary_header:
             number, summary = next(numbered, (number + 1, None))
             if summary is None:
-                raise Rejected([Issue(("line", number), "summary row missing")])
+                raise FileRejected([Issue(("line", number), "summary row missing")])
             yield bill.summary(
                 ("line", number), dict(zip(values, map(_clean, summary), strict=False))
             )
             return
         yield bill.row(("line", number), dict(zip(header, values, strict=False)))
-    raise Rejected(
+    raise FileRejected(
         [Issue(("line", "end"), f"no summary ({bill.summary_header}…): file truncated?")]
     )
 
@@ -74,7 +74,7 @@ def _yuan(row: dict[str, str], column: str, loc: Loc, currency: str = "CNY") -> 
     try:
         return to_minor(row.get(column) or "0", currency)
     except ValueError as exc:
-        raise Rejected([Issue((*loc, column), str(exc))]) from None
+        raise FileRejected([Issue((*loc, column), str(exc))]) from None
 
 
 def _count(row: dict[str, str], column: str, loc: Loc) -> int:
@@ -83,7 +83,7 @@ def _count(row: dict[str, str], column: str, loc: Loc) -> int:
     if not written:
         return -1
     if not (written.isascii() and written.isdigit() and len(written) <= 12):
-        raise Rejected([Issue((*loc, column), f"{written[:40]!r} is not a count of rows")])
+        raise FileRejected([Issue((*loc, column), f"{written[:40]!r} is not a count of rows")])
     return int(written)
 
 
@@ -91,7 +91,7 @@ def _time(row: dict[str, str], column: str, loc: Loc) -> datetime:
     try:
         return datetime.fromisoformat(row[column]).replace(tzinfo=BEIJING)
     except (KeyError, ValueError):
-        raise Rejected([Issue((*loc, column), f"not a time: {row.get(column)!r}")]) from None
+        raise FileRejected([Issue((*loc, column), f"not a time: {row.get(column)!r}")]) from None
 
 
 def _mismatch(problems: list[Problem], what: str, claimed: int, found: int) -> None:
@@ -153,7 +153,7 @@ class _TradeBill(_Bill):
         try:
             return to_minor(row.get("手续费") or "0", currency, round_half_up=True)
         except ValueError as exc:
-            raise Rejected([Issue((*loc, "手续费"), str(exc))]) from None
+            raise FileRejected([Issue((*loc, "手续费"), str(exc))]) from None
 
     def summary(self, loc: Loc, summary: dict[str, str]) -> Summary:
         problems: list[Problem] = []
@@ -177,7 +177,9 @@ class _FundFlowBill(_Bill):
         amount = _yuan(row, "收支金额(元)", loc)
         direction = row.get("收支类型")
         if direction not in ("收入", "支出"):
-            raise Rejected([Issue((*loc, "收支类型"), f"must be 收入 or 支出, not {direction!r}")])
+            raise FileRejected(
+                [Issue((*loc, "收支类型"), f"must be 收入 or 支出, not {direction!r}")]
+            )
         tally = self.income if direction == "收入" else self.expense
         tally[0] += 1
         tally[1] += amount

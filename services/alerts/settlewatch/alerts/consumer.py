@@ -16,10 +16,10 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from settlewatch.alerts.core.lifecycle import Finding, NewAlert
+from settlewatch.alerts.core.lifecycle import NewAlert, ReceivedFinding
 from settlewatch.alerts.metrics import ALERTS_CREATED, CONSUMER_LAG, FINDINGS
 from settlewatch.alerts.repository.alerts import Alerts
-from settlewatch.common.deadletter import Rejected, dead_letter
+from settlewatch.common.deadletter import DeadLetter, dead_letter
 from settlewatch.common.faults import is_infrastructure
 from settlewatch.common.kafka import Topics, started_consumer
 from settlewatch.common.publisher import Publisher
@@ -79,11 +79,11 @@ class FindingsConsumer:
             await consumer.stop()
 
     async def _absorb(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        readable: list[tuple[ConsumerRecord[bytes, bytes], Finding]] = []
-        poison: list[Rejected] = []
+        readable: list[tuple[ConsumerRecord[bytes, bytes], ReceivedFinding]] = []
+        poison: list[DeadLetter] = []
         for record in records:
             try:
-                readable.append((record, Finding.from_json(record.value or b"")))
+                readable.append((record, ReceivedFinding.from_json(record.value or b"")))
             except ValueError as exc:
                 poison.append(_rejected(record, f"unreadable finding: {exc}"))
         findings = [finding for _, finding in readable]
@@ -105,11 +105,13 @@ class FindingsConsumer:
             )
 
     async def _absorb_one_by_one(
-        self, readable: list[tuple[ConsumerRecord[bytes, bytes], Finding]], poison: list[Rejected]
-    ) -> tuple[list[NewAlert], int, list[Finding]]:
+        self,
+        readable: list[tuple[ConsumerRecord[bytes, bytes], ReceivedFinding]],
+        poison: list[DeadLetter],
+    ) -> tuple[list[NewAlert], int, list[ReceivedFinding]]:
         new: list[NewAlert] = []
         resolved = 0
-        absorbed: list[Finding] = []
+        absorbed: list[ReceivedFinding] = []
         for record, finding in readable:
             try:
                 created, closed = await self._store.absorb([finding], self._clock())
@@ -124,7 +126,7 @@ class FindingsConsumer:
             absorbed.append(finding)
         return new, resolved, absorbed
 
-    async def _dead_letter(self, poison: list[Rejected]) -> None:
+    async def _dead_letter(self, poison: list[DeadLetter]) -> None:
         if not poison:
             return
         for rejected in poison:
@@ -139,6 +141,8 @@ class FindingsConsumer:
 
 def _rejected(
     record: ConsumerRecord[bytes, bytes], reason: str, error: BaseException | None = None
-) -> Rejected:
+) -> DeadLetter:
     value = record.value or b""
-    return Rejected(record.topic, record.partition, record.offset, record.key, value, reason, error)
+    return DeadLetter(
+        record.topic, record.partition, record.offset, record.key, value, reason, error
+    )

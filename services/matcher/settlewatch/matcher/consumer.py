@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-from settlewatch.common.deadletter import Rejected, dead_letter
+from settlewatch.common.deadletter import DeadLetter, dead_letter
 from settlewatch.common.kafka import Topics, started_consumer
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.model import PartitionState
@@ -51,7 +51,7 @@ class KafkaSink:
                 [((f.merchant_id or "").encode(), f.value) for f in findings],
             )
 
-    async def dead_letters(self, rejected: Sequence[Rejected]) -> None:
+    async def dead_letters(self, rejected: Sequence[DeadLetter]) -> None:
         records = [dead_letter(poison, service="matcher", now=self._wall()) for poison in rejected]
         for poison in rejected:
             _log.error(

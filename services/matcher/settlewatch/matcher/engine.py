@@ -30,10 +30,10 @@ from typing import Protocol, TypeGuard
 
 from pydantic import ValidationError
 
-from settlewatch.common.deadletter import Rejected
+from settlewatch.common.deadletter import DeadLetter
 from settlewatch.common.events import (
     PulseRecord,
-    Record,
+    TopicRecord,
     decode_events,
     encode_record,
     record_key,
@@ -58,7 +58,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 TIMER_BATCH = 10_000  # stored payments fired per round in the database, of each kind
 WORKING_SET = 2_000  # payments kept in memory per partition between batches
-DeadLetters = list[Rejected]
+DeadLetters = list[DeadLetter]
 
 
 class Sink(Protocol):
@@ -66,7 +66,7 @@ class Sink(Protocol):
 
     async def findings(self, findings: Sequence[StoredFinding]) -> None: ...
 
-    async def dead_letters(self, rejected: Sequence[Rejected]) -> None: ...
+    async def dead_letters(self, rejected: Sequence[DeadLetter]) -> None: ...
 
 
 class Collected:
@@ -74,12 +74,12 @@ class Collected:
 
     def __init__(self) -> None:
         self.sent: list[StoredFinding] = []
-        self.rejected: list[Rejected] = []
+        self.rejected: list[DeadLetter] = []
 
     async def findings(self, findings: Sequence[StoredFinding]) -> None:
         self.sent += findings
 
-    async def dead_letters(self, rejected: Sequence[Rejected]) -> None:
+    async def dead_letters(self, rejected: Sequence[DeadLetter]) -> None:
         self.rejected += rejected
 
 
@@ -95,7 +95,7 @@ class Poison:
 
 @dataclass
 class _Stream:
-    queue: deque[tuple[int, Record | Poison]] = field(default_factory=deque)
+    queue: deque[tuple[int, TopicRecord | Poison]] = field(default_factory=deque)
     fetched: int | None = None  # next offset after the last record queued
     pulses: int = 0  # pulses in the queue
     applied: int | None = None  # next offset after the last applied record
@@ -114,7 +114,7 @@ class PartitionWork:
     def matcher(self) -> Matcher:
         return Matcher(self.owned.state)
 
-    def add(self, topic: str, offset: int, record: Record | Poison) -> None:
+    def add(self, topic: str, offset: int, record: TopicRecord | Poison) -> None:
         stream = self.streams[topic]
         if stream.fetched is not None and offset < stream.fetched:
             return  # fetched again (a seek on assignment can deliver the start twice)
@@ -123,14 +123,14 @@ class PartitionWork:
         if _is_pulse(record):
             stream.pulses += 1
 
-    def next_segment(self) -> tuple[datetime, list[tuple[str, int, Record | Poison]]] | None:
+    def next_segment(self) -> tuple[datetime, list[tuple[str, int, TopicRecord | Poison]]] | None:
         """The records to apply before the next clock tick, and its time; None until every
         topic holds a pulse. C is the smaller of the topics' next pulses, so no event accepted
         before C can still be on its way when C passes."""
         if not all(stream.pulses for stream in self.streams.values()):
             return None
         clock = min(_first_pulse(stream) for stream in self.streams.values())
-        segment: list[tuple[str, int, Record | Poison]] = []
+        segment: list[tuple[str, int, TopicRecord | Poison]] = []
         for topic, stream in self.streams.items():
             while stream.queue:
                 offset, record = stream.queue[0]
@@ -163,8 +163,8 @@ def _invalid(error: ValidationError) -> str:
     return "invalid record: " + "; ".join(problems)[:2000]
 
 
-def decode(values: Sequence[bytes], keys: Sequence[bytes | None]) -> list[Record | Poison]:
-    """Record values as records (validated a batch at once); one that is not a valid record
+def decode(values: Sequence[bytes], keys: Sequence[bytes | None]) -> list[TopicRecord | Poison]:
+    """TopicRecord values as records (validated a batch at once); one that is not a valid record
     becomes a Poison with the reason, to be dead-lettered when its turn comes."""
     return [
         Poison(_invalid(decoded), key, value) if isinstance(decoded, ValidationError) else decoded
@@ -172,7 +172,7 @@ def decode(values: Sequence[bytes], keys: Sequence[bytes | None]) -> list[Record
     ]
 
 
-def _is_pulse(record: Record | Poison) -> TypeGuard[PulseRecord]:
+def _is_pulse(record: TopicRecord | Poison) -> TypeGuard[PulseRecord]:
     return not isinstance(record, Poison) and record["kind"] == "pulse"
 
 
@@ -183,7 +183,7 @@ def _first_pulse(stream: _Stream) -> datetime:
     raise AssertionError("called only when the stream holds a pulse")
 
 
-def _apply(matcher: Matcher, record: Record) -> None:
+def _apply(matcher: Matcher, record: TopicRecord) -> None:
     if record["kind"] == "transaction":
         matcher.apply_transaction(record["body"])
     elif record["kind"] == "settlement":
@@ -242,7 +242,7 @@ class Engine:
             partition = work.owned.partition
             for topic, offset, record in segment:
                 if isinstance(record, Poison):
-                    rejected = Rejected(
+                    rejected = DeadLetter(
                         topic, partition, offset, record.key, record.value, record.reason
                     )
                     dead_letter.append(rejected)
@@ -252,17 +252,19 @@ class Engine:
                 except UnknownMerchant as exc:
                     reason = f"unknown merchant {exc}"
                     key, value = record_key(record), encode_record(record)
-                    dead_letter.append(Rejected(topic, partition, offset, key, value, reason))
+                    dead_letter.append(DeadLetter(topic, partition, offset, key, value, reason))
                 except Exception as exc:
                     # One record must not stop the partition. The core changes nothing before it
                     # raises, so the partition goes on as if the record had not been there.
                     reason = f"the matcher cannot apply it: {type(exc).__name__}: {exc}"
                     key, value = record_key(record), encode_record(record)
-                    dead_letter.append(Rejected(topic, partition, offset, key, value, reason, exc))
+                    dead_letter.append(
+                        DeadLetter(topic, partition, offset, key, value, reason, exc)
+                    )
             if ticks(state.clock, clock, self._timer_interval):
                 await self.tick(work, clock, dead_letter)
 
-    async def _load_for(self, work: PartitionWork, records: Sequence[Record]) -> None:
+    async def _load_for(self, work: PartitionWork, records: Sequence[TopicRecord]) -> None:
         """Bring into the working set every stored payment these records may touch."""
         owned = work.owned
         wanted = [t for record in records for t in referenced(record["kind"], record["body"])]

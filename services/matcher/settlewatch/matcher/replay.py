@@ -30,8 +30,8 @@ from sqlalchemy.engine import make_url
 
 from settlewatch.common.config import MatcherSettings
 from settlewatch.common.db import create_engine
-from settlewatch.common.deadletter import Rejected
-from settlewatch.common.events import MerchantChanged, MerchantProfile, Record
+from settlewatch.common.deadletter import DeadLetter
+from settlewatch.common.events import MerchantChanged, MerchantProfile, TopicRecord
 from settlewatch.common.kafka import Topics
 from settlewatch.matcher.engine import Collected, Engine, PartitionWork, Poison, decode
 from settlewatch.matcher.store import MatcherStore
@@ -49,14 +49,14 @@ class Replayed:
 
     findings: list[dict[str, Any]] = field(default_factory=list)
     records: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: list[DeadLetter] = field(default_factory=list)
 
     @property
     def keys(self) -> set[str]:
         return {f"{f['id']}#{f['state']}" for f in self.findings}
 
 
-def _with_terms(record: Record, terms: Mapping[str, MerchantProfile]) -> Record:
+def _with_terms(record: TopicRecord, terms: Mapping[str, MerchantProfile]) -> TopicRecord:
     if record["kind"] == "merchant" and (profile := terms.get(record["body"].merchant_id)):
         body = MerchantChanged(merchant_id=record["body"].merchant_id, profile=profile)
         return {"v": record["v"], "kind": "merchant", "body": body}
@@ -151,12 +151,12 @@ def _feed(
     return len(fetched), fetched[-1].offset + 1 >= stop_at
 
 
-def _past(record: Record | Poison, end: datetime) -> bool:
+def _past(record: TopicRecord | Poison, end: datetime) -> bool:
     return not isinstance(record, Poison) and record["kind"] == "pulse" and record["body"].at > end
 
 
 async def _advance(engine: Engine, works: Sequence[PartitionWork]) -> None:
-    dead: list[Rejected] = []
+    dead: list[DeadLetter] = []
     for work in works:
         await engine.advance(work, dead)
     await engine.dead_letter(dead)

@@ -24,7 +24,7 @@ from settlewatch.common.findings import KINDS, kind
 __all__ = [
     "BANK_DEPENDENT",
     "AlertStatus",
-    "Finding",
+    "ReceivedFinding",
     "Invalid",
     "NewAlert",
     "Note",
@@ -47,7 +47,7 @@ class Invalid(BadInput):
 
 
 @dataclass(frozen=True)
-class Finding:
+class ReceivedFinding:
     """A finding as the matcher publishes it."""
 
     id: str
@@ -59,11 +59,11 @@ class Finding:
     evidence: dict[str, Any]
 
     @classmethod
-    def from_record(cls, record: FindingRecord) -> Finding:
+    def from_record(cls, record: FindingRecord) -> ReceivedFinding:
         return cls(**record)
 
     @classmethod
-    def from_json(cls, value: bytes) -> Finding:
+    def from_json(cls, value: bytes) -> ReceivedFinding:
         """A record value of the findings topic (ValueError when it is not a finding)."""
         return cls.from_record(decode_finding(value))
 
@@ -106,7 +106,7 @@ def note(at: datetime, by: str, action: str, text: str) -> Note:
 
 
 def absorb(
-    findings: Iterable[Finding],
+    findings: Iterable[ReceivedFinding],
     statuses: Mapping[str, AlertStatus],
     recipients: Mapping[str, Recipient],
     windows: Mapping[str, list[Window]],
@@ -140,7 +140,7 @@ def absorb(
     return list(new.values()), resolutions
 
 
-def _because(finding: Finding) -> str:
+def _because(finding: ReceivedFinding) -> str:
     """Why a finding was resolved: what its resolution says (a hand match, a write-off, the
     credit arriving), else what resolves its type."""
     said = finding.evidence.get("resolution")
@@ -150,7 +150,7 @@ def _because(finding: Finding) -> str:
 
 
 def _new_alert(
-    finding: Finding,
+    finding: ReceivedFinding,
     recipients: Mapping[str, Recipient],
     windows: Mapping[str, list[Window]],
     incident_banks: frozenset[str],

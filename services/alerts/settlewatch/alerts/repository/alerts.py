@@ -14,9 +14,9 @@ from settlewatch.alerts.core.causes import Window
 from settlewatch.alerts.core.lifecycle import (
     BANK_DEPENDENT,
     AlertStatus,
-    Finding,
     NewAlert,
     Note,
+    ReceivedFinding,
     Recipient,
     absorb,
     after_action,
@@ -42,7 +42,7 @@ class Alerts:
         self._engine = engine
 
     async def absorb(
-        self, findings: Sequence[Finding], now: datetime
+        self, findings: Sequence[ReceivedFinding], now: datetime
     ) -> tuple[list[NewAlert], int]:
         """Create and resolve the alerts `findings` call for; return the alerts created and the
         number resolved."""

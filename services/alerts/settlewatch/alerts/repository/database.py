@@ -13,19 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import driver_session, driver_transaction
 
-__all__ = ["Connection", "Record", "dumps", "loads", "reading", "writing"]
+__all__ = ["Connection", "Row", "dumps", "loads", "reading", "writing"]
 
 
-class Record(Protocol):
+class Row(Protocol):
     """An asyncpg row; the repositories turn it into a dataclass before it leaves them."""
 
     def __getitem__(self, key: str) -> Any: ...
 
 
 class Connection(Protocol):
-    async def fetch(self, query: str, *args: object) -> list[Record]: ...
+    async def fetch(self, query: str, *args: object) -> list[Row]: ...
 
-    async def fetchrow(self, query: str, *args: object) -> Record | None: ...
+    async def fetchrow(self, query: str, *args: object) -> Row | None: ...
 
     async def fetchval(self, query: str, *args: object) -> object: ...
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from settlewatch.alerts.core.lifecycle import AlertStatus, Note
 from settlewatch.alerts.core.retry import Outcome
-from settlewatch.alerts.repository.database import Record, loads
+from settlewatch.alerts.repository.database import Row, loads
 
 __all__ = ["ALERT_COLUMNS", "AlertRow", "Attempt", "AttemptRow", "DeliveryRow", "Job"]
 
@@ -38,7 +38,7 @@ class AlertRow:
     pushed_at: datetime | None  # last pushed to Alertmanager (on-call alerts)
 
     @classmethod
-    def of(cls, r: Record) -> AlertRow:
+    def of(cls, r: Row) -> AlertRow:
         """From a row of ALERT_COLUMNS."""
         return cls(
             alert_id=r["alert_id"],

@@ -31,7 +31,7 @@ from settlewatch.common.findings import FindingType
 from settlewatch.common.kafka import Topics
 from settlewatch.common.loops import Alarm
 from settlewatch.common.problems import ProblemError
-from settlewatch.common.publisher import Publisher, Record
+from settlewatch.common.publisher import Message, Publisher
 from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
 from settlewatch.ingest.files.rules import (
     RULES,
@@ -181,7 +181,7 @@ class LineMatcher:
             rows = await driver.fetch(_UNPUBLISHED, BATCH)
         if not rows:
             return 0
-        records: list[Record] = [
+        records: list[Message] = [
             (
                 row["merchant_id"].encode(),
                 encode_event("settlement", orjson.dumps(settlement_of(row))),

@@ -43,12 +43,12 @@ from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import read
 from settlewatch.settlementfiles.model import (
     Entry,
+    FileRecord,
+    FileRejected,
     Issue,
     Loc,
     Payout,
     Problem,
-    Record,
-    Rejected,
     ReportLine,
     Statement,
     Summary,
@@ -77,7 +77,7 @@ class Tally:
     flagged: dict[str, int] = field(default_factory=dict)
     totals: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def add(self, record: Record, kind: str) -> None:
+    def add(self, record: FileRecord, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         self.flagged[kind] = self.flagged.get(kind, 0) + bool(record.problems)
         signed = None
@@ -158,7 +158,7 @@ def batches(
     file at the record reached, as a malformed file is: an import ends `imported` or
     `rejected`, never in an error of the service."""
     seq = 0
-    records: list[Record] = []
+    records: list[FileRecord] = []
     warnings: list[Issue] = []
     masked: list[Loc] = []  # where the batch's card numbers were
     try:
@@ -175,12 +175,12 @@ def batches(
                 seq, records, warnings, masked = seq + len(records), [], [], []
         if records or warnings:
             yield _batch(file_id, seq, records, warnings + _masked(masked))
-    except Rejected:
+    except FileRejected:
         raise
     except Exception as exc:  # noqa: BLE001 (a parser's failure is the file's rejection)
         where = ("record", seq + len(records))
         message = f"{UNFORESEEN}: {type(exc).__name__}: {exc}"[:500]
-        raise Rejected([Issue(where, message)]) from None
+        raise FileRejected([Issue(where, message)]) from None
 
 
 def _without_pans(entry: Entry) -> tuple[Entry, int]:
@@ -215,7 +215,7 @@ def _masked(where: list[Loc]) -> list[Issue]:
     return [Issue(where[0], message)]
 
 
-def _batch(file_id: str, seq: int, records: list[Record], warnings: list[Issue]) -> RecordBatch:
+def _batch(file_id: str, seq: int, records: list[FileRecord], warnings: list[Issue]) -> RecordBatch:
     kinds = [_KINDS[type(record)] for record in records]
     tally = Tally()
     for record, kind in zip(records, kinds, strict=True):
@@ -256,9 +256,9 @@ def _next(key: int) -> RecordBatch | None:
     return batch
 
 
-def _out_of_time(timeout: float) -> Rejected:
+def _out_of_time(timeout: float) -> FileRejected:
     message = f"parsing took longer than {timeout:g} s (SETTLEWATCH_PARSE_TIMEOUT)"
-    return Rejected([Issue(("file",), message)])
+    return FileRejected([Issue(("file",), message)])
 
 
 def _finish(key: int) -> None:
@@ -338,7 +338,7 @@ async def parsed(
     one. Close it (``contextlib.aclosing``) to drop a parse left before its end.
 
     A parse that has run for `timeout` seconds in all is stopped with its worker: the file is
-    rejected (:class:`Rejected`), and the other imports the worker served raise
+    rejected (:class:`FileRejected`), and the other imports the worker served raise
     :class:`WorkerLost`. Time an import spends queued behind another is not its own."""
     loop = asyncio.get_running_loop()
     pool = await _WORKER.pool()
@@ -371,7 +371,7 @@ async def parsed(
         finally:
             if not parsing.done():  # the caller left: its next batch is not wanted
                 parsing.cancel()
-                with suppress(asyncio.CancelledError, Rejected, WorkerLost):
+                with suppress(asyncio.CancelledError, FileRejected, WorkerLost):
                     await parsing
     finally:
         # Nobody waits: the next import queues behind it. A worker gone took its parsers along.
@@ -387,7 +387,7 @@ _FINDINGS: dict[str, FindingType] = {
 }
 
 
-def _problems(record: Record) -> list[Problem]:
+def _problems(record: FileRecord) -> list[Problem]:
     """A record's problems and, for an entry, those of its details."""
     problems = list(record.problems)
     if isinstance(record, Entry):
@@ -395,7 +395,7 @@ def _problems(record: Record) -> list[Problem]:
     return problems
 
 
-def _flagged(file_id: str, first_seq: int, batch: list[Record]) -> list[Opened]:
+def _flagged(file_id: str, first_seq: int, batch: list[FileRecord]) -> list[Opened]:
     """The exceptions of a batch of records numbered from `first_seq`: one per flagged record."""
     opened = []
     for seq, record in enumerate(batch, first_seq):
@@ -455,7 +455,7 @@ def _fields(line: ReportLine) -> dict[str, Any]:
     return fields
 
 
-def _match_status(record: Record) -> str | None:
+def _match_status(record: FileRecord) -> str | None:
     """What waits to be reconciled: a report line that names a payment, an expected payout, a
     booked statement entry. A flagged record never is."""
     if isinstance(record, ReportLine):

@@ -28,7 +28,7 @@ from settlewatch.schema.settlement_files import settlement_files
 from settlewatch.settlementfiles import xsd
 from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import detect
-from settlewatch.settlementfiles.model import Issue, Rejected
+from settlewatch.settlementfiles.model import FileRejected, Issue
 
 __all__ = ["FileRow", "SettlementFiles", "file_id_of"]
 
@@ -132,7 +132,7 @@ class SettlementFiles:
                     lost = Issue(("file",), "the parsing process ended while reading this file")
                     attempts = await self._attempts(spooled.sha256)
                     file_id, previous = _next_attempt(spooled.sha256, attempts)
-                    return await self._reject(spooled, fmt, Rejected([lost]), file_id, previous)
+                    return await self._reject(spooled, fmt, FileRejected([lost]), file_id, previous)
         raise AssertionError("unreachable")
 
     async def _import(
@@ -167,7 +167,7 @@ class SettlementFiles:
                     )
             tally.count()
             self._on_findings()
-        except Rejected as rejected:
+        except FileRejected as rejected:
             return await self._reject(spooled, fmt, rejected, file_id, previous)
         if not claimed:
             return await self._import(spooled, fmt, mapping)
@@ -179,7 +179,7 @@ class SettlementFiles:
         self,
         spooled: Spooled,
         fmt: str,
-        rejected: Rejected,
+        rejected: FileRejected,
         file_id: str,
         previous: str | None,
     ) -> tuple[FileRow, bool]:

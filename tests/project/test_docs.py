@@ -1,5 +1,6 @@
-"""The README's configuration table names every variable the settings read, and
-docs/metrics.md every metric the services export, and no other."""
+"""docs/configuration.md names every variable the settings read, and docs/metrics.md every metric
+the services export, and no other; the README fits on two screens and links every page of docs/,
+and no link between them points at a page or a heading that is not there."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from settlewatch.matcher.metrics import OpenPaymentsCollector
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-METRICS = ROOT / "docs" / "metrics.md"
+DOCS = ROOT / "docs"
+CONFIGURATION = DOCS / "configuration.md"
+METRICS = DOCS / "metrics.md"
 
 
 def test_configuration_table_matches_the_settings() -> None:
@@ -27,8 +30,9 @@ def test_configuration_table_matches_the_settings() -> None:
         for cls in (IngestSettings, MatcherSettings, AlertsSettings, StackSettings)
         for field in cls.model_fields.values()
     }
-    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.MULTILINE))
+    documented = set(
+        re.findall(r"^\| `([A-Z_]+)` \|", CONFIGURATION.read_text(), flags=re.MULTILINE)
+    )
     assert documented == read
 
 
@@ -48,3 +52,31 @@ def test_metrics_table_matches_what_the_services_export() -> None:
         re.findall(r"^\| `(settlewatch_[a-z_]+)` \|", METRICS.read_text(), flags=re.MULTILINE)
     )
     assert documented == exported
+
+
+def test_the_readme_is_short_and_links_every_page() -> None:
+    readme = README.read_text()
+    assert len(readme.splitlines()) <= 200
+    linked = set(re.findall(r"\]\(docs/([\w.-]+\.md)", readme))
+    assert linked == {page.name for page in DOCS.glob("*.md")}
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's anchors of a page's headings."""
+    titles = re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", t.strip().lower()).replace(" ", "-") for t in titles}
+
+
+def test_every_link_between_the_pages_lands() -> None:
+    broken = []
+    for page in [README, *DOCS.glob("*.md")]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists() or (
+                anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text())
+            ):
+                broken.append(f"{page.name}: {target}")
+    assert not broken

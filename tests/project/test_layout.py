@@ -1,4 +1,4 @@
-"""The layout (README: Architecture): one package per job, each importing only the packages
+"""The layout (docs/architecture.md): one package per job, each importing only the packages
 below it. Services never import each other; common imports nothing of settlewatch but itself;
 the production command line imports no developer part (they plug in through entry points)."""
 

@@ -49,7 +49,7 @@ def _parser(commands: Sequence[Command] | None = None) -> argparse.ArgumentParse
     parser = argparse.ArgumentParser(
         prog="settlewatch",
         description="Settlement monitoring for card acquirers. Configured by environment "
-        "variables; see the README's configuration table.",
+        "variables; see docs/configuration.md.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in _commands() if commands is None else commands:

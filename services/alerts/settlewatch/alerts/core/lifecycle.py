@@ -170,7 +170,7 @@ def _new_alert(
     status: AlertStatus = "open"
     if about.follow_up:
         status = "resolved"
-        notes.append(note(now, SYSTEM, "resolved", "a follow-up: nothing left to do"))
+        notes.append(note(now, SYSTEM, "resolved", about.resolves))
     return NewAlert(
         alert_id=finding.id,
         type=finding.type,

@@ -169,6 +169,7 @@ async def test_the_pdf_renders_and_reads_back_in_chinese(
     english = await matcher.get(
         "/v1/payments/LATE/evidence", params={"format": "pdf", "locale": "en"}
     )
+    assert english.status_code == 200, english.text  # say why, not pdftotext's exit status
     (tmp_path / "late-en.pdf").write_bytes(english.content)
     text = subprocess.run(
         ["pdftotext", tmp_path / "late-en.pdf", "-"], capture_output=True, text=True, check=True

@@ -94,6 +94,9 @@ async def matcher(
     database_url: str, broker_bootstrap: str, topic_prefix: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     env = await prepared(database_url, broker_bootstrap, topic_prefix)
+    # A render costs 500 requests of the token's 1000 a second: two PDFs in one second are
+    # refused by design (tested below), not what these tests are about.
+    env |= {"SETTLEWATCH_RATE_LIMIT": "100000/second"}
     async with app_client(create_matcher(MatcherSettings(**env)), ACQUIRER) as client:  # type: ignore[arg-type]
         yield client
 

@@ -9,10 +9,12 @@ import re
 from pathlib import Path
 from typing import Any, get_args
 
+import orjson
 import pytest
 
 from settlewatch.alerts.core.reminders import DIGEST_TYPE
 from settlewatch.alerts.core.summaries import summary
+from settlewatch.common.events import decode_finding
 from settlewatch.common.findings import KINDS, FindingType, kind
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,3 +133,18 @@ def test_the_declared_evidence_fills_the_template(finding_type: str, locale: Any
 def test_a_type_without_an_entry_has_no_summary() -> None:
     with pytest.raises(KeyError):
         summary("settlement.vanished", {}, locale="en", timezone="UTC", probable_cause=None)
+
+
+def test_a_finding_of_an_unregistered_type_is_refused_on_the_topic() -> None:
+    """The alerts consumer sets a refused record aside as a dead letter (docs/alerts.md)."""
+    body = {
+        "id": "x",
+        "state": "open",
+        "at": "2026-12-04T00:00:00Z",
+        "merchant_id": "M1",
+        "txn_id": "T1",
+        "evidence": {},
+    }
+    assert decode_finding(orjson.dumps(body | {"type": "settlement.overdue"}))["type"]
+    with pytest.raises(ValueError, match="type"):
+        decode_finding(orjson.dumps(body | {"type": "settlement.vanished"}))

@@ -121,7 +121,8 @@ def test_a_load_moves_a_premature_overdue_and_resolves_it_as_deadline_moved() ->
     payment = run_.matcher.state.payments["T1"]
     assert payment.due_at == at("2027-02-16T00:00+08:00")
     assert payment.deadline_basis == "calendar"
-    assert any("calendar CN 2027 loaded (version 1)" in event for _, event in payment.history)
+    moved = {"due_at": "2027-02-16T00:00:00+08:00", "calendar": "CN", "year": 2027, "version": 1}
+    assert (at("2027-02-06T00:00+08:00"), "moved_by_calendar", moved) in payment.history
     # Still unpaid at the real deadline: a new overdue (the first stays resolved).
     again = run_.tick("2027-02-16T00:00+08:00")
     assert [(f.id, f.state) for f in again] == [("settlement.overdue:T1:2", "open")]

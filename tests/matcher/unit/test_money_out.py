@@ -52,7 +52,7 @@ def test_a_cancelled_payment_paid_anyway_is_reported_once_whichever_came_first()
         run = Run().feed(merchant(), *events)  # type: ignore[arg-type]
         found = [f for f in run.tick("2025-11-21T10:00+08:00") if f.type.endswith("after_void")]
         assert [(f.id, f.state) for f in found] == [("settlement.paid_after_void:T1:S-T1", "open")]
-        assert found[0].evidence["cancelled"] == "cancelled by V1"
+        assert found[0].evidence["cancelled_by"] == "V1"
         assert found[0].evidence["settled_net_minor"] == 12723
         run.feed(paid("T1", occurred="2025-11-21T09:30+08:00"))
         assert run.tick("2025-11-21T11:00+08:00") == []

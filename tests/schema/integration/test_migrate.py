@@ -4,6 +4,7 @@ import asyncio
 import os
 import sys
 import uuid
+from dataclasses import replace
 
 import asyncpg
 import orjson
@@ -11,6 +12,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 
+from settlewatch.common.catalogue import history_text
 from settlewatch.common.db import create_engine
 from settlewatch.common.errors import ConfigError
 from settlewatch.common.sealing import Sealer, parse_keys
@@ -19,7 +21,7 @@ from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import PartitionState
 from settlewatch.matcher.store import MatcherStore
 from settlewatch.schema import alembic_config, migrate
-from tests.matcher.unit.scenario import apply, at, merchant, sale
+from tests.matcher.unit.scenario import apply, at, merchant, paid, sale, void
 from tests.support.urls import asyncpg_dsn, with_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -173,7 +175,11 @@ async def test_typed_payments_go_back_to_documents_and_forth(database_url: str) 
             terminal = await conn.fetchval("SELECT terminal_id FROM matcher_read_payments")
         finally:
             await conn.close()
-        assert orjson.loads(document) == orjson.loads(orjson.dumps(payment))
+        # As 0013 kept it, the history worded (0017's downgrade).
+        worded = [[at, history_text(code, args, "en")] for at, code, args in payment.history]
+        assert orjson.loads(document) == orjson.loads(orjson.dumps(payment)) | {
+            "history": orjson.loads(orjson.dumps(worded))
+        }
         assert terminal == payment.evidence["terminal_id"]
 
         await asyncio.to_thread(migrate, database_url)
@@ -217,3 +223,53 @@ async def test_webhook_secrets_in_clear_are_sealed_and_opened_again_on_downgrade
         await asyncio.to_thread(migrate, database_url)
     finally:
         await conn.close()
+
+
+async def test_a_worded_history_is_coded_and_worded_again(database_url: str) -> None:
+    """0017 turns each English sentence of a payment's history into (code, args), as the
+    matcher now writes it, and its downgrade writes the sentences again."""
+    matcher = Matcher(PartitionState())
+    apply(matcher, merchant("M1"))
+    apply(matcher, sale("T1"))
+    matcher.tick(at("2025-11-25T12:00+08:00"))  # overdue
+    apply(matcher, void("V1", "T1"))
+    apply(matcher, paid("T1", occurred="2025-11-26T09:00+08:00"))
+    apply(matcher, paid("T1", occurred="2025-11-26T09:00+08:00") | {"settlement_id": "S2"})
+    payment = matcher.state.payments["T1"]
+    # A file's line, matched by a rule: the sentence with "(matched by …)".
+    fact = payment.settlements["S2"]
+    payment.settlements["S2"] = replace(fact, matched_by="merchant_terminal_rrn")
+    payment.history[-1][2]["matched_by"] = "merchant_terminal_rrn"
+    codes = [code for _, code, _ in payment.history]
+    assert codes == ["received", "overdue", "cancelled", "settlement", "settlement"]
+    engine = create_engine(database_url)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        [owned] = await MatcherStore(engine).claim([0])
+        owned.state.payments["T1"], owned.state.changed = payment, {"T1"}
+        await MatcherStore(engine).save([owned], [], {})
+
+        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0016")
+        worded = orjson.loads(await conn.fetchval("SELECT history::text FROM matcher_payments"))
+        assert [event for _, event in worded] == [
+            "sale received",
+            "overdue",
+            "cancelled by V1",
+            "settlement S-T1: settled",
+            "settlement S2: settled (matched by merchant_terminal_rrn)",
+        ]
+        # A sentence of some other version: kept as it is.
+        await conn.execute(
+            "UPDATE matcher_payments SET history = history || "
+            """'[["2025-11-27T10:00:00+08:00", "checked by hand"]]'::jsonb"""
+        )
+
+        await asyncio.to_thread(migrate, database_url)
+        [owned] = await MatcherStore(engine).claim([0])
+        [loaded] = await MatcherStore(engine).fetch(owned, ["T1"])
+        *coded, (_, other, args) = loaded.history
+        assert orjson.loads(orjson.dumps(coded)) == orjson.loads(orjson.dumps(payment.history))
+        assert history_text(other, args, "zh-CN") == "checked by hand"
+    finally:
+        await conn.close()
+        await engine.dispose()

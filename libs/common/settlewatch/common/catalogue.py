@@ -1,20 +1,26 @@
 """The names of the things people read about — payments' kinds and statuses, a bank's settlement
 outcomes, payouts' and alerts' statuses — in each language (finding types name themselves in
-common.findings). Shown by the evidence PDF and the alerts; the keys are the API's values."""
+common.findings), and the entries of a payment's history. Shown by the evidence PDF, the alerts
+and the payments API; the keys are the API's values."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Literal
 
 from settlewatch.common.money import Locale
 
 __all__ = [
     "ALERT_STATUSES",
+    "HISTORY",
+    "HistoryArgs",
+    "HistoryCode",
     "PAYMENT_KINDS",
     "PAYMENT_STATUSES",
     "PAYOUT_STATUSES",
     "SETTLEMENT_OUTCOMES",
     "Names",
+    "history_text",
     "say",
 ]
 
@@ -59,3 +65,59 @@ def say(names: Names, value: str, locale: Locale) -> str:
     """`value`'s name in `locale`; a value the table lacks (a newer service's) as it is."""
     words = names.get(value)
     return words[locale] if words else value
+
+
+# A payment's history entry is (at, code, args): what happened, kept as data so that each
+# language words it here, and rewording one changes no stored row. The args are JSON scalars.
+HistoryCode = Literal[
+    "received",  # kind
+    "moved_by_calendar",  # due_at (ISO 8601), calendar, year, version
+    "moved_by_maintenance",
+    "cancelled",  # by: the void or reversal
+    "settlement",  # settlement_id, status, and matched_by when a file's line was matched
+    "overdue",
+    "expired",
+]
+HistoryArgs = dict[str, str | int]
+Words = Callable[[HistoryArgs, Locale], str]
+
+
+def _settlement(a: HistoryArgs, locale: Locale) -> str:
+    outcome = say(SETTLEMENT_OUTCOMES, str(a["status"]), locale)
+    by = a.get("matched_by")
+    if locale == "zh-CN":
+        return f"银行结算 {a['settlement_id']}：{outcome}" + (f"（按 {by} 匹配）" if by else "")
+    return f"settlement {a['settlement_id']}: {outcome}" + (f" (matched by {by})" if by else "")
+
+
+HISTORY: Mapping[HistoryCode, Words] = {
+    "received": lambda a, locale: (
+        f"收到{say(PAYMENT_KINDS, str(a['kind']), locale)}交易"
+        if locale == "zh-CN"
+        else f"{say(PAYMENT_KINDS, str(a['kind']), locale)} received"
+    ),
+    "moved_by_calendar": lambda a, locale: (
+        f"应到账时间改为 {a['due_at']}：已载入 {a['calendar']} {a['year']} 年节假日安排"
+        f"（第 {a['version']} 版）"
+        if locale == "zh-CN"
+        else f"due date moved to {a['due_at']}: calendar {a['calendar']} {a['year']} loaded "
+        f"(version {a['version']})"
+    ),
+    "moved_by_maintenance": lambda a, locale: (
+        "银行系统维护，应到账时间顺延"
+        if locale == "zh-CN"
+        else "due date moved by bank maintenance"
+    ),
+    "cancelled": lambda a, locale: (
+        f"交易已被 {a['by']} 撤销" if locale == "zh-CN" else f"cancelled by {a['by']}"
+    ),
+    "settlement": _settlement,
+    "overdue": lambda a, locale: "逾期未到账" if locale == "zh-CN" else "overdue",
+    "expired": lambda a, locale: "逾期 30 天仍未到账，停止跟踪" if locale == "zh-CN" else "expired",
+}
+
+
+def history_text(code: str, args: HistoryArgs, locale: Locale) -> str:
+    """A history entry in `locale`; a code this version lacks (a newer matcher's) as it is."""
+    words = HISTORY.get(code)  # type: ignore[call-overload]
+    return words(args, locale) if words else code

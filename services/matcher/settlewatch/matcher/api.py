@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from settlewatch.common.auth import Authenticated, merchant_scope, not_found_unless_allowed
+from settlewatch.common.catalogue import HistoryArgs, history_text
 from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.events import ID_PATTERN, QueryTime
 from settlewatch.common.money import Locale
@@ -38,7 +39,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 class HistoryEntry(BaseModel):
     at: datetime
-    event: str
+    event: str  # in English; `code` and `args` let a client word it in its own language
+    code: str  # common.catalogue.HISTORY
+    args: HistoryArgs
 
 
 class PaymentOut(BaseModel):
@@ -214,8 +217,8 @@ def _out(payment: Payment) -> PaymentOut:
         matched_by=latest.matched_by if latest else None,
         settled_net_minor=settled.net_minor if settled else None,
         history=[
-            HistoryEntry(at=at, event=event)
-            for at, event in sorted(payment.history, key=lambda entry: entry[0])  # stable
+            HistoryEntry(at=at, event=history_text(code, args, "en"), code=code, args=args)
+            for at, code, args in sorted(payment.history, key=lambda entry: entry[0])  # stable
         ],
     )
 

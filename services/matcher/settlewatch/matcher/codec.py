@@ -222,7 +222,7 @@ def payment_from_row(row: Sequence[Any]) -> Payment:
         refunds_exceeded=refunds_exceeded,
         paid_after_void=paid_after_void,
         settlements={sid: _fact_from_json(f) for sid, f in loads(settlements).items()},
-        history=[(datetime.fromisoformat(at), event) for at, event in loads(history)],
+        history=[(datetime.fromisoformat(at), code, args) for at, code, args in loads(history)],
     )
 
 

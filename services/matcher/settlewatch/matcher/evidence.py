@@ -5,7 +5,6 @@ locale. ``gather`` reads it; ``document`` is pure (the PDF renders the same docu
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -15,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from settlewatch.common.catalogue import PAYMENT_KINDS, SETTLEMENT_OUTCOMES, say
+from settlewatch.common.catalogue import history_text
 from settlewatch.common.events import mask_account
 from settlewatch.common.money import Locale, money
 from settlewatch.matcher.core.model import Payment, SettlementFact
@@ -226,42 +225,12 @@ def document(gathered: Gathered, locale: Locale | None, now: datetime) -> Eviden
         file_lines=gathered.file_lines,
         payouts=gathered.payouts,
         timeline=[
-            Event(at=at, event=timeline_entry(entry, locale))
-            for at, entry in sorted(payment.history, key=lambda item: item[0])
+            Event(at=at, event=history_text(code, args, locale))
+            for at, code, args in sorted(payment.history, key=lambda item: item[0])
         ],
         alerts=gathered.alerts,
         ask_the_bank=ask_the_bank(payment, settled, locale, profile.get("timezone")),
     )
-
-
-# The matcher's history entries, in Chinese (English is how the core writes them).
-_ZH: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(r"^(\w+) received$"), lambda m: f"收到{say(PAYMENT_KINDS, m[1], 'zh-CN')}交易"),
-    (re.compile(r"^overdue$"), lambda m: "逾期未到账"),
-    (re.compile(r"^expired$"), lambda m: "逾期 30 天仍未到账，停止跟踪"),
-    (re.compile(r"^cancelled by (.+)$"), lambda m: f"交易已被 {m[1]} 撤销"),
-    (re.compile(r"^due date moved by bank maintenance$"), lambda m: "银行系统维护，应到账时间顺延"),
-    (
-        re.compile(r"^due date moved to (\S+): calendar (\S+) (\d+) loaded \(version (\d+)\)$"),
-        lambda m: f"应到账时间改为 {m[1]}：已载入 {m[2]} {m[3]} 年节假日安排（第 {m[4]} 版）",
-    ),
-    (
-        re.compile(r"^settlement (\S+): (\w+)(?: \(matched by (.+)\))?$"),
-        lambda m: (
-            f"银行结算 {m[1]}：{say(SETTLEMENT_OUTCOMES, m[2], 'zh-CN')}"
-            + (f"（按 {m[3]} 匹配）" if m[3] else "")
-        ),
-    ),
-]
-
-
-def timeline_entry(entry: str, locale: Locale) -> str:
-    if locale == "en":
-        return entry
-    for pattern, words in _ZH:
-        if match := pattern.match(entry):
-            return str(words(match))
-    return entry
 
 
 def ask_the_bank(

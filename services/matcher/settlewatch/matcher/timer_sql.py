@@ -82,7 +82,9 @@ WITH due AS (
 ), fired AS (
     UPDATE matcher_payments p
     SET status = '{becomes}', reported = '{becomes}', {also} updated_at = now(),
-        history = p.history || jsonb_build_array(jsonb_build_array($3::text, '{becomes}'))
+        -- the history entry (at, code, args): the status is its code (common.catalogue)
+        history = p.history || jsonb_build_array(
+            jsonb_build_array($3::text, '{becomes}', '{{}}'::jsonb))
     FROM due WHERE p.txn_id = due.txn_id AND p.business_date = due.business_date
     RETURNING p.txn_id, p.merchant_id, p.amount_minor, p.currency, p.bank_code, p.cycle,
         p.occurred_at, p.occurred_offset, p.due_at, p.due_offset, p.deadline_basis,

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from settlewatch.common.calendar import BusinessCalendar, LoadedYear, built_in
+from settlewatch.common.catalogue import HistoryArgs
 from settlewatch.common.errors import BadInput
 from settlewatch.common.events import (
     EXPIRY,
@@ -50,6 +51,7 @@ from settlewatch.matcher.core.model import (
     OWED,
     Announced,
     Finding,
+    HistoryEntry,
     MerchantTerms,
     PartitionState,
     Payment,
@@ -84,7 +86,6 @@ _DUPLICATE_WINDOW_US = DUPLICATE_WINDOW // timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 key_hash = hash  # of a SaleKey, for the duplicate index (process-local: the index is rebuilt)
 _MICROSECOND = timedelta(microseconds=1)
-MOVED_BY_MAINTENANCE = "due date moved by bank maintenance"
 # What a payment's findings show of its transaction; the others only when the transaction has them.
 SALE_FIELDS = ("terminal_id", "rrn", "stan", "auth_code")
 EVIDENCE_FIELDS = (*SALE_FIELDS, "original_txn_id", "card_type", "region")
@@ -207,7 +208,11 @@ class Matcher:
         )
         self.state.calendars[loaded.calendar] = calendar.with_year(loaded.year, year)
         self.state.reference_changed = True
-        why = f"calendar {loaded.calendar} {loaded.year} loaded (version {loaded.version})"
+        why: HistoryArgs = {
+            "calendar": loaded.calendar,
+            "year": loaded.year,
+            "version": loaded.version,
+        }
         for payment in list(self.state.payments.values()):
             terms = self.state.merchants.get(payment.merchant_id)
             if (
@@ -221,7 +226,7 @@ class Matcher:
     def _calendar(self, name: str) -> BusinessCalendar:
         return self.state.calendars.get(name) or built_in(name)
 
-    def _redate(self, payment: Payment, schedule: Schedule, why: str) -> None:
+    def _redate(self, payment: Payment, schedule: Schedule, why: HistoryArgs) -> None:
         due = due_from(payment.business_date, schedule, self._calendar(schedule.calendar))
         windows = self.state.windows.get(payment.bank_code, {}).values()
         due_at = after_maintenance(due.due_at, windows)
@@ -229,7 +234,8 @@ class Matcher:
         if due_at != payment.due_at:
             payment.due_at = due_at
             at = self.state.clock or payment.occurred_at
-            payment.history.append((at, f"due date moved to {due_at.isoformat()}: {why}"))
+            moved: HistoryArgs = {"due_at": due_at.isoformat(), **why}
+            payment.history.append((at, "moved_by_calendar", moved))
         clock = self.state.clock
         if clock is not None and payment.overdue_fired and due_at > clock:
             payment.overdue_fired, payment.unfired = False, True
@@ -243,7 +249,7 @@ class Matcher:
         due_at = after_maintenance(payment.base_due_at, windows)
         if due_at != payment.due_at:
             payment.due_at = due_at
-            payment.history.append((due_at, MOVED_BY_MAINTENANCE))
+            payment.history.append((due_at, "moved_by_maintenance", {}))
             self._schedule(payment)
             self._touch(payment)
 
@@ -282,9 +288,9 @@ class Matcher:
         amount = txn["amount_minor"]
         signed = amount if sale or txn.get("direction") == "credit" else -amount
         applied = fee(amount, terms, txn["occurred_at"], txn.get("card_type")) if sale else None
-        history = [(txn["occurred_at"], f"{txn['type']} received")]
+        history: list[HistoryEntry] = [(txn["occurred_at"], "received", {"kind": kind})]
         if due_at != due.due_at:
-            history.append((due_at, MOVED_BY_MAINTENANCE))
+            history.append((due_at, "moved_by_maintenance", {}))
         payment = Payment(
             txn_id=txn["txn_id"],
             merchant_id=txn["merchant_id"],
@@ -383,7 +389,7 @@ class Matcher:
             self.state.early_cancellations.setdefault(original, (by, at))
         elif not payment.cancelled:
             payment.cancelled = True
-            payment.history.append((at, f"cancelled by {by}"))
+            payment.history.append((at, "cancelled", {"by": by}))
             self._refresh(payment)
 
     def apply_settlement(self, settlement: Settlement) -> None:
@@ -413,9 +419,10 @@ class Matcher:
         if payment.settlements.get(fact.settlement_id) == fact:
             return  # redelivered
         payment.settlements[fact.settlement_id] = fact
-        payment.history.append(
-            (fact.occurred_at, f"settlement {fact.settlement_id}: {fact.status}{_by(fact)}")
-        )
+        entry: HistoryArgs = {"settlement_id": fact.settlement_id, "status": fact.status}
+        if fact.matched_by:  # how a settlement file's line was tied to the payment
+            entry["matched_by"] = fact.matched_by
+        payment.history.append((fact.occurred_at, "settlement", entry))
         self._refresh(payment)
 
     # --- working set ----------------------------------------------------------------------
@@ -552,7 +559,7 @@ class Matcher:
             if payment.status == "pending":
                 payment.overdue_fired = True
                 payment.status = "overdue"
-                payment.history.append((now, "overdue"))
+                payment.history.append((now, "overdue", {}))
                 self._report(payment, now)
                 self._schedule(payment)  # its expiry
             else:
@@ -562,7 +569,7 @@ class Matcher:
         """No longer watched: saved as expired (readable until its day's window closes), never
         fired again."""
         payment.status = "expired"
-        payment.history.append((now, "expired"))
+        payment.history.append((now, "expired", {}))
         self._report(payment, now)
 
     def _report(self, payment: Payment, now: datetime) -> None:
@@ -838,8 +845,8 @@ class Matcher:
         if payment.cancelled and not payment.paid_after_void:
             payment.paid_after_void = True
             self.state.changed.add(payment.txn_id)
-            cancelled = next((e for _, e in payment.history if e.startswith("cancelled")), "")
-            evidence = {"cancelled": cancelled, "settled_net_minor": latest.net_minor}
+            by = next((a["by"] for _, code, a in payment.history if code == "cancelled"), None)
+            evidence = {"cancelled_by": by, "settled_net_minor": latest.net_minor}
             subject = f"{payment.txn_id}:{latest.settlement_id}"
             self._note("settlement.paid_after_void", subject, payment, evidence, at=now)
 
@@ -978,8 +985,3 @@ def _derived_status(payment: Payment) -> Status:
     if latest is not None:
         return "failed"
     return "overdue" if payment.overdue_fired else "pending"
-
-
-def _by(fact: SettlementFact) -> str:
-    """How the settlement was tied to the payment, when a settlement file's line was matched."""
-    return f" (matched by {fact.matched_by})" if fact.matched_by else ""

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from settlewatch.common.calendar import BusinessCalendar
+from settlewatch.common.catalogue import HistoryArgs, HistoryCode
 from settlewatch.common.fees import FeeSchedule
 from settlewatch.common.findings import FindingType
 from settlewatch.matcher.core.deadlines import DeadlineBasis, Schedule, Window
@@ -21,6 +22,7 @@ __all__ = [
     "PaymentKind",
     "DeadlineBasis",
     "Finding",
+    "HistoryEntry",
     "MerchantTerms",
     "PartitionState",
     "Payment",
@@ -32,6 +34,8 @@ __all__ = [
     "Status",
 ]
 
+# What happened to a payment, when: worded in each language by common.catalogue.HISTORY.
+HistoryEntry = tuple[datetime, HistoryCode, HistoryArgs]
 PaymentKind = Literal["sale", "refund", "chargeback", "fee_debit", "adjustment"]
 Status = Literal["pending", "overdue", "settled", "settled_late", "failed", "cancelled", "expired"]
 # The timer's rules (matcher.fires_at): a payment whose status is in AWAITING_DEADLINE is
@@ -150,7 +154,7 @@ class Payment:
     paid_after_void: bool = False
     conflicts: list[str] = field(default_factory=list)  # other digests reported as conflicts
     settlements: dict[str, SettlementFact] = field(default_factory=dict)
-    history: list[tuple[datetime, str]] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
 
     @property
     def latest_settlement(self) -> SettlementFact | None:

@@ -69,7 +69,7 @@ def _row(i: int, day: date, per_day: int) -> tuple[object, ...]:
         status=status,
         reported=status,
         overdue_fired=status == "overdue",
-        history=[(occurred, "sale received")],
+        history=[(occurred, "received", {"kind": "sale"})],
     )
     # A partition no matcher owns here: its service starts without loading them.
     return payment_row(payment, 100)

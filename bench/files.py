@@ -3,7 +3,7 @@ same file in the same run, and the peak memory of both.
 
 Two generated files: an Adyen settlement detail report of ``--lines`` lines (1 M by default,
 ≈ 200 MB) and a camt.053 of ``--entries`` entries (100 k, each with a detail and remittance
-text, ≈ 150 MB). The import leg runs `settlewatch serve ingest` as its own process and times the
+text, ≈ 150 MB). The import leg runs `settlewatch serve recon` as its own process and times the
 POST until its answer (every record parsed and stored in PostgreSQL); the reference leg parses
 the file in a fresh process, records discarded. Peak RSS is the kernel's high-water mark
 (VmHWM) of each process — the service's and its parsing process's — flat memory means it does
@@ -150,7 +150,7 @@ def worker_peak_mb(pid: int) -> float:
 
 
 def listening_pid(port: int) -> int:
-    """The process listening on `port` (the ingest service `served` started)."""
+    """The process listening on `port` (the recon service `served` started)."""
     for conn in psutil.net_connections("tcp"):
         if conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
             return conn.pid
@@ -194,7 +194,7 @@ async def main() -> None:
             SETTLEWATCH_MAX_FILE_BYTES=str(max(256, args.hostile_mb + 1) << 20),
         )
         ratios = []
-        with served("ingest", env, p.workdir / "ingest.log") as url:
+        with served("recon", env, p.workdir / "recon.log") as url:
             pid = listening_pid(int(url.rsplit(":", 1)[1]))
             if args.hostile_mb:  # first: the parsing process's high-water mark is its own
                 hostile = p.workdir / "hostile.xml"
@@ -204,12 +204,12 @@ async def main() -> None:
                 print(
                     f"hostile camt.053 of {size / 2**20:.0f} MB (empty elements): imported in "
                     f"{seconds:.0f} s; parsing process peak {worker_peak_mb(pid):.0f} MB, "
-                    f"ingest peak {peak_rss_mb(pid):.0f} MB"
+                    f"recon peak {peak_rss_mb(pid):.0f} MB"
                 )
                 hostile.unlink()
             print(
                 f"{'file':<9} {'MB':>6} {'records':>9} {'parse/s':>9} {'import/s':>9} "
-                f"{'ratio':>6} {'parse peak':>11} {'ingest peak':>12} {'worker peak':>12}"
+                f"{'ratio':>6} {'parse peak':>11} {'recon peak':>12} {'worker peak':>12}"
             )
             for fmt, (path, make, count) in files.items():
                 size = make(path, count)

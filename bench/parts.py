@@ -29,7 +29,7 @@ from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.schema import migrate
 from tests.support.ports import free_port
 
-SERVICES = ("ingest", "matcher", "alerts")
+SERVICES = ("ingest", "matcher", "alerts", "recon")
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,19 @@ from settlewatch.common.config import (
     AlertsSettings,
     IngestSettings,
     MatcherSettings,
+    ReconSettings,
     StackSettings,
 )
 from tests.deploy.conftest import DEPLOY
 
 COMPOSE = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
-SETTINGS = {"ingest": IngestSettings, "matcher": MatcherSettings, "alerts": AlertsSettings}
+SETTINGS = {
+    "ingest": IngestSettings,
+    "matcher": MatcherSettings,
+    "alerts": AlertsSettings,
+    "recon": ReconSettings,
+}
 KNOWN = {
     field.validation_alias
     for cls in (*SETTINGS.values(), StackSettings)
@@ -60,6 +66,7 @@ def test_the_stack_has_every_part() -> None:
         "ingest",
         "matcher",
         "alerts",
+        "recon",
         "prometheus",
         "alertmanager",
         "grafana",
@@ -68,7 +75,7 @@ def test_the_stack_has_every_part() -> None:
     assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft, no ZooKeeper
 
 
-@pytest.mark.parametrize("service", ["ingest", "matcher", "alerts"])
+@pytest.mark.parametrize("service", ["ingest", "matcher", "alerts", "recon"])
 def test_each_service_accepts_its_environment_and_listens_where_it_is_scraped(
     service: str,
 ) -> None:

@@ -27,6 +27,7 @@ WRITES = {
     "ingest": "/v1/transactions",
     "matcher": "/v1/payments",
     "alerts": "/v1/alerts/x/ack",
+    "recon": "/v1/exceptions/x/write-off",
 }
 
 
@@ -130,7 +131,7 @@ async def test_a_huge_declared_body_is_refused_at_once_before_it_is_sent(
     assert await status_of(stack, service, signed) == 413  # a token, but over the limit
 
 
-@pytest.mark.parametrize("service", ["ingest", "alerts"])  # the matcher takes no body
+@pytest.mark.parametrize("service", ["ingest", "alerts", "recon"])  # the matcher takes none
 async def test_a_streamed_body_is_cut_at_the_limit(stack: RunningStack, service: str) -> None:
     head = f"POST {WRITES[service]} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
     head += f"Content-Type: application/json\r\nAuthorization: Bearer {token(stack)}\r\n"
@@ -145,9 +146,9 @@ async def test_one_file_cannot_stop_every_import(
     """A CSV cell of 1e100000000 in 分 kept the one parsing process busy for good, and every
     import after it waited; a cell too big for the API, or an exponent Decimal overflows on,
     answered 500. Each is now a located rejection, and the next import goes through."""
-    files = f"{stack.url('ingest')}/v1/settlement-files"
+    files = f"{stack.url('recon')}/v1/settlement-files"
     mapping = {"columns": {"rrn": "参考号", "net": "金额"}, "amount_unit": "minor"}
-    answer = await http.put(f"{stack.url('ingest')}/v1/file-mappings/fen", json=mapping)
+    answer = await http.put(f"{stack.url('recon')}/v1/file-mappings/fen", json=mapping)
     assert answer.status_code == 201, answer.text
     for cell in ("1e100000000", "1E+999999", "9223372036854775808"):
         bill = f"参考号,金额\n600000000001,12800\n600000000002,{cell}\n".encode()
@@ -176,7 +177,7 @@ async def test_an_end_of_day_statement_without_entry_statuses_is_imported_with_a
         "</Stmt></BkToCstmrStmt></Document>"
     )
     answer = await http.post(
-        f"{stack.url('ingest')}/v1/settlement-files", content=statement.encode()
+        f"{stack.url('recon')}/v1/settlement-files", content=statement.encode()
     )
     assert answer.status_code == 202, answer.text
     imported = answer.json()
@@ -197,7 +198,7 @@ async def test_a_card_number_in_free_text_is_refused_or_masked(
     )
     assert note.status_code == 422 and note.json()["errors"][0]["loc"] == ["body", "note"]
     reason = await http.post(
-        f"{stack.url('ingest')}/v1/exceptions/line:file_x:1/write-off",
+        f"{stack.url('recon')}/v1/exceptions/line:file_x:1/write-off",
         json={"by": "ops:li", "reason": f"customer's card {card}"},
     )
     assert reason.status_code == 422 and reason.json()["errors"][0]["loc"] == ["reason"]
@@ -210,7 +211,7 @@ async def test_a_card_number_in_free_text_is_refused_or_masked(
         "</Stmt></BkToCstmrStmt></Document>"
     )
     imported = await http.post(
-        f"{stack.url('ingest')}/v1/settlement-files", content=statement.encode()
+        f"{stack.url('recon')}/v1/settlement-files", content=statement.encode()
     )
     assert imported.status_code == 202, imported.text
     (warning,) = imported.json()["warnings"]

@@ -47,6 +47,7 @@ def test_a_merchant_token_reads_its_own_payment_and_is_refused_everywhere_once_r
             "ingest": f"{ingest}/v1/merchants/M1",
             "matcher": f"{matcher}/v1/payments/T1",
             "alerts": f"{stack.url('alerts')}/v1/alerts",
+            "recon": f"{stack.url('recon')}/v1/payouts",
         }
         assert set(reads) == set(SERVICES)
         answers = {name: http.get(url, headers=as_m1).status_code for name, url in reads.items()}

@@ -13,8 +13,15 @@ import settlewatch.alerts.metrics  # noqa: F401
 import settlewatch.common.metrics  # noqa: F401  (importing registers the metrics)
 import settlewatch.ingest.metrics  # noqa: F401
 import settlewatch.matcher.metrics  # noqa: F401
+import settlewatch.recon.metrics  # noqa: F401
 from settlewatch.alerts.metrics import AlertCounts, AlertCountsCollector
-from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings, StackSettings
+from settlewatch.common.config import (
+    AlertsSettings,
+    IngestSettings,
+    MatcherSettings,
+    ReconSettings,
+    StackSettings,
+)
 from settlewatch.matcher.metrics import OpenPaymentsCollector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +34,7 @@ METRICS = DOCS / "metrics.md"
 def test_configuration_table_matches_the_settings() -> None:
     read = {
         field.validation_alias
-        for cls in (IngestSettings, MatcherSettings, AlertsSettings, StackSettings)
+        for cls in (IngestSettings, MatcherSettings, AlertsSettings, ReconSettings, StackSettings)
         for field in cls.model_fields.values()
     }
     documented = set(

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.ports import free_port
 
-SERVICES = ("ingest", "matcher", "alerts")
+SERVICES = ("ingest", "matcher", "alerts", "recon")
 
 
 @dataclass
@@ -80,6 +80,7 @@ def launch(data_dir: Path, logs: Path, env: dict[str, str] | None = None) -> Run
         "INGEST_PORT": str(ports["ingest"]),
         "MATCHER_PORT": str(ports["matcher"]),
         "ALERTS_PORT": str(ports["alerts"]),
+        "RECON_PORT": str(ports["recon"]),
         "SETTLEWATCH_TOPIC_PARTITIONS": "4",
         # A consumer that (re)joins gets its partitions after about half of this.
         "MATCHER_SESSION_TIMEOUT": "PT2S",

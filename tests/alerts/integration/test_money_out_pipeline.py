@@ -39,7 +39,7 @@ async def test_refunds_a_paid_void_and_an_unannounced_deduction_reach_the_mercha
 ) -> None:
     env = settings(database_url, broker_bootstrap, topic_prefix)
     async with receiver() as rec, pipeline(env) as services:
-        ingest, alerts = services.ingest, services.alerts
+        ingest, recon, alerts = services.ingest, services.recon, services.alerts
         hook = {"url": f"{rec.url}/hook", "secret": SECRET}
         assert (
             await ingest.put("/v1/merchants/M1", json=PROFILE | {"webhook": hook})
@@ -69,9 +69,9 @@ async def test_refunds_a_paid_void_and_an_unannounced_deduction_reach_the_mercha
             return (await alerts.get("/v1/alerts/refund.exceeds_sale:S1")).status_code == 200
 
         await eventually(matcher_saw_the_batch)
-        assert (await ingest.put("/v1/file-mappings/bank", json=MAPPING)).status_code == 201
+        assert (await recon.put("/v1/file-mappings/bank", json=MAPPING)).status_code == 201
         bill = BILL.format(day=now.date().isoformat()).encode()
-        imported = await ingest.post("/v1/settlement-files?format=csv:bank", content=bill)
+        imported = await recon.post("/v1/settlement-files?format=csv:bank", content=bill)
         assert imported.status_code == 202, imported.text
         file_id = imported.json()["file_id"]
 
@@ -106,5 +106,5 @@ async def test_refunds_a_paid_void_and_an_unannounced_deduction_reach_the_mercha
         assert "扣除了 ¥45.00（扣费），没有事先通知的扣费或拒付与之对应" in str(
             deduction["summary"]
         )
-        fd1 = (await ingest.get("/v1/exceptions", params={"file_id": file_id})).json()["items"]
+        fd1 = (await recon.get("/v1/exceptions", params={"file_id": file_id})).json()["items"]
         assert [e["exception_id"] for e in fd1] == [f"line:{file_id}:1"]  # FD-1 was matched

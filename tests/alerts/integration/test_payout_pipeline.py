@@ -27,10 +27,11 @@ async def test_a_payout_missing_from_the_statement_reaches_the_merchant_and_reso
     env = settings(database_url, broker_bootstrap, topic_prefix, SETTLEWATCH_FILES_QUIET="PT3S")
     async with receiver() as rec, pipeline(env) as services:
         ingest, matcher, alerts = services.ingest, services.matcher, services.alerts
+        recon = services.recon
         hook = {"url": f"{rec.url}/hook", "secret": SECRET}
         assert (await ingest.put("/v1/merchants/M1", json=PROFILE | {"webhook": hook})).is_success
         account = {"iban": IBAN, "currency": "CNY", "bank_code": "ICBC", "owner": "M1"}
-        assert (await ingest.put("/v1/settlement-accounts/A1", json=account)).is_success
+        assert (await recon.put("/v1/settlement-accounts/A1", json=account)).is_success
         # Sold a week ago; the report says its batch was paid out five days ago.
         sold = datetime.now(UTC) - timedelta(days=7)
         paid = (datetime.now(UTC) - timedelta(days=5)).date()
@@ -43,11 +44,11 @@ async def test_a_payout_missing_from_the_statement_reaches_the_merchant_and_reso
         await eventually(known)
         lines = [Line(t, 12800, 77, sold) for t in ("T1", "T2")]
         report = adyen_report([Batch("501", "PO-501", paid, lines)])
-        imported = await ingest.post("/v1/settlement-files?format=adyen", content=report)
+        imported = await recon.post("/v1/settlement-files?format=adyen", content=report)
         assert imported.status_code == 202, imported.text
         interest = Credit(12, paid, "INTEREST")
         statement = camt053(IBAN, "STMT-1", [interest])
-        assert (await ingest.post("/v1/settlement-files", content=statement)).status_code == 202
+        assert (await recon.post("/v1/settlement-files", content=statement)).status_code == 202
 
         missing_id = f"payout.missing:{imported.json()['file_id']}:2"
 
@@ -77,7 +78,7 @@ async def test_a_payout_missing_from_the_statement_reaches_the_merchant_and_reso
         # The bank pays at last, naming the transfer: the alert resolves, saying why.
         late = Credit(2 * (12800 - 77), datetime.now(UTC).date(), "ACQ PO-501")
         later = camt053(IBAN, "STMT-2", [late])
-        assert (await ingest.post("/v1/settlement-files", content=later)).status_code == 202
+        assert (await recon.post("/v1/settlement-files", content=later)).status_code == 202
 
         async def resolved() -> bool:
             answer = await alerts.get(f"/v1/alerts/{missing_id}")
@@ -86,5 +87,5 @@ async def test_a_payout_missing_from_the_statement_reaches_the_merchant_and_reso
         await eventually(resolved)
         notes = (await alerts.get(f"/v1/alerts/{missing_id}")).json()["notes"]
         assert "arrived" in notes[-1]["note"]
-        payout = (await ingest.get(f"/v1/payouts/{imported.json()['file_id']}:2")).json()
+        payout = (await recon.get(f"/v1/payouts/{imported.json()['file_id']}:2")).json()
         assert payout["status"] == "arrived"

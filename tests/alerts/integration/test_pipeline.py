@@ -16,12 +16,13 @@ import pytest
 import standardwebhooks
 
 from settlewatch.alerts.app import create_app as create_alerts
-from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings
+from settlewatch.common.config import AlertsSettings, IngestSettings, MatcherSettings, ReconSettings
 from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.publisher import Publisher
 from settlewatch.common.tokens import digest, token_id
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
+from settlewatch.recon.app import create_app as create_recon
 from tests.alerts.integration.conftest import SECRET
 from tests.ingest.integration.conftest import ACQUIRER, MERCHANT_M1, PROFILE, TOKENS, sale
 from tests.support.apps import app_client
@@ -49,14 +50,15 @@ class Pipeline:
     ingest: httpx.AsyncClient
     matcher: httpx.AsyncClient
     alerts: httpx.AsyncClient
+    recon: httpx.AsyncClient
 
 
 @asynccontextmanager
 async def pipeline(
     env: dict[str, Any], clock: Callable[[], datetime] | None = None
 ) -> AsyncIterator[Pipeline]:
-    """Ingest → matcher → alerts running on `env` (topics of two partitions); `clock`: the
-    alerts service's, when a test moves it by hand."""
+    """Ingest and recon → matcher → alerts running on `env` (topics of two partitions);
+    `clock`: the alerts service's, when a test moves it by hand."""
     topics = Topics(env["SETTLEWATCH_TOPIC_PREFIX"])
     await ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], topics, partitions=2, replication_factor=1)
     alerts_settings = AlertsSettings(**env)
@@ -65,8 +67,9 @@ async def pipeline(
         app_client(create_ingest(IngestSettings(**env)), ACQUIRER) as ingest,
         app_client(create_matcher(MatcherSettings(**env)), ACQUIRER) as matcher,
         app_client(alerts_app, ACQUIRER) as alerts,
+        app_client(create_recon(ReconSettings(**env)), ACQUIRER) as recon,
     ):
-        yield Pipeline(ingest, matcher, alerts)
+        yield Pipeline(ingest, matcher, alerts, recon)
 
 
 def settings(database_url: str, bootstrap: str, prefix: str, **extra: str) -> dict[str, Any]:

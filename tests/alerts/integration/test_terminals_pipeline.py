@@ -40,7 +40,7 @@ async def test_a_region_jump_a_migration_s_books_and_a_maintenance_window_reach_
 ) -> None:
     env = settings(database_url, broker_bootstrap, topic_prefix)
     async with receiver() as rec, pipeline(env) as services:
-        ingest, matcher = services.ingest, services.matcher
+        ingest, matcher, recon = services.ingest, services.matcher, services.recon
         hook = {"url": f"{rec.url}/hook", "secret": SECRET}
         merchant = await ingest.put("/v1/merchants/M1", json=PROFILE | {"webhook": hook})
         assert merchant.status_code == 201
@@ -83,9 +83,9 @@ async def test_a_region_jump_a_migration_s_books_and_a_maintenance_window_reach_
             return (await matcher.get("/v1/payments/B1")).status_code == 200
 
         await eventually(matcher_has_b1)
-        assert (await ingest.put("/v1/file-mappings/bank", json=MAPPING)).status_code == 201
+        assert (await recon.put("/v1/file-mappings/bank", json=MAPPING)).status_code == 201
         bill = BILL.format(day=now.date().isoformat()).encode()
-        imported = await ingest.post("/v1/settlement-files?format=csv:bank", content=bill)
+        imported = await recon.post("/v1/settlement-files?format=csv:bank", content=bill)
         assert imported.status_code == 202, imported.text
 
         def received() -> dict[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""`settlewatch import FILE` from a shell (issue 13), against a running ingest service: the
+"""`settlewatch import FILE` from a shell (issue 13), against a running recon service: the
 summary an operator reads, exit 0 imported (or already imported), 1 rejected, 2 when it cannot
 be sent."""
 
@@ -22,8 +22,13 @@ TOKEN = "import-token-0123456789"
 
 
 def settlewatch(url: str, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
-    """`settlewatch ARGS…` from a shell, sending to the ingest service at `url`."""
-    env = os.environ | {"SETTLEWATCH_INGEST_URL": url, "SETTLEWATCH_TOKEN": token}
+    """`settlewatch ARGS…` from a shell, sending to the service at `url` (the one the command
+    talks to: recon for `import`, ingest for `calendar load`)."""
+    env = os.environ | {
+        "SETTLEWATCH_INGEST_URL": url,
+        "SETTLEWATCH_RECON_URL": url,
+        "SETTLEWATCH_TOKEN": token,
+    }
     return subprocess.run(
         [sys.executable, "-m", "settlewatch.cli", *args],
         env=env,
@@ -44,7 +49,7 @@ async def test_import_prints_the_summary_and_exits_by_outcome(
 ) -> None:
     await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=2, replication_factor=1)
     env = service_env(database_url, broker_bootstrap, topic_prefix, f"{TOKEN}=acquirer")
-    with served("ingest", env, tmp_path / "ingest.log") as url:
+    with served("recon", env, tmp_path / "recon.log") as url:
         report = DATA / "OCA-bank-statement-import_adyen" / "settlement_detail_report_batch_380.csv"
         first = settlewatch_import(url, str(report))
         assert first.returncode == 0, first.stderr
@@ -65,4 +70,4 @@ async def test_import_prints_the_summary_and_exits_by_outcome(
         refused = settlewatch_import(url, str(report), token="wrong-token-0123456789")
         assert refused.returncode == 2 and "refused (401)" in refused.stderr
     unreachable = settlewatch_import(url, str(report))
-    assert unreachable.returncode == 2 and "ingest not reachable" in unreachable.stderr
+    assert unreachable.returncode == 2 and "recon not reachable" in unreachable.stderr

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from settlewatch.common.config import IngestSettings, MatcherSettings
+from settlewatch.common.config import IngestSettings, MatcherSettings, ReconSettings
 from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
 from settlewatch.matcher.store import MatcherStore
+from settlewatch.recon.app import create_app as create_recon
 from settlewatch.schema import migrate
 from tests.support.apps import app_client
 from tests.support.ports import free_port
@@ -26,6 +27,10 @@ def ingest_settings(database_url: str, bootstrap: str) -> IngestSettings:
     return IngestSettings(DATABASE_URL=database_url, KAFKA_BOOTSTRAP_SERVERS=bootstrap)  # type: ignore[call-arg]
 
 
+def recon_settings(database_url: str, bootstrap: str) -> ReconSettings:
+    return ReconSettings(DATABASE_URL=database_url, KAFKA_BOOTSTRAP_SERVERS=bootstrap)  # type: ignore[call-arg]
+
+
 def matcher_settings(database_url: str, bootstrap: str) -> MatcherSettings:
     return MatcherSettings(DATABASE_URL=database_url, KAFKA_BOOTSTRAP_SERVERS=bootstrap)  # type: ignore[call-arg]
 
@@ -35,18 +40,17 @@ async def test_readyz_is_503_while_the_database_is_down_and_200_when_it_is_back(
 ) -> None:
     postgres = EmbeddedPostgres(tmp_path / "pg")
     url = postgres.start()
-    await asyncio.to_thread(migrate, url)  # ingest's loops read its tables
+    await asyncio.to_thread(migrate, url)  # recon's loops read its tables
     try:
-        async with app_client(create_ingest(ingest_settings(url, broker_bootstrap))) as client:
+        async with app_client(create_recon(recon_settings(url, broker_bootstrap))) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 200, ready.text
             assert ready.json()["checks"] == {
                 "database": "ok",
                 "broker": "ok",
-                "ingest-pulses": "ok",
-                "ingest-file-matching": "ok",
-                "ingest-payouts": "ok",
-                "ingest-file-findings": "ok",
+                "recon-file-matching": "ok",
+                "recon-payouts": "ok",
+                "recon-file-findings": "ok",
             }
 
             postgres.stop()
@@ -57,7 +61,7 @@ async def test_readyz_is_503_while_the_database_is_down_and_200_when_it_is_back(
             assert (await client.get("/healthz")).status_code == 200  # alive, just not ready
 
             postgres.start()
-            # Ingest's loops that work on the database failed while it was away; they are
+            # Recon's loops that work on the database failed while it was away; they are
             # restarted with backoff and count as well again after a 10 s run (common.loops).
             # The bound only tells "never" from "soon".
             deadline = time.monotonic() + 90

@@ -14,8 +14,8 @@ import pytest
 from settlewatch.common.calendar import built_in
 from settlewatch.common.events import MerchantProfile
 from settlewatch.demo.scenario import FAILING_BANK, MAINTENANCE_BANK, build
-from settlewatch.ingest.files.payouts import Credit, Expected, due, pair
 from settlewatch.matcher.core.deadlines import Schedule, Window, deadline
+from settlewatch.recon.payouts import Credit, Expected, due, pair
 from settlewatch.settlementfiles.formats import read
 from settlewatch.settlementfiles.model import Entry, Payout, ReportLine
 

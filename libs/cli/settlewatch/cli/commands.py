@@ -31,7 +31,7 @@ from settlewatch.settlementfiles import formats
 
 __all__ = ["BUILT_IN", "SERVICES", "Command", "cli_settings"]
 
-SERVICES = ("ingest", "matcher", "alerts")
+SERVICES = ("ingest", "matcher", "alerts", "recon")
 _log = logging.getLogger(__name__)
 
 
@@ -143,8 +143,8 @@ class DeadLetters:
 class Import:
     name = "import"
     help = (
-        "import a settlement file (bank statement, clearing report) through ingest's API "
-        "(SETTLEWATCH_INGEST_URL, SETTLEWATCH_TOKEN; a running `settlewatch up` by default)"
+        "import a settlement file (bank statement, clearing report) through recon's API "
+        "(SETTLEWATCH_RECON_URL, SETTLEWATCH_TOKEN; a running `settlewatch up` by default)"
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -156,7 +156,7 @@ class Import:
         status, body = importing.post_file(
             args.file,
             args.format,
-            importing.ingest_url(settings),
+            importing.recon_url(settings),
             importing.token_of(settings),
             importing.progress_stream(),
         )

@@ -1,4 +1,4 @@
-"""``settlewatch import FILE [--format F]``: a settlement file posted to ingest's API, as an
+"""``settlewatch import FILE [--format F]``: a settlement file posted to recon's API, as an
 operator would from a shell, with a progress line and the import's summary.
 
 It goes through the API (``POST /v1/settlement-files``), so an import from a shell and one from
@@ -23,6 +23,7 @@ __all__ = [
     "ImportFailed",
     "exit_code",
     "ingest_url",
+    "recon_url",
     "post_file",
     "progress_stream",
     "render",
@@ -41,11 +42,15 @@ TIMEOUT = httpx.Timeout(30.0, read=900.0, write=120.0)
 
 
 class ImportFailed(UsageError):
-    """The file cannot be sent: missing, or ingest unreachable, or the token refused."""
+    """The file cannot be sent: missing, or recon unreachable, or the token refused."""
 
 
 def ingest_url(settings: StackSettings) -> str:
     return (settings.ingest_url or f"http://{settings.host}:{settings.ingest_port}").rstrip("/")
+
+
+def recon_url(settings: StackSettings) -> str:
+    return (settings.recon_url or f"http://{settings.host}:{settings.recon_port}").rstrip("/")
 
 
 def token_of(settings: StackSettings) -> str:
@@ -99,7 +104,7 @@ def post_file(
             timeout=TIMEOUT,
         )
     except httpx.TransportError as exc:
-        raise ImportFailed(f"ingest not reachable at {url}: {exc}") from None
+        raise ImportFailed(f"recon not reachable at {url}: {exc}") from None
     if response.status_code in (401, 403):
         raise ImportFailed(f"the token was refused ({response.status_code}): use an acquirer token")
     return response.status_code, response.json()

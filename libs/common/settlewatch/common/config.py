@@ -35,6 +35,7 @@ __all__ = [
     "ConfigError",
     "IngestSettings",
     "MatcherSettings",
+    "ReconSettings",
     "StackSettings",
     "load_settings",
 ]
@@ -136,7 +137,8 @@ def _networks(text: str) -> str:
 class CommonSettings(_Settings):
     """What every service needs: where the database and the broker are, and its own port."""
 
-    port: Port  # each service names its own variable: INGEST_PORT, MATCHER_PORT, ALERTS_PORT
+    # each service names its own variable: INGEST_PORT, MATCHER_PORT, ALERTS_PORT, RECON_PORT
+    port: Port
     database_url: str = Field(validation_alias="DATABASE_URL")
     kafka_bootstrap_servers: str = Field(min_length=1, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     # Networks webhooks may reach though not public (SPEC §14): for development only.
@@ -177,6 +179,18 @@ class IngestSettings(CommonSettings, _SealsSecrets):
     webhook_secret_overlap: PositiveDuration = Field(
         timedelta(hours=24), validation_alias="SETTLEWATCH_WEBHOOK_SECRET_OVERLAP"
     )
+    max_clock_skew: PositiveDuration = Field(
+        timedelta(minutes=5), validation_alias="SETTLEWATCH_MAX_CLOCK_SKEW"
+    )
+    # Where clients reach recon: ingest answers the routes that moved there (settlement files,
+    # payouts, the desk) with 308 to it for one release. Unset: the host the client asked, on
+    # RECON_PORT.
+    recon_url: str | None = Field(None, validation_alias="SETTLEWATCH_RECON_URL")
+    recon_port: Port = Field(8004, validation_alias="RECON_PORT")
+
+
+class ReconSettings(CommonSettings):
+    port: Port = Field(8004, validation_alias="RECON_PORT")
     max_clock_skew: PositiveDuration = Field(
         timedelta(minutes=5), validation_alias="SETTLEWATCH_MAX_CLOCK_SKEW"
     )
@@ -253,12 +267,15 @@ class StackSettings(_Settings):
     ingest_port: Port = Field(8001, validation_alias="INGEST_PORT")
     matcher_port: Port = Field(8002, validation_alias="MATCHER_PORT")
     alerts_port: Port = Field(8003, validation_alias="ALERTS_PORT")
+    recon_port: Port = Field(8004, validation_alias="RECON_PORT")
     # ≈ 350 B of broker memory each: the embedded broker is restarted empty beyond this.
     embedded_broker_max_records: int = Field(
         500_000, ge=1, validation_alias="SETTLEWATCH_EMBEDDED_BROKER_MAX_RECORDS"
     )
-    # `settlewatch import` posts files to ingest's API, as this acquirer token.
+    # `settlewatch calendar load` posts to ingest's API and `settlewatch import` to recon's, as
+    # this acquirer token.
     ingest_url: str | None = Field(None, validation_alias="SETTLEWATCH_INGEST_URL")
+    recon_url: str | None = Field(None, validation_alias="SETTLEWATCH_RECON_URL")
     token: SecretStr | None = Field(None, validation_alias="SETTLEWATCH_TOKEN")
 
 

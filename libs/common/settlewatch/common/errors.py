@@ -10,7 +10,7 @@
     ├── Unavailable         a dependency did not answer in time: 503 + Retry-After, or a loop
     │   │                   restart; retrying later is right
     │   ├── BrokerUnavailable   (common.publisher) the broker did not acknowledge
-    │   └── WorkerLost          (ingest.files.parsing) the parsing process ended under a file
+    │   └── WorkerLost          (recon.parsing) the parsing process ended under a file
     ├── Fenced              another instance took over what this one worked on: stop, resume
     │   └── LostOwnership       (matcher.store) the matcher lost a partition's generation
     ├── ConfigError         the environment holds a value settlewatch cannot use (exit 2)

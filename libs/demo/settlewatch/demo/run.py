@@ -112,6 +112,7 @@ async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) ->
         "ingest": f"http://127.0.0.1:{settings.ingest_port}",
         "matcher": f"http://127.0.0.1:{settings.matcher_port}",
         "alerts": f"http://127.0.0.1:{settings.alerts_port}",
+        "recon": f"http://127.0.0.1:{settings.recon_port}",
     }
     started: subprocess.Popen[bytes] | None = None
     try:
@@ -138,7 +139,7 @@ async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) ->
                 f"due at {scenario.due_at:%H:%M:%S} UTC."
             )
             detected = await _play(console, client, urls, scenario)
-            payouts = await _payouts_of(client, urls["ingest"], scenario)
+            payouts = await _payouts_of(client, urls["recon"], scenario)
             notified = await _webhooks_in(scenario, detected, endpoint)
             stays_up = started is None or keep
             ok = _report(console, scenario, detected, endpoint, notified, urls, payouts, stays_up)
@@ -256,7 +257,7 @@ async def _send_files(
     if payouts is None:
         return
     task = progress.add_task("settlement files", total=5)
-    ingest = urls["ingest"]
+    recon = urls["recon"]
     sold = [t["txn_id"] for t in scenario.transactions if "-P" in t["merchant_id"]]
     sold += scenario.announced
     give_up = time.monotonic() + 60
@@ -266,17 +267,17 @@ async def _send_files(
             break
         await asyncio.sleep(0.5)
     progress.advance(task)
-    account = f"{ingest}/v1/settlement-accounts/{payouts.account_id}"
+    account = f"{recon}/v1/settlement-accounts/{payouts.account_id}"
     _check(await client.put(account, json=payouts.account))
     progress.advance(task)
     for body, fmt in ((payouts.report, "adyen"), (payouts.statement, "camt.053")):
-        _check(await client.post(f"{ingest}/v1/settlement-files?format={fmt}", content=body))
+        _check(await client.post(f"{recon}/v1/settlement-files?format={fmt}", content=body))
         progress.advance(task)
     if scenario.deductions is not None:
         mapping = f"demo-debits-{scenario.run}"
-        _check(await client.put(f"{ingest}/v1/file-mappings/{mapping}", json=DEDUCTIONS_MAPPING))
+        _check(await client.put(f"{recon}/v1/file-mappings/{mapping}", json=DEDUCTIONS_MAPPING))
         imported = await client.post(
-            f"{ingest}/v1/settlement-files?format=csv:{mapping}", content=scenario.deductions
+            f"{recon}/v1/settlement-files?format=csv:{mapping}", content=scenario.deductions
         )
         _check(imported)
         file_id = imported.json()["file_id"]  # its second line is the unannounced 扣费
@@ -284,7 +285,7 @@ async def _send_files(
             f"fee.unexpected_deduction:{file_id}:1"
         )
         progress.advance(task)
-    for reference, payout in (await _payouts_of(client, ingest, scenario)).items():
+    for reference, payout in (await _payouts_of(client, recon, scenario)).items():
         outcome = payouts.outcomes[reference]
         if outcome != "arrived":
             alert = f"payout.{outcome}:{payout['payout_id']}"
@@ -292,7 +293,7 @@ async def _send_files(
 
 
 async def _payouts_of(
-    client: httpx.AsyncClient, ingest: str, scenario: Scenario
+    client: httpx.AsyncClient, recon: str, scenario: Scenario
 ) -> dict[str, dict[str, Any]]:
     """The run's payouts by reference, once the reconciler has recorded them all (≤ 30 s)."""
     if scenario.payouts is None:
@@ -301,7 +302,7 @@ async def _payouts_of(
     give_up = time.monotonic() + 30
     while True:
         params: dict[str, str | int] = {"from": day, "to": day, "limit": 500}
-        page = await client.get(f"{ingest}/v1/payouts", params=params)
+        page = await client.get(f"{recon}/v1/payouts", params=params)
         _check(page)
         found = {
             p["reference"]: p
@@ -455,8 +456,8 @@ def _where_to_look(console: Console, urls: dict[str, str], sample: str, books: s
         f"  跳码 (region)    {urls['alerts']}/v1/alerts?type=terminal.region_jump\n"
         f"{books}"
         f"  webhook log      {urls['alerts']}/v1/deliveries\n"
-        f"  payouts          {urls['ingest']}/v1/payouts?status=missing\n"
-        f"  exception queue  {urls['ingest']}/v1/exceptions?status=open\n"
+        f"  payouts          {urls['recon']}/v1/payouts?status=missing\n"
+        f"  exception queue  {urls['recon']}/v1/exceptions?status=open\n"
         f"  metrics          {urls['matcher']}/metrics  {urls['alerts']}/metrics\n"
         "  dashboards       deploy/grafana (docker compose -f deploy/compose.yaml up)\n"
     )

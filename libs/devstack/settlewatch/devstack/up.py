@@ -50,6 +50,7 @@ def _ports(settings: StackSettings) -> dict[str, int]:
         "ingest": settings.ingest_port,
         "matcher": settings.matcher_port,
         "alerts": settings.alerts_port,
+        "recon": settings.recon_port,
     }
 
 

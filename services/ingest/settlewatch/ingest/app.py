@@ -24,28 +24,19 @@ from settlewatch.common.publisher import Publisher
 from settlewatch.common.service import Resources, create_service_app
 from settlewatch.common.webhook_guard import allowed_networks, system_resolver
 from settlewatch.ingest.context import Ingest
-from settlewatch.ingest.files.desk import ExceptionDesk
-from settlewatch.ingest.files.matching import LineMatcher
-from settlewatch.ingest.files.outbox import FindingsOutbox
-from settlewatch.ingest.files.reconciling import PayoutReconciler
-from settlewatch.ingest.files.reference import References, SettlementAccount
-from settlewatch.ingest.files.store import SettlementFiles
+from settlewatch.ingest.moved import MovedToRecon
 from settlewatch.ingest.pulses import PulseWriter
 from settlewatch.ingest.registry import MerchantRegistry
 from settlewatch.ingest.routes import (
     audit,
     calendars,
     events,
-    exceptions,
-    files,
     maintenance,
     merchants,
-    payouts,
     terminals,
     tokens,
 )
 from settlewatch.ingest.webhook_secrets import WebhookSecrets
-from settlewatch.settlementfiles.csvmap import FileMapping
 
 __all__ = ["create_app"]
 
@@ -76,25 +67,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             enable_idempotence=settings.kafka_enable_idempotence,
             timeout=PUBLISH_TIMEOUT_S,
         )
-        findings = FindingsOutbox(resources.engine, publisher, topics, _wall)
         webhook_secrets = WebhookSecrets(settings.sealer(), settings.webhook_secret_overlap)
         await webhook_secrets.reseal(resources.engine)  # after a key rotation
-        reconciler = PayoutReconciler(
-            resources.engine,
-            _wall,
-            findings.wake,
-            grace_days=settings.payout_grace,
-            quiet=settings.files_quiet,
-        )
-        line_matcher = LineMatcher(
-            resources.engine,
-            publisher,
-            topics,
-            _wall,
-            findings.wake,
-            reconciler.wake,
-            max_clock_skew=settings.max_clock_skew,
-        )
         app.state.ingest = Ingest(
             engine=resources.engine,
             publisher=publisher,
@@ -102,23 +76,6 @@ def create_app(settings: IngestSettings) -> FastAPI:
             topics=topics,
             clock=_wall,
             max_clock_skew=settings.max_clock_skew,
-            files=SettlementFiles(
-                resources.engine,
-                _wall,
-                findings.wake,
-                parse_timeout=settings.parse_timeout.total_seconds(),
-                validate_xsd=settings.validate_xsd,
-            ),
-            references=References(resources.engine),
-            line_matcher=line_matcher,
-            reconciler=reconciler,
-            desk=ExceptionDesk(
-                resources.engine,
-                _wall,
-                findings.wake,
-                line_matcher.wake,
-                max_clock_skew=settings.max_clock_skew,
-            ),
             webhook_secrets=webhook_secrets,
         )
         pulses = PulseWriter(
@@ -128,9 +85,6 @@ def create_app(settings: IngestSettings) -> FastAPI:
             clock=_wall,
         )
         resources.loops.start("ingest-pulses", pulses.run)
-        resources.loops.start("ingest-file-matching", line_matcher.run)
-        resources.loops.start("ingest-payouts", reconciler.run)
-        resources.loops.start("ingest-file-findings", findings.run)
         try:
             yield
         finally:
@@ -148,17 +102,15 @@ def create_app(settings: IngestSettings) -> FastAPI:
             events.router,
             maintenance.router,
             calendars.router,
-            files.router,
-            payouts.router,
-            exceptions.router,
             tokens.router,
             audit.router,
         ),
         lifespan=lifespan,
         # Events are data, not changes: each payment keeps its own history (common.audit).
         unaudited=("/v1/transactions", "/v1/settlements"),
-        larger_bodies={"/v1/settlement-files": settings.max_file_bytes},
     )
+    # Outermost: a moved route is answered before the gate reads a token or a body.
+    app.add_middleware(MovedToRecon, recon_url=settings.recon_url, recon_port=settings.recon_port)
     app.state.webhook_resolver = system_resolver
     app.state.webhook_allowed = allowed_networks(settings.webhook_allow_private)
     register_schemas(
@@ -168,9 +120,6 @@ def create_app(settings: IngestSettings) -> FastAPI:
             SettlementBatch,
             MerchantProfile,
             MaintenanceWindowIn,
-            SettlementAccount,
-            FileMapping,
-            *exceptions.BODIES,
             Problem,
         ),
     )

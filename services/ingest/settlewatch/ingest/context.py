@@ -12,11 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
-from settlewatch.ingest.files.desk import ExceptionDesk
-from settlewatch.ingest.files.matching import LineMatcher
-from settlewatch.ingest.files.reconciling import PayoutReconciler
-from settlewatch.ingest.files.reference import References
-from settlewatch.ingest.files.store import SettlementFiles
 from settlewatch.ingest.registry import MerchantRegistry
 from settlewatch.ingest.webhook_secrets import WebhookSecrets
 
@@ -31,11 +26,6 @@ class Ingest:
     topics: Topics
     clock: Callable[[], datetime]  # what "the future" is measured against
     max_clock_skew: timedelta
-    files: SettlementFiles
-    references: References
-    line_matcher: LineMatcher
-    reconciler: PayoutReconciler
-    desk: ExceptionDesk
     webhook_secrets: WebhookSecrets
 
 

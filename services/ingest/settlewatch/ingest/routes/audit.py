@@ -13,8 +13,8 @@ from settlewatch.common.auth import AcquirerOnly
 from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.events import QueryTime
 from settlewatch.common.problems import ProblemError
+from settlewatch.common.responses import ERRORS
 from settlewatch.ingest.context import IngestDep
-from settlewatch.ingest.routes.common import ERRORS
 from settlewatch.schema.access import audit_log
 
 router = APIRouter(tags=["audit"])

@@ -28,11 +28,11 @@ from settlewatch.common.events import CalendarYearIn, CalendarYearLoaded, encode
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
+from settlewatch.common.responses import ERRORS
+from settlewatch.common.validation import parse_body, reject
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
-from settlewatch.ingest.routes.common import ERRORS
-from settlewatch.ingest.validation import parse_body, reject
 from settlewatch.schema.reference import calendar_years as years
 
 router = APIRouter(tags=["calendars"])

@@ -22,11 +22,8 @@ from settlewatch.common.events import (
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
-from settlewatch.ingest import examples
-from settlewatch.ingest.context import Ingest, IngestDep
-from settlewatch.ingest.metrics import BATCH_SIZE, EVENTS, PUBLISH_SECONDS
-from settlewatch.ingest.routes.common import ERRORS, Accepted
-from settlewatch.ingest.validation import (
+from settlewatch.common.responses import ERRORS, Accepted
+from settlewatch.common.validation import (
     checked_settlements,
     future_errors,
     missing_original_errors,
@@ -34,6 +31,9 @@ from settlewatch.ingest.validation import (
     reject,
     unregistered_errors,
 )
+from settlewatch.ingest import examples
+from settlewatch.ingest.context import Ingest, IngestDep
+from settlewatch.ingest.metrics import BATCH_SIZE, EVENTS, PUBLISH_SECONDS
 
 router = APIRouter(tags=["events"])
 

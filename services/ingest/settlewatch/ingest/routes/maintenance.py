@@ -27,11 +27,11 @@ from settlewatch.common.events import (
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
+from settlewatch.common.responses import ERRORS
+from settlewatch.common.validation import MAX_WINDOW_AHEAD, parse_body, reject
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
-from settlewatch.ingest.routes.common import ERRORS
-from settlewatch.ingest.validation import MAX_WINDOW_AHEAD, parse_body, reject
 from settlewatch.schema.reference import maintenance_windows as windows
 
 router = APIRouter(tags=["maintenance windows"])

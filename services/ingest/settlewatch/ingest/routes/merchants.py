@@ -29,12 +29,12 @@ from settlewatch.common.events import (
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
+from settlewatch.common.responses import ERRORS
+from settlewatch.common.validation import check_path_id, parse_body
 from settlewatch.common.webhook_guard import Blocked, checked_addresses
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import IngestDep
 from settlewatch.ingest.metrics import EVENTS
-from settlewatch.ingest.routes.common import ERRORS
-from settlewatch.ingest.validation import check_path_id, parse_body
 from settlewatch.schema.reference import merchants
 
 router = APIRouter(tags=["merchants"])

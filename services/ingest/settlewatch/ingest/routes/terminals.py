@@ -25,11 +25,11 @@ from settlewatch.common.events import TerminalChanged, TerminalIn, encode_event
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import BrokerUnavailable
+from settlewatch.common.responses import ERRORS
+from settlewatch.common.validation import check_path_id, parse_body, reject
 from settlewatch.ingest import examples
 from settlewatch.ingest.context import Ingest, IngestDep
 from settlewatch.ingest.metrics import EVENTS
-from settlewatch.ingest.routes.common import ERRORS
-from settlewatch.ingest.validation import check_path_id, parse_body, reject
 from settlewatch.schema.reference import terminals
 
 router = APIRouter(tags=["terminals"])

@@ -24,11 +24,11 @@ from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.db import transaction
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
+from settlewatch.common.responses import ERRORS
 from settlewatch.common.tokens import TokenTable, digest, new_token
 from settlewatch.common.tokens import token_id as id_of  # the path parameter is `token_id`
+from settlewatch.common.validation import parse_body, reject
 from settlewatch.ingest.context import IngestDep
-from settlewatch.ingest.routes.common import ERRORS
-from settlewatch.ingest.validation import parse_body, reject
 from settlewatch.schema.access import api_tokens
 
 router = APIRouter(tags=["tokens"])

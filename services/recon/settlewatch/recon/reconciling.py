@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from settlewatch.common.calendar import BusinessCalendar
 from settlewatch.common.db import driver_transaction
 from settlewatch.common.loops import Alarm
-from settlewatch.ingest.files.calendar import in_force
-from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
-from settlewatch.ingest.files.payouts import Credit, Expected, Pair, due, pair
-from settlewatch.ingest.metrics import OPEN_EXCEPTIONS, PAYOUT_AMOUNT, PAYOUTS
+from settlewatch.recon.calendar import in_force
+from settlewatch.recon.desk_items import SYSTEM, Opened, close, open_items
+from settlewatch.recon.metrics import DESK_OPEN, PAYOUT_AMOUNT, PAYOUTS
+from settlewatch.recon.payouts import Credit, Expected, Pair, due, pair
 
 __all__ = ["PayoutReconciler"]
 
@@ -317,7 +317,7 @@ class PayoutReconciler:
             [orjson.dumps(s.evidence).decode() for s in late],
             [s.account for s in late],
         )
-        await open_exceptions(
+        await open_items(
             driver,
             now,
             [
@@ -363,24 +363,22 @@ _TOTALS = """
 SELECT status, currency, count(*) AS n, sum(amount_minor) AS amount FROM payouts
 GROUP BY status, currency
 """
-_OPEN_EXCEPTIONS = (
-    "SELECT kind, count(*) AS n FROM file_exceptions WHERE status = 'open' GROUP BY kind"
-)
+_DESK_OPEN = "SELECT kind, count(*) AS n FROM file_exceptions WHERE status = 'open' GROUP BY kind"
 
 
 async def _count(driver: Any) -> None:
     """The payouts and open exceptions as the metrics show them."""
     totals = await driver.fetch(_TOTALS)
-    exceptions = await driver.fetch(_OPEN_EXCEPTIONS)
+    exceptions = await driver.fetch(_DESK_OPEN)
     PAYOUTS.clear()
     PAYOUT_AMOUNT.clear()
-    OPEN_EXCEPTIONS.clear()
+    DESK_OPEN.clear()
     for status in ("expected", "arrived", "short", "missing", "unexpected"):
         PAYOUTS.labels(status).set(sum(r["n"] for r in totals if r["status"] == status))
     for row in totals:
         PAYOUT_AMOUNT.labels(row["status"], row["currency"]).set(row["amount"])
     for row in exceptions:
-        OPEN_EXCEPTIONS.labels(row["kind"]).set(row["n"])
+        DESK_OPEN.labels(row["kind"]).set(row["n"])
 
 
 def payout_evidence(row: Any) -> dict[str, Any]:
@@ -398,7 +396,7 @@ def payout_evidence(row: Any) -> dict[str, Any]:
 
 
 async def _missing(driver: Any, rows: list[Any], now: datetime) -> None:
-    await open_exceptions(
+    await open_items(
         driver,
         now,
         [
@@ -443,7 +441,7 @@ async def _arrived(driver: Any, pairs: list[Pair], seen: dict[str, _Seen], now: 
             [p.expected.payout_id for p in short],
         )
     }
-    await open_exceptions(
+    await open_items(
         driver,
         now,
         [

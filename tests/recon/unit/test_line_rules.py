@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlewatch.ingest.files.rules import RULES, Candidate, applicable, decide, line_keys
+from settlewatch.recon.rules import RULES, Candidate, applicable, decide, line_keys
 
 ONE = Candidate("T1", "M1", "ICBC")
 TWO = Candidate("T2", "M1", "ICBC")

@@ -23,11 +23,11 @@ from settlewatch.common.db import create_engine
 from settlewatch.common.kafka import Topics
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import Publisher
-from settlewatch.ingest.files.desk import ExceptionDesk, HandMatch
-from settlewatch.ingest.files.matching import LineMatcher
-from settlewatch.ingest.files.reconciling import PayoutReconciler
-from settlewatch.ingest.files.spool import Spooled, spool
-from settlewatch.ingest.files.store import SettlementFiles
+from settlewatch.recon.desk import Desk, HandMatch
+from settlewatch.recon.matching import LineMatcher
+from settlewatch.recon.reconciling import PayoutReconciler
+from settlewatch.recon.spool import Spooled, spool
+from settlewatch.recon.store import SettlementFiles
 from settlewatch.schema.settlement_files import (
     file_exceptions,
     file_findings,
@@ -82,7 +82,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-class Desk:
+class Operator:
     """What an operator does: import files, let the reconciler run on a given day, read the
     exception queue and the findings raised, and act by hand."""
 
@@ -90,7 +90,7 @@ class Desk:
         self.engine = engine
         self.moment = datetime(2021, 1, 6, 12, tzinfo=UTC)  # the day before the payout's
         self.files = SettlementFiles(engine, lambda: self.moment, lambda: None, parse_timeout=60)
-        self.hands = ExceptionDesk(
+        self.hands = Desk(
             engine,
             lambda: datetime.now(UTC),
             lambda: None,
@@ -147,7 +147,7 @@ class Desk:
 
 
 async def test_a_payout_goes_missing_after_the_grace_and_arrives_later(engine: AsyncEngine) -> None:
-    desk = Desk(engine)
+    desk = Operator(engine)
     await desk.load(ADYEN_380.read_bytes())
     (payout,) = (await desk.reconcile(date(2021, 1, 7))).values()
     assert (payout["status"], payout["amount_minor"], payout["currency"]) == (
@@ -175,7 +175,7 @@ async def test_a_payout_goes_missing_after_the_grace_and_arrives_later(engine: A
 
 
 async def test_a_credit_that_names_the_payout_but_is_short_is_short(engine: AsyncEngine) -> None:
-    desk = Desk(engine)
+    desk = Operator(engine)
     await desk.load(ADYEN_380.read_bytes())
     await desk.load(statement(entry("55300.00", "2021-01-08", "TX635094301XT batch 380")))
     found = (await desk.reconcile(date(2021, 1, 8)))["TX635094301XT"]
@@ -191,7 +191,7 @@ async def test_a_payout_waits_for_its_lines_to_be_tried_before_it_is_paired(
 ) -> None:
     """Its merchant comes from its matched lines: paired before, a short payout's finding went
     to nobody (found by the demo)."""
-    desk = Desk(engine)
+    desk = Operator(engine)
     await desk.load(ADYEN_380.read_bytes())
     await desk.load(statement(entry("55300.00", "2021-01-08", "TX635094301XT batch 380")))
     untried = await desk.reconcile(date(2021, 1, 12), lines_first=False)
@@ -208,7 +208,7 @@ async def test_lines_matched_while_a_round_runs_give_the_payout_their_merchant(
     """The matching loop matches the batch's lines while a reconciler round runs. Whether the
     payout is ready and its merchant were read apart: the round saw the merchant unknown, then
     the lines matched, and raised the short payout to nobody (found by CI's demo)."""
-    desk = Desk(engine)
+    desk = Operator(engine)
     await desk.load(ADYEN_380.read_bytes())
     await desk.load(statement(entry("55300.00", "2021-01-08", "TX635094301XT batch 380")))
     assert (await desk.reconcile(date(2021, 1, 8), lines_first=False))["TX635094301XT"][
@@ -251,7 +251,7 @@ async def test_lines_matched_while_a_round_runs_give_the_payout_their_merchant(
 async def test_a_collective_credit_is_matched_line_by_line_and_the_rest_is_unexpected(
     engine: AsyncEngine,
 ) -> None:
-    desk = Desk(engine)
+    desk = Operator(engine)
     await desk.load(ADYEN_380.read_bytes())
     collective = entry(
         "55408.07",
@@ -275,7 +275,7 @@ async def test_a_collective_credit_is_matched_line_by_line_and_the_rest_is_unexp
 async def test_a_missing_payout_is_paired_by_hand_with_a_credit_nobody_expected(
     engine: AsyncEngine,
 ) -> None:
-    desk = Desk(engine)
+    desk = Operator(engine)
     await desk.load(ADYEN_380.read_bytes())
     # Two weeks late and without the reference: no rule may pair it.
     await desk.load(statement(entry("55308.07", "2021-01-21", "SETTLEMENT")))
@@ -332,7 +332,7 @@ async def test_a_batch_of_several_merchants_is_the_acquirers_and_a_merchant_read
 ) -> None:
     """The payout's merchant was any one line's (LIMIT 1, no order), and its page showed every
     line of the batch: a merchant read another's (issue 28 item 6)."""
-    desk = Desk(engine)
+    desk = Operator(engine)
     await desk.load(ADYEN_380.read_bytes())
     await desk.reconcile(date(2021, 1, 6))
     async with engine.begin() as conn:  # the matching loop found two merchants' payments

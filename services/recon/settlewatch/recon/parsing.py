@@ -36,9 +36,9 @@ import orjson
 from settlewatch.common.errors import Unavailable
 from settlewatch.common.findings import FindingType
 from settlewatch.common.pan import mask_pans
-from settlewatch.ingest.files.exceptions import Opened
-from settlewatch.ingest.files.rules import applicable, line_keys
-from settlewatch.ingest.metrics import FILE_RECORDS
+from settlewatch.recon.desk_items import Opened
+from settlewatch.recon.metrics import FILE_RECORDS
+from settlewatch.recon.rules import applicable, line_keys
 from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import read
 from settlewatch.settlementfiles.model import (

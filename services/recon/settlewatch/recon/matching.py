@@ -1,6 +1,6 @@
 """The loop that matches imported report lines to payments and settles them (SPEC §9).
 
-Each round takes a batch of unmatched lines (``FOR UPDATE SKIP LOCKED``: several ingest
+Each round takes a batch of unmatched lines (``FOR UPDATE SKIP LOCKED``: several recon
 instances share the work), looks their candidates up rule by rule in the matcher's read view
 ``matcher_read_payments`` (one set-based query per rule), records each decision with the rule
 that made it, and publishes every match as an ordinary settlement — ``settlement_id``
@@ -32,8 +32,10 @@ from settlewatch.common.kafka import Topics
 from settlewatch.common.loops import Alarm
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.publisher import Message, Publisher
-from settlewatch.ingest.files.exceptions import SYSTEM, Opened, close, open_exceptions
-from settlewatch.ingest.files.rules import (
+from settlewatch.common.validation import Error, checked_settlements
+from settlewatch.recon.desk_items import SYSTEM, Opened, close, open_items
+from settlewatch.recon.metrics import FILE_LINES
+from settlewatch.recon.rules import (
     RULES,
     Candidate,
     Decision,
@@ -42,8 +44,6 @@ from settlewatch.ingest.files.rules import (
     decide,
     line_keys,
 )
-from settlewatch.ingest.metrics import FILE_LINES
-from settlewatch.ingest.validation import Error, checked_settlements
 
 __all__ = ["BATCH", "LineMatcher", "refusals", "settlement_of"]
 
@@ -280,7 +280,7 @@ async def _exceptions(
                 findings=findings,
             )
         )
-    await open_exceptions(driver, now, opened)
+    await open_items(driver, now, opened)
     await close(
         driver,
         now,

@@ -22,12 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import driver_transaction
 from settlewatch.common.problems import ProblemError
-from settlewatch.ingest.files.exceptions import Opened, Status, close, open_exceptions
-from settlewatch.ingest.files.matching import refusals, settlement_of
-from settlewatch.ingest.files.reconciling import payout_evidence
-from settlewatch.ingest.metrics import FILE_LINES
+from settlewatch.recon.desk_items import Opened, Status, close, open_items
+from settlewatch.recon.matching import refusals, settlement_of
+from settlewatch.recon.metrics import FILE_LINES
+from settlewatch.recon.reconciling import payout_evidence
 
-__all__ = ["ExceptionDesk", "HandMatch"]
+__all__ = ["Desk", "HandMatch"]
 
 LINE_KINDS = ("unmatched_line", "ambiguous_line", "flagged")
 _EXCEPTIONS = """
@@ -91,7 +91,7 @@ def _named(index: int | None) -> list[Any]:
     return ["path", "exception_id"] if index is None else ["body", "exception_ids", index]
 
 
-class ExceptionDesk:
+class Desk:
     def __init__(
         self,
         engine: AsyncEngine,
@@ -334,7 +334,7 @@ class ExceptionDesk:
             action="match",
             notes=[n for _, n in closing],
         )
-        await open_exceptions(driver, now, short)
+        await open_items(driver, now, short)
 
 
 async def _exceptions(

@@ -15,11 +15,11 @@ from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unles
 from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Text
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
-from settlewatch.ingest.context import IngestDep
-from settlewatch.ingest.files.desk import HandMatch
-from settlewatch.ingest.files.exceptions import Kind, Status
-from settlewatch.ingest.routes.common import ERRORS
-from settlewatch.ingest.validation import check_path_id, parse_body
+from settlewatch.common.responses import ERRORS
+from settlewatch.common.validation import check_path_id, parse_body
+from settlewatch.recon.context import ReconDep
+from settlewatch.recon.desk import HandMatch
+from settlewatch.recon.desk_items import Kind, Status
 from settlewatch.schema.settlement_files import file_exceptions
 
 __all__ = ["BODIES", "router"]
@@ -119,7 +119,7 @@ def _day(value: date) -> datetime:
 )
 async def list_exceptions(
     principal: Authenticated,
-    ingest: IngestDep,
+    recon: ReconDep,
     kind: Kind | None = None,
     status: Status | None = None,
     merchant_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -150,9 +150,9 @@ async def list_exceptions(
     if cursor is not None:
         conditions.append(table.exception_id > cursor)
     query = select(file_exceptions).where(and_(True, *conditions)).order_by(table.exception_id)
-    async with ingest.engine.connect() as conn:
+    async with recon.engine.connect() as conn:
         rows = (await conn.execute(query.limit(limit + 1))).all()
-    now = ingest.clock()
+    now = recon.clock()
     items = [_json(row, now) for row in rows[:limit]]
     next_cursor = items[-1]["exception_id"] if len(rows) > limit else None
     return JSONResponse({"items": items, "next_cursor": next_cursor})
@@ -164,10 +164,10 @@ async def list_exceptions(
     responses={404: _DONE[404], 401: ERRORS[401]},
 )
 async def get_exception(
-    exception_id: str, principal: Authenticated, ingest: IngestDep
+    exception_id: str, principal: Authenticated, recon: ReconDep
 ) -> JSONResponse:
     check_path_id("exception_id", exception_id)
-    async with ingest.engine.connect() as conn:
+    async with recon.engine.connect() as conn:
         row = (
             await conn.execute(
                 select(file_exceptions).where(file_exceptions.c.exception_id == exception_id)
@@ -176,7 +176,7 @@ async def get_exception(
     if row is None:
         raise ProblemError(404, "exception not found")
     not_found_unless_allowed(principal, row.merchant_id, "exception")
-    return JSONResponse(_json(row, ingest.clock()))
+    return JSONResponse(_json(row, recon.clock()))
 
 
 @router.post(
@@ -189,10 +189,10 @@ async def get_exception(
     status_code=204,
     responses=_ACTION_ERRORS,
 )
-async def bulk_match(request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+async def bulk_match(request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
     body = parse_body(await request.body(), _BULK_MATCH).valid
     items = [HandMatch(i.exception_id, i.txn_id, i.payout_id) for i in body.items]
-    await ingest.desk.match(items, body.by, body.note, bulk=True)
+    await recon.desk.match(items, body.by, body.note, bulk=True)
 
 
 @router.post(
@@ -204,9 +204,9 @@ async def bulk_match(request: Request, _: AcquirerOnly, ingest: IngestDep) -> No
     status_code=204,
     responses=_ACTION_ERRORS,
 )
-async def bulk_write_off(request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+async def bulk_write_off(request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
     body = parse_body(await request.body(), _BULK_DECISION).valid
-    await ingest.desk.write_off(body.exception_ids, body.by, body.reason, bulk=True)
+    await recon.desk.write_off(body.exception_ids, body.by, body.reason, bulk=True)
 
 
 @router.post(
@@ -218,9 +218,9 @@ async def bulk_write_off(request: Request, _: AcquirerOnly, ingest: IngestDep) -
     status_code=204,
     responses=_ACTION_ERRORS,
 )
-async def bulk_reopen(request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+async def bulk_reopen(request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
     body = parse_body(await request.body(), _BULK_DECISION).valid
-    await ingest.desk.reopen(body.exception_ids, body.by, body.reason, bulk=True)
+    await recon.desk.reopen(body.exception_ids, body.by, body.reason, bulk=True)
 
 
 @router.post(
@@ -232,11 +232,11 @@ async def bulk_reopen(request: Request, _: AcquirerOnly, ingest: IngestDep) -> N
     status_code=204,
     responses=_ACTION_ERRORS,
 )
-async def match(exception_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+async def match(exception_id: str, request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
     check_path_id("exception_id", exception_id)
     body = parse_body(await request.body(), _MATCH).valid
     item = HandMatch(exception_id, body.txn_id, body.payout_id)
-    await ingest.desk.match([item], body.by, body.note, bulk=False)
+    await recon.desk.match([item], body.by, body.note, bulk=False)
 
 
 @router.post(
@@ -246,12 +246,10 @@ async def match(exception_id: str, request: Request, _: AcquirerOnly, ingest: In
     status_code=204,
     responses=_ACTION_ERRORS,
 )
-async def write_off(
-    exception_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep
-) -> None:
+async def write_off(exception_id: str, request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
     check_path_id("exception_id", exception_id)
     body = parse_body(await request.body(), _DECISION).valid
-    await ingest.desk.write_off([exception_id], body.by, body.reason, bulk=False)
+    await recon.desk.write_off([exception_id], body.by, body.reason, bulk=False)
 
 
 @router.post(
@@ -261,7 +259,7 @@ async def write_off(
     status_code=204,
     responses=_ACTION_ERRORS,
 )
-async def reopen(exception_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep) -> None:
+async def reopen(exception_id: str, request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
     check_path_id("exception_id", exception_id)
     body = parse_body(await request.body(), _DECISION).valid
-    await ingest.desk.reopen([exception_id], body.by, body.reason, bulk=False)
+    await recon.desk.reopen([exception_id], body.by, body.reason, bulk=False)

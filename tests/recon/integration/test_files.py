@@ -14,9 +14,9 @@ import psutil
 import pytest
 from sqlalchemy import func, select
 
-from settlewatch.common.config import IngestSettings
+from settlewatch.common.config import ReconSettings
 from settlewatch.common.db import create_engine
-from settlewatch.ingest.app import create_app
+from settlewatch.recon.app import create_app
 from settlewatch.schema.settlement_files import file_records
 from tests.ingest.integration.conftest import ACQUIRER, TOKENS
 from tests.support.apps import app_client
@@ -151,14 +151,14 @@ async def test_settlement_accounts_are_upserted_and_numbers_unique(
 
 
 async def test_files_have_their_own_size_limit(
-    client: httpx.AsyncClient, ingest_settings: IngestSettings
+    client: httpx.AsyncClient, recon_settings: ReconSettings
 ) -> None:
     """The JSON body limit (4 MB here) does not apply to files; SETTLEWATCH_MAX_FILE_BYTES does."""
     body = ADYEN_380.read_bytes()
     big = body + b"\n" * (4_100_000 - len(body))  # blank lines: still the same report
     answer = await client.post("/v1/settlement-files", content=big)
     assert answer.status_code == 202, answer.text
-    small = ingest_settings.model_copy(update={"max_file_bytes": 4096})
+    small = recon_settings.model_copy(update={"max_file_bytes": 4096})
     async with app_client(create_app(small), ACQUIRER) as limited:
         refused = await limited.post("/v1/settlement-files", content=body)
         assert refused.status_code == 413
@@ -166,11 +166,11 @@ async def test_files_have_their_own_size_limit(
 
 
 async def test_the_service_stops_after_an_import_woke_the_matching_loop(
-    ingest_settings: IngestSettings,
+    recon_settings: ReconSettings,
 ) -> None:
     """An import wakes the line-matching loop; stopping the service right after used to hang
     for good (asyncio.wait_for swallowed the cancellation). The bound only tells a hang."""
-    app = create_app(ingest_settings)
+    app = create_app(recon_settings)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     transport = httpx.ASGITransport(app=app)
@@ -183,9 +183,9 @@ async def test_the_service_stops_after_an_import_woke_the_matching_loop(
 
 
 async def test_a_statement_that_breaks_its_schema_is_imported_with_a_warning(
-    ingest_settings: IngestSettings,
+    recon_settings: ReconSettings,
 ) -> None:
-    checking = ingest_settings.model_copy(update={"validate_xsd": True})
+    checking = recon_settings.model_copy(update={"validate_xsd": True})
     breaks = DATA / "viafintech-camt_parser" / "053" / "valid_example_with_batch.xml"
     follows = DATA / "genkgo-camt" / "camt053.v8.xml"
     async with app_client(create_app(checking), ACQUIRER) as client:
@@ -220,13 +220,13 @@ async def test_the_parsing_process_ends_with_the_service(
         "KAFKA_BOOTSTRAP_SERVERS": broker_bootstrap,
         "SETTLEWATCH_API_TOKENS": TOKENS,
     }
-    with served("ingest", env, tmp_path / "ingest.log") as url:
+    with served("recon", env, tmp_path / "recon.log") as url:
         auth = {"authorization": f"Bearer {ACQUIRER}"}
         async with httpx.AsyncClient(base_url=url, headers=auth) as client:
             imported = await client.post("/v1/settlement-files", content=CAMT054.read_bytes())
             assert imported.status_code == 202, imported.text
         (service,) = [
-            c for c in psutil.Process().children() if "serve ingest" in " ".join(c.cmdline())
+            c for c in psutil.Process().children() if "serve recon" in " ".join(c.cmdline())
         ]
         (worker,) = parsing_workers(service)
         service.send_signal(stop)
@@ -295,9 +295,9 @@ def collective_credit(details: int) -> bytes:
 
 
 async def test_a_parse_stuck_past_its_time_is_killed_and_holds_no_other_import(
-    ingest_settings: IngestSettings,
+    recon_settings: ReconSettings,
 ) -> None:
-    hurried = ingest_settings.model_copy(update={"parse_timeout": timedelta(seconds=0.3)})
+    hurried = recon_settings.model_copy(update={"parse_timeout": timedelta(seconds=0.3)})
     async with app_client(create_app(hurried), ACQUIRER) as client:
         before = parsing_workers(psutil.Process())
         stuck = asyncio.ensure_future(
@@ -315,15 +315,15 @@ async def test_a_parse_stuck_past_its_time_is_killed_and_holds_no_other_import(
 
 
 async def test_a_parse_slow_in_all_is_stopped_too(
-    client: httpx.AsyncClient, ingest_settings: IngestSettings
+    client: httpx.AsyncClient, recon_settings: ReconSettings
 ) -> None:
     mapping = {"columns": {"rrn": "rrn", "net": "amount"}}
     assert (await client.put("/v1/file-mappings/slow", json=mapping)).status_code in (200, 201)
     big = b"rrn,amount\n" + b"600000000001,128.00\n" * 200_000  # 40 short calls of the parser
-    hurried = ingest_settings.model_copy(update={"parse_timeout": timedelta(seconds=0.1)})
+    hurried = recon_settings.model_copy(update={"parse_timeout": timedelta(seconds=0.1)})
     async with app_client(create_app(hurried), ACQUIRER) as limited:
         answer = await limited.post("/v1/settlement-files?format=csv:slow", content=big)
         assert answer.status_code == 422
         (error,) = answer.json()["errors"]
         assert error["loc"] == ["file"] and "SETTLEWATCH_PARSE_TIMEOUT" in error["msg"]
-        assert await records_of(ingest_settings.database_url, answer.json()["file_id"]) == 0
+        assert await records_of(recon_settings.database_url, answer.json()["file_id"]) == 0

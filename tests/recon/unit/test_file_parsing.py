@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from settlewatch.ingest.files.parsing import UNFORESEEN, batches
+from settlewatch.recon.parsing import UNFORESEEN, batches
 from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import detect
 from settlewatch.settlementfiles.model import FileRejected

@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from settlewatch.common.auth import AcquirerOnly
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
-from settlewatch.ingest import examples
-from settlewatch.ingest.context import IngestDep
-from settlewatch.ingest.files.reference import SettlementAccount
-from settlewatch.ingest.files.spool import spool
-from settlewatch.ingest.metrics import FILES, IMPORT_SECONDS
-from settlewatch.ingest.routes.common import ERRORS
-from settlewatch.ingest.validation import check_path_id, parse_body
+from settlewatch.common.responses import ERRORS
+from settlewatch.common.validation import check_path_id, parse_body
+from settlewatch.recon import examples
+from settlewatch.recon.context import ReconDep
+from settlewatch.recon.metrics import FILES, IMPORT_SECONDS
+from settlewatch.recon.reference import SettlementAccount
+from settlewatch.recon.spool import spool
 from settlewatch.settlementfiles.csvmap import FileMapping
 from settlewatch.settlementfiles.formats import FORMATS, HELP
 
@@ -39,25 +39,25 @@ _FILE_TYPES = ("application/octet-stream", "application/xml", "text/xml", "text/
     responses=_UPSERTED | {409: ERRORS[422] | {"description": "Another account has this number."}},
 )
 async def put_account(
-    account_id: str, request: Request, _: AcquirerOnly, ingest: IngestDep
+    account_id: str, request: Request, _: AcquirerOnly, recon: ReconDep
 ) -> JSONResponse:
     check_path_id("account_id", account_id)
     account = parse_body(await request.body(), _ACCOUNT).valid
     try:
-        created = await ingest.references.put_account(account_id, account)
+        created = await recon.references.put_account(account_id, account)
     except IntegrityError:
         raise ProblemError(
             409,
             f"another settlement account already has the number {account.number}",
             [{"loc": ["body", "iban" if account.iban else "account_number"], "msg": "taken"}],
         ) from None
-    body = await ingest.references.account(account_id)
+    body = await recon.references.account(account_id)
     return JSONResponse(body, status_code=201 if created else 200)
 
 
 @router.get("/v1/settlement-accounts/{account_id}", summary="A settlement account.")
-async def get_account(account_id: str, _: AcquirerOnly, ingest: IngestDep) -> JSONResponse:
-    body = await ingest.references.account(account_id)
+async def get_account(account_id: str, _: AcquirerOnly, recon: ReconDep) -> JSONResponse:
+    body = await recon.references.account(account_id)
     if body is None:
         raise ProblemError(404, "settlement account not found")
     return JSONResponse(body)
@@ -70,19 +70,19 @@ async def get_account(account_id: str, _: AcquirerOnly, ingest: IngestDep) -> JS
     responses=_UPSERTED,
 )
 async def put_mapping(
-    name: str, request: Request, _: AcquirerOnly, ingest: IngestDep
+    name: str, request: Request, _: AcquirerOnly, recon: ReconDep
 ) -> JSONResponse:
     check_path_id("name", name)
     mapping = parse_body(await request.body(), _MAPPING).valid
-    created = await ingest.references.put_mapping(name, mapping)
+    created = await recon.references.put_mapping(name, mapping)
     return JSONResponse(
         {"name": name, **mapping.model_dump(mode="json")}, status_code=201 if created else 200
     )
 
 
 @router.get("/v1/file-mappings/{name}", summary="A CSV column mapping.")
-async def get_mapping(name: str, _: AcquirerOnly, ingest: IngestDep) -> JSONResponse:
-    mapping = await ingest.references.mapping(name)
+async def get_mapping(name: str, _: AcquirerOnly, recon: ReconDep) -> JSONResponse:
+    mapping = await recon.references.mapping(name)
     if mapping is None:
         raise ProblemError(404, "file mapping not found")
     return JSONResponse({"name": name, **mapping.model_dump(mode="json")})
@@ -111,12 +111,12 @@ async def get_mapping(name: str, _: AcquirerOnly, ingest: IngestDep) -> JSONResp
 async def post_file(
     request: Request,
     _: AcquirerOnly,
-    ingest: IngestDep,
+    recon: ReconDep,
     format: Annotated[str, Query(description=HELP)] = "auto",  # noqa: A002 (SPEC's name)
 ) -> JSONResponse:
     mapping = None
     if format.startswith("csv:"):
-        mapping = await ingest.references.mapping(format.removeprefix("csv:"))
+        mapping = await recon.references.mapping(format.removeprefix("csv:"))
         if mapping is None:
             raise ProblemError(
                 422, "no such file mapping", [{"loc": ["query", "format"], "msg": "PUT it first"}]
@@ -128,13 +128,13 @@ async def post_file(
     started = time.perf_counter()
     spooled = await spool(request.stream())
     try:
-        row, new = await ingest.files.import_file(spooled, format, mapping)
+        row, new = await recon.files.import_file(spooled, format, mapping)
     finally:
         spooled.close()
     IMPORT_SECONDS.observe(time.perf_counter() - started)
     if new and row.status == "imported":
-        ingest.line_matcher.wake()
-        ingest.reconciler.wake()
+        recon.line_matcher.wake()
+        recon.reconciler.wake()
     FILES.labels(row.format, row.status if new else "duplicate").inc()
     if new and row.status == "rejected":
         raise ProblemError(
@@ -147,8 +147,8 @@ async def post_file(
 
 
 @router.get("/v1/settlement-files/{file_id}", summary="A file's status, counts, totals, errors.")
-async def get_file(file_id: str, _: AcquirerOnly, ingest: IngestDep) -> JSONResponse:
-    row = await ingest.files.get(file_id)
+async def get_file(file_id: str, _: AcquirerOnly, recon: ReconDep) -> JSONResponse:
+    row = await recon.files.get(file_id)
     if row is None:
         raise ProblemError(404, "settlement file not found")
     return JSONResponse(row.json())

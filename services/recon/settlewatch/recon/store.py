@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from settlewatch.common import audit
 from settlewatch.common.db import driver_connection, transaction
-from settlewatch.ingest.files.exceptions import open_exceptions
-from settlewatch.ingest.files.parsing import Tally, WorkerLost, parsed
-from settlewatch.ingest.files.spool import Spooled
+from settlewatch.recon.desk_items import open_items
+from settlewatch.recon.parsing import Tally, WorkerLost, parsed
+from settlewatch.recon.spool import Spooled
 from settlewatch.schema.settlement_files import settlement_files
 from settlewatch.settlementfiles import xsd
 from settlewatch.settlementfiles.csvmap import FileMapping
@@ -235,7 +235,7 @@ class SettlementFiles:
         async with aclosing(batches):
             async for batch in batches:
                 warnings += batch.warnings
-                await open_exceptions(driver, self._clock(), batch.flagged)
+                await open_items(driver, self._clock(), batch.flagged)
                 await driver.execute(
                     _INSERT_RECORDS,
                     file_id,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from settlewatch.common.calendar import built_in
-from settlewatch.ingest.files.payouts import Credit, Expected, due, pair, within
+from settlewatch.recon.payouts import Credit, Expected, due, pair, within
 
 CN = built_in("CN")
 FRIDAY = date(2026, 11, 27)

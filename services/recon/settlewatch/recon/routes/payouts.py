@@ -12,9 +12,9 @@ from sqlalchemy import and_, select
 from settlewatch.common.auth import Authenticated, not_found_unless_allowed
 from settlewatch.common.events import ID_PATTERN, QueryDay
 from settlewatch.common.problems import ProblemError
-from settlewatch.ingest.context import IngestDep
-from settlewatch.ingest.routes.common import ERRORS
-from settlewatch.ingest.validation import check_path_id
+from settlewatch.common.responses import ERRORS
+from settlewatch.common.validation import check_path_id
+from settlewatch.recon.context import ReconDep
 from settlewatch.schema.settlement_files import file_records, payouts
 
 router = APIRouter(tags=["settlement files"])
@@ -48,7 +48,7 @@ def _json(row: Any) -> dict[str, Any]:
 )
 async def list_payouts(
     principal: Authenticated,
-    ingest: IngestDep,
+    recon: ReconDep,
     merchant_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     status: Status | None = None,
     from_: Annotated[QueryDay | None, Query(alias="from")] = None,
@@ -72,7 +72,7 @@ async def list_payouts(
     if cursor is not None:
         conditions.append(payouts.c.payout_id > cursor)
     query = select(payouts).where(and_(True, *conditions)).order_by(payouts.c.payout_id)
-    async with ingest.engine.connect() as conn:
+    async with recon.engine.connect() as conn:
         rows = (await conn.execute(query.limit(limit + 1))).all()
     items = [_json(row) for row in rows[:limit]]
     next_cursor = items[-1]["payout_id"] if len(rows) > limit else None
@@ -84,9 +84,9 @@ async def list_payouts(
     summary="One payout, with the statement entry it was paired with and its report lines.",
     responses={404: ERRORS[422] | {"description": "No such payout."}, 401: ERRORS[401]},
 )
-async def get_payout(payout_id: str, principal: Authenticated, ingest: IngestDep) -> JSONResponse:
+async def get_payout(payout_id: str, principal: Authenticated, recon: ReconDep) -> JSONResponse:
     check_path_id("payout_id", payout_id)
-    async with ingest.engine.connect() as conn:
+    async with recon.engine.connect() as conn:
         row = (
             await conn.execute(select(payouts).where(payouts.c.payout_id == payout_id))
         ).one_or_none()

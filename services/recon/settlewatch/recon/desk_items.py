@@ -26,7 +26,7 @@ __all__ = [
     "Opened",
     "Status",
     "close",
-    "open_exceptions",
+    "open_items",
 ]
 
 Kind = Literal[
@@ -108,7 +108,7 @@ ON CONFLICT (key) DO NOTHING
 """
 
 
-async def open_exceptions(driver: Any, at: datetime, opened: Sequence[Opened]) -> None:
+async def open_items(driver: Any, at: datetime, opened: Sequence[Opened]) -> None:
     """Open each exception (once) and raise its findings."""
     if not opened:
         return

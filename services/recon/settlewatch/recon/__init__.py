@@ -1,0 +1,1 @@
+"""The recon service (SPEC §9): settlement files, payouts and the desk."""

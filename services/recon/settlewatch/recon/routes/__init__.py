@@ -1,0 +1,1 @@
+"""The recon API's routes, one module per resource."""

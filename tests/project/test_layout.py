@@ -5,8 +5,16 @@ the production command line imports no developer part (they plug in through entr
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 import re
 from pathlib import Path
+from types import ModuleType
+
+from sqlalchemy import Table
+
+import settlewatch.schema
+from settlewatch.schema.reference import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"ingest", "matcher", "alerts", "recon"}
@@ -65,21 +73,67 @@ def test_the_rule_itself_has_no_cycle() -> None:
         assert MAY_IMPORT[name] <= set(order[:position]), name
 
 
-def test_other_services_read_the_matcher_only_through_its_read_views() -> None:
-    """Its tables are the matcher's own (schema/matcher.py); alerts (on-call) and ingest (report
-    lines, a merchant's books) use the views and functions of 0006, 0007 and 0011."""
+def owners() -> dict[str, str]:
+    """Each table and view and the package that owns it: a table's ``info["owner"]``
+    (settlewatch.schema), a view's by its name, ``<owner>_read_*`` (created by a migration)."""
+    for module in pkgutil.iter_modules(settlewatch.schema.__path__):
+        if module.name != "migrations":
+            importlib.import_module(f"settlewatch.schema.{module.name}")
+    tables = {name: table.info.get("owner", "?") for name, table in metadata.tables.items()}
+    migrations = ROOT / "libs" / "schema" / "settlewatch" / "schema" / "migrations"
+    views = {
+        name: name.partition("_read_")[0]
+        for path in migrations.rglob("*.py")
+        for name in re.findall(r"\bVIEW (\w+_read_\w+)", path.read_text())
+        + re.findall(r'"(\w+_read_\w+)": ', path.read_text())
+    }
+    return tables | views
 
-    def named(service: str) -> set[str]:
-        pattern = r"(?:FROM|JOIN|UPDATE|INTO)\s+(matcher_\w+)"
-        return {
-            name
-            for path in packages()[service].rglob("*.py")
-            for name in re.findall(pattern, path.read_text())
-        }
 
-    assert named("alerts") == {"matcher_read_clock", "matcher_read_due"}
-    assert named("ingest") == {"matcher_read_books"}
-    assert named("recon") == {"matcher_read_payments"}
+def test_every_table_and_view_has_an_owner() -> None:
+    unowned = {
+        name: owner for name, owner in owners().items() if owner not in {*SERVICES, "common"}
+    }
+    assert unowned == {}
+
+
+def test_each_service_reads_another_only_through_its_read_views() -> None:
+    """A service uses its own tables, and the common ones (tokens, the audit log: through
+    common.tokens and common.audit); another service's data only through that one's read views
+    (``<owner>_read_*``, as the matcher's), never its tables — whether named in SQL or imported
+    from settlewatch.schema."""
+    owned = owners()
+    sql = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(\w+)")
+    wrong = []
+    for name, folder in packages().items():
+        if name not in {*SERVICES, "common"}:
+            continue
+        for path in sorted(folder.rglob("*.py")):
+            used = set(sql.findall(path.read_text())) | schema_tables(path)
+            for table in sorted(used & set(owned)):
+                owner = owned[table]
+                if owner in (name, "common") or (name in SERVICES and "_read_" in table):
+                    continue
+                wrong.append(f"{path.relative_to(ROOT)} uses {table} of {owner}")
+    assert wrong == []
+
+
+def schema_tables(path: Path) -> set[str]:
+    """The tables a module imports from settlewatch.schema (a table, or a module of tables), by
+    their names in the database."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "settlewatch.schema"
+        ):
+            module = importlib.import_module(node.module or "")
+            for alias in node.names:
+                value = getattr(module, alias.name)
+                if isinstance(value, Table):
+                    found.add(value.name)
+                elif isinstance(value, ModuleType):
+                    found |= {t.name for t in vars(value).values() if isinstance(t, Table)}
+    return found
 
 
 def test_no_transaction_is_opened_any_other_way() -> None:

@@ -1,7 +1,11 @@
 """The database schema: every table definition and the one Alembic migration history that
-creates them (``migrations/``). A service's own tables are in the module named after it
-(``matcher``, ``alerts``); ``reference`` holds those several services read (merchant profiles,
-maintenance windows). The modules only describe the tables; migrations create them.
+creates them (``migrations/``). The modules only describe the tables; migrations create them.
+
+Each table names the service that owns it (``info={"owner": …}``: ``reference`` is ingest's,
+``settlement_files`` recon's, ``access`` holds the common tokens and audit log and ingest's
+webhook secrets). Only its owner reads or writes a table; another service reads the owner's
+views, ``<owner>_read_*`` (migrations 0006, 0007, 0011, 0018), so an owner may change its
+tables without breaking a reader (tests/project/test_layout.py holds every service to it).
 """
 
 from __future__ import annotations

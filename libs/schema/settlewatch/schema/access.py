@@ -32,6 +32,7 @@ api_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    info={"owner": "common"},
 )
 
 # Every change made through the API; a trigger refuses UPDATE, DELETE and TRUNCATE.
@@ -47,6 +48,7 @@ audit_log = Table(
     Column("target", Text, nullable=False),
     Column("status", Integer, nullable=False),
     Column("details", JSONB),
+    info={"owner": "common"},
 )
 
 # A merchant's webhook secrets, encrypted (Fernet, `key_id` names the key): the current one has
@@ -60,4 +62,5 @@ webhook_secrets = Table(
     Column("sealed", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("retires_at", DateTime(timezone=True)),
+    info={"owner": "ingest"},
 )

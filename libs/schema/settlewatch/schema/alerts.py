@@ -45,6 +45,7 @@ alerts = Table(
     _at("updated_at"),
     _at("pushed_at", nullable=True),  # last push to Alertmanager while active
     _at("ends_pushed_at", nullable=True),  # its resolution (endsAt) was pushed
+    info={"owner": "alerts"},
 )
 
 deliveries = Table(
@@ -65,6 +66,7 @@ deliveries = Table(
     Column("last_error", Text),
     # A reminder's alerts (they stay in the deliveries that first told them); NULL otherwise.
     Column("alert_ids", ARRAY(Text)),
+    info={"owner": "alerts"},
 )
 
 attempts = Table(
@@ -82,6 +84,7 @@ attempts = Table(
     Column("status_code", Integer),
     Column("latency_ms", Float, nullable=False),
     Column("error", Text),
+    info={"owner": "alerts"},
 )
 
 disabled_endpoints = Table(
@@ -91,4 +94,5 @@ disabled_endpoints = Table(
     Column("url", Text, primary_key=True),
     _at("disabled_at"),
     Column("delivery_id", Text, nullable=False),  # the delivery answered 410 Gone
+    info={"owner": "alerts"},
 )

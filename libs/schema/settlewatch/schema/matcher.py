@@ -71,6 +71,7 @@ payments = Table(
     Column("rrn", Text, Computed("evidence ->> 'rrn'", persisted=True)),
     Column("stan", Text, Computed("evidence ->> 'stan'", persisted=True)),
     postgresql_partition_by="RANGE (business_date)",
+    info={"owner": "matcher"},
 )
 
 # One row per partition of the transactions/settlements topics; `generation` fences writers: an
@@ -84,6 +85,7 @@ partitions = Table(
     Column("body", JSONB, nullable=False),
     Column("reference", JSONB, nullable=False, server_default="{}"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"owner": "matcher"},
 )
 
 offsets = Table(
@@ -92,6 +94,7 @@ offsets = Table(
     Column("topic", Text, primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
+    info={"owner": "matcher"},
 )
 
 outbox = Table(
@@ -106,4 +109,5 @@ outbox = Table(
     # that a round of the deadline fast path is marked published by one range (migration 0013).
     Column("seq", BigInteger, Identity(always=True), nullable=False),
     Column("partition", Integer),
+    info={"owner": "matcher"},
 )

@@ -20,6 +20,7 @@ merchants = Table(
     Column("profile", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"owner": "ingest"},
 )
 
 # POS terminals as registered (SPEC §12): a migrated terminal names the one it `replaces`.
@@ -33,6 +34,7 @@ terminals = Table(
     Column("status", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"owner": "ingest"},
 )
 
 maintenance_windows = Table(
@@ -44,6 +46,7 @@ maintenance_windows = Table(
     Column("ends_at", DateTime(timezone=True), nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"owner": "ingest"},
 )
 
 # Every load of a calendar year (SPEC §10), kept: the highest version is in force; who loaded
@@ -60,4 +63,5 @@ calendar_years = Table(
     Column("published_at", DateTime(timezone=True)),
     Column("loaded_by", Text, nullable=False),
     Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"owner": "ingest"},
 )

@@ -27,6 +27,7 @@ settlement_accounts = Table(
     Column("body", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"owner": "recon"},
 )
 
 file_mappings = Table(
@@ -36,6 +37,7 @@ file_mappings = Table(
     Column("mapping", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"owner": "recon"},
 )
 
 # One row per import attempt: a file's bytes (SHA-256) are imported once at most, and a rejected
@@ -61,6 +63,7 @@ settlement_files = Table(
         unique=True,
         postgresql_where=text("status = 'imported'"),
     ),
+    info={"owner": "recon"},
 )
 
 # Every record of an imported file, in file order (settlementfiles.model: statement, entry,
@@ -82,6 +85,7 @@ file_records = Table(
     Column("merchant_id", Text),
     Column("matched_at", DateTime(timezone=True)),
     Column("published_at", DateTime(timezone=True)),
+    info={"owner": "recon"},
 )
 
 # A credit expected from a report (source "report": expected → arrived | short | missing) or
@@ -105,6 +109,7 @@ payouts = Table(
     Column("credit", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"owner": "recon"},
 )
 
 # What the files' matching could not decide (SPEC §9 exceptions): a line nothing matched or that
@@ -129,6 +134,7 @@ file_exceptions = Table(
     Column("history", JSONB, nullable=False, server_default="[]"),
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    info={"owner": "recon"},
 )
 
 # The findings of the files' loops, written in the transaction that decided them and published
@@ -142,4 +148,5 @@ file_findings = Table(
     Column("body", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True)),
+    info={"owner": "recon"},
 )

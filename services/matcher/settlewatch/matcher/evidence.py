@@ -130,24 +130,18 @@ class Gathered:
     alerts: list[AlertRef]
 
 
+# What the other services hold about the payment, through their read views (migration 0018).
 _LINES = text("""
-SELECT r.file_id, r.seq, f.format, f.received_at, r.match_rule, r.body
-FROM settlement_file_records r JOIN settlement_files f USING (file_id)
-WHERE r.txn_id = :txn AND r.kind = 'line' ORDER BY f.received_at, r.seq
+SELECT file_id, seq, format, received_at, match_rule, body FROM recon_read_report_lines
+WHERE txn_id = :txn ORDER BY received_at, seq
 """)
-# A line's payout: the payout record of its file and batch (payout_id is "<file>:<seq>").
 _PAYOUTS = text("""
-SELECT DISTINCT p.payout_id, p.amount_minor, p.currency, p.count, p.value_date, p.status,
-       p.reference
-FROM settlement_file_records l
-JOIN settlement_file_records r ON r.file_id = l.file_id AND r.kind = 'payout'
-     AND r.body ->> 'batch_id' = l.body ->> 'batch_id'
-JOIN payouts p ON p.payout_id = r.file_id || ':' || r.seq
-WHERE l.txn_id = :txn AND l.kind = 'line' ORDER BY p.payout_id
+SELECT payout_id, amount_minor, currency, count, value_date, status, reference
+FROM recon_read_payouts WHERE txn_id = :txn ORDER BY payout_id
 """)
 # Through the merchant's alerts (index alerts_by_merchant): a pair's alert names both payments.
 _ALERTS = text("""
-SELECT alert_id, type, status, created_at FROM alerts
+SELECT alert_id, type, status, created_at FROM alerts_read_alerts
 WHERE merchant_id = :merchant AND (txn_id = :txn OR txn_ids ? :txn) ORDER BY created_at, alert_id
 """)
 
@@ -155,7 +149,8 @@ WHERE merchant_id = :merchant AND (txn_id = :txn OR txn_ids ? :txn) ORDER BY cre
 async def gather(conn: AsyncConnection, payment: Payment) -> Gathered:
     txn = {"txn": payment.txn_id}
     profile = await conn.scalar(
-        text("SELECT profile FROM merchants WHERE merchant_id = :m"), {"m": payment.merchant_id}
+        text("SELECT profile FROM ingest_read_merchants WHERE merchant_id = :m"),
+        {"m": payment.merchant_id},
     )
     lines = [FileLine(**row._mapping, line=row.body) for row in await conn.execute(_LINES, txn)]
     payouts = [PayoutOut(**row._mapping) for row in await conn.execute(_PAYOUTS, txn)]

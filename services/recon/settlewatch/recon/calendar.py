@@ -10,8 +10,7 @@ from settlewatch.common.calendar import BusinessCalendar, LoadedYear
 __all__ = ["in_force"]
 
 _IN_FORCE = """
-SELECT DISTINCT ON (year) year, version, holidays, workdays, source
-FROM calendar_years WHERE calendar = $1 ORDER BY year, version DESC
+SELECT year, version, holidays, workdays, source FROM ingest_read_calendars WHERE calendar = $1
 """
 
 

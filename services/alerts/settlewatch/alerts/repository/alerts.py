@@ -65,7 +65,7 @@ class Alerts:
             told = await recipients(db, merchants)
             windows: dict[str, list[Window]] = defaultdict(list)
             for r in await db.fetch(
-                "SELECT bank_code, starts_at, ends_at FROM maintenance_windows "
+                "SELECT bank_code, starts_at, ends_at FROM ingest_read_windows "
                 "WHERE bank_code = ANY($1::text[]) AND starts_at <= $2",
                 banks,
                 now,

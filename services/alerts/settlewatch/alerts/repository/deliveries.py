@@ -199,13 +199,13 @@ class Deliveries:
             urls = {
                 r["merchant_id"]: r["url"]
                 for r in await db.fetch(
-                    "SELECT merchant_id, profile->'webhook'->>'url' AS url FROM merchants "
-                    "WHERE merchant_id = ANY($1::text[])",
+                    "SELECT merchant_id, profile->'webhook'->>'url' AS url "
+                    "FROM ingest_read_merchants WHERE merchant_id = ANY($1::text[])",
                     merchants,
                 )
             }
             sealed = await db.fetch(
-                "SELECT merchant_id, sealed FROM webhook_secrets "
+                "SELECT merchant_id, sealed FROM ingest_read_webhook_secrets "
                 "WHERE merchant_id = ANY($1::text[]) AND (retires_at IS NULL OR retires_at > $2) "
                 "ORDER BY merchant_id, retires_at DESC NULLS FIRST, id DESC",
                 merchants,

@@ -40,7 +40,7 @@ class Reads:
         """Banks inside an announced maintenance window now."""
         async with reading(self._engine) as db:
             rows = await db.fetch(
-                "SELECT DISTINCT bank_code FROM maintenance_windows "
+                "SELECT DISTINCT bank_code FROM ingest_read_windows "
                 "WHERE starts_at <= $1 AND ends_at > $1",
                 now,
             )
@@ -52,7 +52,7 @@ async def recipients(db: Connection, merchants: list[str]) -> dict[str, Recipien
     rows = await db.fetch(
         "SELECT merchant_id, profile->>'locale' AS locale, profile->>'timezone' AS timezone, "
         "jsonb_typeof(profile->'webhook') = 'object' AS has_webhook "
-        "FROM merchants WHERE merchant_id = ANY($1::text[])",
+        "FROM ingest_read_merchants WHERE merchant_id = ANY($1::text[])",
         merchants,
     )
     return {

@@ -30,7 +30,7 @@ from settlewatch.recon.reconciling import payout_evidence
 __all__ = ["Desk", "HandMatch"]
 
 LINE_KINDS = ("unmatched_line", "ambiguous_line", "flagged")
-_EXCEPTIONS = """
+_ITEMS = """
 SELECT exception_id, kind, status, file_id, seq, payout_id FROM file_exceptions
 WHERE exception_id = ANY($1::text[]) FOR UPDATE
 """
@@ -112,7 +112,7 @@ class Desk:
     ) -> None:
         now = self._clock()
         async with driver_transaction(self._engine) as driver:
-            found = await _exceptions(
+            found = await _locked_items(
                 driver, [i.exception_id for i in items], lambda i: _field(i, "exception_id"), bulk
             )
             lines: list[tuple[int, HandMatch, Any]] = []
@@ -162,7 +162,7 @@ class Desk:
     ) -> None:
         allowed, status = move
         async with driver_transaction(self._engine) as driver:
-            found = await _exceptions(driver, exception_ids, _named, bulk)
+            found = await _locked_items(driver, exception_ids, _named, bulk)
             for index, exception_id in enumerate(exception_ids):
                 if found[exception_id]["status"] != allowed:
                     raise _refuse(
@@ -337,7 +337,7 @@ class Desk:
         await open_items(driver, now, short)
 
 
-async def _exceptions(
+async def _locked_items(
     driver: Any,
     exception_ids: Sequence[str],
     where: Callable[[int | None], list[Any]],
@@ -349,7 +349,7 @@ async def _exceptions(
         if exception_id in seen:
             raise _refuse(where(index), "this exception is named twice")
         seen.add(exception_id)
-    found = {r["exception_id"]: r for r in await driver.fetch(_EXCEPTIONS, list(exception_ids))}
+    found = {r["exception_id"]: r for r in await driver.fetch(_ITEMS, list(exception_ids))}
     for index, exception_id in enumerate(exception_ids):
         if exception_id not in found:
             raise _refuse(where(index if bulk else None), "no such exception", 404)

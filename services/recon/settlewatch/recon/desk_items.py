@@ -1,7 +1,9 @@
-"""The exception queue of the files' matching and the findings it raises (SPEC §9).
+"""The desk's items — what the API and SPEC §9 call exceptions (`/v1/exceptions`, table
+``file_exceptions``); "desk item" in the code, so the word is not also Python's — and the
+findings they raise.
 
 What the loops cannot decide — a line nothing matched or that matched several payments, a
-flagged record, a payout missing or short, a statement entry nobody expected — is an exception,
+flagged record, a payout missing or short, a statement entry nobody expected — is an item,
 opened in the same transaction that decided it, together with its findings (``file_findings``,
 an outbox published to the findings topic like the matcher's). Closing an exception — the
 evidence arriving, a hand match, a write-off — resolves its findings in the same way, so the

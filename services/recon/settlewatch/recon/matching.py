@@ -167,7 +167,7 @@ class LineMatcher:
                 [c.txn_id if c else None for c in chosen],
                 [c.merchant_id if c else None for c in chosen],
             )
-            await _exceptions(driver, now, rows, decisions, refused)
+            await _open_line_items(driver, now, rows, decisions, refused)
         self._on_findings()
         self._on_decided()
         for index, decision in enumerate(decisions):
@@ -216,7 +216,7 @@ async def _decisions(driver: Any, keys: Sequence[dict[str, Any]]) -> list[Decisi
     return [decide(f) for f in found]
 
 
-async def _exceptions(
+async def _open_line_items(
     driver: Any,
     now: datetime,
     rows: Sequence[Any],

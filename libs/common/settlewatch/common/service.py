@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any, TypeVar
 
@@ -46,10 +47,17 @@ __all__ = [
     "create_service_app",
     "run_service",
     "serve",
+    "wall_clock",
 ]
 
 _log = logging.getLogger(__name__)
 S = TypeVar("S", bound=CommonSettings)
+
+
+def wall_clock() -> datetime:
+    """The services' clock: what "now" and "the future" are measured against (tests pass their
+    own to the parts that take one)."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

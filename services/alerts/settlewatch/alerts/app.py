@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -23,7 +23,7 @@ from settlewatch.alerts.repository.reads import Reads
 from settlewatch.common.config import AlertsSettings
 from settlewatch.common.kafka import Topics
 from settlewatch.common.publisher import Publisher
-from settlewatch.common.service import Resources, create_service_app
+from settlewatch.common.service import Resources, create_service_app, wall_clock
 from settlewatch.common.webhook_guard import allowed_networks
 
 __all__ = ["create_app"]
@@ -33,11 +33,7 @@ COUNTS_EVERY_S = 10.0
 RETENTION_EVERY_S = 3600.0
 
 
-def _wall() -> datetime:
-    return datetime.now(UTC)
-
-
-def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = _wall) -> FastAPI:
+def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = wall_clock) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
         alerts = Alerts(resources.engine)

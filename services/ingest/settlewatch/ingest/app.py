@@ -6,7 +6,6 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -21,7 +20,7 @@ from settlewatch.common.kafka import Topics
 from settlewatch.common.openapi import register_schemas
 from settlewatch.common.problems import Problem
 from settlewatch.common.publisher import Publisher
-from settlewatch.common.service import Resources, create_service_app
+from settlewatch.common.service import Resources, create_service_app, wall_clock
 from settlewatch.common.webhook_guard import allowed_networks, system_resolver
 from settlewatch.ingest.context import Ingest
 from settlewatch.ingest.moved import MovedToRecon
@@ -53,10 +52,6 @@ Authenticate with `Authorization: Bearer <token>`.
 """
 
 
-def _wall() -> datetime:
-    return datetime.now(UTC)
-
-
 def create_app(settings: IngestSettings) -> FastAPI:
     topics = Topics(settings.topic_prefix)
 
@@ -74,7 +69,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             publisher=publisher,
             registry=MerchantRegistry(resources.engine),
             topics=topics,
-            clock=_wall,
+            clock=wall_clock,
             max_clock_skew=settings.max_clock_skew,
             webhook_secrets=webhook_secrets,
         )
@@ -82,7 +77,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             publisher,
             (topics.transactions, topics.settlements),
             source=f"{socket.gethostname()}:{os.getpid()}",
-            clock=_wall,
+            clock=wall_clock,
         )
         resources.loops.start("ingest-pulses", pulses.run)
         try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -16,7 +15,7 @@ from settlewatch.common.kafka import Topics
 from settlewatch.common.openapi import register_schemas
 from settlewatch.common.problems import Problem
 from settlewatch.common.publisher import Publisher
-from settlewatch.common.service import Resources, create_service_app
+from settlewatch.common.service import Resources, create_service_app, wall_clock
 from settlewatch.recon.context import Recon
 from settlewatch.recon.desk import Desk
 from settlewatch.recon.matching import LineMatcher
@@ -42,10 +41,6 @@ Authenticate with `Authorization: Bearer <token>`.
 """
 
 
-def _wall() -> datetime:
-    return datetime.now(UTC)
-
-
 def create_app(settings: ReconSettings) -> FastAPI:
     topics = Topics(settings.topic_prefix)
 
@@ -56,10 +51,10 @@ def create_app(settings: ReconSettings) -> FastAPI:
             enable_idempotence=settings.kafka_enable_idempotence,
             timeout=PUBLISH_TIMEOUT_S,
         )
-        findings = FindingsOutbox(resources.engine, publisher, topics, _wall)
+        findings = FindingsOutbox(resources.engine, publisher, topics, wall_clock)
         reconciler = PayoutReconciler(
             resources.engine,
-            _wall,
+            wall_clock,
             findings.wake,
             grace_days=settings.payout_grace,
             quiet=settings.files_quiet,
@@ -68,17 +63,17 @@ def create_app(settings: ReconSettings) -> FastAPI:
             resources.engine,
             publisher,
             topics,
-            _wall,
+            wall_clock,
             findings.wake,
             reconciler.wake,
             max_clock_skew=settings.max_clock_skew,
         )
         app.state.recon = Recon(
             engine=resources.engine,
-            clock=_wall,
+            clock=wall_clock,
             files=SettlementFiles(
                 resources.engine,
-                _wall,
+                wall_clock,
                 findings.wake,
                 parse_timeout=settings.parse_timeout.total_seconds(),
                 validate_xsd=settings.validate_xsd,
@@ -88,7 +83,7 @@ def create_app(settings: ReconSettings) -> FastAPI:
             reconciler=reconciler,
             desk=Desk(
                 resources.engine,
-                _wall,
+                wall_clock,
                 findings.wake,
                 line_matcher.wake,
                 max_clock_skew=settings.max_clock_skew,

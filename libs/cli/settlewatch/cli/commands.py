@@ -18,16 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from settlewatch.cli import calendars, deadletters, importing, replaying
+from settlewatch.cli import replaying
 from settlewatch.common.config import MatcherSettings, StackSettings, load_settings
 from settlewatch.common.errors import ConfigError
-from settlewatch.common.gc_tuning import tune_gc
-from settlewatch.common.kafka import Topics, ensure_topics
 from settlewatch.common.logging import configure_logging
-from settlewatch.common.publisher import Publisher
-from settlewatch.matcher import replay
-from settlewatch.schema import migrate
 from settlewatch.settlementfiles import formats
+
+# A command imports what it runs on in `run`, not here: `settlewatch serve matcher` (how every
+# service starts in a container) and `settlewatch import` then load only their own parts, not
+# the matcher's replay, the schema's migrations, the broker client... of the other commands.
 
 __all__ = ["BUILT_IN", "SERVICES", "Command", "cli_settings"]
 
@@ -78,6 +77,9 @@ class Migrate:
 
     def run(self, args: argparse.Namespace) -> int:
         settings = cli_settings()
+        from settlewatch.common.kafka import Topics, ensure_topics
+        from settlewatch.schema import migrate
+
         if settings.database_url is None:
             raise ConfigError("DATABASE_URL is required for migrate")
         migrate(settings.database_url)
@@ -120,6 +122,10 @@ class DeadLetters:
         return 0
 
     async def _run(self, args: argparse.Namespace, settings: StackSettings) -> None:
+        from settlewatch.cli import deadletters
+        from settlewatch.common.kafka import Topics
+        from settlewatch.common.publisher import Publisher
+
         bootstrap = settings.kafka_bootstrap_servers or f"127.0.0.1:{settings.broker_port}"
         topics = Topics(settings.topic_prefix)
         letters = await deadletters.load(bootstrap, topics)
@@ -152,6 +158,8 @@ class Import:
         parser.add_argument("--format", default="auto", help=f"{formats.HELP}; default auto")
 
     def run(self, args: argparse.Namespace) -> int:
+        from settlewatch.cli import importing
+
         settings = cli_settings()
         status, body = importing.post_file(
             args.file,
@@ -179,6 +187,8 @@ class Calendar:
         parser.add_argument("--source", help="where the schedule comes from (default: the file)")
 
     def run(self, args: argparse.Namespace) -> int:
+        from settlewatch.cli import calendars, importing
+
         settings = cli_settings()
         year, body = calendars.read_year(args.file, args.year)
         if args.source:
@@ -209,6 +219,9 @@ class Replay:
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        from settlewatch.common.gc_tuning import tune_gc
+        from settlewatch.matcher import replay
+
         settings = load_settings(MatcherSettings)
         configure_logging("replay", settings.log_level)
         terms = replaying.read_terms(args.terms) if args.terms else None

@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 from pydantic import ValidationError
 
 from settlewatch.common.errors import UsageError
 from settlewatch.common.events import MerchantProfile
-from settlewatch.matcher.replay import Differences, Replayed
+
+if TYPE_CHECKING:  # the command line starts without the matcher; `replay` imports it to run
+    from settlewatch.matcher.replay import Differences, Replayed
 
 __all__ = ["instant", "read_terms", "render", "render_differences"]
 

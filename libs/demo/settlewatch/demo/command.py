@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 from datetime import timedelta
 
 from settlewatch.cli.commands import cli_settings
-from settlewatch.demo.run import run_demo
 
 __all__ = ["DEMO"]
+
+# The extra's package is imported only when the demo runs: without it the command must not load
+# at all, so that `settlewatch` says which extra to install.
+if importlib.util.find_spec("rich") is None:
+    raise ModuleNotFoundError("No module named 'rich'", name="rich")
 
 
 class Demo:
@@ -31,6 +36,8 @@ class Demo:
 
     def run(self, args: argparse.Namespace) -> int:
         due_in = timedelta(seconds=args.due_in)
+        from settlewatch.demo.run import run_demo  # here: every command line starts fast
+
         return asyncio.run(run_demo(cli_settings(), due_in=due_in, keep=args.keep))
 
 

@@ -7,7 +7,6 @@ import asyncio
 import importlib.util
 
 from settlewatch.cli.commands import cli_settings
-from settlewatch.devstack.up import run_up
 
 __all__ = ["UP"]
 
@@ -26,6 +25,8 @@ class Up:
         pass
 
     def run(self, args: argparse.Namespace) -> int:
+        from settlewatch.devstack.up import run_up  # here: every command line starts fast
+
         asyncio.run(run_up(cli_settings()))
         return 0
 

@@ -17,12 +17,19 @@ from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.common.db import create_engine
 from settlewatch.common.kafka import Topics, ensure_topics
 from tests.ingest.integration.conftest import ACQUIRER, PROFILE, TOKENS
+from tests.support.examples import DEEP
 from tests.support.findings import overdue_finding
 from tests.support.service import served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
-FUZZ_SECONDS = {"ingest": 30, "alerts": 20}
+# Each API's time under schemathesis: the full budget under `make test-deep`, a third in
+# `make test` (same checks, fewer requests).
+FUZZ_SECONDS = {"ingest": 30, "alerts": 20, "recon": 30}
+
+
+def budget(service: str) -> int:
+    return FUZZ_SECONDS[service] if DEEP else FUZZ_SECONDS[service] // 3
 
 
 async def seed_alerts(database_url: str) -> None:
@@ -37,7 +44,7 @@ async def seed_alerts(database_url: str) -> None:
         await engine.dispose()
 
 
-@pytest.mark.parametrize("service", ["ingest", "alerts"])
+@pytest.mark.parametrize("service", list(FUZZ_SECONDS))
 async def test_no_generated_request_gets_a_server_error(
     service: str, database_url: str, broker_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
@@ -64,7 +71,7 @@ async def test_no_generated_request_gets_a_server_error(
                 "--checks",
                 "not_a_server_error",
                 "--max-time",
-                str(FUZZ_SECONDS[service]),
+                str(budget(service)),
                 "--header",
                 f"Authorization: Bearer {ACQUIRER}",
                 # One worker: with two, Python 3.11's ast module trips over itself in
@@ -76,6 +83,6 @@ async def test_no_generated_request_gets_a_server_error(
             ],
             capture_output=True,
             text=True,
-            timeout=FUZZ_SECONDS[service] + 60,
+            timeout=budget(service) + 60,
         )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -11,14 +11,17 @@ tables without breaking a reader (tests/project/test_layout.py holds every servi
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
+if TYPE_CHECKING:  # Alembic is loaded by what migrates, not by every service reading a table
+    from alembic.config import Config
 
 __all__ = ["alembic_config", "migrate"]
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(files("settlewatch.schema") / "migrations"))
     # ConfigParser interpolation would choke on a '%' in a password.
@@ -28,4 +31,6 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str, revision: str = "head") -> None:
     """Upgrade the schema to `revision`; safe to run concurrently and repeatedly (blocking)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)

@@ -1,7 +1,8 @@
 """The routes that moved to recon in issue 29 (settlement files, accounts, mappings, payouts,
 the desk) are answered with 308 Permanent Redirect to the same path and query on recon, for one
-release: a client that follows redirects keeps working, method and body included, and learns the
-new address. Answered before anything else, so no token is checked and no body read here."""
+release, so a client of the release before learns the new address. Answered before anything
+else: no token is checked and no body read here. (A client that follows the redirect by itself
+must send its token again: HTTP clients drop it on the way to another port.)"""
 
 from __future__ import annotations
 

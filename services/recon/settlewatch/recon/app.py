@@ -1,7 +1,7 @@
 """The recon service's HTTP app (SPEC §9): settlement files in, their lines matched to payments,
 payouts paired with the credits on statements, and the desk where a person clears what no rule
-could. Its four loops — line matching, payout pairing, the findings outbox, and the metrics they
-update — run beside the API; ingest's events path shares nothing with them."""
+could. Its three loops — line matching, payout pairing and the findings outbox — run beside the
+API; ingest's events path shares nothing with them."""
 
 from __future__ import annotations
 

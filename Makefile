@@ -23,12 +23,13 @@ demo: install
 	$(BIN)/settlewatch demo --keep
 
 # One worker per core (pytest-xdist): each has its own PostgreSQL and broker, and every test its
-# own database and topic prefix. test-deep gives the property tests their full example budget.
+# own database and topic prefix; an idle worker takes tests queued for the other (worksteal: the
+# e2e tests last 10–70 s). test-deep gives the property tests their full example budget.
 test: install
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 
 test-deep: install
-	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -n auto
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -n auto --dist worksteal
 
 lint: install
 	$(BIN)/ruff format --check .

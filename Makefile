@@ -22,14 +22,16 @@ run: install
 demo: install
 	$(BIN)/settlewatch demo --keep
 
-# One worker per core (pytest-xdist): each has its own PostgreSQL and broker, and every test its
-# own database and topic prefix; an idle worker takes tests queued for the other (worksteal: the
-# e2e tests last 10–70 s). test-deep gives the property tests their full example budget.
+# pytest-xdist workers, one more than the cores: the e2e tests (10–70 s each) mostly wait on
+# processes and rebalances, so a spare worker keeps the cores busy. Each worker has its own
+# PostgreSQL and broker, every test its own database and topic prefix; an idle worker takes tests
+# queued for another (worksteal). test-deep gives the property tests their full example budget.
+WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: install
-	$(BIN)/pytest -n auto --dist worksteal
+	$(BIN)/pytest -n $(WORKERS) --dist worksteal
 
 test-deep: install
-	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -n auto --dist worksteal
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -n $(WORKERS) --dist worksteal
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -83,8 +83,10 @@ async def test_a_full_embedded_broker_is_emptied_once_read_and_nothing_is_lost(
             await all_ready(stack)
         assert accepted
         await matched(matcher, accepted)  # nothing accepted was lost
+        # The log started again: the first record, the poison one, is gone from it. (Counting
+        # what is left told it only on an idle machine: pulses fill the new log every second.)
         left = await read_topic(bootstrap, topics.transactions)
-        assert len(left) < MAX_RECORDS  # the log started again
+        assert b"not json" not in [record.value for record in left]
         assert await asyncio.to_thread(dead_letter_list, cli_env) == letters  # same ids
         after = sale("AFTER", occurred_at=datetime.now(UTC).isoformat(), card_fingerprint="z")
         assert (await ingest.post("/v1/transactions", json={"items": [after]})).status_code == 202

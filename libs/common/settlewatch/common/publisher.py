@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from settlewatch.common.config import CommonSettings
 from settlewatch.common.errors import Unavailable
 
 __all__ = ["BrokerUnavailable", "Publisher", "Message"]
@@ -43,6 +44,15 @@ class Publisher:
         )
         # murmur2, as the Java client: the same key lands in the same partition as elsewhere
         self._partitioner = DefaultPartitioner()
+
+    @classmethod
+    def of_service(cls, settings: CommonSettings, timeout: float) -> Publisher:
+        """A service's publisher, to its configured broker."""
+        return cls(
+            settings.kafka_bootstrap_servers,
+            enable_idempotence=settings.kafka_enable_idempotence,
+            timeout=timeout,
+        )
 
     async def _ready(self) -> AIOKafkaProducer:
         """The started producer; started on first use so the service can come up before Kafka."""

@@ -39,11 +39,7 @@ def create_app(settings: AlertsSettings, clock: Callable[[], datetime] = wall_cl
         alerts = Alerts(resources.engine)
         deliveries = Deliveries(resources.engine, settings.sealer())
         app.state.alerts, app.state.deliveries, app.state.clock = alerts, deliveries, clock
-        publisher = Publisher(
-            settings.kafka_bootstrap_servers,
-            enable_idempotence=settings.kafka_enable_idempotence,
-            timeout=30.0,
-        )
+        publisher = Publisher.of_service(settings, timeout=30.0)
         client = httpx.AsyncClient()  # to Alertmanager
         deliverer = Deliverer(
             deliveries,

@@ -57,11 +57,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
-        publisher = Publisher(
-            settings.kafka_bootstrap_servers,
-            enable_idempotence=settings.kafka_enable_idempotence,
-            timeout=PUBLISH_TIMEOUT_S,
-        )
+        publisher = Publisher.of_service(settings, timeout=PUBLISH_TIMEOUT_S)
         webhook_secrets = WebhookSecrets(settings.sealer(), settings.webhook_secret_overlap)
         await webhook_secrets.reseal(resources.engine)  # after a key rotation
         app.state.ingest = Ingest(

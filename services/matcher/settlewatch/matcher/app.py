@@ -25,11 +25,7 @@ __all__ = ["create_app"]
 def create_app(settings: MatcherSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
-        publisher = Publisher(
-            settings.kafka_bootstrap_servers,
-            enable_idempotence=settings.kafka_enable_idempotence,
-            timeout=30.0,
-        )
+        publisher = Publisher.of_service(settings, timeout=30.0)
         loop = MatcherLoop(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=Topics(settings.topic_prefix),

@@ -46,11 +46,7 @@ def create_app(settings: ReconSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
-        publisher = Publisher(
-            settings.kafka_bootstrap_servers,
-            enable_idempotence=settings.kafka_enable_idempotence,
-            timeout=PUBLISH_TIMEOUT_S,
-        )
+        publisher = Publisher.of_service(settings, timeout=PUBLISH_TIMEOUT_S)
         findings = FindingsOutbox(resources.engine, publisher, topics, wall_clock)
         reconciler = PayoutReconciler(
             resources.engine,

@@ -239,7 +239,8 @@ async def test_a_worded_history_is_coded_and_worded_again(database_url: str) -> 
     # A file's line, matched by a rule: the sentence with "(matched by …)".
     fact = payment.settlements["S2"]
     payment.settlements["S2"] = replace(fact, matched_by="merchant_terminal_rrn")
-    payment.history[-1][2]["matched_by"] = "merchant_terminal_rrn"
+    at_, code, args = payment.history[-1]
+    payment.history[-1] = (at_, code, {**args, "matched_by": "merchant_terminal_rrn"})
     codes = [code for _, code, _ in payment.history]
     assert codes == ["received", "overdue", "cancelled", "settlement", "settlement"]
     engine = create_engine(database_url)

@@ -78,7 +78,8 @@ HistoryCode = Literal[
     "overdue",
     "expired",
 ]
-HistoryArgs = dict[str, str | int]
+# Read-only: entries share their arguments where they can (see matcher.core.model.shared_args).
+HistoryArgs = Mapping[str, str | int]
 Words = Callable[[HistoryArgs, Locale], str]
 
 

@@ -29,6 +29,7 @@ from settlewatch.matcher.core.model import (
     SaleKey,
     SettlementFact,
     TerminalInfo,
+    shared_args,
 )
 
 __all__ = [
@@ -222,7 +223,10 @@ def payment_from_row(row: Sequence[Any]) -> Payment:
         refunds_exceeded=refunds_exceeded,
         paid_after_void=paid_after_void,
         settlements={sid: _fact_from_json(f) for sid, f in loads(settlements).items()},
-        history=[(datetime.fromisoformat(at), code, args) for at, code, args in loads(history)],
+        history=[
+            (datetime.fromisoformat(at), code, shared_args(code, args))
+            for at, code, args in loads(history)
+        ],
     )
 
 

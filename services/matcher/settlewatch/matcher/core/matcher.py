@@ -48,7 +48,9 @@ from settlewatch.matcher.core.deadlines import (
 from settlewatch.matcher.core.model import (
     AWAITING_DEADLINE,
     AWAITING_EXPIRY,
+    NO_ARGS,
     OWED,
+    RECEIVED,
     Announced,
     Finding,
     HistoryEntry,
@@ -208,7 +210,7 @@ class Matcher:
         )
         self.state.calendars[loaded.calendar] = calendar.with_year(loaded.year, year)
         self.state.reference_changed = True
-        why: HistoryArgs = {
+        why: dict[str, str | int] = {
             "calendar": loaded.calendar,
             "year": loaded.year,
             "version": loaded.version,
@@ -234,7 +236,7 @@ class Matcher:
         if due_at != payment.due_at:
             payment.due_at = due_at
             at = self.state.clock or payment.occurred_at
-            moved: HistoryArgs = {"due_at": due_at.isoformat(), **why}
+            moved = {"due_at": due_at.isoformat(), **why}
             payment.history.append((at, "moved_by_calendar", moved))
         clock = self.state.clock
         if clock is not None and payment.overdue_fired and due_at > clock:
@@ -249,7 +251,7 @@ class Matcher:
         due_at = after_maintenance(payment.base_due_at, windows)
         if due_at != payment.due_at:
             payment.due_at = due_at
-            payment.history.append((due_at, "moved_by_maintenance", {}))
+            payment.history.append((due_at, "moved_by_maintenance", NO_ARGS))
             self._schedule(payment)
             self._touch(payment)
 
@@ -288,9 +290,9 @@ class Matcher:
         amount = txn["amount_minor"]
         signed = amount if sale or txn.get("direction") == "credit" else -amount
         applied = fee(amount, terms, txn["occurred_at"], txn.get("card_type")) if sale else None
-        history: list[HistoryEntry] = [(txn["occurred_at"], "received", {"kind": kind})]
+        history: list[HistoryEntry] = [(txn["occurred_at"], "received", RECEIVED[kind])]
         if due_at != due.due_at:
-            history.append((due_at, "moved_by_maintenance", {}))
+            history.append((due_at, "moved_by_maintenance", NO_ARGS))
         payment = Payment(
             txn_id=txn["txn_id"],
             merchant_id=txn["merchant_id"],
@@ -419,7 +421,7 @@ class Matcher:
         if payment.settlements.get(fact.settlement_id) == fact:
             return  # redelivered
         payment.settlements[fact.settlement_id] = fact
-        entry: HistoryArgs = {"settlement_id": fact.settlement_id, "status": fact.status}
+        entry: dict[str, str | int] = {"settlement_id": fact.settlement_id, "status": fact.status}
         if fact.matched_by:  # how a settlement file's line was tied to the payment
             entry["matched_by"] = fact.matched_by
         payment.history.append((fact.occurred_at, "settlement", entry))
@@ -559,7 +561,7 @@ class Matcher:
             if payment.status == "pending":
                 payment.overdue_fired = True
                 payment.status = "overdue"
-                payment.history.append((now, "overdue", {}))
+                payment.history.append((now, "overdue", NO_ARGS))
                 self._report(payment, now)
                 self._schedule(payment)  # its expiry
             else:
@@ -569,7 +571,7 @@ class Matcher:
         """No longer watched: saved as expired (readable until its day's window closes), never
         fired again."""
         payment.status = "expired"
-        payment.history.append((now, "expired", {}))
+        payment.history.append((now, "expired", NO_ARGS))
         self._report(payment, now)
 
     def _report(self, payment: Payment, now: datetime) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from settlewatch.common.calendar import BusinessCalendar
 from settlewatch.common.catalogue import HistoryArgs, HistoryCode
@@ -24,6 +25,9 @@ __all__ = [
     "Finding",
     "HistoryEntry",
     "MerchantTerms",
+    "NO_ARGS",
+    "RECEIVED",
+    "shared_args",
     "PartitionState",
     "Payment",
     "RecentSale",
@@ -37,6 +41,19 @@ __all__ = [
 # What happened to a payment, when: worded in each language by common.catalogue.HISTORY.
 HistoryEntry = tuple[datetime, HistoryCode, HistoryArgs]
 PaymentKind = Literal["sale", "refund", "chargeback", "fee_debit", "adjustment"]
+# The arguments most entries have, one object each: a million pending sales hold one
+# `received {kind: sale}`, not a million (the core's working set is its memory).
+NO_ARGS: HistoryArgs = {}
+RECEIVED: Mapping[str, HistoryArgs] = {kind: {"kind": kind} for kind in get_args(PaymentKind)}
+
+
+def shared_args(code: str, args: HistoryArgs) -> HistoryArgs:
+    """`args`, or the equal shared object when there is one (for entries read from the store)."""
+    if not args:
+        return NO_ARGS
+    return RECEIVED.get(str(args.get("kind")), args) if code == "received" else args
+
+
 Status = Literal["pending", "overdue", "settled", "settled_late", "failed", "cancelled", "expired"]
 # The timer's rules (matcher.fires_at): a payment whose status is in AWAITING_DEADLINE is
 # decided at its due_at (overdue), one in AWAITING_EXPIRY at due_at + EXPIRY (expired). The

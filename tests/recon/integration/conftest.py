@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
+from fastapi import FastAPI
 
 from settlewatch.common.config import IngestSettings, ReconSettings
 from settlewatch.ingest.app import create_app as create_ingest
-from settlewatch.ingest.moved import MOVED
+from settlewatch.ingest.moved import moved
 from settlewatch.recon.app import create_app as create_recon
 from tests.ingest.integration.conftest import ACQUIRER, PROFILE, TOKENS, ingest_settings
-from tests.support.apps import app_client
 
 __all__ = ["ingest_settings"]  # the fixture, shared with ingest's tests
 
@@ -22,13 +22,12 @@ __all__ = ["ingest_settings"]  # the fixture, shared with ingest's tests
 class Gateway(httpx.AsyncBaseTransport):
     """The moved paths to recon, the rest to ingest."""
 
-    def __init__(self, ingest: httpx.AsyncBaseTransport, recon: httpx.AsyncBaseTransport):
-        self._ingest, self._recon = ingest, recon
+    def __init__(self, ingest: FastAPI, recon: FastAPI) -> None:
+        self._ingest, self._recon = httpx.ASGITransport(ingest), httpx.ASGITransport(recon)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        to_recon = any(path == p or path.startswith(p + "/") for p in MOVED)
-        return await (self._recon if to_recon else self._ingest).handle_async_request(request)
+        to = self._recon if moved(request.url.path) else self._ingest
+        return await to.handle_async_request(request)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -47,11 +46,9 @@ async def client(
     ingest_settings: IngestSettings, recon_settings: ReconSettings
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An acquirer's client of ingest and recon, with merchant M1 registered."""
-    async with (
-        app_client(create_ingest(ingest_settings)) as ingest,
-        app_client(create_recon(recon_settings)) as recon,
-    ):
-        gateway = Gateway(ingest._transport, recon._transport)
+    ingest, recon = create_ingest(ingest_settings), create_recon(recon_settings)
+    async with ingest.router.lifespan_context(ingest), recon.router.lifespan_context(recon):
+        gateway = Gateway(ingest, recon)
         headers = {"authorization": f"Bearer {ACQUIRER}"}
         async with httpx.AsyncClient(
             transport=gateway, base_url="http://sw", headers=headers

@@ -10,9 +10,9 @@ from starlette.datastructures import URL
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["MOVED", "MovedToRecon"]
+__all__ = ["MOVED", "MovedToRecon", "moved"]
 
-MOVED = (  # path prefixes
+MOVED = (  # path prefixes: the route itself and those below it
     "/v1/settlement-files",
     "/v1/settlement-accounts",
     "/v1/file-mappings",
@@ -21,7 +21,8 @@ MOVED = (  # path prefixes
 )
 
 
-def _moved(path: str) -> bool:
+def moved(path: str) -> bool:
+    """Whether `path` is one of the routes that are recon's now."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in MOVED)
 
 
@@ -32,7 +33,7 @@ class MovedToRecon:
         self._recon_port = recon_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _moved(scope["path"]):
+        if scope["type"] != "http" or not moved(scope["path"]):
             await self._app(scope, receive, send)
             return
         asked = URL(scope=scope)

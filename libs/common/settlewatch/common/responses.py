@@ -1,4 +1,4 @@
-"""Shared pieces of the ingest routes: the accepted answer and the documented error answers."""
+"""The accepted answer and the documented error answers of the ingest and recon routes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Request bodies: parsed and validated in one strict pass, every problem reported at once.
+"""Request bodies of ingest and recon: parsed and validated in one strict pass, every problem
+reported at once (a settlement file's lines go through `checked_settlements` as the API's do).
 
 Bad input raises :class:`ProblemError` naming each bad field (``loc`` starting with
 ``["items", i]`` in batches) and nothing is published. A key given twice in one object is

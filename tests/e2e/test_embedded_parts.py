@@ -29,9 +29,18 @@ async def all_ready(stack: RunningStack, timeout: float = 90.0) -> None:
 
 
 async def matched(matcher: httpx.AsyncClient, txn_ids: list[str], timeout: float = 60.0) -> None:
+    """Each payment is readable before `timeout`; asked again while the matcher restarts (`up`
+    restarts it when it empties the broker, which a small broker limit makes happen often)."""
     deadline = time.monotonic() + timeout
+
+    async def found(txn_id: str) -> bool:
+        try:
+            return (await matcher.get(f"/v1/payments/{txn_id}")).status_code == 200
+        except httpx.TransportError:
+            return False
+
     for txn_id in txn_ids:
-        while (await matcher.get(f"/v1/payments/{txn_id}")).status_code != 200:
+        while not await found(txn_id):
             assert time.monotonic() < deadline, f"{txn_id} not matched"
             await asyncio.sleep(0.2)
 

@@ -214,9 +214,11 @@ async def test_a_pdf_is_rendered_once_per_content_and_a_render_counts_against_th
     database_url: str, broker_bootstrap: str, topic_prefix: str
 ) -> None:
     """A PDF costs ≈ 0.5 s of CPU: a token asking for it again and again held a core (issue 28).
-    A render counts as 500 requests; the same evidence again is served from memory."""
+    A render counts as 500 requests; the same evidence again is served from memory. The rate's
+    window is an hour and the third answer 200 requests over it, so a window boundary crossed
+    while rendering (a sliding window forgets the last one gradually) cannot let it through."""
     env = await prepared(database_url, broker_bootstrap, topic_prefix)
-    settings = MatcherSettings(**env | {"SETTLEWATCH_RATE_LIMIT": "1000/minute"})  # type: ignore[arg-type]
+    settings = MatcherSettings(**env | {"SETTLEWATCH_RATE_LIMIT": "800/hour"})  # type: ignore[arg-type]
     async with app_client(create_matcher(settings), ACQUIRER) as limited:
         url = "/v1/payments/LATE/evidence"
         first = await limited.get(url, params={"format": "pdf"})  # 1 + 500

@@ -71,9 +71,14 @@ async def test_a_payout_missing_from_the_statement_reaches_the_merchant_and_reso
         assert "PO-501" in str(alert["summary"]) and "未到账" in str(alert["summary"])
         for got in rec.received:
             standardwebhooks.Webhook(SECRET).verify(got.body, got.headers, json_parse=False)
-        # The payments themselves were settled by the report's lines (late: a week after).
-        for txn in ("T1", "T2"):
-            assert (await matcher.get(f"/v1/payments/{txn}")).json()["status"] == "settled_late"
+
+        # The payments themselves were settled by the report's lines (late: a week after); the
+        # matcher reads those settlements from the log, apart from recon's payout judgement.
+        async def settled_late() -> bool:
+            answers = [(await matcher.get(f"/v1/payments/{t}")).json() for t in ("T1", "T2")]
+            return all(answer["status"] == "settled_late" for answer in answers)
+
+        await eventually(settled_late)
 
         # The bank pays at last, naming the transfer: the alert resolves, saying why.
         late = Credit(2 * (12800 - 77), datetime.now(UTC).date(), "ACQ PO-501")

@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from settlewatch.cli.main import _parser
 from settlewatch.common.config import (
     AlertsSettings,
+    ConsoleSettings,
     IngestSettings,
     MatcherSettings,
     ReconSettings,
@@ -34,7 +35,7 @@ SETTINGS = {
 }
 KNOWN = {
     field.validation_alias
-    for cls in (*SETTINGS.values(), StackSettings)
+    for cls in (*SETTINGS.values(), ConsoleSettings, StackSettings)
     for field in cls.model_fields.values()
 }
 
@@ -67,6 +68,7 @@ def test_the_stack_has_every_part() -> None:
         "matcher",
         "alerts",
         "recon",
+        "console",
         "prometheus",
         "alertmanager",
         "grafana",
@@ -92,6 +94,25 @@ def test_each_service_accepts_its_environment_and_listens_where_it_is_scraped(
     database = urlsplit(env["DATABASE_URL"])
     assert database.hostname == "postgres" and database.port == 5432
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_the_console_listens_where_it_is_scraped_and_reaches_each_service_where_it_listens() -> (
+    None
+):
+    env = environment("console")
+    assert set(env) <= KNOWN, f"unknown variables: {set(env) - KNOWN}"
+    console = ConsoleSettings(**env)  # type: ignore[arg-type]
+    assert SERVICES["console"]["ports"] == [f"{console.port}:{console.port}"]
+    assert _parser().parse_args(SERVICES["console"]["command"]).service == "console"
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]
+    }
+    assert targets["settlewatch-console"] == [f"console:{console.port}"]
+    for service, settings_cls in SETTINGS.items():
+        port = settings_cls(**environment(service)).port  # type: ignore[call-arg]
+        assert console.service_url(service) == f"http://{service}:{port}"  # type: ignore[arg-type]
+    assert set(SERVICES["console"]["depends_on"]) == set(SETTINGS)
 
 
 def test_migrate_runs_before_the_services_and_creates_the_topics() -> None:

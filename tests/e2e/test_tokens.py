@@ -49,9 +49,9 @@ def test_a_merchant_token_reads_its_own_payment_and_is_refused_everywhere_once_r
             "alerts": f"{stack.url('alerts')}/v1/alerts",
             "recon": f"{stack.url('recon')}/v1/payouts",
         }
-        assert set(reads) == set(SERVICES)
+        assert set(reads) == set(SERVICES) - {"console"}  # the console has no API of its own
         answers = {name: http.get(url, headers=as_m1).status_code for name, url in reads.items()}
-        assert answers == dict.fromkeys(SERVICES, 200)
+        assert answers == dict.fromkeys(reads, 200)
 
         assert http.delete(f"{ingest}/v1/tokens/{token_id}").status_code == 204
         revoked_at = time.monotonic()

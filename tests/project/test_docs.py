@@ -11,12 +11,14 @@ from prometheus_client import REGISTRY
 
 import settlewatch.alerts.metrics  # noqa: F401
 import settlewatch.common.metrics  # noqa: F401  (importing registers the metrics)
+import settlewatch.console.metrics  # noqa: F401
 import settlewatch.ingest.metrics  # noqa: F401
 import settlewatch.matcher.metrics  # noqa: F401
 import settlewatch.recon.metrics  # noqa: F401
 from settlewatch.alerts.metrics import AlertCounts, AlertCountsCollector
 from settlewatch.common.config import (
     AlertsSettings,
+    ConsoleSettings,
     IngestSettings,
     MatcherSettings,
     ReconSettings,
@@ -34,7 +36,14 @@ METRICS = DOCS / "metrics.md"
 def test_configuration_table_matches_the_settings() -> None:
     read = {
         field.validation_alias
-        for cls in (IngestSettings, MatcherSettings, AlertsSettings, ReconSettings, StackSettings)
+        for cls in (
+            IngestSettings,
+            MatcherSettings,
+            AlertsSettings,
+            ReconSettings,
+            ConsoleSettings,
+            StackSettings,
+        )
         for field in cls.model_fields.values()
     }
     documented = set(

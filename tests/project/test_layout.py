@@ -24,9 +24,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     "schema": {"common"},
     "settlementfiles": {"common"},
     **{service: {"common", "schema", "settlementfiles"} for service in SERVICES},
-    "cli": {"common", "schema", "settlementfiles", *SERVICES},
-    "devstack": {"common", "schema", "settlementfiles", *SERVICES, "cli"},
-    "demo": {"common", "schema", "settlementfiles", *SERVICES, "cli", "devstack"},
+    # The console reaches the services through their HTTP APIs only, never their code or tables.
+    "console": {"common"},
+    "cli": {"common", "schema", "settlementfiles", *SERVICES, "console"},
+    "devstack": {"common", "schema", "settlementfiles", *SERVICES, "console", "cli"},
+    "demo": {"common", "schema", "settlementfiles", *SERVICES, "console", "cli", "devstack"},
 }
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from settlewatch.cli.commands import SERVICES
 from tests.support.ports import free_port
-
-SERVICES = ("ingest", "matcher", "alerts", "recon")
 
 
 @dataclass
@@ -81,6 +80,7 @@ def launch(data_dir: Path, logs: Path, env: dict[str, str] | None = None) -> Run
         "MATCHER_PORT": str(ports["matcher"]),
         "ALERTS_PORT": str(ports["alerts"]),
         "RECON_PORT": str(ports["recon"]),
+        "CONSOLE_PORT": str(ports["console"]),
         "SETTLEWATCH_TOPIC_PARTITIONS": "4",
         # A consumer that (re)joins gets its partitions after about half of this.
         "MATCHER_SESSION_TIMEOUT": "PT2S",

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from settlewatch.common.config import IngestSettings
+from settlewatch.common.tokens import digest, token_id
 from settlewatch.ingest.app import create_app
-from tests.ingest.integration.conftest import MERCHANT_M1, PROFILE
+from tests.ingest.integration.conftest import ACQUIRER, MERCHANT_M1, PROFILE
 from tests.support.apps import app_client
 from tests.support.urls import asyncpg_dsn
 
@@ -216,3 +217,33 @@ async def test_a_token_never_outlives_the_token_that_issued_it(client: httpx.Asy
     for token in (made, deputy, grandchild):
         answer = await client.get("/v1/merchants/M1", headers=bearer(token.json()["token"]))
         assert answer.status_code == 401
+
+
+async def test_a_token_tells_what_it_may_do(client: httpx.AsyncClient) -> None:
+    """The console signs a person in with GET /v1/tokens/current (any scope, no other data)."""
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    made = {
+        scope: (
+            await client.post(
+                "/v1/tokens",
+                json={"scope": scope, "description": scope, "expires_at": expires.isoformat()},
+            )
+        ).json()
+        for scope in ("acquirer:read", "merchant:M1")
+    }
+    bootstrap = (await client.get("/v1/tokens/current")).json()
+    assert bootstrap == {
+        "scope": "acquirer",
+        "token_id": token_id(digest(ACQUIRER)),
+        "expires_at": None,
+        "may_write": True,
+        "merchant_id": None,
+    }
+    for scope, issued in made.items():
+        current = (await client.get("/v1/tokens/current", headers=bearer(issued["token"]))).json()
+        assert current["scope"] == scope and current["token_id"] == issued["token_id"]
+        assert datetime.fromisoformat(current["expires_at"]) == expires
+        assert current["may_write"] is False
+        assert current["merchant_id"] == ("M1" if scope == "merchant:M1" else None)
+    unknown = await client.get("/v1/tokens/current", headers=bearer("sw_nobody"))
+    assert unknown.status_code == 401

@@ -30,7 +30,13 @@ from settlewatch.settlementfiles import formats
 
 __all__ = ["BUILT_IN", "SERVICES", "Command", "cli_settings"]
 
-SERVICES = ("ingest", "matcher", "alerts", "recon")
+SERVICES = (
+    "console",
+    "ingest",
+    "matcher",
+    "alerts",
+    "recon",
+)  # the console first: people start there
 _log = logging.getLogger(__name__)
 
 
@@ -55,7 +61,7 @@ class Serve:
     """One service in the foreground, configured by its own settings class."""
 
     name = "serve"
-    help = "run one service (needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS)"
+    help = "run one service (all but the console need DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("service", choices=SERVICES)

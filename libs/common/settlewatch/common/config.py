@@ -33,9 +33,11 @@ __all__ = [
     "ApiToken",
     "CommonSettings",
     "ConfigError",
+    "ConsoleSettings",
     "IngestSettings",
     "MatcherSettings",
     "ReconSettings",
+    "ServiceSettings",
     "StackSettings",
     "load_settings",
 ]
@@ -134,11 +136,16 @@ def _networks(text: str) -> str:
     return text
 
 
-class CommonSettings(_Settings):
-    """What every service needs: where the database and the broker are, and its own port."""
+class ServiceSettings(_Settings):
+    """What every service process has: its own port, each under its own variable (INGEST_PORT,
+    MATCHER_PORT, ALERTS_PORT, RECON_PORT, CONSOLE_PORT)."""
 
-    # each service names its own variable: INGEST_PORT, MATCHER_PORT, ALERTS_PORT, RECON_PORT
     port: Port
+
+
+class CommonSettings(ServiceSettings):
+    """What every service on the events path needs: where the database and the broker are."""
+
     database_url: str = Field(validation_alias="DATABASE_URL")
     kafka_bootstrap_servers: str = Field(min_length=1, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     # Networks webhooks may reach though not public (SPEC §14): for development only.
@@ -258,12 +265,37 @@ class AlertsSettings(CommonSettings, _SealsSecrets):
     )
 
 
+class ConsoleSettings(ServiceSettings, _SealsSecrets):
+    """The console (SPEC §15): no database or broker of its own; it calls the four services'
+    APIs with the signed-in token, and seals that token into the session cookie with the
+    secret key."""
+
+    port: Port = Field(8000, validation_alias="CONSOLE_PORT")
+    ingest_port: Port = Field(8001, validation_alias="INGEST_PORT")
+    matcher_port: Port = Field(8002, validation_alias="MATCHER_PORT")
+    alerts_port: Port = Field(8003, validation_alias="ALERTS_PORT")
+    recon_port: Port = Field(8004, validation_alias="RECON_PORT")
+    # Where each service answers; by default its port on SETTLEWATCH_HOST.
+    ingest_url: str | None = Field(None, validation_alias="SETTLEWATCH_INGEST_URL")
+    matcher_url: str | None = Field(None, validation_alias="SETTLEWATCH_MATCHER_URL")
+    alerts_url: str | None = Field(None, validation_alias="SETTLEWATCH_ALERTS_URL")
+    recon_url: str | None = Field(None, validation_alias="SETTLEWATCH_RECON_URL")
+    # A session unused this long is over: the next page asks to sign in again.
+    idle: PositiveDuration = Field(timedelta(hours=8), validation_alias="SETTLEWATCH_CONSOLE_IDLE")
+
+    def service_url(self, service: Literal["ingest", "matcher", "alerts", "recon"]) -> str:
+        url: str | None = getattr(self, f"{service}_url")
+        port: int = getattr(self, f"{service}_port")
+        return (url or f"http://{self.host}:{port}").rstrip("/")
+
+
 class StackSettings(_Settings):
     """``settlewatch up``: embedded parts unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set."""
 
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     kafka_bootstrap_servers: str | None = Field(None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     broker_port: Port = Field(9092, validation_alias="BROKER_PORT")
+    console_port: Port = Field(8000, validation_alias="CONSOLE_PORT")
     ingest_port: Port = Field(8001, validation_alias="INGEST_PORT")
     matcher_port: Port = Field(8002, validation_alias="MATCHER_PORT")
     alerts_port: Port = Field(8003, validation_alias="ALERTS_PORT")

@@ -6,11 +6,14 @@
     │   ├── UnknownMerchant     (matcher.core.matcher) a transaction of a merchant not yet seen
     │   ├── Invalid             (alerts.core.lifecycle) an alert change that is not allowed
     │   ├── FileRejected        (settlementfiles.model) a settlement file unreadable as its format
-    │   └── Blocked             (common.webhook_guard) a webhook URL that reaches a private address
+    │   ├── Blocked             (common.webhook_guard) a webhook URL that reaches a private address
+    │   ├── ApiRefused          (console.clients) a service refused the console's call (4xx)
+    │   └── SignInRequired      (console.context) a console page asked for without a session
     ├── Unavailable         a dependency did not answer in time: 503 + Retry-After, or a loop
     │   │                   restart; retrying later is right
     │   ├── BrokerUnavailable   (common.publisher) the broker did not acknowledge
-    │   └── WorkerLost          (recon.parsing) the parsing process ended under a file
+    │   ├── WorkerLost          (recon.parsing) the parsing process ended under a file
+    │   └── ServiceUnavailable  (console.clients) a service did not answer the console in time
     ├── Fenced              another instance took over what this one worked on: stop, resume
     │   └── LostOwnership       (matcher.store) the matcher lost a partition's generation
     ├── ConfigError         the environment holds a value settlewatch cannot use (exit 2)

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from settlewatch.common.audit import AuditChanges
 from settlewatch.common.auth import Authenticator
-from settlewatch.common.config import CommonSettings, ConfigError, load_settings
+from settlewatch.common.config import CommonSettings, ConfigError, ServiceSettings, load_settings
 from settlewatch.common.db import create_engine, ping
 from settlewatch.common.gate import Gate
 from settlewatch.common.gc_tuning import tune_gc
@@ -42,8 +42,10 @@ from settlewatch.common.rate_limits import RateLimits, parse_rate_limit
 from settlewatch.common.tokens import TokenTable
 
 __all__ = [
+    "ObserveRequests",
     "Resources",
     "ServiceLifespan",
+    "add_health_routes",
     "create_service_app",
     "run_service",
     "serve",
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-S = TypeVar("S", bound=CommonSettings)
+S = TypeVar("S", bound=ServiceSettings)
 
 
 def wall_clock() -> datetime:
@@ -143,17 +145,27 @@ def create_service_app(
         failures=parse_rate_limit(settings.auth_failure_limit),
         larger=larger_bodies,
     )
-    app.add_middleware(_ObserveRequests)
+    app.add_middleware(ObserveRequests)
     for router in routers:
         app.include_router(router)
+
+    add_health_routes(app, lambda request: request.app.state.resources.readiness())
+    return app
+
+
+Readiness = Callable[[Request], Awaitable[dict[str, str]]]
+
+
+def add_health_routes(app: FastAPI, readiness: Readiness) -> None:
+    """/healthz (alive), /readyz (200 only when every check of `readiness` says ok), /metrics."""
 
     @app.get("/healthz", tags=["health"], summary="The process is alive.")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="200 only when database and broker answer.")
+    @app.get("/readyz", tags=["health"], summary="200 only when its dependencies answer.")
     async def readyz(request: Request) -> JSONResponse:
-        report = await request.app.state.resources.readiness()
+        report = await readiness(request)
         ready = all(value == "ok" for value in report.values())
         body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": report}
         return JSONResponse(body, status_code=200 if ready else 503)
@@ -162,10 +174,8 @@ def create_service_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return app
 
-
-class _ObserveRequests:
+class ObserveRequests:
     """Request latency by route template (bounded label values), as plain ASGI middleware."""
 
     def __init__(self, app: ASGIApp) -> None:

@@ -47,6 +47,7 @@ class StackError(UsageError):
 
 def _ports(settings: StackSettings) -> dict[str, int]:
     return {
+        "console": settings.console_port,
         "ingest": settings.ingest_port,
         "matcher": settings.matcher_port,
         "alerts": settings.alerts_port,
@@ -242,7 +243,12 @@ def _print_banner(
     embedded_db = " (embedded)" if settings.database_url is None else ""
     embedded_broker = " (embedded, in memory)" if settings.kafka_bootstrap_servers is None else ""
     lines = ["", "settlewatch is up:"]
-    lines += [f"  {name:<8} {url}   docs: {url}/docs" for name, url in urls.items()]
+    console = urls["console"]
+    sign_in = "sign in with the dev acquirer token below" if token else "sign in with a token"
+    lines.append(f"  console  {console}   ({sign_in})")
+    lines += [
+        f"  {name:<8} {url}   docs: {url}/docs" for name, url in urls.items() if name != "console"
+    ]
     lines.append(f"  database {safe_url(database_url)}{embedded_db}")
     lines.append(f"  broker   {bootstrap}{embedded_broker}")
     if token is not None:

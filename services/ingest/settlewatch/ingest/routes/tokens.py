@@ -1,4 +1,5 @@
-"""POST/GET/DELETE /v1/tokens: tokens issued through the API (SPEC §14).
+"""POST/GET/DELETE /v1/tokens: tokens issued through the API (SPEC §14); GET /v1/tokens/current:
+what the asking token may do (the console signs a person in with it).
 
 The token is in the answer to its creation only; the table keeps its SHA-256 (common.tokens).
 Revoking sets ``revoked_at`` — of the token and of every token it issued, in turn: ingest refuses
@@ -18,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import select, text, tuple_
 
 from settlewatch.common import audit
-from settlewatch.common.auth import AcquirerOnly
+from settlewatch.common.auth import AcquirerOnly, Authenticated
 from settlewatch.common.config import SCOPE
 from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.db import transaction
@@ -55,6 +56,14 @@ class TokenOut(BaseModel):
 
 class CreatedToken(TokenOut):
     token: str = Field(description="The bearer token: shown in this answer only.")
+
+
+class CurrentToken(BaseModel):
+    scope: str = Field(examples=["acquirer:read"])
+    token_id: str = Field(description="Names the token (a prefix of its hash).")
+    expires_at: datetime | None
+    may_write: bool = Field(description="Whether its scope may change anything (`acquirer`).")
+    merchant_id: str | None = Field(description="The merchant of a `merchant:<id>` token.")
 
 
 class TokenList(BaseModel):
@@ -155,6 +164,21 @@ async def list_tokens(
     return TokenList(
         items=items,
         next_cursor=None if last is None else encode_cursor(last.created_at, last.token_id),
+    )
+
+
+@router.get(
+    "/v1/tokens/current",
+    summary="The token asking: its scope, what it may do, when it expires (any scope).",
+    responses={401: ERRORS[401]},
+)
+async def current_token(principal: Authenticated) -> CurrentToken:
+    return CurrentToken(
+        scope=principal.scope,
+        token_id=principal.token_id,
+        expires_at=principal.expires_at,
+        may_write=principal.may_write,
+        merchant_id=principal.merchant_id,
     )
 
 

@@ -1,0 +1,128 @@
+"""What every service client shares: the signed-in token on each call, one deadline and one size
+limit per answer, and the API's refusals kept apart from its absence.
+
+An answer 4xx becomes :class:`ApiRefused` carrying the API's problem+json (the page shows its
+`detail` and the named fields); no answer in time, or a 5xx, becomes :class:`ServiceUnavailable`
+(the console answers 503 and says which service). A 401 means the token is no longer good
+(revoked, expired): the console then ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from settlewatch.common.errors import BadInput, Unavailable
+from settlewatch.console.metrics import API_SECONDS
+
+__all__ = ["ApiRefused", "Params", "ServiceClient", "ServiceUnavailable"]
+
+# A page waits this long for one API answer; a services' list page answers in milliseconds.
+TIMEOUT_S = 10.0
+# The largest answer read: a page of 1 000 payments is ≈ 1 MB, an evidence PDF ≈ 100 KB.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+
+Params = Mapping[str, str | int | None]
+
+
+class ApiRefused(BadInput):
+    """A service refused the request (4xx): its problem+json, to show the person."""
+
+    def __init__(self, service: str, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{service} answered {status}: {problem.get('detail', '')}")
+        self.service = service
+        self.status = status
+        self.problem = problem
+
+    @property
+    def detail(self) -> str:
+        return str(self.problem.get("detail") or self.problem.get("title") or self.status)
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """(field, message) of each field the API named."""
+        named = self.problem.get("errors") or []
+        return [(".".join(map(str, e.get("loc", []))), str(e.get("msg", ""))) for e in named]
+
+
+class ServiceUnavailable(Unavailable):
+    """A service did not answer in time, answered 5xx, or answered more than the console reads."""
+
+    def __init__(self, service: str, why: str) -> None:
+        super().__init__(f"{service}: {why}")
+        self.service = service
+
+
+class ServiceClient:
+    """Calls to one service as one token; the pages use the typed clients built on this."""
+
+    service = ""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, token: str) -> None:
+        self._http = http
+        self._base_url = base_url
+        self._headers = {"authorization": f"Bearer {token}"}
+
+    async def get_json(self, path: str, params: Params | None = None) -> Any:
+        return orjson.loads(await self.request("GET", path, params=params))
+
+    async def send_json(self, method: str, path: str, body: Any = None) -> Any:
+        answer = await self.request(method, path, content=orjson.dumps(body))
+        return orjson.loads(answer) if answer else None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """The answer's body; ApiRefused or ServiceUnavailable otherwise."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(TIMEOUT_S):  # the whole answer, however it trickles
+                status, body = await self._read(method, path, clean, content, headers)
+        except (TimeoutError, httpx.HTTPError) as exc:
+            raise ServiceUnavailable(self.service, f"no answer ({type(exc).__name__})") from None
+        finally:
+            API_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        if status >= 500:
+            raise ServiceUnavailable(self.service, f"answered {status}")
+        if status >= 400:
+            try:
+                problem = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                problem = {"detail": body[:200].decode(errors="replace")}
+            raise ApiRefused(self.service, status, problem if isinstance(problem, dict) else {})
+        return body
+
+    async def _read(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[int, bytes]:
+        async with self._http.stream(
+            method,
+            f"{self._base_url}{path}",
+            params=params,
+            content=content,
+            headers=self._headers | dict(headers or {}),
+        ) as answer:
+            chunks, size = [], 0
+            async for chunk in answer.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise ServiceUnavailable(self.service, "answered more than the console reads")
+                chunks.append(chunk)
+            return answer.status_code, b"".join(chunks)

@@ -1,0 +1,25 @@
+"""Ingest's API as the console uses it: who the signed-in token is."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from settlewatch.console.clients.base import ServiceClient
+
+__all__ = ["CurrentToken", "IngestClient"]
+
+
+class CurrentToken(TypedDict):
+    scope: str
+    token_id: str
+    expires_at: str | None
+    may_write: bool
+    merchant_id: str | None
+
+
+class IngestClient(ServiceClient):
+    service = "ingest"
+
+    async def current_token(self) -> CurrentToken:
+        answer: CurrentToken = await self.get_json("/v1/tokens/current")
+        return answer

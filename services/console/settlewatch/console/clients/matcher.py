@@ -1,0 +1,58 @@
+"""The matcher's API as the console uses it: payments, one payment, its evidence PDF."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+from urllib.parse import quote
+
+from settlewatch.common.money import Locale
+from settlewatch.console.clients.base import Params, ServiceClient
+
+__all__ = ["HistoryEntry", "MatcherClient", "Payment", "PaymentPage"]
+
+
+class HistoryEntry(TypedDict):
+    at: str
+    event: str
+    code: str
+    args: dict[str, Any]
+
+
+class Payment(TypedDict):
+    txn_id: str
+    merchant_id: str
+    kind: str
+    status: str
+    amount_minor: int
+    currency: str
+    occurred_at: str
+    business_date: str
+    due_at: str
+    deadline_basis: str
+    expected_net_minor: int | None
+    settled_at: str | None
+    settlement_id: str | None
+    matched_by: str | None
+    settled_net_minor: int | None
+    history: list[HistoryEntry]
+
+
+class PaymentPage(TypedDict):
+    items: list[Payment]
+    next_cursor: str | None
+
+
+class MatcherClient(ServiceClient):
+    service = "matcher"
+
+    async def payments(self, filters: Params) -> PaymentPage:
+        page: PaymentPage = await self.get_json("/v1/payments", filters)
+        return page
+
+    async def payment(self, txn_id: str) -> Payment:
+        found: Payment = await self.get_json(f"/v1/payments/{quote(txn_id, safe='')}")
+        return found
+
+    async def evidence_pdf(self, txn_id: str, locale: Locale) -> bytes:
+        path = f"/v1/payments/{quote(txn_id, safe='')}/evidence"
+        return await self.request("GET", path, params={"format": "pdf", "locale": locale})

@@ -1,0 +1,1 @@
+"""One module per page of the console (SPEC §15), each an APIRouter."""

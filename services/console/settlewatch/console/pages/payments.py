@@ -1,0 +1,103 @@
+"""Payments (SPEC §15): search by every filter of §12 — the RRN on a POS slip first — page by
+page; a payment's page with its deadline and why, its timeline, how it was matched, and its
+evidence PDF."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from settlewatch.common.events import profile_default
+from settlewatch.console.clients import ApiRefused
+from settlewatch.console.context import Console, Desk
+from settlewatch.console.i18n import choose_locale
+
+router = APIRouter()
+
+PAGE_SIZE = 50
+FILTERS = ("merchant_id", "status", "from", "to", "terminal_id", "rrn", "bank_code")
+Text = Annotated[str, Query(max_length=64)]
+
+
+def _aware(value: str) -> str | None:
+    """A time typed in the desk's zone (a browser's datetime-local has none) as ISO 8601."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(profile_default("timezone")))
+    return moment.isoformat()
+
+
+@router.get("/payments")
+async def payments(
+    request: Request,
+    desk: Desk,
+    merchant_id: Text = "",
+    status: Text = "",
+    from_: Annotated[str, Query(alias="from", max_length=40)] = "",
+    to: Annotated[str, Query(max_length=40)] = "",
+    terminal_id: Text = "",
+    rrn: Text = "",
+    bank_code: Text = "",
+    cursor: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    console: Console = request.app.state.console
+    shown = {
+        "merchant_id": desk.session.merchant_id or merchant_id.strip(),
+        "status": status,
+        "from": from_,
+        "to": to,
+        "terminal_id": terminal_id.strip(),
+        "rrn": rrn.strip(),
+        "bank_code": bank_code.strip(),
+    }
+    wrong: dict[str, str] = {}
+    asked: dict[str, Any] = dict(shown)
+    for field in ("from", "to"):
+        try:
+            asked[field] = _aware(shown[field]) if shown[field] else None
+        except ValueError:
+            wrong[field] = "not a time"
+    page: dict[str, Any] = {"items": [], "next_cursor": None}
+    if not wrong:
+        try:
+            page = dict(
+                await desk.clients.matcher.payments(asked | {"limit": PAGE_SIZE, "cursor": cursor})
+            )
+        except ApiRefused as refused:
+            if refused.status != 422:
+                raise
+            wrong = {loc.rsplit(".", 1)[-1]: message for loc, message in refused.fields}
+            wrong = wrong or {"cursor": refused.detail}
+    context = {
+        "session": desk.session,
+        "filters": shown,
+        "wrong": wrong,
+        "items": page["items"],
+        "next_cursor": page["next_cursor"],
+        "searched": any(shown.values()) or bool(cursor),
+    }
+    return console.pages.render(request, "payments.html", context, 422 if wrong else 200)
+
+
+@router.get("/payments/{txn_id}")
+async def payment(request: Request, desk: Desk, txn_id: str) -> Response:
+    console: Console = request.app.state.console
+    found = await desk.clients.matcher.payment(txn_id)
+    moved = [e for e in found["history"] if e["code"].startswith("moved_by_")]
+    context = {"session": desk.session, "payment": found, "moved": moved}
+    return console.pages.render(request, "payment.html", context)
+
+
+@router.get("/payments/{txn_id}/evidence.pdf")
+async def evidence(request: Request, desk: Desk, txn_id: str) -> Response:
+    pdf = await desk.clients.matcher.evidence_pdf(txn_id, choose_locale(request))
+    name = f"settlewatch-evidence-{txn_id}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,78 @@
+"""Signing in with a token (SPEC §14's scopes), signing out, and the language switch."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from settlewatch.console.clients import ApiRefused
+from settlewatch.console.clients.ingest import IngestClient
+from settlewatch.console.context import Console, Desk, safe_next
+from settlewatch.console.i18n import LANG_COOKIE, LOCALES
+from settlewatch.console.metrics import SIGN_INS
+from settlewatch.console.session import SIGN_IN_COOKIE, Session, check_csrf
+
+router = APIRouter()
+
+
+def _form(request: Request, next_: str, status: int = 200, refused: bool = False) -> Response:
+    console: Console = request.app.state.console
+    csrf = secrets.token_urlsafe(24)
+    ended = request.query_params.get("ended") == "1"
+    context = {"csrf": csrf, "next": safe_next(next_), "refused": refused, "ended": ended}
+    page = console.pages.render(request, "sign_in.html", context, status)
+    page.set_cookie(SIGN_IN_COOKIE, csrf, httponly=True, samesite="strict", path="/sign-in")
+    return page
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, next: str = "/") -> Response:  # noqa: A002
+    return _form(request, next)
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    token: Annotated[str, Form(max_length=200)],
+    csrf: Annotated[str, Form(max_length=100)] = "",  # missing: 403 below, as a wrong one
+    next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
+) -> Response:
+    check_csrf(request.cookies.get(SIGN_IN_COOKIE), csrf)
+    console: Console = request.app.state.console
+    ingest = IngestClient(console.http, console.settings.service_url("ingest"), token.strip())
+    try:
+        who = await ingest.current_token()
+    except ApiRefused as refused:
+        if refused.status not in (401, 422, 429):
+            raise
+        SIGN_INS.labels("refused").inc()
+        return _form(request, next, status=401, refused=True)
+    SIGN_INS.labels("ok").inc()
+    session = Session.new(token.strip(), who["scope"], who["may_write"], who["merchant_id"])
+    answer = RedirectResponse(safe_next(next), status_code=303)
+    console.sessions.keep(answer, session, request)
+    answer.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")
+    return answer
+
+
+@router.post("/sign-out")
+async def sign_out(
+    request: Request, desk: Desk, csrf: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    check_csrf(desk.session.csrf, csrf)
+    request.state.session = None  # not sealed again
+    answer = RedirectResponse("/sign-in", status_code=303)
+    request.app.state.console.sessions.end(answer)
+    return answer
+
+
+@router.get("/language/{locale}")
+async def language(locale: str, next: str = "/") -> Response:  # noqa: A002
+    """The switch: remembered a year; changes nothing but the words, so a link is enough."""
+    answer = RedirectResponse(safe_next(next), status_code=303)
+    if locale in LOCALES:
+        answer.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax")
+    return answer

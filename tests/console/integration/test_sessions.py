@@ -1,0 +1,80 @@
+"""Signing in and out of the console (SPEC §15): no page without a session, CSRF on every form,
+a token the APIs refuse is refused, a revoked token ends its sessions."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from settlewatch.console.session import SESSION_COOKIE
+from tests.console.integration.conftest import Desk, eventually
+from tests.ingest.integration.conftest import ACQUIRER, PROFILE
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/payments", "/payments?rrn=532410283771", "/payments/T1", "/payments/T1/evidence.pdf"],
+)
+async def test_no_page_is_reachable_without_a_session(desk: Desk, path: str) -> None:
+    answer = await desk.browser.get(path)
+    if path == "/":  # the home page is a redirect to the first page, which asks to sign in
+        answer = await desk.browser.get(answer.headers["location"])
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/sign-in?next=/")
+    assert "532410283771" not in answer.text and "T1" not in answer.text
+
+
+async def test_a_person_signs_in_with_a_token_and_out_again(desk: Desk) -> None:
+    refused = await desk.sign_in("sw_not-a-token")
+    assert refused.status_code == 401 and "该令牌无效" in refused.text
+    assert SESSION_COOKIE not in desk.browser.cookies
+
+    form = await desk.browser.get("/sign-in")
+    no_csrf = await desk.browser.post("/sign-in", data={"token": ACQUIRER})
+    wrong = await desk.browser.post("/sign-in", data={"token": ACQUIRER, "csrf": "x" * 32})
+    assert no_csrf.status_code == wrong.status_code == 403
+    assert SESSION_COOKIE not in desk.browser.cookies
+    assert form.status_code == 200
+
+    signed = await desk.sign_in(ACQUIRER, "/payments?status=overdue")
+    assert signed.status_code == 303 and signed.headers["location"] == "/payments?status=overdue"
+    set_cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+    assert ACQUIRER not in set_cookie  # sealed
+    page = await desk.browser.get("/payments")
+    assert page.status_code == 200 and "交易" in page.text and "acquirer" in page.text
+    # Each page seals the session again: its idle time starts over.
+    assert SESSION_COOKIE in page.headers.get("set-cookie", "")
+
+    assert (await desk.browser.post("/sign-out")).status_code == 403
+    assert (await desk.browser.post("/sign-out", data={"csrf": "x" * 32})).status_code == 403
+    assert (await desk.browser.get("/payments")).status_code == 200  # still signed in
+    out = await desk.browser.post("/sign-out", data={"csrf": desk.csrf(page)})
+    assert out.status_code == 303 and out.headers["location"] == "/sign-in"
+    assert SESSION_COOKIE not in desk.browser.cookies
+    assert (await desk.browser.get("/payments")).status_code == 303
+
+
+async def test_a_revoked_token_ends_its_sessions(desk: Desk) -> None:
+    assert (await desk.api["ingest"].put("/v1/merchants/M1", json=PROFILE)).status_code == 201
+    issued = await desk.api["ingest"].post(
+        "/v1/tokens", json={"scope": "merchant:M1", "description": "M1's portal"}
+    )
+    token = issued.json()
+    assert (await desk.sign_in(token["token"])).status_code == 303
+    assert (await desk.browser.get("/payments")).status_code == 200
+    assert (await desk.api["ingest"].delete(f"/v1/tokens/{token['token_id']}")).status_code == 204
+
+    ended: list[httpx.Response] = []
+
+    async def session_over() -> bool:  # every service refuses it within SPEC §14's 5 s
+        ended.append(await desk.browser.get("/payments"))
+        return ended[-1].status_code == 303
+
+    await eventually(session_over, timeout=10)
+    assert ended[-1].headers["location"] == "/sign-in?ended=1"
+    assert SESSION_COOKIE not in desk.browser.cookies
+    notice = await desk.browser.get("/sign-in?ended=1", headers={"accept-language": "en"})
+    assert "Your session has ended" in notice.text

@@ -22,6 +22,7 @@ from settlewatch.common.webhook_guard import LOOPBACK
 from settlewatch.devstack.broker import EmbeddedBroker
 from settlewatch.devstack.postgres import EmbeddedPostgres
 from settlewatch.schema import migrate
+from tests.support.dirs import server_dir
 from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn, with_database
 
@@ -41,10 +42,11 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     if external:
         yield external.replace("postgresql://", "postgresql+asyncpg://", 1)
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg-session") / "pg")
-    url = server.start()
-    yield url
-    server.stop()
+    with server_dir("pg-session") as folder:
+        server = EmbeddedPostgres(folder / "pg")
+        url = server.start()
+        yield url
+        server.stop()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -93,5 +95,7 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+def data_dir() -> Iterator[Path]:
+    """`settlewatch up`'s data folder (its embedded database's among them)."""
+    with server_dir("data") as folder:
+        yield folder / "data"

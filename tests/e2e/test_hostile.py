@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from tests.ingest.integration.conftest import PROFILE, sale
+from tests.support.dirs import server_dir
 from tests.support.receiver import Receiver, receiver
 from tests.support.stack import RunningStack, launch
 
@@ -34,21 +35,22 @@ WRITES = {
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     tmp = tmp_path_factory.mktemp("hostile")
-    running = launch(
-        tmp / "data",
-        tmp,
-        {
-            "SETTLEWATCH_GROUP_WAIT": "PT0.5S",
-            # Hanging endpoints hang for the whole test: only isolation can save the others.
-            "SETTLEWATCH_WEBHOOK_TIMEOUT": "PT120S",
-            "SETTLEWATCH_MAX_BODY_BYTES": str(BODY_LIMIT),
-        },
-    )
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop(signal.SIGTERM)
+    with server_dir("hostile") as data:
+        running = launch(
+            data / "data",
+            tmp,
+            {
+                "SETTLEWATCH_GROUP_WAIT": "PT0.5S",
+                # Hanging endpoints hang for the whole test: only isolation can save the others.
+                "SETTLEWATCH_WEBHOOK_TIMEOUT": "PT120S",
+                "SETTLEWATCH_MAX_BODY_BYTES": str(BODY_LIMIT),
+            },
+        )
+        try:
+            running.wait_ready()
+            yield running
+        finally:
+            running.stop(signal.SIGTERM)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

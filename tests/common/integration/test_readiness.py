@@ -18,6 +18,7 @@ from settlewatch.matcher.store import MatcherStore
 from settlewatch.recon.app import create_app as create_recon
 from settlewatch.schema import migrate
 from tests.support.apps import app_client
+from tests.support.dirs import server_dir
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -36,9 +37,13 @@ def matcher_settings(database_url: str, bootstrap: str) -> MatcherSettings:
 
 
 async def test_readyz_is_503_while_the_database_is_down_and_200_when_it_is_back(
-    tmp_path: Path, broker_bootstrap: str
+    broker_bootstrap: str,
 ) -> None:
-    postgres = EmbeddedPostgres(tmp_path / "pg")
+    with server_dir("readiness") as folder:
+        await _database_down_and_back(EmbeddedPostgres(folder / "pg"), broker_bootstrap)
+
+
+async def _database_down_and_back(postgres: EmbeddedPostgres, broker_bootstrap: str) -> None:
     url = postgres.start()
     await asyncio.to_thread(migrate, url)  # recon's loops read its tables
     try:

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.deploy.conftest import tool
+from tests.support.dirs import server_dir
 from tests.support.stack import RunningStack, launch
 
 
@@ -19,12 +20,13 @@ from tests.support.stack import RunningStack, launch
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """One stack for a module's tests: they only add data, each its own merchants."""
     tmp = tmp_path_factory.mktemp("console")
-    running = launch(tmp / "data", tmp)
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop(signal.SIGTERM)
+    with server_dir("console") as data:
+        running = launch(data / "data", tmp)
+        try:
+            running.wait_ready()
+            yield running
+        finally:
+            running.stop(signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,19 @@ from cryptography.fernet import Fernet
 from fastapi import HTTPException
 from starlette.requests import Request
 
+from settlewatch.console.clients.ingest import CurrentToken
 from settlewatch.console.context import safe_next
 from settlewatch.console.i18n import choose_locale
 from settlewatch.console.session import SESSION_COOKIE, Session, Sessions, check_csrf
 
 KEY = Fernet.generate_key().decode()
+WHO: CurrentToken = {
+    "scope": "acquirer",
+    "token_id": "0123456789abcdef",
+    "expires_at": None,
+    "may_write": True,
+    "merchant_id": None,
+}
 
 
 def request(scheme: str = "http", cookie: str = "", language: str = "") -> Request:
@@ -30,7 +38,7 @@ def cookie_value(set_cookie: str) -> str:
 def test_a_session_opens_until_it_has_been_idle_too_long() -> None:
     now = [1_800_000_000.0]
     sessions = Sessions([KEY], timedelta(hours=8), clock=lambda: now[0])
-    session = Session.new("sw_token", "acquirer", True, None)
+    session = Session.of("sw_token", WHO)
     set_cookie = sessions.cookie(session, request())
     assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
     assert "Secure" not in set_cookie and "Secure" in sessions.cookie(session, request("https"))
@@ -45,7 +53,7 @@ def test_a_session_opens_until_it_has_been_idle_too_long() -> None:
 def test_a_forged_or_foreign_cookie_opens_no_session() -> None:
     sessions = Sessions([KEY], timedelta(hours=8))
     other = Sessions([Fernet.generate_key().decode()], timedelta(hours=8))
-    session = Session.new("sw_token", "acquirer", True, None)
+    session = Session.of("sw_token", WHO)
     foreign = cookie_value(other.cookie(session, request()))
     for value in (foreign, "garbage", Fernet(KEY).encrypt(b'{"token": "x"}').decode()):
         assert sessions.open(request(cookie=f"{SESSION_COOKIE}={value}")) is None
@@ -56,7 +64,7 @@ def test_a_forged_or_foreign_cookie_opens_no_session() -> None:
 
 def test_a_rotated_key_still_opens_the_sessions_sealed_before() -> None:
     new = Fernet.generate_key().decode()
-    session = Session.new("sw_token", "acquirer:read", False, None)
+    session = Session.of("sw_token", WHO | {"scope": "acquirer:read", "may_write": False})
     sealed = cookie_value(Sessions([KEY], timedelta(hours=1)).cookie(session, request()))
     rotated = Sessions([new, KEY], timedelta(hours=1))
     assert rotated.open(request(cookie=f"{SESSION_COOKIE}={sealed}")) == session

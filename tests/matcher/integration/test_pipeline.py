@@ -103,6 +103,13 @@ async def test_findings_flow_from_ingest_to_the_findings_topic_once_across_a_res
             paid_now = (await matcher.get("/v1/payments/T-paid")).json()
             assert (paid_now["status"], paid_now["settlement_id"]) == ("settled", "S1")
             assert paid_now["settled_net_minor"] == 12723
+            slip = {k: paid_now[k] for k in ("bank_code", "terminal_id", "rrn", "stan")}
+            assert slip == {
+                "bank_code": "ICBC",
+                "terminal_id": "POS-1",
+                "rrn": "532410283771",
+                "stan": None,
+            }
             assert (await matcher.get("/v1/payments/T-voided")).json()["status"] == "cancelled"
             as_m1 = {"authorization": f"Bearer {MERCHANT_M1}"}
             summary = (await matcher.get("/v1/merchants/M1/summary", headers=as_m1)).json()

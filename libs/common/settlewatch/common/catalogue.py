@@ -1,7 +1,7 @@
 """The names of the things people read about — payments' kinds and statuses, a bank's settlement
-outcomes, payouts' and alerts' statuses — in each language (finding types name themselves in
-common.findings), and the entries of a payment's history. Shown by the evidence PDF, the alerts
-and the payments API; the keys are the API's values."""
+outcomes, payouts' and alerts' statuses, the desk's exceptions — in each language (finding types
+name themselves in common.findings), and the entries of a payment's history. Shown by the
+evidence PDF, the alerts, the payments API and the console; the keys are the API's values."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from settlewatch.common.money import Locale
 
 __all__ = [
     "ALERT_STATUSES",
+    "DESK_ACTIONS",
+    "DESK_KINDS",
+    "DESK_STATUSES",
     "HISTORY",
     "HistoryArgs",
     "HistoryCode",
@@ -53,6 +56,31 @@ PAYOUT_STATUSES: Names = {
     "short": {"zh-CN": "到账不足", "en": "short"},
     "missing": {"zh-CN": "未到账", "en": "missing"},
     "unexpected": {"zh-CN": "无来源入账", "en": "unexpected"},
+}
+DESK_KINDS: Names = {
+    "unmatched_line": {"zh-CN": "未匹配的对账明细", "en": "unmatched line"},
+    "ambiguous_line": {"zh-CN": "多笔可匹配的对账明细", "en": "ambiguous line"},
+    "invalid_line": {"zh-CN": "无法入账的对账明细", "en": "invalid line"},
+    "flagged": {"zh-CN": "文件内容不一致", "en": "inconsistent in its file"},
+    "missing_payout": {"zh-CN": "划款未到账", "en": "missing payout"},
+    "short_payout": {"zh-CN": "划款金额不足", "en": "short payout"},
+    "unexpected_credit": {"zh-CN": "无来源入账", "en": "unexpected credit"},
+    "unexpected_debit": {"zh-CN": "无来源扣款", "en": "unexpected debit"},
+}
+DESK_STATUSES: Names = {
+    "open": {"zh-CN": "待处理", "en": "open"},
+    "matched": {"zh-CN": "已匹配", "en": "matched"},
+    "written_off": {"zh-CN": "已核销", "en": "written off"},
+    "resolved": {"zh-CN": "已解决", "en": "resolved"},
+}
+# What happened to an exception (its history's `action`): by the desk or by settlewatch.
+DESK_ACTIONS: Names = {
+    "opened": {"zh-CN": "创建", "en": "opened"},
+    "match": {"zh-CN": "人工匹配", "en": "matched by hand"},
+    "matched": {"zh-CN": "自动匹配", "en": "matched"},
+    "arrived": {"zh-CN": "款项到账", "en": "money arrived"},
+    "write-off": {"zh-CN": "核销", "en": "written off"},
+    "reopen": {"zh-CN": "重新打开", "en": "reopened"},
 }
 ALERT_STATUSES: Names = {
     "open": {"zh-CN": "待处理", "en": "open"},

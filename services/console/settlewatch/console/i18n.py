@@ -110,4 +110,7 @@ class Pages:
         env.globals["payment_kind"] = lambda v: catalogue.say(catalogue.PAYMENT_KINDS, v, locale)
         env.globals["history"] = lambda e: catalogue.history_text(e["code"], e["args"], locale)
         env.globals["payment_statuses"] = tuple(catalogue.PAYMENT_STATUSES)
+        env.globals["desk_kind"] = lambda v: catalogue.say(catalogue.DESK_KINDS, v, locale)
+        env.globals["desk_status"] = lambda v: catalogue.say(catalogue.DESK_STATUSES, v, locale)
+        env.globals["desk_action"] = lambda v: catalogue.say(catalogue.DESK_ACTIONS, v, locale)
         return env

@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import HTTPException, Request, Response
 
+from settlewatch.console.clients.ingest import CurrentToken
+
 __all__ = ["SESSION_COOKIE", "SIGN_IN_COOKIE", "Session", "Sessions", "check_csrf"]
 
 SESSION_COOKIE = "sw_session"
@@ -43,10 +45,23 @@ class Session:
     scope: str
     may_write: bool
     merchant_id: str | None
+    token_id: str  # names the person in what they change (an exception's history: "by")
 
     @classmethod
-    def new(cls, token: str, scope: str, may_write: bool, merchant_id: str | None) -> Session:
-        return cls(token, secrets.token_urlsafe(24), scope, may_write, merchant_id)
+    def of(cls, token: str, who: CurrentToken) -> Session:
+        """A new session of `token`, as ingest described it."""
+        return cls(
+            token,
+            secrets.token_urlsafe(24),
+            who["scope"],
+            who["may_write"],
+            who["merchant_id"],
+            who["token_id"],
+        )
+
+    @property
+    def by(self) -> str:
+        return f"token:{self.token_id}"
 
 
 def _cookie_key(key: str) -> Fernet:

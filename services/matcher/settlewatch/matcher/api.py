@@ -52,6 +52,12 @@ class PaymentOut(BaseModel):
     amount_minor: int  # signed: refunds, chargebacks and debits are negative
     currency: str
     occurred_at: datetime
+    bank_code: str
+    # What a POS slip and a bank's report line show: how a person finds the payment again.
+    terminal_id: str | None
+    rrn: str | None
+    stan: str | None
+    auth_code: str | None
     business_date: str
     due_at: datetime
     # "estimated" when the merchant's calendar had no data for a year the deadline crosses:
@@ -208,6 +214,11 @@ def _out(payment: Payment) -> PaymentOut:
         amount_minor=payment.amount_minor,
         currency=payment.currency,
         occurred_at=payment.occurred_at,
+        bank_code=payment.bank_code,
+        terminal_id=payment.evidence.get("terminal_id"),
+        rrn=payment.evidence.get("rrn"),
+        stan=payment.evidence.get("stan"),
+        auth_code=payment.evidence.get("auth_code"),
         business_date=payment.business_date.isoformat(),
         due_at=payment.due_at,
         deadline_basis=payment.deadline_basis,

@@ -11,6 +11,7 @@ from settlewatch.common.config import ConsoleSettings
 from settlewatch.console.clients.base import ApiRefused, ServiceUnavailable
 from settlewatch.console.clients.ingest import IngestClient
 from settlewatch.console.clients.matcher import MatcherClient
+from settlewatch.console.clients.recon import ReconClient
 
 __all__ = ["ApiRefused", "Clients", "ServiceUnavailable"]
 
@@ -19,10 +20,12 @@ __all__ = ["ApiRefused", "Clients", "ServiceUnavailable"]
 class Clients:
     ingest: IngestClient
     matcher: MatcherClient
+    recon: ReconClient
 
     @classmethod
     def of(cls, http: httpx.AsyncClient, settings: ConsoleSettings, token: str) -> Clients:
         return cls(
             ingest=IngestClient(http, settings.service_url("ingest"), token),
             matcher=MatcherClient(http, settings.service_url("matcher"), token),
+            recon=ReconClient(http, settings.service_url("recon"), token),
         )

@@ -26,6 +26,11 @@ class Payment(TypedDict):
     amount_minor: int
     currency: str
     occurred_at: str
+    bank_code: str
+    terminal_id: str | None
+    rrn: str | None
+    stan: str | None
+    auth_code: str | None
     business_date: str
     due_at: str
     deadline_basis: str

@@ -51,7 +51,7 @@ async def sign_in(
         SIGN_INS.labels("refused").inc()
         return _form(request, next, status=401, refused=True)
     SIGN_INS.labels("ok").inc()
-    session = Session.new(token.strip(), who["scope"], who["may_write"], who["merchant_id"])
+    session = Session.of(token.strip(), who)
     answer = RedirectResponse(safe_next(next), status_code=303)
     console.sessions.keep(answer, session, request)
     answer.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")

@@ -1,0 +1,220 @@
+"""Exceptions (SPEC §15): the desk's queue with Django-admin's changelist shape — filters beside
+the list, an action over the rows selected or over everything matching the filter — and an
+exception's page: the line beside its candidate payments, match, write off (a reason is
+required), reopen, and its history. Every change goes through recon's API as the signed-in
+token: a read-only token sees no control, and a forged form from it is refused by recon."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from settlewatch.common import catalogue
+from settlewatch.console.candidates import compare
+from settlewatch.console.clients import ApiRefused
+from settlewatch.console.clients.recon import MAX_BULK
+from settlewatch.console.context import Console, Desk
+from settlewatch.console.session import check_csrf
+
+router = APIRouter()
+
+PAGE_SIZE = 50
+# "All matching this filter" decides at most this many at once (MAX_BULK per call to recon).
+MAX_MATCHING = 10_000
+FILTERS = ("kind", "status", "merchant_id", "file_id", "from", "to")
+Action = Literal["write-off", "reopen"]
+# Which exceptions an action applies to: recon refuses the others (409).
+APPLIES_TO: dict[str, str] = {"write-off": "open", "reopen": "written_off"}
+Text = Annotated[str, Query(max_length=64)]
+FormText = Annotated[str, Form(max_length=64)]
+
+
+def _filters(**given: str) -> dict[str, str]:
+    return {name: given.get(name, "").strip() for name in FILTERS}
+
+
+@router.get("/exceptions")
+async def exceptions(
+    request: Request,
+    desk: Desk,
+    kind: Text = "",
+    status: Text = "open",
+    merchant_id: Text = "",
+    file_id: Text = "",
+    from_: Annotated[str, Query(alias="from", max_length=10)] = "",
+    to: Annotated[str, Query(max_length=10)] = "",
+    cursor: Annotated[str, Query(max_length=200)] = "",
+    done: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    shown = _filters(kind=kind, status=status, merchant_id=merchant_id, file_id=file_id, to=to) | {
+        "from": from_
+    }
+    return await _list(request, desk, shown, cursor, done=done)
+
+
+async def _list(
+    request: Request,
+    desk: Desk,
+    shown: dict[str, str],
+    cursor: str = "",
+    *,
+    done: int = 0,
+    problem: str = "",
+    status: int = 200,
+) -> Response:
+    console: Console = request.app.state.console
+    wrong: dict[str, str] = {}
+    page: dict[str, Any] = {"items": [], "next_cursor": None}
+    try:
+        asked: dict[str, str | int] = {**shown, "limit": PAGE_SIZE, "cursor": cursor}
+        page = dict(await desk.clients.recon.exceptions(asked))
+    except ApiRefused as refused:
+        if refused.status != 422:
+            raise
+        wrong = {loc.rsplit(".", 1)[-1]: message for loc, message in refused.fields}
+        status = 422
+    context = {
+        "session": desk.session,
+        "filters": shown,
+        "wrong": wrong,
+        "items": page["items"],
+        "next_cursor": page["next_cursor"],
+        "done": done,
+        "problem": problem,
+        "kinds": tuple(catalogue.DESK_KINDS),
+        "statuses": tuple(catalogue.DESK_STATUSES),
+        "max_matching": MAX_MATCHING,
+    }
+    return console.pages.render(request, "exceptions.html", context, status)
+
+
+@router.post("/exceptions/decide")
+async def decide_many(
+    request: Request,
+    desk: Desk,
+    action: Annotated[Action, Form()],
+    reason: Annotated[str, Form(max_length=500)] = "",
+    selected: Annotated[list[str], Form(max_length=PAGE_SIZE)] = [],  # noqa: B006 — FastAPI's
+    everything: Annotated[bool, Form()] = False,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    kind: FormText = "",
+    status: FormText = "",
+    merchant_id: FormText = "",
+    file_id: FormText = "",
+    from_: Annotated[str, Form(alias="from", max_length=10)] = "",
+    to: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """The rows selected, or every exception matching the filter (as many as MAX_MATCHING)."""
+    check_csrf(desk.session.csrf, csrf)
+    shown = _filters(kind=kind, status=status, merchant_id=merchant_id, file_id=file_id, to=to) | {
+        "from": from_
+    }
+    if not reason.strip():
+        return await _list(request, desk, shown, problem="reason", status=422)
+    ids = await _matching(desk, shown, action) if everything else list(dict.fromkeys(selected))
+    if not ids:
+        return await _list(request, desk, shown, problem="nothing", status=422)
+    decided = 0
+    for start in range(0, len(ids), MAX_BULK):  # each call all or nothing
+        chunk = ids[start : start + MAX_BULK]
+        try:
+            await desk.clients.recon.decide(action, chunk, desk.session.by, reason.strip())
+        except ApiRefused as refused:
+            if refused.status in (401, 403):
+                raise
+            problem = f"{decided}:{refused.detail}"
+            return await _list(request, desk, shown, problem=problem, status=refused.status)
+        decided += len(chunk)
+    query = urlencode({k: v for k, v in shown.items() if v} | {"done": decided})
+    return RedirectResponse(f"/exceptions?{query}", status_code=303)
+
+
+async def _matching(desk: Desk, shown: dict[str, str], action: str) -> list[str]:
+    """The ids of every exception the filter shows to which `action` applies."""
+    if shown["status"] and shown["status"] != APPLIES_TO[action]:
+        return []
+    asked: dict[str, Any] = shown | {"status": APPLIES_TO[action], "limit": MAX_BULK}
+    ids: list[str] = []
+    while len(ids) < MAX_MATCHING:
+        page = await desk.clients.recon.exceptions(asked)
+        ids += [item["exception_id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        asked["cursor"] = page["next_cursor"]
+    return ids[:MAX_MATCHING]
+
+
+@router.get("/exceptions/{exception_id}")
+async def exception(request: Request, desk: Desk, exception_id: str, done: Text = "") -> Response:
+    return await _page(request, desk, exception_id, done=done)
+
+
+async def _page(
+    request: Request, desk: Desk, exception_id: str, *, done: str = "", problem: str = ""
+) -> Response:
+    console: Console = request.app.state.console
+    found = await desk.clients.recon.exception(exception_id)
+    evidence = found["evidence"]
+    named = evidence.get("txn_ids", []) if found["kind"] == "ambiguous_line" else []
+    payments = await asyncio.gather(
+        *(desk.clients.matcher.payment(txn_id) for txn_id in named[:10]),
+        return_exceptions=True,
+    )
+    candidates = [
+        (payment, compare(evidence, payment))
+        for payment in payments
+        if not isinstance(payment, BaseException)
+    ]
+    context = {
+        "session": desk.session,
+        "item": found,
+        "evidence": evidence,
+        "candidates": candidates,
+        "done": done,
+        "problem": problem,
+    }
+    return console.pages.render(request, "exception.html", context, 422 if problem else 200)
+
+
+@router.post("/exceptions/{exception_id}/match")
+async def match(
+    request: Request,
+    desk: Desk,
+    exception_id: str,
+    txn_id: Annotated[str, Form(max_length=64)] = "",
+    note: Annotated[str, Form(max_length=500)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(desk.session.csrf, csrf)
+    try:
+        await desk.clients.recon.match(exception_id, txn_id.strip(), desk.session.by, note.strip())
+    except ApiRefused as refused:
+        if refused.status in (401, 403, 404):
+            raise
+        return await _page(request, desk, exception_id, problem=refused.detail)
+    return RedirectResponse(f"/exceptions/{exception_id}?done=match", status_code=303)
+
+
+@router.post("/exceptions/{exception_id}/decide")
+async def decide_one(
+    request: Request,
+    desk: Desk,
+    exception_id: str,
+    action: Annotated[Action, Form()],
+    reason: Annotated[str, Form(max_length=500)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(desk.session.csrf, csrf)
+    if not reason.strip():
+        return await _page(request, desk, exception_id, problem="reason")
+    try:
+        await desk.clients.recon.decide(action, [exception_id], desk.session.by, reason.strip())
+    except ApiRefused as refused:
+        if refused.status in (401, 403, 404):
+            raise
+        return await _page(request, desk, exception_id, problem=refused.detail)
+    return RedirectResponse(f"/exceptions/{exception_id}?done={action}", status_code=303)

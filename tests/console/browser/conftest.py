@@ -16,9 +16,10 @@ from tests.support.dirs import server_dir
 from tests.support.stack import RunningStack, launch
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """One stack for a module's tests: they only add data, each its own merchants."""
+    """One stack for a worker's browser tests: they only add data, each its own merchants and
+    files."""
     tmp = tmp_path_factory.mktemp("console")
     with server_dir("console") as data:
         running = launch(data / "data", tmp)
@@ -29,7 +30,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             running.stop(signal.SIGTERM)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     chromium = tool("chromium", "chromium")
     with sync_playwright() as playwright:

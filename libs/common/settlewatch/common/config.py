@@ -280,6 +280,10 @@ class ConsoleSettings(ServiceSettings, _SealsSecrets):
     matcher_url: str | None = Field(None, validation_alias="SETTLEWATCH_MATCHER_URL")
     alerts_url: str | None = Field(None, validation_alias="SETTLEWATCH_ALERTS_URL")
     recon_url: str | None = Field(None, validation_alias="SETTLEWATCH_RECON_URL")
+    # The largest settlement file an upload may carry (recon's own limit, the same variable).
+    max_file_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, validation_alias="SETTLEWATCH_MAX_FILE_BYTES"
+    )
     # A session unused this long is over: the next page asks to sign in again.
     idle: PositiveDuration = Field(timedelta(hours=8), validation_alias="SETTLEWATCH_CONSOLE_IDLE")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -107,6 +107,20 @@ class SettlementFiles:
                 )
             ).one_or_none()
         return None if row is None else _file_row(row)
+
+    async def newest(
+        self, status: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[FileRow]:
+        """Files newest first, from after `after` (received_at, file_id)."""
+        table = settlement_files.c
+        query = select(settlement_files).order_by(table.received_at.desc(), table.file_id.desc())
+        if status is not None:
+            query = query.where(table.status == status)
+        if after is not None:
+            query = query.where(tuple_(table.received_at, table.file_id) < after)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query.limit(limit))
+        return [_file_row(row) for row in rows]
 
     async def _attempts(self, sha256: str) -> list[FileRow]:
         """Every attempt at these bytes, first first."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
 import httpx
@@ -81,14 +81,16 @@ class ServiceClient:
         path: str,
         *,
         params: Params | None = None,
-        content: bytes | None = None,
+        content: bytes | AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float = TIMEOUT_S,
     ) -> bytes:
-        """The answer's body; ApiRefused or ServiceUnavailable otherwise."""
+        """The answer's body; ApiRefused or ServiceUnavailable otherwise. `timeout`: for the
+        whole call, the body sent and the answer read."""
         clean = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(TIMEOUT_S):  # the whole answer, however it trickles
+            async with asyncio.timeout(timeout):  # the whole answer, however it trickles
                 status, body = await self._read(method, path, clean, content, headers)
         except (TimeoutError, httpx.HTTPError) as exc:
             raise ServiceUnavailable(self.service, f"no answer ({type(exc).__name__})") from None
@@ -109,7 +111,7 @@ class ServiceClient:
         method: str,
         path: str,
         params: dict[str, Any],
-        content: bytes | None,
+        content: bytes | AsyncIterable[bytes] | None,
         headers: Mapping[str, str] | None,
     ) -> tuple[int, bytes]:
         async with self._http.stream(

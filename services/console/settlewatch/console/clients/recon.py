@@ -1,16 +1,46 @@
-"""Recon's API as the console uses it: the desk's exceptions, read and decided."""
+"""Recon's API as the console uses it: settlement files imported and read, the desk's
+exceptions read and decided."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
 from typing import Any, TypedDict
 from urllib.parse import quote
 
+import orjson
+
 from settlewatch.console.clients.base import Params, ServiceClient
 
-__all__ = ["DeskEntry", "Exception_", "ExceptionPage", "MAX_BULK", "ReconClient"]
+__all__ = [
+    "MAX_BULK",
+    "DeskEntry",
+    "Exception_",
+    "ExceptionPage",
+    "File",
+    "FilePage",
+    "ReconClient",
+]
 
 MAX_BULK = 500  # exceptions one bulk call decides (recon's limit), all or nothing
+# An import is parsed before recon answers (up to its SETTLEWATCH_PARSE_TIMEOUT, 5 min).
+IMPORT_TIMEOUT_S = 600.0
+
+
+class File(TypedDict):
+    file_id: str
+    status: str
+    format: str
+    size_bytes: int
+    received_at: str
+    counts: dict[str, int]
+    totals: dict[str, dict[str, int]]
+    warnings: list[dict[str, Any]]
+    errors: list[dict[str, Any]]  # a list's items: how many (an int)
+
+
+class FilePage(TypedDict):
+    items: list[File]
+    next_cursor: str | None
 
 
 class DeskEntry(TypedDict):
@@ -45,6 +75,28 @@ class ExceptionPage(TypedDict):
 
 class ReconClient(ServiceClient):
     service = "recon"
+
+    async def files(self, filters: Params) -> FilePage:
+        page: FilePage = await self.get_json("/v1/settlement-files", filters)
+        return page
+
+    async def file(self, file_id: str) -> File:
+        found: File = await self.get_json(f"/v1/settlement-files/{quote(file_id, safe='')}")
+        return found
+
+    async def import_file(self, body: AsyncIterable[bytes], size: int, fmt: str) -> File:
+        """The file's bytes as they come; ApiRefused (422, with the file's id in its problem
+        when it was recorded as rejected) when recon cannot read it."""
+        answer = await self.request(
+            "POST",
+            "/v1/settlement-files",
+            params={"format": fmt},
+            content=body,
+            headers={"content-length": str(size)},
+            timeout=IMPORT_TIMEOUT_S,
+        )
+        imported: File = orjson.loads(answer)
+        return imported
 
     async def exceptions(self, filters: Params) -> ExceptionPage:
         page: ExceptionPage = await self.get_json("/v1/exceptions", filters)

@@ -4,7 +4,7 @@ files themselves — bank statements and clearing reports, posted as their own b
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 
 from settlewatch.common.auth import AcquirerOnly
+from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.responses import ERRORS
@@ -144,6 +145,26 @@ async def post_file(
             extensions={"file_id": row.file_id},
         )
     return JSONResponse(row.json(), status_code=202 if new else 200)
+
+
+@router.get(
+    "/v1/settlement-files",
+    summary="Files received, newest first: status, counts, totals (each file's errors in its "
+    "own answer; here how many).",
+    responses={401: ERRORS[401], 403: ERRORS[403], 422: ERRORS[422]},
+)
+async def list_files(
+    _: AcquirerOnly,
+    recon: ReconDep,
+    status: Literal["imported", "rejected"] | None = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> JSONResponse:
+    rows = await recon.files.newest(status, decode_cursor(cursor), limit)
+    items = [{**row.json(), "errors": len(row.errors)} for row in rows]
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = encode_cursor(last.received_at, last.file_id) if last else None
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 
 @router.get("/v1/settlement-files/{file_id}", summary="A file's status, counts, totals, errors.")

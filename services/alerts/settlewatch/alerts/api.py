@@ -162,6 +162,33 @@ async def list_alerts(
     )
 
 
+class TypeCount(BaseModel):
+    type: str
+    status: Literal["open", "acknowledged", "resolved"]
+    count: int
+
+
+class AlertsOverview(BaseModel):
+    items: list[TypeCount]  # by type, then status
+    incidents: dict[str, int]  # bank incidents not resolved, by bank
+
+
+@router.get(
+    "/v1/alerts/counts",
+    tags=["alerts"],
+    summary="How many alerts of each type are open, acknowledged, resolved, and the banks with "
+    "an incident (the ops desk's overview; an acquirer token's only).",
+    responses=_ERRORS,
+)
+async def count_alerts(request: Request, _: AcquirerOnly) -> AlertsOverview:
+    by_type_status, incidents = await _alerts(request).counts()
+    items = [
+        TypeCount(type=kind, status=status, count=n)
+        for (kind, status), n in sorted(by_type_status.items())
+    ]
+    return AlertsOverview(items=items, incidents=dict(sorted(incidents.items())))
+
+
 @router.get(
     "/v1/alerts/{alert_id}",
     tags=["alerts"],

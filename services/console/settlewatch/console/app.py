@@ -24,7 +24,7 @@ from settlewatch.common.service import ObserveRequests, add_health_routes
 from settlewatch.console.clients import ApiRefused, ServiceUnavailable
 from settlewatch.console.context import Console, KeepSession, SignInRequired
 from settlewatch.console.i18n import Pages
-from settlewatch.console.pages import exceptions, files, payments, sign_in
+from settlewatch.console.pages import exceptions, files, overview, payments, sign_in
 from settlewatch.console.session import Sessions
 
 __all__ = ["create_app"]
@@ -69,13 +69,10 @@ def create_app(
         answer.headers.update(SECURITY_HEADERS)
         return answer
 
-    for router in (sign_in.router, payments.router, exceptions.router, files.router):
-        app.include_router(router)
+    pages = (sign_in, overview, payments, exceptions, files)
+    for page in pages:
+        app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-
-    @app.get("/", include_in_schema=False)
-    async def home() -> Response:
-        return RedirectResponse("/payments", status_code=303)
 
     async def readiness(request: Request) -> dict[str, str]:
         http: httpx.AsyncClient = request.app.state.console.http

@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from settlewatch.common import catalogue
 from settlewatch.common.events import profile_default
+from settlewatch.common.findings import KINDS
 from settlewatch.common.money import Locale, money
 
 __all__ = ["LANG_COOKIE", "LOCALES", "Pages", "choose_locale", "translations"]
@@ -110,6 +111,8 @@ class Pages:
         env.globals["payment_kind"] = lambda v: catalogue.say(catalogue.PAYMENT_KINDS, v, locale)
         env.globals["history"] = lambda e: catalogue.history_text(e["code"], e["args"], locale)
         env.globals["payment_statuses"] = tuple(catalogue.PAYMENT_STATUSES)
+        env.globals["payout_status"] = lambda v: catalogue.say(catalogue.PAYOUT_STATUSES, v, locale)
+        env.globals["finding_name"] = lambda v: KINDS[v].title[locale] if v in KINDS else v
         env.globals["desk_kind"] = lambda v: catalogue.say(catalogue.DESK_KINDS, v, locale)
         env.globals["desk_status"] = lambda v: catalogue.say(catalogue.DESK_STATUSES, v, locale)
         env.globals["desk_action"] = lambda v: catalogue.say(catalogue.DESK_ACTIONS, v, locale)

@@ -15,7 +15,12 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from settlewatch.common.auth import Authenticated, merchant_scope, not_found_unless_allowed
+from settlewatch.common.auth import (
+    AcquirerOnly,
+    Authenticated,
+    merchant_scope,
+    not_found_unless_allowed,
+)
 from settlewatch.common.catalogue import HistoryArgs, history_text
 from settlewatch.common.cursors import decode_cursor, encode_cursor
 from settlewatch.common.events import ID_PATTERN, QueryTime
@@ -231,6 +236,47 @@ def _out(payment: Payment) -> PaymentOut:
             HistoryEntry(at=at, event=history_text(code, args, "en"), code=code, args=args)
             for at, code, args in sorted(payment.history, key=lambda entry: entry[0])  # stable
         ],
+    )
+
+
+class BankTotals(Totals):
+    bank_code: str
+    status: Literal["pending", "overdue"]
+
+
+class BankSummary(BaseModel):
+    items: list[BankTotals]  # by bank, then status and currency
+
+
+@router.get(
+    "/v1/banks/summary",
+    summary="Payments still owed by each bank: counts and amounts pending and overdue per "
+    "currency (the ops desk's overview; every merchant's, so an acquirer token's only).",
+    responses=_ERRORS | {403: {"description": "Not an acquirer token."}},
+)
+async def bank_summary(request: Request, _: AcquirerOnly) -> BankSummary:
+    p = tables.payments.c
+    totals = (
+        select(
+            p.bank_code,
+            p.status,
+            p.currency,
+            func.count(),
+            func.coalesce(func.sum(p.amount_minor), 0),
+        )
+        .where(p.status.in_(sorted(OWED)))
+        .group_by(p.bank_code, p.status, p.currency)
+        .order_by(p.bank_code, p.status, p.currency)
+    )
+    async with request.app.state.resources.engine.connect() as conn:
+        rows = (await conn.execute(totals)).all()
+    return BankSummary(
+        items=[
+            BankTotals(
+                bank_code=bank, status=status, currency=currency, count=n, amount_minor=amount
+            )
+            for bank, status, currency, n, amount in rows
+        ]
     )
 
 

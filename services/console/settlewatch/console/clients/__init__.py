@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from settlewatch.common.config import ConsoleSettings
+from settlewatch.console.clients.alerts import AlertsClient
 from settlewatch.console.clients.base import ApiRefused, ServiceUnavailable
 from settlewatch.console.clients.ingest import IngestClient
 from settlewatch.console.clients.matcher import MatcherClient
@@ -20,6 +21,7 @@ __all__ = ["ApiRefused", "Clients", "ServiceUnavailable"]
 class Clients:
     ingest: IngestClient
     matcher: MatcherClient
+    alerts: AlertsClient
     recon: ReconClient
 
     @classmethod
@@ -27,5 +29,6 @@ class Clients:
         return cls(
             ingest=IngestClient(http, settings.service_url("ingest"), token),
             matcher=MatcherClient(http, settings.service_url("matcher"), token),
+            alerts=AlertsClient(http, settings.service_url("alerts"), token),
             recon=ReconClient(http, settings.service_url("recon"), token),
         )

@@ -68,6 +68,16 @@ class ServiceClient:
         self._base_url = base_url
         self._headers = {"authorization": f"Bearer {token}"}
 
+    async def readiness(self) -> dict[str, str]:
+        """The service's own /readyz checks (no token: every service answers it), or why it
+        could not be asked."""
+        try:
+            answer = await self._http.get(f"{self._base_url}/readyz", timeout=2.0)
+            checks: dict[str, str] = orjson.loads(answer.content)["checks"]
+        except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            return {"service": f"error: {type(exc).__name__}"}
+        return checks
+
     async def get_json(self, path: str, params: Params | None = None) -> Any:
         return orjson.loads(await self.request("GET", path, params=params))
 

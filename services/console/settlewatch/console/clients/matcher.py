@@ -8,7 +8,7 @@ from urllib.parse import quote
 from settlewatch.common.money import Locale
 from settlewatch.console.clients.base import Params, ServiceClient
 
-__all__ = ["HistoryEntry", "MatcherClient", "Payment", "PaymentPage"]
+__all__ = ["BankTotals", "HistoryEntry", "MatcherClient", "Payment", "PaymentPage"]
 
 
 class HistoryEntry(TypedDict):
@@ -47,12 +47,25 @@ class PaymentPage(TypedDict):
     next_cursor: str | None
 
 
+class BankTotals(TypedDict):
+    bank_code: str
+    status: str
+    currency: str
+    count: int
+    amount_minor: int
+
+
 class MatcherClient(ServiceClient):
     service = "matcher"
 
     async def payments(self, filters: Params) -> PaymentPage:
         page: PaymentPage = await self.get_json("/v1/payments", filters)
         return page
+
+    async def bank_totals(self) -> list[BankTotals]:
+        """What each bank still owes, pending and overdue, per currency."""
+        answer: dict[str, list[BankTotals]] = await self.get_json("/v1/banks/summary")
+        return answer["items"]
 
     async def payment(self, txn_id: str) -> Payment:
         found: Payment = await self.get_json(f"/v1/payments/{quote(txn_id, safe='')}")

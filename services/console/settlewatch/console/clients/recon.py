@@ -14,6 +14,7 @@ from settlewatch.console.clients.base import Params, ServiceClient
 __all__ = [
     "MAX_BULK",
     "DeskEntry",
+    "DeskSummary",
     "Exception_",
     "ExceptionPage",
     "File",
@@ -73,8 +74,17 @@ class ExceptionPage(TypedDict):
     next_cursor: str | None
 
 
+class DeskSummary(TypedDict):
+    open: list[dict[str, Any]]  # kind, age ("0-1", "2-7", "8-30", ">30"), count
+    payouts: list[dict[str, Any]]  # status, currency, count, amount_minor
+
+
 class ReconClient(ServiceClient):
     service = "recon"
+
+    async def desk_summary(self) -> DeskSummary:
+        summary: DeskSummary = await self.get_json("/v1/exceptions/summary")
+        return summary
 
     async def files(self, filters: Params) -> FilePage:
         page: FilePage = await self.get_json("/v1/settlement-files", filters)

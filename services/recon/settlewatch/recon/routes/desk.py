@@ -9,7 +9,7 @@ from typing import Annotated, Any, get_args
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
-from sqlalchemy import and_, select
+from sqlalchemy import and_, case, func, select
 
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
 from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Text
@@ -20,7 +20,7 @@ from settlewatch.common.validation import check_path_id, parse_body
 from settlewatch.recon.context import ReconDep
 from settlewatch.recon.desk import HandMatch
 from settlewatch.recon.desk_items import Kind, Status
-from settlewatch.schema.settlement_files import file_exceptions
+from settlewatch.schema.settlement_files import file_exceptions, payouts
 
 __all__ = ["BODIES", "router"]
 
@@ -156,6 +156,48 @@ async def list_exceptions(
     items = [_json(row, now) for row in rows[:limit]]
     next_cursor = items[-1]["exception_id"] if len(rows) > limit else None
     return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+# The desk's ageing buckets (SPEC §15): days open, inclusive.
+AGES = (("0-1", 0, 1), ("2-7", 2, 7), ("8-30", 8, 30), (">30", 31, None))
+
+
+@router.get(
+    "/v1/exceptions/summary",
+    summary="Open exceptions by kind and age (0–1, 2–7, 8–30, > 30 days), and payouts by "
+    "status: the ops desk's overview (an acquirer token's only).",
+    responses={401: ERRORS[401], 403: ERRORS[403]},
+)
+async def desk_summary(_: AcquirerOnly, recon: ReconDep) -> JSONResponse:
+    table = file_exceptions.c
+    days = func.floor(func.extract("epoch", recon.clock() - table.opened_at) / 86400)
+    bucket = case(
+        *((days <= high, name) for name, _low, high in AGES if high is not None),
+        else_=AGES[-1][0],
+    )
+    open_items = (
+        select(table.kind, bucket, func.count())
+        .where(table.status == "open")
+        .group_by(table.kind, bucket)
+        .order_by(table.kind)
+    )
+    by_status = (
+        select(payouts.c.status, payouts.c.currency, func.count(), func.sum(payouts.c.amount_minor))
+        .group_by(payouts.c.status, payouts.c.currency)
+        .order_by(payouts.c.status, payouts.c.currency)
+    )
+    async with recon.engine.connect() as conn:
+        ages = (await conn.execute(open_items)).all()
+        payout_rows = (await conn.execute(by_status)).all()
+    return JSONResponse(
+        {
+            "open": [{"kind": k, "age": age, "count": n} for k, age, n in ages],
+            "payouts": [
+                {"status": st, "currency": cur, "count": n, "amount_minor": int(amount or 0)}
+                for st, cur, n, amount in payout_rows
+            ],
+        }
+    )
 
 
 @router.get(

@@ -1,0 +1,59 @@
+"""Overview (SPEC §15): what needs the desk now — open alerts by type, what each bank still owes
+(overdue first), payouts by status, open exceptions by kind and age, and the pipeline's health —
+each number a link to its list. Every figure is an aggregate its service computes in
+PostgreSQL; the console pages through nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from settlewatch.console.context import Console, Desk
+
+router = APIRouter()
+
+AGES = ("0-1", "2-7", "8-30", ">30")
+
+
+@router.get("/")
+async def overview(request: Request, desk: Desk) -> Response:
+    if desk.session.merchant_id:  # a merchant's own view starts with its payments
+        return RedirectResponse("/payments", status_code=303)
+    console: Console = request.app.state.console
+    clients = desk.clients
+    services = (clients.ingest, clients.matcher, clients.alerts, clients.recon)
+    async with asyncio.TaskGroup() as calls:  # at once: the page waits for the slowest only
+        banks_call = calls.create_task(clients.matcher.bank_totals())
+        alerts_call = calls.create_task(clients.alerts.counts())
+        summary_call = calls.create_task(clients.recon.desk_summary())
+        health_calls = [calls.create_task(service.readiness()) for service in services]
+    banks, alerts, summary = banks_call.result(), alerts_call.result(), summary_call.result()
+    owed: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in banks:
+        owed[row["bank_code"]][row["status"]].append(dict(row))
+    # Banks with overdue payments first, the largest count first.
+    order = sorted(owed, key=lambda b: (-sum(t["count"] for t in owed[b]["overdue"]), b))
+    open_alerts: dict[str, int] = defaultdict(int)
+    for count in alerts["items"]:
+        if count["status"] != "resolved":
+            open_alerts[count["type"]] += count["count"]
+    ageing: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(AGES, 0))
+    for item in summary["open"]:
+        ageing[item["kind"]][item["age"]] = item["count"]
+    context = {
+        "session": desk.session,
+        "banks": [(bank, owed[bank]) for bank in order],
+        "open_alerts": sorted(open_alerts.items(), key=lambda t: (-t[1], t[0])),
+        "incidents": alerts["incidents"],
+        "payouts": summary["payouts"],
+        "ageing": sorted(ageing.items()),
+        "ages": AGES,
+        "health": {
+            s.service: call.result() for s, call in zip(services, health_calls, strict=True)
+        },
+    }
+    return console.pages.render(request, "overview.html", context)

@@ -17,13 +17,13 @@ CONSOLE = Path(settlewatch.console.__file__).parent
 TEMPLATES = CONSOLE / "templates"
 PO = CONSOLE / "locale" / "zh_CN" / "LC_MESSAGES" / "console.po"
 # Not words of a language: the product's name and the names of the two languages in the switch.
-NAMES = {"settlewatch", "English", "中文"}
+NAMES = {"settlewatch", "English", "中文", "CSV", "XLSX"}
 
 
 def used_messages() -> set[str]:
     found = extract_from_dir(
         CONSOLE,
-        [("templates/**.html", "jinja2")],
+        [("templates/**.html", "jinja2"), ("**.py", "python")],  # python: an export's headers
         {"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
     )
     return {message for _, _, message, _, _ in found}

@@ -8,7 +8,16 @@ from typing import Literal
 import pycountry
 from babel.numbers import format_currency, get_currency_precision
 
-__all__ = ["BABEL", "ISO4217_CODES", "MAX_MINOR", "Locale", "fee_minor", "is_iso4217", "money"]
+__all__ = [
+    "BABEL",
+    "ISO4217_CODES",
+    "MAX_MINOR",
+    "Locale",
+    "fee_minor",
+    "is_iso4217",
+    "major",
+    "money",
+]
 
 Locale = Literal["zh-CN", "en"]
 BABEL = {"zh-CN": "zh_CN", "en": "en"}  # Babel's names of the locales
@@ -33,7 +42,11 @@ def fee_minor(gross_minor: int, rate_bps: int, cap_minor: int | None = None) -> 
     return min(amount, cap_minor) if cap_minor is not None else amount
 
 
+def major(amount_minor: int, currency: str) -> Decimal:
+    """128.00 for 12800 CNY: exact, with the currency's own minor units."""
+    return Decimal(amount_minor).scaleb(-get_currency_precision(currency))
+
+
 def money(amount_minor: int, currency: str, locale: Locale) -> str:
-    """¥128.00 for 12800 CNY in zh-CN; exact (Decimal), with the currency's own minor units."""
-    amount = Decimal(amount_minor).scaleb(-get_currency_precision(currency))
-    return format_currency(amount, currency, locale=BABEL[locale])
+    """¥128.00 for 12800 CNY in zh-CN."""
+    return format_currency(major(amount_minor, currency), currency, locale=BABEL[locale])

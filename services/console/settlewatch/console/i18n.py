@@ -10,6 +10,7 @@ their browser's ``Accept-Language`` names, else zh-CN.
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -73,7 +74,13 @@ class Pages:
     merchant's text is shown as text)."""
 
     def __init__(self) -> None:
+        self._translations = {locale: translations(locale) for locale in LOCALES}
         self._envs = {locale: self._environment(locale) for locale in LOCALES}
+
+    def gettext(self, request: Request) -> Callable[[str], str]:
+        """The words of the request's language, for what a page sends but does not render
+        (an export's headers)."""
+        return self._translations[choose_locale(request)].gettext
 
     def render(
         self, request: Request, template: str, context: dict[str, Any], status: int = 200
@@ -83,8 +90,7 @@ class Pages:
         context = {"request": request, "locale": locale, **context}
         return HTMLResponse(page.render(context), status_code=status)
 
-    @staticmethod
-    def _environment(locale: Locale) -> Environment:
+    def _environment(self, locale: Locale) -> Environment:
         env = Environment(
             loader=PackageLoader("settlewatch.console", "templates"),
             autoescape=select_autoescape(default=True),
@@ -92,7 +98,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+        env.install_gettext_translations(self._translations[locale], newstyle=True)  # type: ignore[attr-defined]
         desk_zone = ZoneInfo(profile_default("timezone"))
 
         def when(value: str | None, zone: str | None = None) -> str:

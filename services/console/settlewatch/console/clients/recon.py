@@ -36,7 +36,7 @@ class File(TypedDict):
     counts: dict[str, int]
     totals: dict[str, dict[str, int]]
     warnings: list[dict[str, Any]]
-    errors: list[dict[str, Any]]  # a list's items: how many (an int)
+    errors: Any  # a file's: its errors (loc, msg); an item of the list: how many
 
 
 class FilePage(TypedDict):

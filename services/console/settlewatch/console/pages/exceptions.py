@@ -7,6 +7,8 @@ token: a read-only token sees no control, and a forged form from it is refused b
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -14,10 +16,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from settlewatch.common import catalogue
+from settlewatch.common.catalogue import say
+from settlewatch.common.money import major
 from settlewatch.console.candidates import compare
 from settlewatch.console.clients import ApiRefused
-from settlewatch.console.clients.recon import MAX_BULK
+from settlewatch.console.clients.recon import MAX_BULK, Exception_
 from settlewatch.console.context import Console, Desk
+from settlewatch.console.exports import Column, export
+from settlewatch.console.i18n import choose_locale
 from settlewatch.console.session import check_csrf
 
 router = APIRouter()
@@ -146,6 +152,47 @@ async def _matching(desk: Desk, shown: dict[str, str], action: str) -> list[str]
             break
         asked["cursor"] = page["next_cursor"]
     return ids[:MAX_MATCHING]
+
+
+@router.get("/exceptions/export.{fmt}")
+async def export_exceptions(
+    request: Request,
+    desk: Desk,
+    fmt: Literal["csv", "xlsx"],
+    kind: Text = "",
+    status: Text = "open",
+    merchant_id: Text = "",
+    file_id: Text = "",
+    from_: Annotated[str, Query(alias="from", max_length=10)] = "",
+    to: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    """Every exception the filter matches."""
+    console: Console = request.app.state.console
+    _ = console.pages.gettext(request)
+    locale = choose_locale(request)
+    shown = _filters(kind=kind, status=status, merchant_id=merchant_id, file_id=file_id, to=to)
+    asked: dict[str, Any] = shown | {"from": from_, "limit": MAX_BULK}
+
+    async def fetch(cursor: str | None) -> tuple[list[Exception_], str | None]:
+        page = await desk.clients.recon.exceptions(asked | {"cursor": cursor})
+        return page["items"], page["next_cursor"]
+
+    def amount(e: Exception_) -> Decimal | None:
+        known = e["amount_minor"] is not None and e["currency"]
+        return major(e["amount_minor"] or 0, e["currency"] or "") if known else None
+
+    columns = [
+        Column(_("Exception"), lambda e: e["exception_id"]),
+        Column(_("Kind"), lambda e: say(catalogue.DESK_KINDS, e["kind"], locale)),
+        Column(_("Status"), lambda e: say(catalogue.DESK_STATUSES, e["status"], locale)),
+        Column(_("Merchant"), lambda e: e["merchant_id"]),
+        Column(_("Amount"), amount),
+        Column(_("Currency"), lambda e: e["currency"]),
+        Column(_("Opened"), lambda e: datetime.fromisoformat(e["opened_at"])),
+        Column(_("Age (days)"), lambda e: e["age_s"] // 86400),
+        Column(_("File"), lambda e: e["file_id"]),
+    ]
+    return await export(fmt, "exceptions", columns, fetch)
 
 
 @router.get("/exceptions/{exception_id}")

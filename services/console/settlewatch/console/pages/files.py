@@ -4,15 +4,18 @@ its counts, totals, warnings, and the errors that rejected it, each at its line 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from settlewatch.console.clients import ApiRefused
+from settlewatch.console.clients.recon import File
 from settlewatch.console.context import Console, Desk
+from settlewatch.console.exports import Column, export
 from settlewatch.console.session import check_csrf
 
 router = APIRouter()
@@ -87,6 +90,39 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 def _named(refused: ApiRefused) -> str:
     fields = "; ".join(f"{message}" for _, message in refused.fields)
     return f"{refused.detail}{': ' + fields if fields else ''}"
+
+
+@router.get("/files/export.{fmt}")
+async def export_files(
+    request: Request,
+    desk: Desk,
+    fmt: Literal["csv", "xlsx"],
+    status: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    console: Console = request.app.state.console
+    _ = console.pages.gettext(request)
+
+    async def fetch(cursor: str | None) -> tuple[list[File], str | None]:
+        page = await desk.clients.recon.files({"status": status, "cursor": cursor, "limit": 500})
+        return page["items"], page["next_cursor"]
+
+    def count(of: str) -> Callable[[File], int | None]:
+        return lambda f: f["counts"][of] if f.get("counts") else None
+
+    columns = [
+        Column(_("Received"), lambda f: datetime.fromisoformat(f["received_at"])),
+        Column(_("File"), lambda f: f["file_id"]),
+        Column(_("Format"), lambda f: f["format"]),
+        Column(
+            _("Status"), lambda f: _("Imported") if f["status"] == "imported" else _("Rejected")
+        ),
+        Column(_("Lines"), count("line")),
+        Column(_("Entries"), count("entry")),
+        Column(_("Payouts"), count("payout")),
+        Column(_("Errors"), lambda f: f["errors"]),
+        Column(_("Size (KB)"), lambda f: round(f["size_bytes"] / 1024)),
+    ]
+    return await export(fmt, "files", columns, fetch)
 
 
 @router.get("/files/{file_id}")

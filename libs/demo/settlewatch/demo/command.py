@@ -36,9 +36,13 @@ class Demo:
 
     def run(self, args: argparse.Namespace) -> int:
         due_in = timedelta(seconds=args.due_in)
-        from settlewatch.demo.run import run_demo  # here: every command line starts fast
+        # here: every command line starts fast
+        from settlewatch.demo.run import run_demo, stop_on_ctrl_c
 
-        return asyncio.run(run_demo(cli_settings(), due_in=due_in, keep=args.keep))
+        code, left_running = asyncio.run(run_demo(cli_settings(), due_in=due_in, keep=args.keep))
+        if left_running is not None:
+            stop_on_ctrl_c(left_running)
+        return code
 
 
 DEMO = Demo()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import secrets
 import signal
@@ -45,7 +44,7 @@ from settlewatch.demo.scenario import (
     build,
 )
 
-__all__ = ["DemoError", "run_demo"]
+__all__ = ["DemoError", "run_demo", "stop_on_ctrl_c", "stop_stack"]
 
 SETTLE_WAIT = timedelta(seconds=90)  # after the deadlines, the longest the demo waits
 
@@ -106,9 +105,14 @@ async def _merchant_endpoint() -> AsyncIterator[tuple[str, MerchantEndpoint]]:
         await task
 
 
-async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) -> int:
+async def run_demo(
+    settings: StackSettings, *, due_in: timedelta, keep: bool
+) -> tuple[int, subprocess.Popen[bytes] | None]:
+    """The demo's exit code, and the stack it started and leaves running (`keep`) for its
+    links: the caller waits for Ctrl-C outside the event loop (stop_on_ctrl_c)."""
     console = Console(width=max(100, Console().width))
     urls = {
+        "console": f"http://127.0.0.1:{settings.console_port}",
         "ingest": f"http://127.0.0.1:{settings.ingest_port}",
         "matcher": f"http://127.0.0.1:{settings.matcher_port}",
         "alerts": f"http://127.0.0.1:{settings.alerts_port}",
@@ -143,16 +147,38 @@ async def run_demo(settings: StackSettings, *, due_in: timedelta, keep: bool) ->
             notified = await _webhooks_in(scenario, detected, endpoint)
             stays_up = started is None or keep
             ok = _report(console, scenario, detected, endpoint, notified, urls, payouts, stays_up)
-        return 0 if ok else 1
-    finally:
+    except BaseException:
         if started is not None:
-            if keep and started.poll() is None:
-                console.print(f"The stack keeps running (pid {started.pid}); Ctrl-C stops it.")
-                with contextlib.suppress(KeyboardInterrupt):
-                    started.wait()
-            if started.poll() is None:
-                started.send_signal(signal.SIGINT)
-                started.wait(60)
+            stop_stack(started)
+        raise
+    if started is not None and not keep:
+        stop_stack(started)
+        started = None
+    if started is not None:
+        console.print(f"The stack keeps running (pid {started.pid}); Ctrl-C stops it.")
+    return (0 if ok else 1), started
+
+
+def stop_stack(stack: subprocess.Popen[bytes]) -> None:
+    """What Ctrl-C does to `settlewatch up`: a graceful stop; it kills what is left itself."""
+    if stack.poll() is None:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(60)
+
+
+def stop_on_ctrl_c(stack: subprocess.Popen[bytes]) -> None:
+    """Wait, outside any event loop, so that the first Ctrl-C is at once a KeyboardInterrupt
+    (asyncio.run only cancels its task on a first one: a wait blocking in it went on until a
+    second), then stop the stack; a Ctrl-C while it stops is passed on (`up` then kills)."""
+    try:
+        stack.wait()
+    except KeyboardInterrupt:
+        print("\nStopping the stack…", flush=True)
+    while stack.poll() is None:
+        try:
+            stop_stack(stack)
+        except KeyboardInterrupt:
+            continue  # a second SIGINT: `up` kills its services
 
 
 async def _ready(urls: dict[str, str]) -> bool:
@@ -447,8 +473,17 @@ def _report(
 
 
 def _where_to_look(console: Console, urls: dict[str, str], sample: str, books: str) -> None:
+    desk = urls["console"]
     console.print(
-        "\nWhere to look (with the header `Authorization: Bearer <acquirer token>`):\n"
+        f"\nIn the console, {desk} (sign in with the acquirer token `settlewatch up` printed):\n"
+        f"  overview                  {desk}/\n"
+        f"  the bank that stopped     {desk}/payments?bank_code={FAILING_BANK}&status=overdue\n"
+        f"  the exceptions it left    {desk}/exceptions?status=open\n"
+        f"  one overdue payment       {desk}/payments/{sample}\n"
+        f"  the files it imported     {desk}/files\n"
+    )
+    console.print(
+        "Over the APIs (with the header `Authorization: Bearer <acquirer token>`):\n"
         f"  bank incidents   {urls['alerts']}/v1/alerts?type=bank.incident\n"
         f"  overdue alerts   {urls['alerts']}/v1/alerts?type=settlement.overdue\n"
         f"  one payment      {urls['matcher']}/v1/payments/{sample}\n"

@@ -30,7 +30,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             running.stop(signal.SIGTERM)
 
 
-@pytest.fixture(scope="session")
+# A module's, not the session's: Playwright's sync API runs an event loop in this thread while
+# it is started, and the async tests that follow on this worker need the thread free of one.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     chromium = tool("chromium", "chromium")
     with sync_playwright() as playwright:

@@ -40,6 +40,8 @@ def test_a_payment_found_by_the_rrn_on_a_slip_and_its_evidence_downloaded(
 ) -> None:
     a_sale_on_a_slip(stack, "SLIP1", "SLIP-T1", "660011223344")
     sign_in(page, stack, dev_token(stack))
+    expect(page.get_by_role("heading", name="总览")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name="交易").click()
     expect(page.get_by_role("heading", name="交易")).to_be_visible()
 
     page.get_by_label("参考号 RRN（见签购单）").fill("660011223344")

@@ -3,6 +3,8 @@ a token the APIs refuse is refused, a revoked token ends its sessions."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 import pytest
 
@@ -13,17 +15,28 @@ from tests.ingest.integration.conftest import ACQUIRER, PROFILE
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["/", "/payments", "/payments?rrn=532410283771", "/payments/T1", "/payments/T1/evidence.pdf"],
-)
-async def test_no_page_is_reachable_without_a_session(desk: Desk, path: str) -> None:
-    answer = await desk.browser.get(path)
-    if path == "/":  # the home page is a redirect to the first page, which asks to sign in
-        answer = await desk.browser.get(answer.headers["location"])
-    assert answer.status_code == 303
-    assert answer.headers["location"].startswith("/sign-in?next=/")
-    assert "532410283771" not in answer.text and "T1" not in answer.text
+PAGES = [
+    "/",
+    "/payments",
+    "/payments?rrn=532410283771",
+    "/payments/T1",
+    "/payments/T1/evidence.pdf",
+    "/payments/export.csv",
+    "/exceptions",
+    "/exceptions/line:F:0",
+    "/exceptions/export.xlsx",
+    "/files",
+    "/files/export.csv",
+]
+
+
+async def test_no_page_or_export_is_reachable_without_a_session(desk: Desk) -> None:
+    for path in PAGES:
+        answer = await desk.browser.get(path)
+        assert answer.status_code == 303, path
+        location = urlsplit(answer.headers["location"])
+        assert location.path == "/sign-in" and parse_qs(location.query)["next"] == [path]
+        assert "532410283771" not in answer.text and "T1" not in answer.text
 
 
 async def test_a_person_signs_in_with_a_token_and_out_again(desk: Desk) -> None:

@@ -41,6 +41,7 @@ def test_a_payment_found_by_the_rrn_on_a_slip_and_its_evidence_downloaded(
     a_sale_on_a_slip(stack, "SLIP1", "SLIP-T1", "660011223344")
     sign_in(page, stack, dev_token(stack))
     expect(page.get_by_role("heading", name="总览")).to_be_visible()
+    page.screenshot(path=tmp_path / "overview.png", full_page=True)
     page.get_by_role("navigation").get_by_role("link", name="交易").click()
     expect(page.get_by_role("heading", name="交易")).to_be_visible()
 

@@ -117,6 +117,7 @@ class Pages:
         env.globals["payment_kind"] = lambda v: catalogue.say(catalogue.PAYMENT_KINDS, v, locale)
         env.globals["history"] = lambda e: catalogue.history_text(e["code"], e["args"], locale)
         env.globals["payment_statuses"] = tuple(catalogue.PAYMENT_STATUSES)
+        env.globals["alert_status"] = lambda v: catalogue.say(catalogue.ALERT_STATUSES, v, locale)
         env.globals["payout_status"] = lambda v: catalogue.say(catalogue.PAYOUT_STATUSES, v, locale)
         env.globals["finding_name"] = lambda v: KINDS[v].title[locale] if v in KINDS else v
         env.globals["desk_kind"] = lambda v: catalogue.say(catalogue.DESK_KINDS, v, locale)

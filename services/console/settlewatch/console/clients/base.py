@@ -82,7 +82,9 @@ class ServiceClient:
         return orjson.loads(await self.request("GET", path, params=params))
 
     async def send_json(self, method: str, path: str, body: Any = None) -> Any:
-        answer = await self.request(method, path, content=orjson.dumps(body))
+        answer = await self.request(
+            method, path, content=orjson.dumps(body), headers={"content-type": "application/json"}
+        )
         return orjson.loads(answer) if answer else None
 
     async def request(

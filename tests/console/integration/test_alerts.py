@@ -1,0 +1,58 @@
+"""The console's Alerts (SPEC §15): the merchants' alerts by type and status, one acknowledged
+with a note and resolved, a note shown as text, the webhook deliveries with their attempts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.console.integration.conftest import Desk, eventually
+from tests.ingest.integration.conftest import ACQUIRER, PROFILE, sale
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+ALERT = "settlement.overdue:LATE1"
+
+
+async def an_overdue_alert(desk: Desk) -> None:
+    d0 = PROFILE | {"settlement_cycle": "D0"}
+    assert (await desk.api["ingest"].put("/v1/merchants/M1", json=d0)).is_success
+    late = sale("LATE1", occurred_at=(datetime.now(UTC) - timedelta(days=2)).isoformat())
+    assert (await desk.api["ingest"].post("/v1/transactions", json={"items": [late]})).is_success
+
+    async def raised() -> bool:
+        return (await desk.api["alerts"].get(f"/v1/alerts/{ALERT}")).status_code == 200
+
+    await eventually(raised)
+
+
+async def test_an_alert_is_acknowledged_with_a_note_and_resolved(desk: Desk) -> None:
+    await an_overdue_alert(desk)
+    await desk.sign_in(ACQUIRER)
+    listed = await desk.browser.get("/alerts", params={"type": "settlement.overdue"})
+    assert listed.status_code == 200 and 'href="/alerts/settlement.overdue%3ALATE1"' in listed.text
+    page = await desk.browser.get(f"/alerts/{ALERT}")
+    assert page.status_code == 200 and "LATE1" in page.text and "确认" in page.text
+
+    note = "<script>alert(1)</script> 已联系银行"
+    acked = await desk.browser.post(
+        f"/alerts/{ALERT}/ack", data={"note": note, "csrf": desk.csrf(page)}
+    )
+    assert acked.status_code == 303, acked.text[-1500:]
+    alert = (await desk.api["alerts"].get(f"/v1/alerts/{ALERT}")).json()
+    assert alert["status"] == "acknowledged" and alert["notes"][-1]["note"] == note
+    shown = await desk.browser.get(f"/alerts/{ALERT}")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; 已联系银行" in shown.text
+    assert "<script>alert(1)" not in shown.text
+
+    again = await desk.browser.post(
+        f"/alerts/{ALERT}/ack", data={"note": "twice", "csrf": desk.csrf(page)}
+    )
+    assert again.status_code == 409  # the alerts service refused: it is acknowledged already
+    resolved = await desk.browser.post(
+        f"/alerts/{ALERT}/resolve", data={"note": "paid", "csrf": desk.csrf(page)}
+    )
+    assert resolved.status_code == 303
+    assert (await desk.api["alerts"].get(f"/v1/alerts/{ALERT}")).json()["status"] == "resolved"
+    deliveries = await desk.browser.get("/alerts/deliveries")
+    assert deliveries.status_code == 200 and "Webhook 推送记录" in deliveries.text

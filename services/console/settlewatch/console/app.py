@@ -24,7 +24,15 @@ from settlewatch.common.service import ObserveRequests, add_health_routes
 from settlewatch.console.clients import ApiRefused, ServiceUnavailable
 from settlewatch.console.context import Console, KeepSession, SignInRequired
 from settlewatch.console.i18n import Pages
-from settlewatch.console.pages import alerts, exceptions, files, overview, payments, sign_in
+from settlewatch.console.pages import (
+    alerts,
+    exceptions,
+    files,
+    overview,
+    payments,
+    payouts,
+    sign_in,
+)
 from settlewatch.console.session import Sessions
 
 __all__ = ["create_app"]
@@ -69,7 +77,7 @@ def create_app(
         answer.headers.update(SECURITY_HEADERS)
         return answer
 
-    pages = (sign_in, overview, payments, exceptions, alerts, files)
+    pages = (sign_in, overview, payments, exceptions, alerts, payouts, files)
     for page in pages:
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

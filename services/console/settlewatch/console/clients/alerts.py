@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 from urllib.parse import quote
 
-from settlewatch.console.clients.base import Params, ServiceClient
+from settlewatch.console.clients.base import Page, Params, ServiceClient
 
-__all__ = ["Alert", "AlertsClient", "AlertsOverview", "Delivery", "Page"]
+__all__ = ["Alert", "AlertsClient", "AlertsOverview", "Delivery"]
 
 
 class Alert(TypedDict):
@@ -37,11 +37,6 @@ class Delivery(TypedDict):
     delivered_at: str | None
     last_error: str | None
     attempts: list[dict[str, Any]]  # attempt, at, url, status_code, latency_ms, error
-
-
-class Page(TypedDict):
-    items: list[Any]
-    next_cursor: str | None
 
 
 class TypeCount(TypedDict):

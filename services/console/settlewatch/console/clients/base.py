@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import orjson
@@ -20,7 +20,7 @@ import orjson
 from settlewatch.common.errors import BadInput, Unavailable
 from settlewatch.console.metrics import API_SECONDS
 
-__all__ = ["ApiRefused", "Params", "ServiceClient", "ServiceUnavailable"]
+__all__ = ["ApiRefused", "Page", "Params", "ServiceClient", "ServiceUnavailable"]
 
 # A page waits this long for one API answer; a services' list page answers in milliseconds.
 TIMEOUT_S = 10.0
@@ -28,6 +28,13 @@ TIMEOUT_S = 10.0
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 Params = Mapping[str, str | int | None]
+
+
+class Page(TypedDict):
+    """A page of a list, as every list of the APIs answers: its items and the next's cursor."""
+
+    items: list[Any]
+    next_cursor: str | None
 
 
 class ApiRefused(BadInput):

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import orjson
 
-from settlewatch.console.clients.base import Params, ServiceClient
+from settlewatch.console.clients.base import Page, Params, ServiceClient
 
 __all__ = [
     "MAX_BULK",
@@ -81,6 +81,16 @@ class DeskSummary(TypedDict):
 
 class ReconClient(ServiceClient):
     service = "recon"
+
+    async def payouts(self, filters: Params) -> Page:
+        """A page of payouts (items as GET /v1/payouts answers them)."""
+        page: Page = await self.get_json("/v1/payouts", filters)
+        return page
+
+    async def payout(self, payout_id: str) -> dict[str, Any]:
+        """A payout with its credit and its report lines."""
+        found: dict[str, Any] = await self.get_json(f"/v1/payouts/{quote(payout_id, safe='')}")
+        return found
 
     async def desk_summary(self) -> DeskSummary:
         summary: DeskSummary = await self.get_json("/v1/exceptions/summary")

@@ -118,7 +118,7 @@ async def export_files(
         ),
         Column(_("Lines"), count("line")),
         Column(_("Entries"), count("entry")),
-        Column(_("Payouts"), count("payout")),
+        Column(_("Payout records"), count("payout")),
         Column(_("Errors"), lambda f: f["errors"]),
         Column(_("Size (KB)"), lambda f: round(f["size_bytes"] / 1024)),
     ]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from settlewatch.common.tokens import digest, token_id
 from tests.console.integration.conftest import Desk, eventually
 from tests.ingest.integration.conftest import ACQUIRER, PROFILE, sale
 
@@ -56,3 +57,10 @@ async def test_an_alert_is_acknowledged_with_a_note_and_resolved(desk: Desk) -> 
     assert (await desk.api["alerts"].get(f"/v1/alerts/{ALERT}")).json()["status"] == "resolved"
     deliveries = await desk.browser.get("/alerts/deliveries")
     assert deliveries.status_code == 200 and "Webhook 推送记录" in deliveries.text
+
+    # What the console changed is in the audit log, as the signed-in token did it.
+    audit = await desk.browser.get("/audit", params={"actor": token_id(digest(ACQUIRER))})
+    assert audit.status_code == 200
+    assert f"/v1/alerts/{ALERT}/ack" in audit.text and f"/v1/alerts/{ALERT}/resolve" in audit.text
+    wrong = await desk.browser.get("/audit", params={"from": "yesterday"})
+    assert wrong.status_code == 422

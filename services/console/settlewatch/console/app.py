@@ -26,6 +26,7 @@ from settlewatch.console.context import Console, KeepSession, SignInRequired
 from settlewatch.console.i18n import Pages
 from settlewatch.console.pages import (
     alerts,
+    audit,
     exceptions,
     files,
     overview,
@@ -77,7 +78,7 @@ def create_app(
         answer.headers.update(SECURITY_HEADERS)
         return answer
 
-    pages = (sign_in, overview, payments, exceptions, alerts, payouts, files)
+    pages = (sign_in, overview, payments, exceptions, alerts, payouts, files, audit)
     for page in pages:
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -1,10 +1,10 @@
-"""Ingest's API as the console uses it: who the signed-in token is."""
+"""Ingest's API as the console uses it: who the signed-in token is, the audit log."""
 
 from __future__ import annotations
 
 from typing import TypedDict
 
-from settlewatch.console.clients.base import ServiceClient
+from settlewatch.console.clients.base import Page, Params, ServiceClient
 
 __all__ = ["CurrentToken", "IngestClient"]
 
@@ -23,3 +23,8 @@ class IngestClient(ServiceClient):
     async def current_token(self) -> CurrentToken:
         answer: CurrentToken = await self.get_json("/v1/tokens/current")
         return answer
+
+    async def audit(self, filters: Params) -> Page:
+        """A page of the audit log: who changed what through the APIs, newest first."""
+        page: Page = await self.get_json("/v1/audit", filters)
+        return page

@@ -27,7 +27,7 @@ EXPORT_PAGE = 1000  # the API's largest page
 Text = Annotated[str, Query(max_length=64)]
 
 
-def _aware(value: str) -> str | None:
+def aware(value: str) -> str | None:
     """A time typed in the desk's zone (a browser's datetime-local has none) as ISO 8601."""
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
@@ -62,7 +62,7 @@ async def payments(
     asked: dict[str, Any] = dict(shown)
     for field in ("from", "to"):
         try:
-            asked[field] = _aware(shown[field]) if shown[field] else None
+            asked[field] = aware(shown[field]) if shown[field] else None
         except ValueError:
             wrong[field] = "not a time"
     page: dict[str, Any] = {"items": [], "next_cursor": None}
@@ -113,7 +113,7 @@ async def export_payments(
         "limit": EXPORT_PAGE,
     }
     try:
-        asked |= {"from": _aware(from_) if from_ else None, "to": _aware(to) if to else None}
+        asked |= {"from": aware(from_) if from_ else None, "to": aware(to) if to else None}
     except ValueError:
         raise HTTPException(422, "from/to: not a time") from None
 

@@ -33,6 +33,7 @@ from settlewatch.console.pages import (
     payments,
     payouts,
     sign_in,
+    terminals,
 )
 from settlewatch.console.session import Sessions
 
@@ -78,7 +79,7 @@ def create_app(
         answer.headers.update(SECURITY_HEADERS)
         return answer
 
-    pages = (sign_in, overview, payments, exceptions, alerts, payouts, files, audit)
+    pages = (sign_in, overview, payments, exceptions, alerts, payouts, terminals, files, audit)
     for page in pages:
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

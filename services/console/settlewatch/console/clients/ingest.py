@@ -1,8 +1,10 @@
-"""Ingest's API as the console uses it: who the signed-in token is, the audit log."""
+"""Ingest's API as the console uses it: who the signed-in token is, a merchant's books for a
+day per terminal, the audit log."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
+from urllib.parse import quote
 
 from settlewatch.console.clients.base import Page, Params, ServiceClient
 
@@ -28,3 +30,9 @@ class IngestClient(ServiceClient):
         """A page of the audit log: who changed what through the APIs, newest first."""
         page: Page = await self.get_json("/v1/audit", filters)
         return page
+
+    async def books(self, merchant_id: str, day: str) -> dict[str, Any]:
+        """Per terminal and in total: sales, refunds, fees, expected and settled net."""
+        path = f"/v1/merchants/{quote(merchant_id, safe='')}/books"
+        found: dict[str, Any] = await self.get_json(path, {"date": day})
+        return found

@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python -m bench.alerts
 	$(BIN)/python -m bench.restart
 	$(BIN)/python -m bench.files
+	$(BIN)/python -m bench.console
 	$(BIN)/python -m bench.soak --minutes 5
 
 clean:

@@ -20,8 +20,8 @@ from settlewatch.common.findings import KINDS, FindingType, kind
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES = sorted({t.split(".")[0] for t in KINDS})
 # A dotted name of a finding family anywhere in a string: "settlement.overdue", or inside SQL
-# (not a module's file name: "calendar.py").
-NAMED = re.compile(rf"\b(?:{'|'.join(FAMILIES)})\.(?!py\b)[a-z_]+\b")
+# (not a module's or a template's file name: "calendar.py", "payout.html").
+NAMED = re.compile(rf"\b(?:{'|'.join(FAMILIES)})\.(?!py\b|html\b)[a-z_]+\b")
 NOT_FINDINGS = {DIGEST_TYPE}  # the reminders' webhook type, a digest of findings
 
 

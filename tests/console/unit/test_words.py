@@ -16,8 +16,8 @@ import settlewatch.console
 CONSOLE = Path(settlewatch.console.__file__).parent
 TEMPLATES = CONSOLE / "templates"
 PO = CONSOLE / "locale" / "zh_CN" / "LC_MESSAGES" / "console.po"
-# Not words of a language: the product's name and the names of the two languages in the switch.
-NAMES = {"settlewatch", "English", "中文", "CSV", "XLSX"}
+# Not words to translate: each language's name in itself (the switch), the export formats.
+NAMES = {"English", "中文", "CSV", "XLSX"}
 
 
 def used_messages() -> set[str]:

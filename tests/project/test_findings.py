@@ -12,8 +12,8 @@ from typing import Any, get_args
 import orjson
 import pytest
 
-from settlewatch.alerts.core.reminders import DIGEST_TYPE
 from settlewatch.alerts.core.summaries import summary
+from settlewatch.common.catalogue import WEBHOOK_TYPES
 from settlewatch.common.events import decode_finding
 from settlewatch.common.findings import KINDS, FindingType, kind
 
@@ -22,7 +22,7 @@ FAMILIES = sorted({t.split(".")[0] for t in KINDS})
 # A dotted name of a finding family anywhere in a string: "settlement.overdue", or inside SQL
 # (not a module's or a template's file name: "calendar.py", "payout.html").
 NAMED = re.compile(rf"\b(?:{'|'.join(FAMILIES)})\.(?!py\b|html\b)[a-z_]+\b")
-NOT_FINDINGS = {DIGEST_TYPE}  # the reminders' webhook type, a digest of findings
+NOT_FINDINGS = set(WEBHOOK_TYPES)  # the webhooks' own types: a digest, a test message
 
 
 def named_types() -> dict[str, list[str]]:

@@ -24,6 +24,7 @@ from settlewatch.common.config import (
     ReconSettings,
 )
 from settlewatch.common.kafka import Topics, ensure_topics
+from settlewatch.common.webhook_guard import LOOPBACK
 from settlewatch.console.app import create_app as create_console
 from settlewatch.ingest.app import create_app as create_ingest
 from settlewatch.matcher.app import create_app as create_matcher
@@ -73,7 +74,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0
 @pytest_asyncio.fixture(loop_scope="session")
 async def desk(database_url: str, broker_bootstrap: str, topic_prefix: str) -> AsyncIterator[Desk]:
     env = service_env(database_url, broker_bootstrap, topic_prefix, TOKENS) | {
-        "SETTLEWATCH_SECRET_KEY": Fernet.generate_key().decode()
+        "SETTLEWATCH_SECRET_KEY": Fernet.generate_key().decode(),
+        "SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE": LOOPBACK,  # the tests' receivers, as under `up`
     }
     await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=2, replication_factor=1)
     apps = {

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from settlewatch.cli.calendars import read_year
+from settlewatch.cli.calendars import read_file
 from settlewatch.common.config import IngestSettings
 from settlewatch.common.kafka import Topics
 from tests.ingest.integration.conftest import PARTITIONS
@@ -87,7 +87,7 @@ async def test_the_calendar_lists_built_in_loaded_and_missing_years(
 
 async def test_the_2026_csv_loads_as_chinesecalendar_has_it(client: httpx.AsyncClient) -> None:
     built_in = (await client.get("/v1/calendars/CN/2026")).json()
-    year, body = read_year(SHARED / "cn_business_days_2026.csv")
+    year, body = read_file(SHARED / "cn_business_days_2026.csv")
     loaded = await client.put(f"/v1/calendars/CN/{year}", json=body)
     assert loaded.status_code == 201, loaded.text
     assert (loaded.json()["holidays"], loaded.json()["workdays"]) == (
@@ -126,7 +126,7 @@ async def test_bad_days_are_refused_naming_the_field_and_nothing_is_kept(
 
 
 async def test_the_synthetic_2027_fixture_is_a_valid_load(client: httpx.AsyncClient) -> None:
-    year, body = read_year(FIXTURE / "cn_2027_synthetic.json")
+    year, body = read_file(FIXTURE / "cn_2027_synthetic.json")
     assert year == 2027
     loaded = await client.put("/v1/calendars/CN/2027", json=body)
     assert loaded.status_code == 201, loaded.text

@@ -196,7 +196,7 @@ class Calendar:
         from settlewatch.cli import calendars, importing
 
         settings = cli_settings()
-        year, body = calendars.read_year(args.file, args.year)
+        year, body = calendars.read_file(args.file, args.year)
         if args.source:
             body["source"] = args.source
         url, token = importing.ingest_url(settings), importing.token_of(settings)

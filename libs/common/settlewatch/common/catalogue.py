@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal
 
+from settlewatch.common.findings import KINDS
 from settlewatch.common.money import Locale
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "DESK_ACTIONS",
     "DESK_KINDS",
     "DESK_STATUSES",
+    "DIGEST_TYPE",
     "HISTORY",
     "HistoryArgs",
     "HistoryCode",
@@ -22,9 +24,12 @@ __all__ = [
     "PAYMENT_STATUSES",
     "PAYOUT_STATUSES",
     "SETTLEMENT_OUTCOMES",
+    "TEST_TYPE",
+    "WEBHOOK_TYPES",
     "Names",
     "history_text",
     "say",
+    "webhook_type",
 ]
 
 Names = Mapping[str, Mapping[Locale, str]]
@@ -87,6 +92,19 @@ ALERT_STATUSES: Names = {
     "acknowledged": {"zh-CN": "已确认", "en": "acknowledged"},
     "resolved": {"zh-CN": "已解决", "en": "resolved"},
 }
+
+# A webhook's type is its alerts' finding type (common.findings), or one of these.
+DIGEST_TYPE = "settlement.reminder"  # what is still open, reminded (alerts.core.reminders)
+TEST_TYPE = "webhook.test"  # sent by hand to check an endpoint (POST /v1/deliveries/test)
+WEBHOOK_TYPES: Names = {
+    DIGEST_TYPE: {"zh-CN": "未到账提醒", "en": "reminder of what is still open"},
+    TEST_TYPE: {"zh-CN": "测试消息", "en": "test message"},
+}
+
+
+def webhook_type(value: str, locale: Locale) -> str:
+    """A webhook's type (a finding type, or one of WEBHOOK_TYPES) in `locale`."""
+    return KINDS[value].title[locale] if value in KINDS else say(WEBHOOK_TYPES, value, locale)
 
 
 def say(names: Names, value: str, locale: Locale) -> str:

@@ -7,6 +7,7 @@
     │   ├── Invalid             (alerts.core.lifecycle) an alert change that is not allowed
     │   ├── FileRejected        (settlementfiles.model) a settlement file unreadable as its format
     │   ├── Blocked             (common.webhook_guard) a webhook URL that reaches a private address
+    │   ├── CalendarFileError   (common.calendar_files) a file unreadable as a calendar year
     │   ├── ApiRefused          (console.clients) a service refused the console's call (4xx)
     │   └── SignInRequired      (console.context) a console page asked for without a session
     ├── Unavailable         a dependency did not answer in time: 503 + Retry-After, or a loop
@@ -21,7 +22,7 @@
     └── UsageError          a command cannot do what it was asked as asked (exit 2)
         ├── DeadLetterError     (cli.deadletters)
         ├── ImportFailed        (cli.importing) a file that cannot be sent to ingest
-        ├── CalendarFileError   (cli.calendars) a calendar file unreadable, or not sendable
+        ├── CalendarLoadFailed  (cli.calendars) a calendar file unreadable, or not sendable
         ├── StackError          (devstack.up)
         └── DemoError           (demo.run)
 

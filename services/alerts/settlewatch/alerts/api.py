@@ -1,7 +1,8 @@
-"""The alerts API (SPEC §4): alerts (list, one, ack, resolve) and the webhook delivery log.
+"""The alerts API (SPEC §4): alerts (list, one, ack, resolve), the webhook delivery log and a
+merchant's test message.
 
 A merchant token reads only its own alerts and deliveries (another merchant's: 404); ack,
-resolve and retry need the acquirer. Lists are newest first with an opaque cursor.
+resolve, retry and test need the acquirer. Lists are newest first with an opaque cursor.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from settlewatch.alerts.core.lifecycle import Invalid
 from settlewatch.alerts.repository.alerts import Alerts
 from settlewatch.alerts.repository.deliveries import Deliveries
-from settlewatch.alerts.views import alert_json, delivery_json
+from settlewatch.alerts.views import alert_json, delivery_json, test_body
 from settlewatch.common.auth import (
     AcquirerOnly,
     Authenticated,
@@ -280,4 +281,26 @@ async def list_deliveries(
 )
 async def retry_delivery(delivery_id: str, request: Request, _: AcquirerOnly) -> dict[str, str]:
     await _deliveries(request).retry(_stored_id(delivery_id, "delivery"), _now(request))
+    return {"delivery_id": delivery_id, "status": "pending"}
+
+
+class TestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    merchant_id: Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+@router.post(
+    "/v1/deliveries/test",
+    tags=["deliveries"],
+    status_code=202,
+    summary="Send a merchant's webhook a test message (type `webhook.test`, no alerts), signed "
+    "and retried as any delivery; follow it in the delivery log.",
+    responses=_ERRORS | {409: {"description": "The merchant has no webhook."}},
+)
+async def test_delivery(body: TestIn, request: Request, _: AcquirerOnly) -> dict[str, str]:
+    now = _now(request)
+    delivery_id = await _deliveries(request).create_test(
+        body.merchant_id, now, test_body(body.merchant_id, now)
+    )
     return {"delivery_id": delivery_id, "status": "pending"}

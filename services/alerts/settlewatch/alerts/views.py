@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 
 from settlewatch.alerts.core.grouping import Pending
-from settlewatch.alerts.core.reminders import DIGEST_TYPE, Digest
+from settlewatch.alerts.core.reminders import Digest
 from settlewatch.alerts.repository.rows import AlertRow, DeliveryRow
+from settlewatch.common.catalogue import DIGEST_TYPE, TEST_TYPE
 
-__all__ = ["alert_json", "delivery_json", "digest_body", "webhook_body"]
+__all__ = ["alert_json", "delivery_json", "digest_body", "test_body", "webhook_body"]
 
 
 def alert_json(alert: AlertRow) -> dict[str, Any]:
@@ -58,6 +59,18 @@ def digest_body(digest: Digest, alerts: Sequence[AlertRow], now: datetime) -> by
                 "alert_count": digest.alert_count,
                 "alerts": [alert_json(a) for a in alerts],
             },
+        }
+    )
+
+
+def test_body(merchant_id: str, now: datetime) -> bytes:
+    """A test message's body: a delivery's shape with no alert, so that a merchant's endpoint
+    can check its signature handling before a real alert comes."""
+    return orjson.dumps(
+        {
+            "type": TEST_TYPE,
+            "timestamp": now.isoformat(),
+            "data": {"merchant_id": merchant_id, "alerts": []},
         }
     )
 

@@ -27,8 +27,10 @@ from settlewatch.console.i18n import Pages
 from settlewatch.console.pages import (
     alerts,
     audit,
+    calendars,
     exceptions,
     files,
+    merchants,
     overview,
     payments,
     payouts,
@@ -79,7 +81,19 @@ def create_app(
         answer.headers.update(SECURITY_HEADERS)
         return answer
 
-    pages = (sign_in, overview, payments, exceptions, alerts, payouts, terminals, files, audit)
+    pages = (
+        sign_in,
+        overview,
+        payments,
+        exceptions,
+        alerts,
+        payouts,
+        merchants,
+        terminals,
+        files,
+        calendars,
+        audit,
+    )
     for page in pages:
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

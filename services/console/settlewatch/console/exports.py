@@ -1,6 +1,7 @@
 """Every list exported as CSV (UTF-8 with a BOM, so that Excel reads the Chinese; headers in the
 page's language) or XLSX (SPEC §15): everything matching the list's filter, not only its page.
 
+Times are written in the desk's zone (the lists' zone), as the pages show them; dates as dates.
 The rows come page by page from the service's API and leave as they come: the CSV is streamed,
 the XLSX written row by row to a temporary file (XlsxWriter's constant_memory mode) and streamed
 from it. Memory stays that of one page however many rows match.
@@ -19,10 +20,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import xlsxwriter
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
+
+from settlewatch.common.events import profile_default
 
 __all__ = ["Column", "Fetch", "export"]
 
@@ -30,12 +34,19 @@ Cell = str | int | Decimal | datetime | date | None
 # One page of a list: its items and the cursor of the next (None: the last).
 Fetch = Callable[[str | None], Awaitable[tuple[Sequence[Any], str | None]]]
 CHUNK = 64 * 1024
+DESK_ZONE = ZoneInfo(profile_default("timezone"))
 
 
 @dataclass(frozen=True)
 class Column:
     title: str  # in the page's language
     value: Callable[[Any], Cell]
+
+    def cell(self, item: Any) -> Cell:
+        value = self.value(item)
+        if isinstance(value, datetime):  # the desk's wall time: a spreadsheet has no zones
+            return value.astimezone(DESK_ZONE).replace(tzinfo=None)
+        return value
 
 
 async def _rows(fetch: Fetch) -> AsyncIterator[Any]:
@@ -64,7 +75,7 @@ async def _csv(columns: Sequence[Column], fetch: Fetch) -> AsyncIterator[bytes]:
     buffer.seek(0)
     buffer.truncate()
     async for item in _rows(fetch):
-        writer.writerow([_text(c.value(item)) for c in columns])
+        writer.writerow([_text(c.cell(item)) for c in columns])
         if buffer.tell() >= CHUNK:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -81,6 +92,7 @@ async def _xlsx(columns: Sequence[Column], fetch: Fetch) -> Path:
     formats = {
         Decimal: book.add_format({"num_format": "#,##0.00"}),
         datetime: book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
+        date: book.add_format({"num_format": "yyyy-mm-dd"}),
     }
     for col, column in enumerate(columns):
         sheet.write_string(0, col, column.title, book.add_format({"bold": True}))
@@ -91,13 +103,13 @@ async def _xlsx(columns: Sequence[Column], fetch: Fetch) -> Path:
         for item in items:
             written += 1
             for col, column in enumerate(columns):
-                value = column.value(item)
+                value = column.cell(item)
                 if isinstance(value, Decimal):
                     sheet.write_number(written, col, float(value), formats[Decimal])
                 elif isinstance(value, datetime):
-                    sheet.write_datetime(
-                        written, col, value.replace(tzinfo=None), formats[datetime]
-                    )
+                    sheet.write_datetime(written, col, value, formats[datetime])
+                elif isinstance(value, date):
+                    sheet.write_datetime(written, col, value, formats[date])
                 elif isinstance(value, int):
                     sheet.write_number(written, col, value)
                 elif value is not None:

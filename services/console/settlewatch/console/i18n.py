@@ -120,6 +120,7 @@ class Pages:
         env.globals["alert_status"] = lambda v: catalogue.say(catalogue.ALERT_STATUSES, v, locale)
         env.globals["payout_status"] = lambda v: catalogue.say(catalogue.PAYOUT_STATUSES, v, locale)
         env.globals["finding_name"] = lambda v: KINDS[v].title[locale] if v in KINDS else v
+        env.globals["webhook_type"] = lambda v: catalogue.webhook_type(v, locale)
         env.globals["desk_kind"] = lambda v: catalogue.say(catalogue.DESK_KINDS, v, locale)
         env.globals["desk_status"] = lambda v: catalogue.say(catalogue.DESK_STATUSES, v, locale)
         env.globals["desk_action"] = lambda v: catalogue.say(catalogue.DESK_ACTIONS, v, locale)

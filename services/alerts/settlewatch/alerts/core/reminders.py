@@ -19,7 +19,6 @@ from settlewatch.common.events import EXPIRY
 from settlewatch.common.findings import KINDS
 
 __all__ = [
-    "DIGEST_TYPE",
     "REMINDED",
     "Digest",
     "Open",
@@ -29,7 +28,6 @@ __all__ = [
 ]
 
 REMINDED = frozenset(t for t, k in KINDS.items() if k.reminded)
-DIGEST_TYPE = "settlement.reminder"  # the webhook's type
 MAX_ALERTS = 500  # per digest; `alert_count` says how many there were
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from asyncpg import Record
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.alerts.core.grouping import Pending
-from settlewatch.alerts.core.reminders import DIGEST_TYPE, REMINDED, Digest, Open
+from settlewatch.alerts.core.reminders import REMINDED, Digest, Open
 from settlewatch.alerts.core.retry import Outcome
 from settlewatch.alerts.repository.alerts import page_filters
 from settlewatch.alerts.repository.database import reading, writing
@@ -26,6 +26,7 @@ from settlewatch.alerts.repository.rows import (
     DeliveryStatus,
     Job,
 )
+from settlewatch.common.catalogue import DIGEST_TYPE, TEST_TYPE
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.sealing import Sealer, SealingError
 
@@ -101,6 +102,32 @@ class Deliveries:
                 )
                 created += 1
         return created
+
+    async def create_test(self, merchant_id: str, now: datetime, body: bytes) -> str:
+        """A delivery of `body` (no alert in it) to the merchant's webhook, sent as any other;
+        returns its id. 404 when there is no such merchant, 409 when it has no webhook."""
+        delivery_id = f"msg_{int(now.timestamp() * 1000):012x}{secrets.token_hex(8)}"
+        async with writing(self._engine) as db:
+            found = await db.fetchrow(
+                "SELECT profile->'webhook'->>'url' AS url FROM ingest_read_merchants "
+                "WHERE merchant_id = $1",
+                merchant_id,
+            )
+            if found is None:
+                raise ProblemError(404, "merchant not found")
+            if found["url"] is None:
+                raise ProblemError(409, "the merchant has no webhook to send to")
+            await db.execute(
+                "INSERT INTO deliveries (delivery_id, merchant_id, type, status, body, "
+                "alert_count, first_alert_at, created_at, updated_at, next_attempt_at, "
+                "alert_ids) VALUES ($1, $2, $3, 'pending', $4, 0, $5, $5, $5, $5, '{}')",
+                delivery_id,
+                merchant_id,
+                TEST_TYPE,
+                body,
+                now,
+            )
+        return delivery_id
 
     async def to_remind(self, created_before: datetime) -> list[Open]:
         """The open alerts of reminded types to notify, created at or before `created_before`."""

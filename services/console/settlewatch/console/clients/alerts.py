@@ -73,3 +73,9 @@ class AlertsClient(ServiceClient):
     async def deliveries(self, filters: Params) -> Page:
         page: Page = await self.get_json("/v1/deliveries", filters)
         return page
+
+    async def send_test(self, merchant_id: str) -> str:
+        """A test message to the merchant's webhook; the id of its delivery."""
+        sent = await self.send_json("POST", "/v1/deliveries/test", {"merchant_id": merchant_id})
+        delivery_id: str = sent["delivery_id"]
+        return delivery_id

@@ -71,6 +71,13 @@ class MatcherClient(ServiceClient):
         found: Payment = await self.get_json(f"/v1/payments/{quote(txn_id, safe='')}")
         return found
 
+    async def evidence(self, txn_id: str, locale: Locale) -> dict[str, Any]:
+        """What the evidence PDF shows, as data: the findings raised, the report lines and the
+        payouts that settled it, what to ask the bank, the merchant's time zone."""
+        path = f"/v1/payments/{quote(txn_id, safe='')}/evidence"
+        found: dict[str, Any] = await self.get_json(path, {"locale": locale})
+        return found
+
     async def evidence_pdf(self, txn_id: str, locale: Locale) -> bytes:
         path = f"/v1/payments/{quote(txn_id, safe='')}/evidence"
         return await self.request("GET", path, params={"format": "pdf", "locale": locale})

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from settlewatch.common import catalogue
@@ -24,6 +24,7 @@ from settlewatch.console.clients.recon import MAX_BULK, Exception_
 from settlewatch.console.context import Console, Desk
 from settlewatch.console.exports import Column, export
 from settlewatch.console.i18n import choose_locale
+from settlewatch.console.listing import Cursor, DateText, Filters, Text, named_fields
 from settlewatch.console.session import check_csrf
 
 router = APIRouter()
@@ -31,35 +32,41 @@ router = APIRouter()
 PAGE_SIZE = 50
 # "All matching this filter" decides at most this many at once (MAX_BULK per call to recon).
 MAX_MATCHING = 10_000
-FILTERS = ("kind", "status", "merchant_id", "file_id", "from", "to")
 Action = Literal["write-off", "reopen"]
 # Which exceptions an action applies to: recon refuses the others (409).
 APPLIES_TO: dict[str, str] = {"write-off": "open", "reopen": "written_off"}
-Text = Annotated[str, Query(max_length=64)]
-FormText = Annotated[str, Form(max_length=64)]
 
 
-def _filters(**given: str) -> dict[str, str]:
-    return {name: given.get(name, "").strip() for name in FILTERS}
-
-
-@router.get("/exceptions")
-async def exceptions(
-    request: Request,
+def exception_filters(
     desk: Desk,
     kind: Text = "",
     status: Text = "open",
     merchant_id: Text = "",
     file_id: Text = "",
     from_: Annotated[str, Query(alias="from", max_length=10)] = "",
-    to: Annotated[str, Query(max_length=10)] = "",
-    cursor: Annotated[str, Query(max_length=200)] = "",
+    to: DateText = "",
+) -> Filters:
+    """The list's filters: of the page, of its exports, and of the action over "all matching
+    this filter" (its form is sent to the page's own query)."""
+    given = {"kind": kind, "status": status, "merchant_id": merchant_id, "file_id": file_id}
+    shown = {name: value.strip() for name, value in (given | {"from": from_, "to": to}).items()}
+    if desk.session.merchant_id:
+        shown["merchant_id"] = desk.session.merchant_id
+    return shown
+
+
+ExceptionFilters = Annotated[Filters, Depends(exception_filters)]
+
+
+@router.get("/exceptions")
+async def exceptions(
+    request: Request,
+    desk: Desk,
+    filters: ExceptionFilters,
+    cursor: Cursor = "",
     done: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    shown = _filters(kind=kind, status=status, merchant_id=merchant_id, file_id=file_id, to=to) | {
-        "from": from_
-    }
-    return await _list(request, desk, shown, cursor, done=done)
+    return await _list(request, desk, filters, cursor, done=done)
 
 
 async def _list(
@@ -81,7 +88,7 @@ async def _list(
     except ApiRefused as refused:
         if refused.status != 422:
             raise
-        wrong = {loc.rsplit(".", 1)[-1]: message for loc, message in refused.fields}
+        wrong = named_fields(refused)
         status = 422
     context = {
         "session": desk.session,
@@ -102,23 +109,15 @@ async def _list(
 async def decide_many(
     request: Request,
     desk: Desk,
+    shown: ExceptionFilters,
     action: Annotated[Action, Form()],
     reason: Annotated[str, Form(max_length=500)] = "",
     selected: Annotated[list[str], Form(max_length=PAGE_SIZE)] = [],  # noqa: B006 — FastAPI's
     everything: Annotated[bool, Form()] = False,
     csrf: Annotated[str, Form(max_length=100)] = "",
-    kind: FormText = "",
-    status: FormText = "",
-    merchant_id: FormText = "",
-    file_id: FormText = "",
-    from_: Annotated[str, Form(alias="from", max_length=10)] = "",
-    to: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """The rows selected, or every exception matching the filter (as many as MAX_MATCHING)."""
     check_csrf(desk.session.csrf, csrf)
-    shown = _filters(kind=kind, status=status, merchant_id=merchant_id, file_id=file_id, to=to) | {
-        "from": from_
-    }
     if not reason.strip():
         return await _list(request, desk, shown, problem="reason", status=422)
     ids = await _matching(desk, shown, action) if everything else list(dict.fromkeys(selected))
@@ -156,22 +155,13 @@ async def _matching(desk: Desk, shown: dict[str, str], action: str) -> list[str]
 
 @router.get("/exceptions/export.{fmt}")
 async def export_exceptions(
-    request: Request,
-    desk: Desk,
-    fmt: Literal["csv", "xlsx"],
-    kind: Text = "",
-    status: Text = "open",
-    merchant_id: Text = "",
-    file_id: Text = "",
-    from_: Annotated[str, Query(alias="from", max_length=10)] = "",
-    to: Annotated[str, Query(max_length=10)] = "",
+    request: Request, desk: Desk, fmt: Literal["csv", "xlsx"], filters: ExceptionFilters
 ) -> Response:
     """Every exception the filter matches."""
     console: Console = request.app.state.console
     _ = console.pages.gettext(request)
     locale = choose_locale(request)
-    shown = _filters(kind=kind, status=status, merchant_id=merchant_id, file_id=file_id, to=to)
-    asked: dict[str, Any] = shown | {"from": from_, "limit": MAX_BULK}
+    asked: dict[str, Any] = filters | {"limit": MAX_BULK}
 
     async def fetch(cursor: str | None) -> tuple[list[Exception_], str | None]:
         page = await desk.clients.recon.exceptions(asked | {"cursor": cursor})

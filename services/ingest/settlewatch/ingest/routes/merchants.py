@@ -1,4 +1,5 @@
-"""PUT/GET /v1/merchants/{merchant_id}: merchant profiles, stored and sent to the matcher.
+"""PUT/GET /v1/merchants/{merchant_id}: merchant profiles, stored and sent to the matcher;
+GET /v1/merchants: the profiles page by page (the console's Merchants).
 
 The row is written and the profile published to the merchant's partition in one database
 transaction that commits only after the broker acknowledged, so the stored profile and the one
@@ -9,16 +10,22 @@ durable that a retry would not repeat.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
-from sqlalchemy import func, literal_column, select, text
+from sqlalchemy import func, literal_column, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from settlewatch.common import audit
-from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
+from settlewatch.common.auth import (
+    AcquirerOnly,
+    Authenticated,
+    merchant_scope,
+    not_found_unless_allowed,
+)
+from settlewatch.common.cursors import decode_key_cursor, encode_key_cursor
 from settlewatch.common.db import transaction
 from settlewatch.common.events import (
     MerchantChanged,
@@ -159,6 +166,46 @@ async def get_merchant(
     if row is None:
         raise ProblemError(404, "merchant not found")
     return JSONResponse(_public(merchant_id, row.profile, row.created_at, row.updated_at))
+
+
+@router.get(
+    "/v1/merchants",
+    summary="Merchant profiles by id (webhook secrets and accounts masked): `q` finds an id "
+    "starting with it or a name holding it, `settlement_bank` a bank's; a merchant token sees "
+    "only its own.",
+    responses={401: ERRORS[401], 422: ERRORS[422]},
+)
+async def list_merchants(
+    principal: Authenticated,
+    ingest: IngestDep,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    settlement_bank: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> JSONResponse:
+    query = select(
+        merchants.c.merchant_id, merchants.c.profile, merchants.c.created_at, merchants.c.updated_at
+    ).order_by(merchants.c.merchant_id)
+    if (own := merchant_scope(principal, None)) is not None:
+        query = query.where(merchants.c.merchant_id == own)
+    if q is not None:
+        query = query.where(
+            or_(
+                merchants.c.merchant_id.startswith(q, autoescape=True),
+                merchants.c.profile["name"].astext.icontains(q, autoescape=True),
+            )
+        )
+    if settlement_bank is not None:
+        query = query.where(merchants.c.settlement_bank == settlement_bank)
+    if (after := decode_key_cursor(cursor)) is not None:
+        query = query.where(merchants.c.merchant_id > after)
+    async with ingest.engine.connect() as conn:
+        rows = (await conn.execute(query.limit(limit))).all()
+    items = [_public(r.merchant_id, r.profile, r.created_at, r.updated_at) for r in rows]
+    last = rows[-1].merchant_id if len(rows) == limit else None
+    return JSONResponse(
+        {"items": items, "next_cursor": None if last is None else encode_key_cursor(last)}
+    )
 
 
 async def _check_webhook(request: Request, url: str) -> None:

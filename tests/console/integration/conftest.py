@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest_asyncio
 from cryptography.fernet import Fernet
+from fastapi import FastAPI
 
 from settlewatch.alerts.app import create_app as create_alerts
 from settlewatch.common.config import (
@@ -49,6 +50,7 @@ class Desk:
 
     browser: httpx.AsyncClient
     api: dict[str, httpx.AsyncClient]
+    console: FastAPI
 
     async def sign_in(self, token: str, next_: str = "/") -> httpx.Response:
         form = await self.browser.get("/sign-in", params={"next": next_})
@@ -105,4 +107,4 @@ async def desk(database_url: str, broker_bootstrap: str, topic_prefix: str) -> A
         browser = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=console), base_url="http://console")
         )
-        yield Desk(browser, api)
+        yield Desk(browser, api, console)

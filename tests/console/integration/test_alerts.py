@@ -3,8 +3,11 @@ with a note and resolved, a note shown as text, the webhook deliveries with thei
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from settlewatch.common.tokens import digest, token_id
@@ -64,3 +67,26 @@ async def test_an_alert_is_acknowledged_with_a_note_and_resolved(desk: Desk) -> 
     assert f"/v1/alerts/{ALERT}/ack" in audit.text and f"/v1/alerts/{ALERT}/resolve" in audit.text
     wrong = await desk.browser.get("/audit", params={"from": "yesterday"})
     assert wrong.status_code == 422
+
+
+async def test_alerts_deliveries_and_the_audit_log_export_what_their_filters_match(
+    desk: Desk,
+) -> None:
+    await an_overdue_alert(desk)
+    await desk.sign_in(ACQUIRER)
+    alerts = rows(await desk.browser.get("/alerts/export.csv", params={"status": "open"}))
+    assert alerts[0][:4] == ["发生时间", "告警编号", "类型", "状态"]
+    assert [(r[1], r[2], r[5]) for r in alerts[1:]] == [(ALERT, "逾期未到账", "LATE1")]
+    none = rows(await desk.browser.get("/alerts/export.csv", params={"status": "resolved"}))
+    assert len(none) == 1
+    deliveries = rows(await desk.browser.get("/alerts/deliveries/export.csv"))
+    assert deliveries[0][:3] == ["时间", "推送", "商户"]
+    audit = rows(await desk.browser.get("/audit/export.csv"))
+    assert ["PUT /v1/merchants/{merchant_id}", "/v1/merchants/M1"] in [r[4:6] for r in audit]
+    workbook = await desk.browser.get("/audit/export.xlsx")
+    assert workbook.status_code == 200 and workbook.content.startswith(b"PK")
+
+
+def rows(answer: httpx.Response) -> list[list[str]]:
+    assert answer.status_code == 200 and answer.content.startswith("\ufeff".encode())
+    return list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,9 @@ async def test_a_reported_payout_is_listed_and_shows_its_lines(desk: Desk) -> No
     assert page.status_code == 200
     assert page.text.count("<tr>") >= 200  # its lines (227 in the report)
     assert "对账单上尚无对应入账" in page.text
+    exported = await desk.browser.get("/payouts/export.csv", params={"status": "expected"})
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["划款", "状态", "商户"]
+    assert [r[0] for r in rows[1:]] == [payout["payout_id"]]
+    refused = await desk.browser.get("/payouts/export.csv", params={"status": "lost"})
+    assert refused.status_code == 422 and "status" in refused.text  # a page, not a broken file

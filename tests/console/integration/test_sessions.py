@@ -3,10 +3,15 @@ a token the APIs refuse is refused, a revoked token ends its sessions."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from settlewatch.console.session import SESSION_COOKIE
 from tests.console.integration.conftest import Desk, eventually
@@ -15,23 +20,34 @@ from tests.ingest.integration.conftest import ACQUIRER, PROFILE
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-PAGES = [
-    "/",
-    "/payments",
-    "/payments?rrn=532410283771",
-    "/payments/T1",
-    "/payments/T1/evidence.pdf",
-    "/payments/export.csv",
-    "/exceptions",
-    "/exceptions/line:F:0",
-    "/exceptions/export.xlsx",
-    "/files",
-    "/files/export.csv",
-]
+# What a path's parameters are filled with; any other parameter gets "X".
+EXAMPLES = {"fmt": "csv", "txn_id": "T1", "calendar": "CN", "year": "2031"}
+OPEN = ("/sign-in", "/language/", "/static", "/healthz", "/readyz", "/metrics")
+
+
+def get_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Each GET route, those of the routers included too (FastAPI keeps those apart; the
+    console's routers have no prefix)."""
+    for route in routes:
+        if isinstance(route, APIRoute) and "GET" in route.methods:
+            yield route
+        elif (router := getattr(route, "original_router", None)) is not None:
+            yield from get_routes(router.routes)
+
+
+def every_page(app: FastAPI) -> list[str]:
+    """Each GET route of the console with its path filled in, but those open to all."""
+    paths = [
+        re.sub(r"{(\w+)}", lambda m: EXAMPLES.get(m[1], "X"), route.path)
+        for route in get_routes(app.routes)
+    ]
+    return [p for p in paths if not p.startswith(OPEN)]
 
 
 async def test_no_page_or_export_is_reachable_without_a_session(desk: Desk) -> None:
-    for path in PAGES:
+    pages = every_page(desk.console)
+    assert {"/merchants/export.csv", "/calendars/CN/2031", "/payments/T1"} <= set(pages)
+    for path in [*pages, "/payments?rrn=532410283771"]:
         answer = await desk.browser.get(path)
         assert answer.status_code == 303, path
         location = urlsplit(answer.headers["location"])

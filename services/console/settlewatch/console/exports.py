@@ -32,7 +32,8 @@ __all__ = ["Column", "Fetch", "export"]
 
 Cell = str | int | Decimal | datetime | date | None
 # One page of a list: its items and the cursor of the next (None: the last).
-Fetch = Callable[[str | None], Awaitable[tuple[Sequence[Any], str | None]]]
+Page = tuple[Sequence[Any], str | None]
+Fetch = Callable[[str | None], Awaitable[Page]]
 CHUNK = 64 * 1024
 DESK_ZONE = ZoneInfo(profile_default("timezone"))
 
@@ -49,14 +50,14 @@ class Column:
         return value
 
 
-async def _rows(fetch: Fetch) -> AsyncIterator[Any]:
-    cursor: str | None = None
+async def _rows(fetch: Fetch, first: Page) -> AsyncIterator[Any]:
+    items, cursor = first
     while True:
-        items, cursor = await fetch(cursor)
         for item in items:
             yield item
         if cursor is None:
             return
+        items, cursor = await fetch(cursor)
 
 
 def _text(value: Cell) -> str:
@@ -67,14 +68,14 @@ def _text(value: Cell) -> str:
     return str(value)
 
 
-async def _csv(columns: Sequence[Column], fetch: Fetch) -> AsyncIterator[bytes]:
+async def _csv(columns: Sequence[Column], fetch: Fetch, first: Page) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([c.title for c in columns])
     yield "\ufeff".encode() + buffer.getvalue().encode()
     buffer.seek(0)
     buffer.truncate()
-    async for item in _rows(fetch):
+    async for item in _rows(fetch, first):
         writer.writerow([_text(c.cell(item)) for c in columns])
         if buffer.tell() >= CHUNK:
             yield buffer.getvalue().encode()
@@ -83,7 +84,7 @@ async def _csv(columns: Sequence[Column], fetch: Fetch) -> AsyncIterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-async def _xlsx(columns: Sequence[Column], fetch: Fetch) -> Path:
+async def _xlsx(columns: Sequence[Column], fetch: Fetch, first: Page) -> Path:
     handle, name = tempfile.mkstemp(suffix=".xlsx")
     os.close(handle)  # XlsxWriter writes it by name
     path = Path(name)
@@ -116,12 +117,12 @@ async def _xlsx(columns: Sequence[Column], fetch: Fetch) -> Path:
                     sheet.write_string(written, col, str(value))
 
     try:
-        cursor: str | None = None
+        items, cursor = first
         while True:
-            items, cursor = await fetch(cursor)
             await asyncio.to_thread(write, items)
             if cursor is None:
                 break
+            items, cursor = await fetch(cursor)
         await asyncio.to_thread(book.close)
     except BaseException:
         path.unlink(missing_ok=True)
@@ -138,13 +139,16 @@ async def _file(path: Path) -> AsyncIterator[bytes]:
 async def export(
     fmt: Literal["csv", "xlsx"], name: str, columns: Sequence[Column], fetch: Fetch
 ) -> StreamingResponse:
-    """The whole list as `name`.csv or `name`.xlsx, downloaded."""
+    """The whole list as `name`.csv or `name`.xlsx, downloaded. The first page is asked for
+    before the answer starts, so that an API's refusal (a bad filter) is still an error page;
+    a later page's failure can only end the download short (the browser says it failed)."""
+    first = await fetch(None)
     headers = {"content-disposition": f'attachment; filename="{name}.{fmt}"'}
     if fmt == "csv":
         return StreamingResponse(
-            _csv(columns, fetch), media_type="text/csv; charset=utf-8", headers=headers
+            _csv(columns, fetch, first), media_type="text/csv; charset=utf-8", headers=headers
         )
-    path = await _xlsx(columns, fetch)
+    path = await _xlsx(columns, fetch, first)
     return StreamingResponse(
         _file(path),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

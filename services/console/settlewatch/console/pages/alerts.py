@@ -114,7 +114,7 @@ async def export_deliveries(
         return d["attempts"][-1][field] if d["attempts"] else None
 
     columns = [
-        Column(_("Time"), lambda d: datetime.fromisoformat(d["created_at"])),
+        Column(_("When"), lambda d: datetime.fromisoformat(d["created_at"])),
         Column(_("Delivery"), lambda d: d["delivery_id"]),
         Column(_("Merchant"), lambda d: d["merchant_id"]),
         Column(_("Type"), lambda d: catalogue.webhook_type(d["type"], locale)),

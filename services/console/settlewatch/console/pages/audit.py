@@ -89,7 +89,7 @@ async def export_audit(
         return page["items"], page["next_cursor"]
 
     columns = [
-        Column(_("Time"), lambda e: datetime.fromisoformat(e["at"])),
+        Column(_("When"), lambda e: datetime.fromisoformat(e["at"])),
         Column(_("Token"), lambda e: e["actor"]),
         Column(_("Scope"), lambda e: e["scope"]),
         Column(_("Service"), lambda e: e["service"]),

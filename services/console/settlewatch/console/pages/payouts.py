@@ -20,7 +20,7 @@ from settlewatch.console.listing import Cursor, DateText, Filters, Text
 router = APIRouter()
 
 PAGE_SIZE = 50
-EXPORT_PAGE = 1000
+EXPORT_PAGE = 500  # recon's largest page of payouts
 
 
 def payout_filters(

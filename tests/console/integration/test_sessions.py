@@ -107,3 +107,23 @@ async def test_a_revoked_token_ends_its_sessions(desk: Desk) -> None:
     assert SESSION_COOKIE not in desk.browser.cookies
     notice = await desk.browser.get("/sign-in?ended=1", headers={"accept-language": "en"})
     assert "Your session has ended" in notice.text
+
+
+async def test_an_address_that_guessed_too_often_waits_even_with_a_good_token(desk: Desk) -> None:
+    for n in range(10):
+        refused = await desk.sign_in(f"sw_guess-{n}")
+        assert refused.status_code == 401
+    limited = await desk.sign_in(ACQUIRER)
+    assert limited.status_code == 429 and "15 分钟后再试" in limited.text
+    assert 0 < int(limited.headers["retry-after"]) <= 15 * 60
+    assert SESSION_COOKIE not in desk.browser.cookies
+    # Another address (the desk's next client) is not held up by this one.
+    other = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=desk.console, client=("10.0.0.8", 5000)),
+        base_url="http://console",
+    )
+    async with other:
+        form = await other.get("/sign-in")
+        csrf = desk.csrf(form)
+        signed = await other.post("/sign-in", data={"token": ACQUIRER, "csrf": csrf, "next": "/"})
+    assert signed.status_code == 303

@@ -37,7 +37,7 @@ from settlewatch.console.pages import (
     sign_in,
     terminals,
 )
-from settlewatch.console.session import Sessions
+from settlewatch.console.session import Sessions, SignInFailures
 
 __all__ = ["create_app"]
 
@@ -60,7 +60,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(transport=transport) as http:
-            app.state.console = Console(settings, http, sessions, Pages())
+            app.state.console = Console(settings, http, sessions, Pages(), SignInFailures())
             yield
 
     app = FastAPI(

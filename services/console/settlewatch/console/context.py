@@ -14,7 +14,7 @@ from settlewatch.common.config import ConsoleSettings
 from settlewatch.common.errors import BadInput
 from settlewatch.console.clients import Clients
 from settlewatch.console.i18n import Pages
-from settlewatch.console.session import Session, Sessions
+from settlewatch.console.session import Session, Sessions, SignInFailures
 
 __all__ = ["Console", "Desk", "KeepSession", "SignInRequired", "safe_next"]
 
@@ -25,6 +25,7 @@ class Console:
     http: httpx.AsyncClient  # one connection pool to the services, shared by every session
     sessions: Sessions
     pages: Pages
+    failures: SignInFailures  # tokens refused per client address
 
 
 class SignInRequired(BadInput):

@@ -14,6 +14,7 @@ API_SECONDS = Histogram(
 )
 SIGN_INS = Counter(
     "settlewatch_console_sign_ins_total",
-    "Sign-in attempts, by outcome (ok, refused: the token was not accepted).",
+    "Sign-in attempts, by outcome (ok; refused: the token was not accepted; limited: too many "
+    "refused from the address, ingest not asked).",
     ["outcome"],
 )

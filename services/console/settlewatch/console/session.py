@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -29,10 +30,20 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import HTTPException, Request, Response
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from settlewatch.console.clients.ingest import CurrentToken
 
-__all__ = ["SESSION_COOKIE", "SIGN_IN_COOKIE", "Session", "Sessions", "check_csrf"]
+__all__ = [
+    "SESSION_COOKIE",
+    "SIGN_IN_COOKIE",
+    "Session",
+    "Sessions",
+    "SignInFailures",
+    "check_csrf",
+]
 
 SESSION_COOKIE = "sw_session"
 SIGN_IN_COOKIE = "sw_sign_in"  # the sign-in form's double-submitted CSRF token
@@ -123,3 +134,25 @@ def check_csrf(expected: str | None, given: str | None) -> None:
     """403 unless the form's token is the one expected (compared in constant time)."""
     if not expected or not given or not hmac.compare_digest(expected, given):
         raise HTTPException(403, "the form's CSRF token is missing or wrong; reload the page")
+
+
+class SignInFailures:
+    """Tokens refused per client address. Every sign-in reaches ingest from the console's one
+    address, so ingest cannot tell a guesser from the desk: the console counts the refusals
+    itself, and an address with `limit` of them in `minutes` is not let try again (ingest not
+    asked) until the window has room. In memory, per console process, as the services' rate
+    limits are."""
+
+    def __init__(self, limit: int = 10, minutes: int = 15) -> None:
+        self._window = RateLimitItemPerMinute(limit, minutes)
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until the address may try again; None: it may now."""
+        if self._limiter.test(self._window, address):
+            return None
+        reset = self._limiter.get_window_stats(self._window, address).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+    def refused(self, address: str) -> None:
+        self._limiter.hit(self._window, address)

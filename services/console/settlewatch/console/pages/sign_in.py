@@ -1,4 +1,5 @@
-"""Signing in with a token (SPEC §14's scopes), signing out, and the language switch."""
+"""Signing in with a token (SPEC §14's scopes), signing out, and the language switch. An address
+that had too many tokens refused is answered 429 for a while (session.SignInFailures)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from settlewatch.console.session import SIGN_IN_COOKIE, Session, check_csrf
 router = APIRouter()
 
 
-def _form(request: Request, next_: str, status: int = 200, refused: bool = False) -> Response:
+def _form(request: Request, next_: str, status: int = 200, refused: str = "") -> Response:
+    """`refused`: "" none, "token" not accepted, "tries" too many refused from the address."""
     console: Console = request.app.state.console
     csrf = secrets.token_urlsafe(24)
     ended = request.query_params.get("ended") == "1"
@@ -42,6 +44,12 @@ async def sign_in(
 ) -> Response:
     check_csrf(request.cookies.get(SIGN_IN_COOKIE), csrf)
     console: Console = request.app.state.console
+    address = request.client.host if request.client else "-"
+    if (wait := console.failures.retry_after(address)) is not None:
+        SIGN_INS.labels("limited").inc()
+        answer = _form(request, next, status=429, refused="tries")
+        answer.headers["retry-after"] = str(wait)
+        return answer
     ingest = IngestClient(console.http, console.settings.service_url("ingest"), token.strip())
     try:
         who = await ingest.current_token()
@@ -49,7 +57,8 @@ async def sign_in(
         if refused.status not in (401, 422, 429):
             raise
         SIGN_INS.labels("refused").inc()
-        return _form(request, next, status=401, refused=True)
+        console.failures.refused(address)
+        return _form(request, next, status=401, refused="token")
     SIGN_INS.labels("ok").inc()
     session = Session.of(token.strip(), who)
     answer = RedirectResponse(safe_next(next), status_code=303)

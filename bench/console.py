@@ -7,7 +7,15 @@ exceptions into recon's queue. The four services and the console run as their ow
 merchant's Payments and the Exceptions queue; the reference, same run and servers, is the API
 calls each page makes, made directly with the same token (the Overview's at once, as the
 console makes them). Printed: p50 and p95 of each page and of its calls, and the console's own
-cost (page ÷ calls). Last line: ``RESULT console_p95_ms=<the worst page's p95>``.
+cost (page ÷ calls).
+
+Then exports (issue 30: "a 100 000-row export in constant memory"): the payments of the last
+3½ days (≈ 100 000 rows at 1 M) and of a tenth of that, as CSV and XLSX, downloaded as streams;
+printed, each with its rows a second against paging the same rows from the matcher's API
+directly (the reference, same run), and the console process's resident memory at its peak during
+the export above what it held before: constant memory is the same growth for 10 000 rows as for
+100 000. The last lines: ``RESULT console_export_memory_mb=<the largest growth>`` and
+``RESULT console_p95_ms=<the worst page's p95>``.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import httpx
 import orjson
 
 from bench.parts import Parts, parts, service_env
-from bench.search import MERCHANTS, load
+from bench.search import DAYS, FIRST_DAY, MERCHANTS, load
 from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn
 
@@ -88,14 +96,16 @@ async def open_exceptions(database_url: str, count: int) -> None:
 
 
 @contextmanager
-def serving(p: Parts, token: str) -> Iterator[dict[str, str]]:
-    """The four services and the console, each `settlewatch serve`d; their base URLs."""
+def serving(p: Parts, token: str) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
+    """The four services and the console, each `settlewatch serve`d; their base URLs and
+    process ids."""
     ports = {name: free_port() for name in (*SERVICES, "console")}
     env = service_env(
         p,
         SETTLEWATCH_API_TOKENS=f"{token}=acquirer",
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     )
+    pids: dict[str, int] = {}
     with ExitStack() as stack:
         for name in ports:
             log = stack.enter_context((p.workdir / f"{name}.log").open("ab"))
@@ -105,9 +115,10 @@ def serving(p: Parts, token: str) -> Iterator[dict[str, str]]:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+            pids[name] = process.pid
             stack.callback(process.wait, 30)
             stack.callback(process.terminate)
-        yield {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        yield {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, pids
 
 
 async def ready(urls: dict[str, str]) -> None:
@@ -212,6 +223,72 @@ async def measure(urls: dict[str, str], token: str) -> dict[str, tuple[float, fl
         return results
 
 
+def rss_kb(pid: int) -> int:
+    """A process's resident memory now (its children's are apart: the console has none)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+async def watch_rss(pid: int, peak: list[int]) -> None:
+    """Keeps peak[0] the largest resident memory of the process seen, every 20 ms (an XLSX is
+    built before its first byte leaves)."""
+    while True:
+        peak[0] = max(peak[0], rss_kb(pid))
+        await asyncio.sleep(0.02)
+
+
+async def exports(urls: dict[str, str], token: str, console_pid: int, total: int) -> float:
+    """Each export's rows a second against the API's, and the console's memory growth; returns
+    the largest growth (MB)."""
+    per_day = total / DAYS
+    # The newest days: the running matcher forgets the oldest settled ones meanwhile.
+    end = datetime.combine(FIRST_DAY + timedelta(days=DAYS), datetime.min.time(), UTC)
+    auth = {"authorization": f"Bearer {token}"}
+    worst = 0.0
+    async with (
+        httpx.AsyncClient(base_url=urls["console"], timeout=600) as console,
+        httpx.AsyncClient(base_url=urls["matcher"], headers=auth, timeout=60) as api,
+    ):
+        await signed_in(console, token)
+        for rows in (10_000, 100_000):
+            since = end - timedelta(days=rows / per_day)
+            span = {"from": since.isoformat(), "to": end.isoformat()}
+            started, paged, cursor = time.perf_counter(), 0, None
+            while True:
+                page = (
+                    await api.get(
+                        "/v1/payments",
+                        params=span | {"limit": 1000} | ({"cursor": cursor} if cursor else {}),
+                    )
+                ).json()
+                paged += len(page["items"])
+                if (cursor := page["next_cursor"]) is None:
+                    break
+            api_rate = paged / (time.perf_counter() - started)
+            for fmt in ("csv", "xlsx"):
+                before = rss_kb(console_pid)
+                peak = [before]
+                sampler = asyncio.create_task(watch_rss(console_pid, peak))
+                started, size = time.perf_counter(), 0
+                async with console.stream("GET", f"/payments/export.{fmt}", params=span) as answer:
+                    assert answer.status_code == 200
+                    async for chunk in answer.aiter_bytes():
+                        size += len(chunk)
+                sampler.cancel()
+                seconds = time.perf_counter() - started
+                grown = (peak[0] - before) / 1024
+                worst = max(worst, grown)
+                print(
+                    f"export {fmt:<4} {paged:>7,} rows  {size / 1e6:6.1f} MB  {seconds:5.1f} s  "
+                    f"{paged / seconds:7,.0f} rows/s (API paging alone {api_rate:7,.0f}/s, "
+                    f"×{(paged / seconds) / api_rate:4.2f})  console memory +{grown:5.1f} MB"
+                )
+    return worst
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--payments", type=int, default=1_000_000)
@@ -222,10 +299,12 @@ async def main() -> None:
         print(f"loading {args.payments:,} payments and {args.exceptions:,} exceptions…")
         await load(p.database_url, args.payments)
         await open_exceptions(p.database_url, args.exceptions)
-        with serving(p, token) as urls:
+        with serving(p, token) as (urls, pids):
             await ready(urls)
             results = await measure(urls, token)
+            grown = await exports(urls, token, pids["console"], args.payments)
     worst = max(p95 for p95, _ in results.values())
+    print(f"RESULT console_export_memory_mb={grown:.0f}")
     print(f"RESULT console_p95_ms={worst:.0f}")
 
 

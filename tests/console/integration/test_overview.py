@@ -84,6 +84,16 @@ async def test_the_overview_shows_what_each_bank_owes_the_alerts_and_the_excepti
     assert "¥13,000.00" in text and 'href="/payments?bank_code=BOCOM&amp;status=overdue"' in text
     assert "未到账" in text or "逾期未到账" in text  # the overdue alert type's name
     assert 'href="/exceptions?kind=unmatched_line&amp;status=open"' in text
+    # Each number links to the list it counts: the exceptions of its age, the alerts of its type.
+    aged = "/exceptions?kind=unmatched_line&status=open&age=0-1"
+    assert f'href="{aged.replace("&", "&amp;")}">1</a>' in text
+    assert 'href="/alerts?type=settlement.overdue&amp;status=open">2</a>' in text
+    listed = await desk.browser.get(aged)
+    assert listed.text.count('href="/exceptions/line') == 1
+    older = await desk.browser.get(aged.replace("0-1", "2-7"))
+    assert older.status_code == 200 and 'href="/exceptions/line' not in older.text
+    wrong = await recon.get("/v1/exceptions", params={"age": "1-2"})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["loc"] == ["query", "age"]
     assert text.count("正常") >= 8  # every service's database and broker
 
     await desk.sign_in(MERCHANT_M1)

@@ -25,6 +25,7 @@ from settlewatch.console.context import Console, Desk
 from settlewatch.console.exports import Column, export
 from settlewatch.console.i18n import choose_locale
 from settlewatch.console.listing import Cursor, DateText, Filters, Text, named_fields
+from settlewatch.console.pages.overview import AGES
 from settlewatch.console.session import check_csrf
 
 router = APIRouter()
@@ -45,11 +46,13 @@ def exception_filters(
     file_id: Text = "",
     from_: Annotated[str, Query(alias="from", max_length=10)] = "",
     to: DateText = "",
+    age: Text = "",
 ) -> Filters:
     """The list's filters: of the page, of its exports, and of the action over "all matching
     this filter" (its form is sent to the page's own query)."""
     given = {"kind": kind, "status": status, "merchant_id": merchant_id, "file_id": file_id}
-    shown = {name: value.strip() for name, value in (given | {"from": from_, "to": to}).items()}
+    given |= {"from": from_, "to": to, "age": age}
+    shown = {name: value.strip() for name, value in given.items()}
     if desk.session.merchant_id:
         shown["merchant_id"] = desk.session.merchant_id
     return shown
@@ -100,6 +103,7 @@ async def _list(
         "problem": problem,
         "kinds": tuple(catalogue.DESK_KINDS),
         "statuses": tuple(catalogue.DESK_STATUSES),
+        "ages": AGES,
         "max_matching": MAX_MATCHING,
     }
     return console.pages.render(request, "exceptions.html", context, status)

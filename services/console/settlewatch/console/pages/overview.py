@@ -39,7 +39,7 @@ async def overview(request: Request, desk: Desk) -> Response:
     order = sorted(owed, key=lambda b: (-sum(t["count"] for t in owed[b]["overdue"]), b))
     open_alerts: dict[str, int] = defaultdict(int)
     for count in alerts["items"]:
-        if count["status"] != "resolved":
+        if count["status"] == "open":  # acknowledged: someone is on it
             open_alerts[count["type"]] += count["count"]
     ageing: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(AGES, 0))
     for item in summary["open"]:

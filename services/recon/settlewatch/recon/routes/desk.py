@@ -4,7 +4,7 @@ write off, reopen — singly or in bulk (up to 500 at once, all-or-nothing)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -110,11 +110,28 @@ def _day(value: date) -> datetime:
     return datetime.combine(value, time(), UTC)
 
 
+# The desk's ageing buckets (SPEC §15): whole days open, inclusive.
+AGES = (("0-1", 0, 1), ("2-7", 2, 7), ("8-30", 8, 30), (">30", 31, None))
+Age = Literal["0-1", "2-7", "8-30", ">30"]
+
+
+def _aged(age: Age, now: datetime) -> list[Any]:
+    """Opened `age` whole days ago, as the summary counts them (on opened_at, so its index
+    serves)."""
+    _, low, high = next(bucket for bucket in AGES if bucket[0] == age)
+    opened = file_exceptions.c.opened_at
+    conditions = [opened <= now - timedelta(days=low)]
+    if high is not None:
+        conditions.append(opened > now - timedelta(days=high + 1))
+    return conditions
+
+
 @router.get(
     "/v1/exceptions",
     summary="The exception queue: what the files' matching could not decide, with its age.",
     description=f"kind: {', '.join(get_args(Kind))}. status: {', '.join(get_args(Status))} "
-    "(resolved: the evidence arrived). from/to: the day it was opened (UTC), inclusive.",
+    "(resolved: the evidence arrived). from/to: the day it was opened (UTC), inclusive. age: "
+    "whole days open, as /v1/exceptions/summary counts them.",
     responses={401: ERRORS[401], 422: ERRORS[422]},
 )
 async def list_exceptions(
@@ -126,11 +143,13 @@ async def list_exceptions(
     file_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     from_: Annotated[QueryDay | None, Query(alias="from")] = None,
     to: QueryDay | None = None,
+    age: Age | None = None,
     cursor: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JSONResponse:
+    now = recon.clock()
     if not principal.is_acquirer:  # a merchant token sees its own exceptions only
         merchant_id = principal.merchant_id
     table = file_exceptions.c
@@ -147,19 +166,16 @@ async def list_exceptions(
         conditions.append(table.opened_at >= _day(from_))
     if to is not None and to < date.max:  # date.max: no bound (and no day after it)
         conditions.append(table.opened_at < _day(to + timedelta(days=1)))
+    if age is not None:
+        conditions += _aged(age, now)
     if cursor is not None:
         conditions.append(table.exception_id > cursor)
     query = select(file_exceptions).where(and_(True, *conditions)).order_by(table.exception_id)
     async with recon.engine.connect() as conn:
         rows = (await conn.execute(query.limit(limit + 1))).all()
-    now = recon.clock()
     items = [_json(row, now) for row in rows[:limit]]
     next_cursor = items[-1]["exception_id"] if len(rows) > limit else None
     return JSONResponse({"items": items, "next_cursor": next_cursor})
-
-
-# The desk's ageing buckets (SPEC §15): days open, inclusive.
-AGES = (("0-1", 0, 1), ("2-7", 2, 7), ("8-30", 8, 30), (">30", 31, None))
 
 
 @router.get(

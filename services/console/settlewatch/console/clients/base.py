@@ -16,8 +16,10 @@ from typing import Any, TypedDict
 
 import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from settlewatch.common.errors import BadInput, Unavailable
+from settlewatch.common.metrics import DEAD_LETTERS
 from settlewatch.console.metrics import API_SECONDS
 
 __all__ = ["ApiRefused", "Page", "Params", "ServiceClient", "ServiceUnavailable"]
@@ -28,6 +30,7 @@ TIMEOUT_S = 10.0
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 Params = Mapping[str, str | int | None]
+DEAD_LETTERS_FAMILY = next(iter(DEAD_LETTERS.describe())).name  # settlewatch_dead_letters
 
 
 class Page(TypedDict):
@@ -84,6 +87,23 @@ class ServiceClient:
         except (httpx.HTTPError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
             return {"service": f"error: {type(exc).__name__}"}
         return checks
+
+    async def dead_letters(self) -> int | None:
+        """The records the service set aside to its dead-letter topic since it started, read
+        from its /metrics as Prometheus reads it; None when that could not be read."""
+        try:
+            text = (await self.request("GET", "/metrics", timeout=2.0)).decode()
+        except (ApiRefused, ServiceUnavailable):
+            return None
+        return int(
+            sum(
+                sample.value
+                for family in text_string_to_metric_families(text)
+                if family.name == DEAD_LETTERS_FAMILY
+                for sample in family.samples
+                if sample.name == f"{DEAD_LETTERS_FAMILY}_total"
+            )
+        )
 
     async def get_json(self, path: str, params: Params | None = None) -> Any:
         return orjson.loads(await self.request("GET", path, params=params))

@@ -1,6 +1,7 @@
 """Overview (SPEC §15): what needs the desk now — open alerts by type, what each bank still owes
-(overdue first), payouts by status, open exceptions by kind and age, and the pipeline's health —
-each number a link to its list. Every figure is an aggregate its service computes in
+(overdue first), payouts by status, open exceptions by kind and age, and the pipeline's health
+(each service's checks and loops, the records it set aside as dead letters; a stall is an open
+alert) — each number a link to its list. Every figure is an aggregate its service computes in
 PostgreSQL; the console pages through nothing."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ async def overview(request: Request, desk: Desk) -> Response:
         alerts_call = calls.create_task(clients.alerts.counts())
         summary_call = calls.create_task(clients.recon.desk_summary())
         health_calls = [calls.create_task(service.readiness()) for service in services]
+        dead_calls = [calls.create_task(service.dead_letters()) for service in services]
     banks, alerts, summary = banks_call.result(), alerts_call.result(), summary_call.result()
     owed: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for row in banks:
@@ -54,6 +56,9 @@ async def overview(request: Request, desk: Desk) -> Response:
         "ages": AGES,
         "health": {
             s.service: call.result() for s, call in zip(services, health_calls, strict=True)
+        },
+        "dead_letters": {
+            s.service: call.result() for s, call in zip(services, dead_calls, strict=True)
         },
     }
     return console.pages.render(request, "overview.html", context)

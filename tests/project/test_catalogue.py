@@ -16,6 +16,7 @@ from settlewatch.matcher.core.model import PaymentKind, Status
 from settlewatch.recon import desk_items
 from settlewatch.recon.desk_items import Kind
 from settlewatch.recon.desk_items import Status as DeskStatus
+from settlewatch.recon.routes.desk import Age
 
 RECON = Path(desk_items.__file__).parent
 
@@ -54,3 +55,7 @@ def test_every_value_has_its_words_in_both_languages(
 ) -> None:
     assert set(names) == values
     assert all(set(words) == {"zh-CN", "en"} and all(words.values()) for words in names.values())
+
+
+def test_the_desks_age_filter_takes_the_buckets_its_summary_counts() -> None:
+    assert get_args(Age) == catalogue.DESK_AGES

@@ -14,6 +14,7 @@ from settlewatch.common.money import Locale
 __all__ = [
     "ALERT_STATUSES",
     "DESK_ACTIONS",
+    "DESK_AGES",
     "DESK_KINDS",
     "DESK_STATUSES",
     "DIGEST_TYPE",
@@ -87,6 +88,8 @@ DESK_ACTIONS: Names = {
     "write-off": {"zh-CN": "核销", "en": "written off"},
     "reopen": {"zh-CN": "重新打开", "en": "reopened"},
 }
+# The desk's ageing buckets (SPEC §15), by whole days open, named as the APIs name them.
+DESK_AGES = ("0-1", "2-7", "8-30", ">30")
 ALERT_STATUSES: Names = {
     "open": {"zh-CN": "待处理", "en": "open"},
     "acknowledged": {"zh-CN": "已确认", "en": "acknowledged"},

@@ -25,7 +25,6 @@ from settlewatch.console.context import Console, Desk
 from settlewatch.console.exports import Column, export
 from settlewatch.console.i18n import choose_locale
 from settlewatch.console.listing import Cursor, DateText, Filters, Text, named_fields
-from settlewatch.console.pages.overview import AGES
 from settlewatch.console.session import check_csrf
 
 router = APIRouter()
@@ -103,7 +102,7 @@ async def _list(
         "problem": problem,
         "kinds": tuple(catalogue.DESK_KINDS),
         "statuses": tuple(catalogue.DESK_STATUSES),
-        "ages": AGES,
+        "ages": catalogue.DESK_AGES,
         "max_matching": MAX_MATCHING,
     }
     return console.pages.render(request, "exceptions.html", context, status)

@@ -13,11 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from settlewatch.common.catalogue import DESK_AGES
 from settlewatch.console.context import Console, Desk
 
 router = APIRouter()
-
-AGES = ("0-1", "2-7", "8-30", ">30")
 
 
 @router.get("/")
@@ -43,7 +42,7 @@ async def overview(request: Request, desk: Desk) -> Response:
     for count in alerts["items"]:
         if count["status"] == "open":  # acknowledged: someone is on it
             open_alerts[count["type"]] += count["count"]
-    ageing: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(AGES, 0))
+    ageing: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DESK_AGES, 0))
     for item in summary["open"]:
         ageing[item["kind"]][item["age"]] = item["count"]
     context = {
@@ -53,7 +52,7 @@ async def overview(request: Request, desk: Desk) -> Response:
         "incidents": alerts["incidents"],
         "payouts": summary["payouts"],
         "ageing": sorted(ageing.items()),
-        "ages": AGES,
+        "ages": DESK_AGES,
         "health": {
             s.service: call.result() for s, call in zip(services, health_calls, strict=True)
         },

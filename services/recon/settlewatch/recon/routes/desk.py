@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from sqlalchemy import and_, case, func, select
 
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
+from settlewatch.common.catalogue import DESK_AGES
 from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Text
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
@@ -110,9 +111,9 @@ def _day(value: date) -> datetime:
     return datetime.combine(value, time(), UTC)
 
 
-# The desk's ageing buckets (SPEC §15): whole days open, inclusive.
-AGES = (("0-1", 0, 1), ("2-7", 2, 7), ("8-30", 8, 30), (">30", 31, None))
-Age = Literal["0-1", "2-7", "8-30", ">30"]
+# The desk's ageing buckets: their whole days open, inclusive.
+AGES = tuple(zip(DESK_AGES, (0, 2, 8, 31), (1, 7, 30, None), strict=True))
+Age = Literal["0-1", "2-7", "8-30", ">30"]  # DESK_AGES, for the API's validation
 
 
 def _aged(age: Age, now: datetime) -> list[Any]:

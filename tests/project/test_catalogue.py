@@ -14,9 +14,8 @@ from settlewatch.alerts.core.lifecycle import AlertStatus
 from settlewatch.common import catalogue
 from settlewatch.matcher.core.model import PaymentKind, Status
 from settlewatch.recon import desk_items
-from settlewatch.recon.desk_items import Kind
+from settlewatch.recon.desk_items import Age, Kind
 from settlewatch.recon.desk_items import Status as DeskStatus
-from settlewatch.recon.routes.desk import Age
 
 RECON = Path(desk_items.__file__).parent
 

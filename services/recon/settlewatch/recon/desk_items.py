@@ -19,15 +19,19 @@ from typing import Any, Literal
 
 import orjson
 
+from settlewatch.common.catalogue import DESK_AGES
 from settlewatch.common.events import FindingRecord, finding_json
 from settlewatch.common.findings import FindingType, kind
 
 __all__ = [
+    "AGES",
+    "Age",
     "Closed",
     "Kind",
     "Opened",
     "Status",
     "close",
+    "age_of",
     "open_items",
 ]
 
@@ -43,6 +47,14 @@ Kind = Literal[
 ]
 Status = Literal["open", "matched", "written_off", "resolved"]
 SYSTEM = "settlewatch"
+# The desk's ageing buckets by whole days open, inclusive (SPEC §15; named in DESK_AGES).
+AGES = tuple(zip(DESK_AGES, (0, 2, 8, 31), (1, 7, 30, None), strict=True))
+Age = Literal["0-1", "2-7", "8-30", ">30"]  # DESK_AGES, for the API's validation
+
+
+def age_of(days: int) -> str:
+    """The bucket of an exception open `days` whole days."""
+    return next(name for name, _low, high in AGES if high is None or days <= high)
 
 
 @dataclass(frozen=True)

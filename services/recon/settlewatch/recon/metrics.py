@@ -53,6 +53,7 @@ PAYOUT_AMOUNT = Gauge(
 DESK_OPEN = Gauge(
     "settlewatch_recon_desk_open",
     "Desk items (/v1/exceptions) waiting for a person, by kind (unmatched_line, ambiguous_line, "
-    "invalid_line, flagged, missing_payout, short_payout, unexpected_credit, unexpected_debit).",
-    ["kind"],
+    "invalid_line, flagged, missing_payout, short_payout, unexpected_credit, unexpected_debit) "
+    "and age (whole days open: 0-1, 2-7, 8-30, >30).",
+    ["kind", "age"],
 )

@@ -14,6 +14,7 @@ through the API (files/calendar.py); "today" is Beijing's date.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from settlewatch.common.calendar import BusinessCalendar
 from settlewatch.common.db import driver_transaction
 from settlewatch.common.loops import Alarm
 from settlewatch.recon.calendar import in_force
-from settlewatch.recon.desk_items import SYSTEM, Opened, close, open_items
+from settlewatch.recon.desk_items import SYSTEM, Opened, age_of, close, open_items
 from settlewatch.recon.metrics import DESK_OPEN, PAYOUT_AMOUNT, PAYOUTS
 from settlewatch.recon.payouts import Credit, Expected, Pair, due, pair
 
@@ -363,7 +364,10 @@ _TOTALS = """
 SELECT status, currency, count(*) AS n, sum(amount_minor) AS amount FROM payouts
 GROUP BY status, currency
 """
-_DESK_OPEN = "SELECT kind, count(*) AS n FROM file_exceptions WHERE status = 'open' GROUP BY kind"
+_DESK_OPEN = """
+SELECT kind, floor(extract(epoch FROM now() - opened_at) / 86400)::int AS days, count(*) AS n
+FROM file_exceptions WHERE status = 'open' GROUP BY kind, days
+"""
 
 
 async def _count(driver: Any) -> None:
@@ -377,8 +381,11 @@ async def _count(driver: Any) -> None:
         PAYOUTS.labels(status).set(sum(r["n"] for r in totals if r["status"] == status))
     for row in totals:
         PAYOUT_AMOUNT.labels(row["status"], row["currency"]).set(row["amount"])
+    aged: Counter[tuple[str, str]] = Counter()
     for row in exceptions:
-        DESK_OPEN.labels(row["kind"]).set(row["n"])
+        aged[row["kind"], age_of(row["days"])] += row["n"]
+    for (kind, age), n in aged.items():
+        DESK_OPEN.labels(kind, age).set(n)
 
 
 def payout_evidence(row: Any) -> dict[str, Any]:

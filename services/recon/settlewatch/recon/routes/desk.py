@@ -3,16 +3,16 @@ write off, reopen — singly or in bulk (up to 500 at once, all-or-nothing)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
-from settlewatch.common.catalogue import DESK_AGES
 from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Text
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
@@ -20,7 +20,7 @@ from settlewatch.common.responses import ERRORS
 from settlewatch.common.validation import check_path_id, parse_body
 from settlewatch.recon.context import ReconDep
 from settlewatch.recon.desk import HandMatch
-from settlewatch.recon.desk_items import Kind, Status
+from settlewatch.recon.desk_items import AGES, Age, Kind, Status, age_of
 from settlewatch.schema.settlement_files import file_exceptions, payouts
 
 __all__ = ["BODIES", "router"]
@@ -111,11 +111,6 @@ def _day(value: date) -> datetime:
     return datetime.combine(value, time(), UTC)
 
 
-# The desk's ageing buckets: their whole days open, inclusive.
-AGES = tuple(zip(DESK_AGES, (0, 2, 8, 31), (1, 7, 30, None), strict=True))
-Age = Literal["0-1", "2-7", "8-30", ">30"]  # DESK_AGES, for the API's validation
-
-
 def _aged(age: Age, now: datetime) -> list[Any]:
     """Opened `age` whole days ago, as the summary counts them (on opened_at, so its index
     serves)."""
@@ -188,15 +183,10 @@ async def list_exceptions(
 async def desk_summary(_: AcquirerOnly, recon: ReconDep) -> JSONResponse:
     table = file_exceptions.c
     days = func.floor(func.extract("epoch", recon.clock() - table.opened_at) / 86400)
-    bucket = case(
-        *((days <= high, name) for name, _low, high in AGES if high is not None),
-        else_=AGES[-1][0],
-    )
     open_items = (
-        select(table.kind, bucket, func.count())
+        select(table.kind, days, func.count())
         .where(table.status == "open")
-        .group_by(table.kind, bucket)
-        .order_by(table.kind)
+        .group_by(table.kind, days)
     )
     by_status = (
         select(payouts.c.status, payouts.c.currency, func.count(), func.sum(payouts.c.amount_minor))
@@ -204,11 +194,14 @@ async def desk_summary(_: AcquirerOnly, recon: ReconDep) -> JSONResponse:
         .order_by(payouts.c.status, payouts.c.currency)
     )
     async with recon.engine.connect() as conn:
-        ages = (await conn.execute(open_items)).all()
+        by_days = (await conn.execute(open_items)).all()
         payout_rows = (await conn.execute(by_status)).all()
+    ages: Counter[tuple[str, str]] = Counter()
+    for kind, open_days, n in by_days:
+        ages[kind, age_of(int(open_days))] += n
     return JSONResponse(
         {
-            "open": [{"kind": k, "age": age, "count": n} for k, age, n in ages],
+            "open": [{"kind": k, "age": age, "count": n} for (k, age), n in sorted(ages.items())],
             "payouts": [
                 {"status": st, "currency": cur, "count": n, "amount_minor": int(amount or 0)}
                 for st, cur, n, amount in payout_rows

@@ -30,10 +30,18 @@ def desk_actions() -> set[str]:
                     found.add(node.value.value)
             elif (
                 isinstance(node, ast.Call)
-                and getattr(node.func, "id", "") == "_history_entry"
+                and getattr(node.func, "id", "") == "history_entry"
                 and isinstance(node.args[2], ast.Constant)
             ):
                 found.add(node.args[2].value)
+            elif isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == [
+                "action"
+            ]:  # action = "unassign" if … else "assign"
+                found |= {
+                    c.value
+                    for c in ast.walk(node.value)
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                }
     # Desk._move's actions come through its callers.
     return found | {"write-off", "reopen"}
 

@@ -87,6 +87,8 @@ DESK_ACTIONS: Names = {
     "arrived": {"zh-CN": "款项到账", "en": "money arrived"},
     "write-off": {"zh-CN": "核销", "en": "written off"},
     "reopen": {"zh-CN": "重新打开", "en": "reopened"},
+    "assign": {"zh-CN": "分派给", "en": "assigned to"},
+    "unassign": {"zh-CN": "取消分派", "en": "unassigned"},
 }
 # The desk's ageing buckets (SPEC §15), by whole days open, named as the APIs name them.
 DESK_AGES = ("0-1", "2-7", "8-30", ">30")

@@ -134,6 +134,7 @@ file_exceptions = Table(
     Column("history", JSONB, nullable=False, server_default="[]"),
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("assignee", Text),  # a person's name, free text (SPEC §16)
     info={"owner": "recon"},
 )
 

@@ -1,4 +1,5 @@
-"""What an operator does with the exception queue (SPEC §9): match by hand, write off, reopen.
+"""What an operator does with the exception queue (SPEC §9, §16): match by hand, write off,
+reopen, assign to a person.
 
 A hand match has the effects of an automatic one: a report line matched to a payment is
 recorded with the rule ``manual`` and published as a settlement by the matching loop (the
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from settlewatch.common.db import driver_transaction
 from settlewatch.common.problems import ProblemError
-from settlewatch.recon.desk_items import Opened, Status, close, open_items
+from settlewatch.recon.desk_items import Opened, Status, close, history_entry, open_items
 from settlewatch.recon.matching import refusals, settlement_of
 from settlewatch.recon.metrics import FILE_LINES
 from settlewatch.recon.reconciling import payout_evidence
@@ -54,6 +55,11 @@ _LINE_STATUS = """
 UPDATE settlement_file_records AS r SET match_status = $1
 FROM unnest($2::text[], $3::int[]) AS d(file_id, seq)
 WHERE r.file_id = d.file_id AND r.seq = d.seq AND r.match_status = ANY($4::text[])
+"""
+_ASSIGN = """
+UPDATE file_exceptions SET assignee = $2, history = history || jsonb_build_array($4::jsonb),
+    updated_at = $1
+WHERE exception_id = ANY($3::text[])
 """
 _PAYOUTS = """
 SELECT payout_id, source, status, file_id, merchant_id, currency, amount_minor, count,
@@ -147,6 +153,25 @@ class Desk:
         self, exception_ids: Sequence[str], by: str, reason: str, bulk: bool
     ) -> None:
         await self._move(exception_ids, by, reason, bulk, ("open", "written_off"), "write-off")
+
+    async def assign(
+        self, exception_ids: Sequence[str], assignee: str | None, by: str, bulk: bool
+    ) -> None:
+        """Give open exceptions to a person (None: to nobody), in their history."""
+        now = self._clock()
+        async with driver_transaction(self._engine) as driver:
+            found = await _locked_items(driver, exception_ids, _named, bulk)
+            for index, exception_id in enumerate(exception_ids):
+                if (status := found[exception_id]["status"]) != "open":
+                    raise _refuse(
+                        _named(index if bulk else None),
+                        f"only an open exception is assigned (this one is "
+                        f"{status.replace('_', ' ')})",
+                        409,
+                    )
+            action = "unassign" if assignee is None else "assign"
+            entry = history_entry(now, by, action, assignee or "")
+            await driver.execute(_ASSIGN, now, assignee, list(exception_ids), entry)
 
     async def reopen(self, exception_ids: Sequence[str], by: str, reason: str, bulk: bool) -> None:
         await self._move(exception_ids, by, reason, bulk, ("written_off", "open"), "reopen")

@@ -32,6 +32,7 @@ __all__ = [
     "Status",
     "close",
     "age_of",
+    "history_entry",
     "open_items",
 ]
 
@@ -87,7 +88,9 @@ def finding_id(finding_type: str, exception_id: str) -> str:
     return f"{finding_type}:{exception_id.partition(':')[2]}"
 
 
-def _history_entry(at: datetime, by: str, action: str, note: str) -> str:
+def history_entry(at: datetime, by: str, action: str, note: str) -> str:
+    """An entry of an exception's history, as JSON: when, who, what (catalogue.DESK_ACTIONS),
+    why."""
     return orjson.dumps({"at": at.isoformat(), "by": by, "action": action, "note": note}).decode()
 
 
@@ -142,7 +145,7 @@ async def open_items(driver: Any, at: datetime, opened: Sequence[Opened]) -> Non
             [o.amount_minor for o in opened],
             [orjson.dumps(i).decode() for i in ids],
             [orjson.dumps(o.evidence).decode() for o in opened],
-            [_history_entry(at, SYSTEM, "opened", o.kind.replace("_", " ")) for o in opened],
+            [history_entry(at, SYSTEM, "opened", o.kind.replace("_", " ")) for o in opened],
         )
     }
     await _outbox(
@@ -178,7 +181,7 @@ async def close(
         at,
         status,
         list(exception_ids),
-        [_history_entry(at, by, action, n) for n in notes],
+        [history_entry(at, by, action, n) for n in notes],
         list(from_statuses),
     )
     why = dict(zip(exception_ids, notes, strict=True))

@@ -9,11 +9,18 @@ from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 from sqlalchemy import and_, func, select
 
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
-from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Text
+from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Storable, Text
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.responses import ERRORS
@@ -78,11 +85,24 @@ class BulkDecision(Decision):
     exception_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_BULK)]
 
 
-BODIES = (Match, BulkMatch, Decision, BulkDecision)
+class Assignment(_Body):
+    """Who gives the exception to whom: a person's name, free text; null gives it to nobody."""
+
+    by: Text
+    assignee: Annotated[str, StringConstraints(min_length=1, max_length=100), Storable] | None
+
+
+class BulkAssignment(Assignment):
+    exception_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_BULK)]
+
+
+BODIES = (Match, BulkMatch, Decision, BulkDecision, Assignment, BulkAssignment)
 _MATCH = TypeAdapter(Match)
 _BULK_MATCH = TypeAdapter(BulkMatch)
 _DECISION = TypeAdapter(Decision)
 _BULK_DECISION = TypeAdapter(BulkDecision)
+_ASSIGNMENT = TypeAdapter(Assignment)
+_BULK_ASSIGNMENT = TypeAdapter(BulkAssignment)
 _EXAMPLE_MATCH = {"txn_id": "T123", "by": "ops:li.wei", "note": "merchant confirmed the RRN"}
 _EXAMPLE_DECISION = {"by": "ops:li.wei", "reason": "bank fee agreed with the merchant"}
 
@@ -98,6 +118,7 @@ def _json(row: Any, now: datetime) -> dict[str, Any]:
         "merchant_id": row.merchant_id,
         "currency": row.currency,
         "amount_minor": row.amount_minor,
+        "assignee": row.assignee,
         "finding_ids": row.finding_ids,
         "evidence": row.evidence,
         "history": row.history,
@@ -127,7 +148,8 @@ def _aged(age: Age, now: datetime) -> list[Any]:
     summary="The exception queue: what the files' matching could not decide, with its age.",
     description=f"kind: {', '.join(get_args(Kind))}. status: {', '.join(get_args(Status))} "
     "(resolved: the evidence arrived). from/to: the day it was opened (UTC), inclusive. age: "
-    "whole days open, as /v1/exceptions/summary counts them.",
+    "whole days open, as /v1/exceptions/summary counts them. assignee: the person it was given "
+    "to, exactly.",
     responses={401: ERRORS[401], 422: ERRORS[422]},
 )
 async def list_exceptions(
@@ -140,6 +162,7 @@ async def list_exceptions(
     from_: Annotated[QueryDay | None, Query(alias="from")] = None,
     to: QueryDay | None = None,
     age: Age | None = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     cursor: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")
     ] = None,
@@ -164,6 +187,8 @@ async def list_exceptions(
         conditions.append(table.opened_at < _day(to + timedelta(days=1)))
     if age is not None:
         conditions += _aged(age, now)
+    if assignee is not None:
+        conditions.append(table.assignee == assignee)
     if cursor is not None:
         conditions.append(table.exception_id > cursor)
     query = select(file_exceptions).where(and_(True, *conditions)).order_by(table.exception_id)
@@ -315,3 +340,31 @@ async def reopen(exception_id: str, request: Request, _: AcquirerOnly, recon: Re
     check_path_id("exception_id", exception_id)
     body = parse_body(await request.body(), _DECISION).valid
     await recon.desk.reopen([exception_id], body.by, body.reason, bulk=False)
+
+
+@router.post(
+    "/v1/exceptions/assign",
+    summary="Give several open exceptions to a person, or to nobody (all or nothing).",
+    openapi_extra=json_body(
+        BulkAssignment,
+        {"mine": {"by": "ops:li.wei", "assignee": "li.wei", "exception_ids": ["line:F:3"]}},
+    ),
+    status_code=204,
+    responses=_ACTION_ERRORS,
+)
+async def bulk_assign(request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
+    body = parse_body(await request.body(), _BULK_ASSIGNMENT).valid
+    await recon.desk.assign(body.exception_ids, body.assignee, body.by, bulk=True)
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/assign",
+    summary="Give an open exception to a person (assignee null: to nobody); in its history.",
+    openapi_extra=json_body(Assignment, {"mine": {"by": "ops:li.wei", "assignee": "wang.fang"}}),
+    status_code=204,
+    responses=_ACTION_ERRORS,
+)
+async def assign(exception_id: str, request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
+    check_path_id("exception_id", exception_id)
+    body = parse_body(await request.body(), _ASSIGNMENT).valid
+    await recon.desk.assign([exception_id], body.assignee, body.by, bulk=False)

@@ -175,3 +175,38 @@ async def test_what_a_bank_wrote_is_shown_as_text(desk: Desk) -> None:
     page = await desk.browser.get(f"/exceptions/line:{file_id}:2")
     assert page.status_code == 200
     assert SCRIPT not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+async def test_exceptions_are_given_to_a_person_and_found_by_owner_and_age(desk: Desk) -> None:
+    file_id = await a_days_file(desk)
+    await desk.sign_in(ACQUIRER)
+    page = await desk.browser.get("/exceptions", params={"file_id": file_id})
+    found = re.search(r'<form method="post" action="(/exceptions/decide[^"]*)"', page.text)
+    assert found is not None
+    given = await desk.browser.post(
+        html.unescape(found[1]),
+        data={
+            "csrf": desk.csrf(page),
+            "action": "assign",
+            "assignee": "li.wei",
+            "everything": "true",
+        },
+    )
+    assert given.status_code == 303 and "done=3" in given.headers["location"]
+    owned = await desk.browser.get("/exceptions", params={"assignee": "li.wei", "age": "0-1"})
+    assert owned.text.count(f'href="/exceptions/line%3A{file_id}') == 3
+
+    one = f"line:{file_id}:1"
+    item = await desk.browser.get(f"/exceptions/{one}")
+    moved = await desk.browser.post(
+        f"/exceptions/{one}/assign", data={"csrf": desk.csrf(item), "assignee": "王芳"}
+    )
+    assert moved.status_code == 303
+    shown = await desk.browser.get(moved.headers["location"])
+    assert "已分派" in shown.text and "分派给" in shown.text and "王芳" in shown.text
+    assert (await exception(desk, one))["assignee"] == "王芳"
+    assert (await exception(desk, one))["history"][-1]["by"].startswith("token:")
+    left = await desk.browser.get("/exceptions", params={"assignee": "li.wei"})
+    assert left.text.count(f'href="/exceptions/line%3A{file_id}') == 2
+    older = await desk.browser.get("/exceptions", params={"assignee": "li.wei", "age": ">30"})
+    assert f'href="/exceptions/line%3A{file_id}' not in older.text

@@ -61,6 +61,7 @@ class Exception_(TypedDict):  # noqa: N801 — the API's name; Python's Exceptio
     merchant_id: str | None
     currency: str | None
     amount_minor: int | None
+    assignee: str | None
     finding_ids: list[str]
     evidence: dict[str, Any]
     history: list[DeskEntry]
@@ -134,3 +135,8 @@ class ReconClient(ServiceClient):
         """`action` ("write-off" or "reopen") of up to MAX_BULK exceptions, all or nothing."""
         body = {"exception_ids": list(exception_ids), "by": by, "reason": reason}
         await self.send_json("POST", f"/v1/exceptions/{action}", body)
+
+    async def assign(self, exception_ids: Sequence[str], by: str, assignee: str | None) -> None:
+        """Give up to MAX_BULK open exceptions to a person (None: to nobody), all or nothing."""
+        body = {"exception_ids": list(exception_ids), "by": by, "assignee": assignee}
+        await self.send_json("POST", "/v1/exceptions/assign", body)

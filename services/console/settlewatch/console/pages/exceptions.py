@@ -32,9 +32,10 @@ router = APIRouter()
 PAGE_SIZE = 50
 # "All matching this filter" decides at most this many at once (MAX_BULK per call to recon).
 MAX_MATCHING = 10_000
-Action = Literal["write-off", "reopen"]
+Decision = Literal["write-off", "reopen"]  # with a reason
+Action = Decision | Literal["assign"]
 # Which exceptions an action applies to: recon refuses the others (409).
-APPLIES_TO: dict[str, str] = {"write-off": "open", "reopen": "written_off"}
+APPLIES_TO: dict[str, str] = {"write-off": "open", "reopen": "written_off", "assign": "open"}
 
 
 def exception_filters(
@@ -46,11 +47,12 @@ def exception_filters(
     from_: Annotated[str, Query(alias="from", max_length=10)] = "",
     to: DateText = "",
     age: Text = "",
+    assignee: Annotated[str, Query(max_length=100)] = "",
 ) -> Filters:
     """The list's filters: of the page, of its exports, and of the action over "all matching
     this filter" (its form is sent to the page's own query)."""
     given = {"kind": kind, "status": status, "merchant_id": merchant_id, "file_id": file_id}
-    given |= {"from": from_, "to": to, "age": age}
+    given |= {"from": from_, "to": to, "age": age, "assignee": assignee}
     shown = {name: value.strip() for name, value in given.items()}
     if desk.session.merchant_id:
         shown["merchant_id"] = desk.session.merchant_id
@@ -115,13 +117,15 @@ async def decide_many(
     shown: ExceptionFilters,
     action: Annotated[Action, Form()],
     reason: Annotated[str, Form(max_length=500)] = "",
+    assignee: Annotated[str, Form(max_length=100)] = "",
     selected: Annotated[list[str], Form(max_length=PAGE_SIZE)] = [],  # noqa: B006 — FastAPI's
     everything: Annotated[bool, Form()] = False,
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    """The rows selected, or every exception matching the filter (as many as MAX_MATCHING)."""
+    """The rows selected, or every exception matching the filter (as many as MAX_MATCHING):
+    written off or reopened with a reason, or given to a person (nobody, when none is named)."""
     check_csrf(desk.session.csrf, csrf)
-    if not reason.strip():
+    if action != "assign" and not reason.strip():
         return await _list(request, desk, shown, problem="reason", status=422)
     ids = await _matching(desk, shown, action) if everything else list(dict.fromkeys(selected))
     if not ids:
@@ -130,7 +134,10 @@ async def decide_many(
     for start in range(0, len(ids), MAX_BULK):  # each call all or nothing
         chunk = ids[start : start + MAX_BULK]
         try:
-            await desk.clients.recon.decide(action, chunk, desk.session.by, reason.strip())
+            if action == "assign":
+                await desk.clients.recon.assign(chunk, desk.session.by, assignee.strip() or None)
+            else:
+                await desk.clients.recon.decide(action, chunk, desk.session.by, reason.strip())
         except ApiRefused as refused:
             if refused.status in (401, 403):
                 raise
@@ -184,6 +191,7 @@ async def export_exceptions(
         Column(_("Opened"), lambda e: datetime.fromisoformat(e["opened_at"])),
         Column(_("Age (days)"), lambda e: e["age_s"] // 86400),
         Column(_("File"), lambda e: e["file_id"]),
+        Column(_("Assignee"), lambda e: e["assignee"]),
     ]
     return await export(fmt, "exceptions", columns, fetch)
 
@@ -244,7 +252,7 @@ async def decide_one(
     request: Request,
     desk: Desk,
     exception_id: str,
-    action: Annotated[Action, Form()],
+    action: Annotated[Decision, Form()],
     reason: Annotated[str, Form(max_length=500)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
@@ -258,3 +266,22 @@ async def decide_one(
             raise
         return await _page(request, desk, exception_id, problem=refused.detail)
     return RedirectResponse(f"/exceptions/{exception_id}?done={action}", status_code=303)
+
+
+@router.post("/exceptions/{exception_id}/assign")
+async def assign_one(
+    request: Request,
+    desk: Desk,
+    exception_id: str,
+    assignee: Annotated[str, Form(max_length=100)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Give the exception to a person; to nobody when none is named."""
+    check_csrf(desk.session.csrf, csrf)
+    try:
+        await desk.clients.recon.assign([exception_id], desk.session.by, assignee.strip() or None)
+    except ApiRefused as refused:
+        if refused.status in (401, 403, 404):
+            raise
+        return await _page(request, desk, exception_id, problem=refused.detail)
+    return RedirectResponse(f"/exceptions/{exception_id}?done=assign", status_code=303)

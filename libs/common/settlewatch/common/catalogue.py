@@ -75,6 +75,7 @@ DESK_KINDS: Names = {
 }
 DESK_STATUSES: Names = {
     "open": {"zh-CN": "待处理", "en": "open"},
+    "pending_approval": {"zh-CN": "核销待复核", "en": "write-off awaiting approval"},
     "matched": {"zh-CN": "已匹配", "en": "matched"},
     "written_off": {"zh-CN": "已核销", "en": "written off"},
     "resolved": {"zh-CN": "已解决", "en": "resolved"},
@@ -87,6 +88,9 @@ DESK_ACTIONS: Names = {
     "arrived": {"zh-CN": "款项到账", "en": "money arrived"},
     "write-off": {"zh-CN": "核销", "en": "written off"},
     "reopen": {"zh-CN": "重新打开", "en": "reopened"},
+    "propose": {"zh-CN": "提交核销（待复核）", "en": "write-off proposed"},
+    "approve": {"zh-CN": "复核通过，已核销", "en": "write-off approved"},
+    "reject": {"zh-CN": "复核退回", "en": "write-off rejected"},
     "assign": {"zh-CN": "分派给", "en": "assigned to"},
     "unassign": {"zh-CN": "取消分派", "en": "unassigned"},
 }

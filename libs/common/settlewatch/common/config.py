@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from settlewatch.common.errors import ConfigError
+from settlewatch.common.money import ISO4217_CODES
 from settlewatch.common.rate_limits import parse_rate_limit
 from settlewatch.common.sealing import Sealer, parse_keys
 from settlewatch.common.webhook_guard import allowed_networks
@@ -39,6 +40,7 @@ __all__ = [
     "ReconSettings",
     "ServiceSettings",
     "StackSettings",
+    "approval_limits",
     "load_settings",
 ]
 
@@ -196,6 +198,24 @@ class IngestSettings(CommonSettings, _SealsSecrets):
     recon_port: Port = Field(8004, validation_alias="RECON_PORT")
 
 
+def approval_limits(text: str) -> dict[str, int]:
+    """`CNY=100000,USD=20000`: per currency, the largest write-off (minor units) one person may
+    make alone; a currency not named needs no second person."""
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        currency, _, amount = part.partition("=")
+        currency = currency.strip().upper()
+        if currency not in ISO4217_CODES or not amount.strip().isdigit():
+            raise ValueError(f"{part!r}: expected CURRENCY=minor units, e.g. CNY=100000")
+        limits[currency] = int(amount)
+    return limits
+
+
+def _approval(text: str) -> str:
+    approval_limits(text)  # refused at start, with the reason
+    return text
+
+
 class ReconSettings(CommonSettings):
     port: Port = Field(8004, validation_alias="RECON_PORT")
     max_clock_skew: PositiveDuration = Field(
@@ -220,6 +240,10 @@ class ReconSettings(CommonSettings):
     # Check camt statements against their ISO 20022 schema: a warning, never a rejection (it
     # reads the file a second time).
     validate_xsd: bool = Field(False, validation_alias="SETTLEWATCH_VALIDATE_XSD")
+    # Four eyes (SPEC §16): a write-off above this, per currency, waits for a second token.
+    write_off_approval: Annotated[str, AfterValidator(_approval)] = Field(
+        "", validation_alias="SETTLEWATCH_WRITE_OFF_APPROVAL"
+    )
 
 
 class MatcherSettings(CommonSettings):

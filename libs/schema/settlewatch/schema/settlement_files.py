@@ -135,6 +135,7 @@ file_exceptions = Table(
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("assignee", Text),  # a person's name, free text (SPEC §16)
+    Column("proposed_by", Text),  # the token id that proposed a write-off awaiting approval
     info={"owner": "recon"},
 )
 

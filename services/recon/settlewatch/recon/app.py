@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from settlewatch.common.config import ReconSettings
+from settlewatch.common.config import ReconSettings, approval_limits
 from settlewatch.common.kafka import Topics
 from settlewatch.common.openapi import register_schemas
 from settlewatch.common.problems import Problem
@@ -83,6 +83,7 @@ def create_app(settings: ReconSettings) -> FastAPI:
                 findings.wake,
                 line_matcher.wake,
                 max_clock_skew=settings.max_clock_skew,
+                approval=approval_limits(settings.write_off_approval),
             ),
         )
         resources.loops.start("recon-file-matching", line_matcher.run)

@@ -1,4 +1,5 @@
-"""What an operator does with the exception queue (SPEC §9, §16): match by hand, write off,
+"""What an operator does with the exception queue (SPEC §9, §16): match by hand, write off (above
+the approval limit, proposed by one token and approved or rejected by another: four eyes),
 reopen, assign to a person.
 
 A hand match has the effects of an automatic one: a report line matched to a payment is
@@ -13,7 +14,7 @@ all-or-nothing: one item that cannot be done refuses them all, naming it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,8 +33,8 @@ __all__ = ["Desk", "HandMatch"]
 
 LINE_KINDS = ("unmatched_line", "ambiguous_line", "flagged")
 _ITEMS = """
-SELECT exception_id, kind, status, file_id, seq, payout_id FROM file_exceptions
-WHERE exception_id = ANY($1::text[]) FOR UPDATE
+SELECT exception_id, kind, status, file_id, seq, payout_id, currency, amount_minor, proposed_by
+FROM file_exceptions WHERE exception_id = ANY($1::text[]) FOR UPDATE
 """
 _RECORDS = """
 SELECT r.file_id, r.seq, r.kind, r.body, f.received_at
@@ -61,6 +62,12 @@ UPDATE file_exceptions SET assignee = $2, history = history || jsonb_build_array
     updated_at = $1
 WHERE exception_id = ANY($3::text[])
 """
+_PROPOSE = """
+UPDATE file_exceptions SET status = 'pending_approval', proposed_by = $3,
+    history = history || jsonb_build_array($4::jsonb), updated_at = $1
+WHERE exception_id = ANY($2::text[])
+"""
+_UNPROPOSE = "UPDATE file_exceptions SET proposed_by = NULL WHERE exception_id = ANY($1::text[])"
 _PAYOUTS = """
 SELECT payout_id, source, status, file_id, merchant_id, currency, amount_minor, count,
        value_date, reference, due_on, credit_id, credit
@@ -106,8 +113,10 @@ class Desk:
         on_matched: Callable[[], None],
         *,
         max_clock_skew: timedelta,
+        approval: Mapping[str, int],
     ) -> None:
         self._engine = engine
+        self._approval = approval  # per currency: the largest write-off one token makes alone
         self._max_clock_skew = max_clock_skew
         self._clock = clock
         self._on_findings = on_findings  # wakes the findings outbox
@@ -150,9 +159,65 @@ class Desk:
         self._on_matched()
 
     async def write_off(
-        self, exception_ids: Sequence[str], by: str, reason: str, bulk: bool
+        self, exception_ids: Sequence[str], by: str, reason: str, bulk: bool, token: str
+    ) -> list[str]:
+        """Close open exceptions with a reason. One above the approval limit of its currency
+        waits instead for another token to approve it (pending_approval; `token` proposed it).
+        Returns those waiting."""
+        now = self._clock()
+        async with driver_transaction(self._engine) as driver:
+            found = await _locked_in(driver, exception_ids, "open", "written off", bulk)
+            waiting = [e for e in exception_ids if self._needs_approval(found[e])]
+            alone = [e for e in exception_ids if e not in set(waiting)]
+            await _written_off(driver, now, found, alone, by, "write-off", [reason] * len(alone))
+            if waiting:
+                entry = history_entry(now, by, "propose", reason)
+                await driver.execute(_PROPOSE, now, waiting, token, entry)
+        self._on_findings()
+        self._on_matched()
+        return waiting
+
+    async def approve(
+        self, exception_ids: Sequence[str], by: str, note: str | None, bulk: bool, token: str
     ) -> None:
-        await self._move(exception_ids, by, reason, bulk, ("open", "written_off"), "write-off")
+        """Write off what another token proposed (four eyes): refused, naming the exception, when
+        `token` is the one that proposed it."""
+        now = self._clock()
+        async with driver_transaction(self._engine) as driver:
+            found = await _locked_in(driver, exception_ids, "pending_approval", "approved", bulk)
+            for index, exception_id in enumerate(exception_ids):
+                if found[exception_id]["proposed_by"] == token:
+                    raise _refuse(
+                        _named(index if bulk else None),
+                        "a write-off is approved by another person than the one who proposed it",
+                        403,
+                    )
+            notes = [note or "" for _ in exception_ids]
+            await _written_off(
+                driver, now, found, exception_ids, by, "approve", notes, "pending_approval"
+            )
+        self._on_findings()
+        self._on_matched()
+
+    async def reject(self, exception_ids: Sequence[str], by: str, reason: str, bulk: bool) -> None:
+        """Send a proposed write-off back to the queue, open, with the reason."""
+        async with driver_transaction(self._engine) as driver:
+            await _locked_in(driver, exception_ids, "pending_approval", "rejected", bulk)
+            await close(
+                driver,
+                self._clock(),
+                exception_ids,
+                status="open",
+                by=by,
+                action="reject",
+                notes=[reason] * len(exception_ids),
+                from_statuses=["pending_approval"],
+            )
+            await driver.execute(_UNPROPOSE, list(exception_ids))
+
+    def _needs_approval(self, item: Any) -> bool:
+        limit = self._approval.get(item["currency"] or "")
+        return limit is not None and abs(item["amount_minor"] or 0) > limit
 
     async def assign(
         self, exception_ids: Sequence[str], assignee: str | None, by: str, bulk: bool
@@ -160,61 +225,25 @@ class Desk:
         """Give open exceptions to a person (None: to nobody), in their history."""
         now = self._clock()
         async with driver_transaction(self._engine) as driver:
-            found = await _locked_items(driver, exception_ids, _named, bulk)
-            for index, exception_id in enumerate(exception_ids):
-                if (status := found[exception_id]["status"]) != "open":
-                    raise _refuse(
-                        _named(index if bulk else None),
-                        f"only an open exception is assigned (this one is "
-                        f"{status.replace('_', ' ')})",
-                        409,
-                    )
+            await _locked_in(driver, exception_ids, "open", "assigned", bulk)
             action = "unassign" if assignee is None else "assign"
             entry = history_entry(now, by, action, assignee or "")
             await driver.execute(_ASSIGN, now, assignee, list(exception_ids), entry)
 
     async def reopen(self, exception_ids: Sequence[str], by: str, reason: str, bulk: bool) -> None:
-        await self._move(exception_ids, by, reason, bulk, ("written_off", "open"), "reopen")
-
-    async def _move(
-        self,
-        exception_ids: Sequence[str],
-        by: str,
-        reason: str,
-        bulk: bool,
-        move: tuple[Status, Status],
-        action: str,
-    ) -> None:
-        allowed, status = move
         async with driver_transaction(self._engine) as driver:
-            found = await _locked_items(driver, exception_ids, _named, bulk)
-            for index, exception_id in enumerate(exception_ids):
-                if found[exception_id]["status"] != allowed:
-                    raise _refuse(
-                        _named(index if bulk else None),
-                        f"only an exception that is {allowed.replace('_', ' ')} can be {action}"
-                        f" (this one is {found[exception_id]['status'].replace('_', ' ')})",
-                        409,
-                    )
+            found = await _locked_in(driver, exception_ids, "written_off", "reopened", bulk)
             await close(
                 driver,
                 self._clock(),
                 exception_ids,
-                status=status,
+                status="open",
                 by=by,
-                action=action,
+                action="reopen",
                 notes=[reason] * len(exception_ids),
-                from_statuses=[allowed],
+                from_statuses=["written_off"],
             )
-            # A written-off line is not tried again; a reopened one is.
-            records = [found[e] for e in exception_ids if found[e]["kind"] in LINE_KINDS]
-            await driver.execute(
-                _LINE_STATUS,
-                "written_off" if status == "written_off" else "unmatched",
-                [r["file_id"] for r in records],
-                [r["seq"] for r in records],
-                ["unmatched", "ambiguous"] if status == "written_off" else ["written_off"],
-            )
+            await _line_status(driver, [found[e] for e in exception_ids], "unmatched")
         self._on_findings()
         self._on_matched()
 
@@ -379,6 +408,58 @@ async def _locked_items(
         if exception_id not in found:
             raise _refuse(where(index if bulk else None), "no such exception", 404)
     return found
+
+
+async def _locked_in(
+    driver: Any, exception_ids: Sequence[str], status: Status, done: str, bulk: bool
+) -> dict[str, Any]:
+    """The named exceptions, locked, each in `status`; 409 naming the first that is not."""
+    found = await _locked_items(driver, exception_ids, _named, bulk)
+    for index, exception_id in enumerate(exception_ids):
+        if (now := found[exception_id]["status"]) != status:
+            raise _refuse(
+                _named(index if bulk else None),
+                f"only an exception that is {status.replace('_', ' ')} can be {done} "
+                f"(this one is {now.replace('_', ' ')})",
+                409,
+            )
+    return found
+
+
+async def _written_off(
+    driver: Any,
+    now: datetime,
+    found: dict[str, Any],
+    exception_ids: Sequence[str],
+    by: str,
+    action: str,
+    notes: Sequence[str],
+    from_status: Status = "open",
+) -> None:
+    """Closed as written off, their findings resolved; a written-off line is not tried again."""
+    await close(
+        driver,
+        now,
+        exception_ids,
+        status="written_off",
+        by=by,
+        action=action,
+        notes=notes,
+        from_statuses=[from_status],
+    )
+    await _line_status(driver, [found[e] for e in exception_ids], "written_off")
+
+
+async def _line_status(driver: Any, items: Sequence[Any], status: str) -> None:
+    """The report lines behind `items` written off (not tried again), or unmatched again."""
+    records = [r for r in items if r["kind"] in LINE_KINDS]
+    await driver.execute(
+        _LINE_STATUS,
+        status,
+        [r["file_id"] for r in records],
+        [r["seq"] for r in records],
+        ["unmatched", "ambiguous"] if status == "written_off" else ["written_off"],
+    )
 
 
 def _said(what: str, note: str | None) -> str:

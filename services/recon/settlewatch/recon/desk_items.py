@@ -30,6 +30,7 @@ __all__ = [
     "Kind",
     "Opened",
     "Status",
+    "WAITING",
     "close",
     "age_of",
     "history_entry",
@@ -46,7 +47,9 @@ Kind = Literal[
     "unexpected_credit",
     "unexpected_debit",
 ]
-Status = Literal["open", "matched", "written_off", "resolved"]
+# pending_approval: a write-off over the approval limit, waiting for a second token.
+Status = Literal["open", "pending_approval", "matched", "written_off", "resolved"]
+WAITING: tuple[Status, ...] = ("open", "pending_approval")  # for a person, or for a second one
 SYSTEM = "settlewatch"
 # The desk's ageing buckets by whole days open, inclusive (SPEC §15; named in DESK_AGES).
 AGES = tuple(zip(DESK_AGES, (0, 2, 8, 31), (1, 7, 30, None), strict=True))
@@ -168,10 +171,11 @@ async def close(
     by: str,
     action: str,
     notes: Sequence[str],
-    from_statuses: Sequence[Status] = ("open",),
+    from_statuses: Sequence[Status] = WAITING,
     txn_ids: Sequence[str | None] | None = None,
 ) -> list[Closed]:
-    """Move the exceptions that are in one of `from_statuses` to `status` (reopen: to open),
+    """Move the exceptions that are in one of `from_statuses` (by default those waiting: the
+    evidence arriving also settles a write-off awaiting approval) to `status` (reopen: to open),
     noting who and why (`notes`, one per exception); the findings of those closed are resolved,
     naming why (and the payment it was matched to, `txn_ids`)."""
     if not exception_ids:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -85,6 +85,17 @@ class BulkDecision(Decision):
     exception_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_BULK)]
 
 
+class Approval(_Body):
+    """Who approves a proposed write-off (another token than the proposer's), and a note."""
+
+    by: Text
+    note: Text | None = None
+
+
+class BulkApproval(Approval):
+    exception_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_BULK)]
+
+
 class Assignment(_Body):
     """Who gives the exception to whom: a person's name, free text; null gives it to nobody."""
 
@@ -96,15 +107,43 @@ class BulkAssignment(Assignment):
     exception_ids: Annotated[list[Id], Field(min_length=1, max_length=MAX_BULK)]
 
 
-BODIES = (Match, BulkMatch, Decision, BulkDecision, Assignment, BulkAssignment)
+BODIES = (
+    Match,
+    BulkMatch,
+    Decision,
+    BulkDecision,
+    Approval,
+    BulkApproval,
+    Assignment,
+    BulkAssignment,
+)
 _MATCH = TypeAdapter(Match)
 _BULK_MATCH = TypeAdapter(BulkMatch)
 _DECISION = TypeAdapter(Decision)
 _BULK_DECISION = TypeAdapter(BulkDecision)
+_APPROVAL = TypeAdapter(Approval)
+_BULK_APPROVAL = TypeAdapter(BulkApproval)
 _ASSIGNMENT = TypeAdapter(Assignment)
 _BULK_ASSIGNMENT = TypeAdapter(BulkAssignment)
 _EXAMPLE_MATCH = {"txn_id": "T123", "by": "ops:li.wei", "note": "merchant confirmed the RRN"}
 _EXAMPLE_DECISION = {"by": "ops:li.wei", "reason": "bank fee agreed with the merchant"}
+
+
+_WRITE_OFF_ERRORS = _ACTION_ERRORS | {
+    202: {
+        "description": "Above the approval limit: waiting for another token to approve "
+        "(`pending_approval` names them; the others were written off)."
+    },
+}
+_APPROVAL_ERRORS = _ACTION_ERRORS | {
+    403: {"description": "The token that proposed the write-off, or not an acquirer's."},
+}
+
+
+def _written_off(waiting: list[str]) -> Response:
+    if not waiting:
+        return Response(status_code=204)
+    return JSONResponse({"pending_approval": waiting}, status_code=202)
 
 
 def _json(row: Any, now: datetime) -> dict[str, Any]:
@@ -119,6 +158,7 @@ def _json(row: Any, now: datetime) -> dict[str, Any]:
         "currency": row.currency,
         "amount_minor": row.amount_minor,
         "assignee": row.assignee,
+        "proposed_by": row.proposed_by,  # the token id, while a write-off awaits approval
         "finding_ids": row.finding_ids,
         "evidence": row.evidence,
         "history": row.history,
@@ -163,6 +203,9 @@ async def list_exceptions(
     to: QueryDay | None = None,
     age: Age | None = None,
     assignee: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    approvable: Annotated[
+        bool, Query(description="only write-offs this token may approve (another's proposals)")
+    ] = False,
     cursor: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="next_cursor of the previous page")
     ] = None,
@@ -189,6 +232,9 @@ async def list_exceptions(
         conditions += _aged(age, now)
     if assignee is not None:
         conditions.append(table.assignee == assignee)
+    if approvable:
+        conditions.append(table.status == "pending_approval")
+        conditions.append(table.proposed_by != principal.token_id)
     if cursor is not None:
         conditions.append(table.exception_id > cursor)
     query = select(file_exceptions).where(and_(True, *conditions)).order_by(table.exception_id)
@@ -274,16 +320,50 @@ async def bulk_match(request: Request, _: AcquirerOnly, recon: ReconDep) -> None
 
 @router.post(
     "/v1/exceptions/write-off",
-    summary="Write several exceptions off at once, with one reason (all or nothing).",
+    summary="Write several exceptions off at once, with one reason (all or nothing); those "
+    "above the approval limit wait for another token (202, naming them).",
     openapi_extra=json_body(
         BulkDecision, {"fees": _EXAMPLE_DECISION | {"exception_ids": ["short:F:7"]}}
     ),
     status_code=204,
+    responses=_WRITE_OFF_ERRORS,
+)
+async def bulk_write_off(request: Request, principal: AcquirerOnly, recon: ReconDep) -> Response:
+    body = parse_body(await request.body(), _BULK_DECISION).valid
+    waiting = await recon.desk.write_off(
+        body.exception_ids, body.by, body.reason, bulk=True, token=principal.token_id
+    )
+    return _written_off(waiting)
+
+
+@router.post(
+    "/v1/exceptions/approve",
+    summary="Approve several proposed write-offs at once (all or nothing); not the proposer's.",
+    openapi_extra=json_body(
+        BulkApproval, {"checked": {"by": "ops:wang.fang", "exception_ids": ["short:F:7"]}}
+    ),
+    status_code=204,
+    responses=_APPROVAL_ERRORS,
+)
+async def bulk_approve(request: Request, principal: AcquirerOnly, recon: ReconDep) -> None:
+    body = parse_body(await request.body(), _BULK_APPROVAL).valid
+    await recon.desk.approve(
+        body.exception_ids, body.by, body.note, bulk=True, token=principal.token_id
+    )
+
+
+@router.post(
+    "/v1/exceptions/reject",
+    summary="Send several proposed write-offs back to the queue, with a reason (all or nothing).",
+    openapi_extra=json_body(
+        BulkDecision, {"no": _EXAMPLE_DECISION | {"exception_ids": ["short:F:7"]}}
+    ),
+    status_code=204,
     responses=_ACTION_ERRORS,
 )
-async def bulk_write_off(request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
+async def bulk_reject(request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
     body = parse_body(await request.body(), _BULK_DECISION).valid
-    await recon.desk.write_off(body.exception_ids, body.by, body.reason, bulk=True)
+    await recon.desk.reject(body.exception_ids, body.by, body.reason, bulk=True)
 
 
 @router.post(
@@ -318,15 +398,52 @@ async def match(exception_id: str, request: Request, _: AcquirerOnly, recon: Rec
 
 @router.post(
     "/v1/exceptions/{exception_id}/write-off",
-    summary="Write an exception off, with a reason: closed, its alert resolved.",
+    summary="Write an exception off, with a reason: closed, its alert resolved; above the "
+    "approval limit it waits for another token (202, pending_approval).",
     openapi_extra=json_body(Decision, {"fee": _EXAMPLE_DECISION}),
+    status_code=204,
+    responses=_WRITE_OFF_ERRORS,
+)
+async def write_off(
+    exception_id: str, request: Request, principal: AcquirerOnly, recon: ReconDep
+) -> Response:
+    check_path_id("exception_id", exception_id)
+    body = parse_body(await request.body(), _DECISION).valid
+    waiting = await recon.desk.write_off(
+        [exception_id], body.by, body.reason, bulk=False, token=principal.token_id
+    )
+    return _written_off(waiting)
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/approve",
+    summary="Approve a proposed write-off (four eyes): closed as written off, its alert resolved. "
+    "The token that proposed it cannot (403).",
+    openapi_extra=json_body(Approval, {"checked": {"by": "ops:wang.fang", "note": "seen"}}),
+    status_code=204,
+    responses=_APPROVAL_ERRORS,
+)
+async def approve(
+    exception_id: str, request: Request, principal: AcquirerOnly, recon: ReconDep
+) -> None:
+    check_path_id("exception_id", exception_id)
+    body = parse_body(await request.body(), _APPROVAL).valid
+    await recon.desk.approve(
+        [exception_id], body.by, body.note, bulk=False, token=principal.token_id
+    )
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/reject",
+    summary="Send a proposed write-off back to the queue, open, with a reason.",
+    openapi_extra=json_body(Decision, {"no": _EXAMPLE_DECISION}),
     status_code=204,
     responses=_ACTION_ERRORS,
 )
-async def write_off(exception_id: str, request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
+async def reject(exception_id: str, request: Request, _: AcquirerOnly, recon: ReconDep) -> None:
     check_path_id("exception_id", exception_id)
     body = parse_body(await request.body(), _DECISION).valid
-    await recon.desk.write_off([exception_id], body.by, body.reason, bulk=False)
+    await recon.desk.reject([exception_id], body.by, body.reason, bulk=False)
 
 
 @router.post(

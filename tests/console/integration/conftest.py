@@ -78,6 +78,7 @@ async def desk(database_url: str, broker_bootstrap: str, topic_prefix: str) -> A
     env = service_env(database_url, broker_bootstrap, topic_prefix, TOKENS) | {
         "SETTLEWATCH_SECRET_KEY": Fernet.generate_key().decode(),
         "SETTLEWATCH_WEBHOOK_ALLOW_PRIVATE": LOOPBACK,  # the tests' receivers, as under `up`
+        "SETTLEWATCH_WRITE_OFF_APPROVAL": "CNY=1000000",  # above ¥10,000: four eyes
     }
     await ensure_topics(broker_bootstrap, Topics(topic_prefix), partitions=2, replication_factor=1)
     apps = {

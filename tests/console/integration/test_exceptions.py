@@ -210,3 +210,51 @@ async def test_exceptions_are_given_to_a_person_and_found_by_owner_and_age(desk:
     assert left.text.count(f'href="/exceptions/line%3A{file_id}') == 2
     older = await desk.browser.get("/exceptions", params={"assignee": "li.wei", "age": ">30"})
     assert f'href="/exceptions/line%3A{file_id}' not in older.text
+
+
+async def test_a_large_write_off_waits_for_a_second_person_who_is_not_its_proposer(
+    desk: Desk,
+) -> None:
+    recon = desk.api["recon"]
+    assert (await recon.put("/v1/file-mappings/bank", json=MAPPING)).is_success
+    day = datetime.now(UTC).date().isoformat()
+    bill = f"rrn,auth,gross,fee,value_date,batch\nRBIG,ABIG,50000.00,0,{day},B9\n".encode()
+    imported = await recon.post("/v1/settlement-files?format=csv:bank", content=bill)
+    big = f"line:{imported.json()['file_id']}:0"
+
+    async def opened() -> bool:
+        return (await recon.get(f"/v1/exceptions/{big}")).status_code == 200
+
+    await eventually(opened)
+    await desk.sign_in(ACQUIRER)
+    page = await desk.browser.get(f"/exceptions/{big}")
+    proposed = await desk.browser.post(
+        f"/exceptions/{big}/decide",
+        data={"csrf": desk.csrf(page), "action": "write-off", "reason": "bank error, refunded"},
+    )
+    assert proposed.status_code == 303 and "done=propose" in proposed.headers["location"]
+    assert (await exception(desk, big))["status"] == "pending_approval"
+    mine = await desk.browser.get(f"/exceptions/{big}")
+    assert "此核销由您提交" in mine.text and f"/exceptions/{big}/approve" not in mine.text
+    forged = await desk.browser.post(f"/exceptions/{big}/approve", data={"csrf": desk.csrf(mine)})
+    assert forged.status_code == 422 and "another person" in forged.text  # recon refused it
+    assert (await exception(desk, big))["status"] == "pending_approval"
+
+    issued = await desk.api["ingest"].post(
+        "/v1/tokens", json={"scope": "acquirer", "description": "wang.fang"}
+    )
+    await desk.sign_in(issued.json()["token"])
+    queue = await desk.browser.get("/exceptions?status=pending_approval&approvable=true")
+    assert f'href="/exceptions/{big.replace(":", "%3A")}"' in queue.text
+    theirs = await desk.browser.get(f"/exceptions/{big}")
+    approved = await desk.browser.post(
+        f"/exceptions/{big}/approve", data={"csrf": desk.csrf(theirs), "note": "checked"}
+    )
+    assert approved.status_code == 303 and "done=approve" in approved.headers["location"]
+    done = await exception(desk, big)
+    assert done["status"] == "written_off"
+    second = f"token:{issued.json()['token_id']}"
+    assert [(h["action"], h["by"]) for h in done["history"][-2:]] == [
+        ("propose", f"token:{token_id(digest(ACQUIRER))}"),
+        ("approve", second),
+    ]

@@ -62,6 +62,7 @@ class Exception_(TypedDict):  # noqa: N801 — the API's name; Python's Exceptio
     currency: str | None
     amount_minor: int | None
     assignee: str | None
+    proposed_by: str | None  # the token id, while a write-off awaits approval
     finding_ids: list[str]
     evidence: dict[str, Any]
     history: list[DeskEntry]
@@ -131,10 +132,20 @@ class ReconClient(ServiceClient):
         path = f"/v1/exceptions/{quote(exception_id, safe='')}/match"
         await self.send_json("POST", path, {"txn_id": txn_id, "by": by, "note": note or None})
 
-    async def decide(self, action: str, exception_ids: Sequence[str], by: str, reason: str) -> None:
-        """`action` ("write-off" or "reopen") of up to MAX_BULK exceptions, all or nothing."""
+    async def decide(
+        self, action: str, exception_ids: Sequence[str], by: str, reason: str
+    ) -> list[str]:
+        """`action` ("write-off", "reopen", "reject") of up to MAX_BULK exceptions, all or
+        nothing; the write-offs that wait for another person's approval."""
         body = {"exception_ids": list(exception_ids), "by": by, "reason": reason}
-        await self.send_json("POST", f"/v1/exceptions/{action}", body)
+        answer = await self.send_json("POST", f"/v1/exceptions/{action}", body)
+        waiting: list[str] = (answer or {}).get("pending_approval", [])
+        return waiting
+
+    async def approve(self, exception_ids: Sequence[str], by: str, note: str) -> None:
+        """Approve write-offs another token proposed, all or nothing."""
+        body = {"exception_ids": list(exception_ids), "by": by, "note": note or None}
+        await self.send_json("POST", "/v1/exceptions/approve", body)
 
     async def assign(self, exception_ids: Sequence[str], by: str, assignee: str | None) -> None:
         """Give up to MAX_BULK open exceptions to a person (None: to nobody), all or nothing."""

@@ -32,10 +32,17 @@ router = APIRouter()
 PAGE_SIZE = 50
 # "All matching this filter" decides at most this many at once (MAX_BULK per call to recon).
 MAX_MATCHING = 10_000
-Decision = Literal["write-off", "reopen"]  # with a reason
-Action = Decision | Literal["assign"]
+Decision = Literal["write-off", "reopen", "reject"]  # with a reason
+Action = Decision | Literal["approve", "assign"]
 # Which exceptions an action applies to: recon refuses the others (409).
-APPLIES_TO: dict[str, str] = {"write-off": "open", "reopen": "written_off", "assign": "open"}
+APPLIES_TO: dict[str, str] = {
+    "write-off": "open",
+    "reopen": "written_off",
+    "assign": "open",
+    "approve": "pending_approval",
+    "reject": "pending_approval",
+}
+NO_REASON = ("assign", "approve")  # the others need one
 
 
 def exception_filters(
@@ -48,11 +55,13 @@ def exception_filters(
     to: DateText = "",
     age: Text = "",
     assignee: Annotated[str, Query(max_length=100)] = "",
+    approvable: Annotated[str, Query(max_length=5)] = "",
 ) -> Filters:
     """The list's filters: of the page, of its exports, and of the action over "all matching
     this filter" (its form is sent to the page's own query)."""
     given = {"kind": kind, "status": status, "merchant_id": merchant_id, "file_id": file_id}
     given |= {"from": from_, "to": to, "age": age, "assignee": assignee}
+    given |= {"approvable": approvable}  # "true": the write-offs this token may approve
     shown = {name: value.strip() for name, value in given.items()}
     if desk.session.merchant_id:
         shown["merchant_id"] = desk.session.merchant_id
@@ -69,8 +78,9 @@ async def exceptions(
     filters: ExceptionFilters,
     cursor: Cursor = "",
     done: Annotated[int, Query(ge=0)] = 0,
+    waiting: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    return await _list(request, desk, filters, cursor, done=done)
+    return await _list(request, desk, filters, cursor, done=done, waiting=waiting)
 
 
 async def _list(
@@ -80,6 +90,7 @@ async def _list(
     cursor: str = "",
     *,
     done: int = 0,
+    waiting: int = 0,
     problem: str = "",
     status: int = 200,
 ) -> Response:
@@ -101,6 +112,7 @@ async def _list(
         "items": page["items"],
         "next_cursor": page["next_cursor"],
         "done": done,
+        "waiting": waiting,
         "problem": problem,
         "kinds": tuple(catalogue.DESK_KINDS),
         "statuses": tuple(catalogue.DESK_STATUSES),
@@ -125,26 +137,31 @@ async def decide_many(
     """The rows selected, or every exception matching the filter (as many as MAX_MATCHING):
     written off or reopened with a reason, or given to a person (nobody, when none is named)."""
     check_csrf(desk.session.csrf, csrf)
-    if action != "assign" and not reason.strip():
+    if action not in NO_REASON and not reason.strip():
         return await _list(request, desk, shown, problem="reason", status=422)
     ids = await _matching(desk, shown, action) if everything else list(dict.fromkeys(selected))
     if not ids:
         return await _list(request, desk, shown, problem="nothing", status=422)
-    decided = 0
+    decided, waiting = 0, 0
     for start in range(0, len(ids), MAX_BULK):  # each call all or nothing
         chunk = ids[start : start + MAX_BULK]
         try:
             if action == "assign":
                 await desk.clients.recon.assign(chunk, desk.session.by, assignee.strip() or None)
+            elif action == "approve":
+                await desk.clients.recon.approve(chunk, desk.session.by, reason.strip())
             else:
-                await desk.clients.recon.decide(action, chunk, desk.session.by, reason.strip())
+                waiting += len(
+                    await desk.clients.recon.decide(action, chunk, desk.session.by, reason.strip())
+                )
         except ApiRefused as refused:
             if refused.status in (401, 403):
                 raise
             problem = f"{decided}:{refused.detail}"
             return await _list(request, desk, shown, problem=problem, status=refused.status)
         decided += len(chunk)
-    query = urlencode({k: v for k, v in shown.items() if v} | {"done": decided})
+    done = {"done": decided - waiting} | ({"waiting": waiting} if waiting else {})
+    query = urlencode({k: v for k, v in shown.items() if v} | done)
     return RedirectResponse(f"/exceptions?{query}", status_code=303)
 
 
@@ -153,6 +170,8 @@ async def _matching(desk: Desk, shown: dict[str, str], action: str) -> list[str]
     if shown["status"] and shown["status"] != APPLIES_TO[action]:
         return []
     asked: dict[str, Any] = shown | {"status": APPLIES_TO[action], "limit": MAX_BULK}
+    if action == "approve":  # not the proposals of this token: recon would refuse them all
+        asked["approvable"] = "true"
     ids: list[str] = []
     while len(ids) < MAX_MATCHING:
         page = await desk.clients.recon.exceptions(asked)
@@ -260,12 +279,34 @@ async def decide_one(
     if not reason.strip():
         return await _page(request, desk, exception_id, problem="reason")
     try:
-        await desk.clients.recon.decide(action, [exception_id], desk.session.by, reason.strip())
+        waiting = await desk.clients.recon.decide(
+            action, [exception_id], desk.session.by, reason.strip()
+        )
     except ApiRefused as refused:
         if refused.status in (401, 403, 404):
             raise
         return await _page(request, desk, exception_id, problem=refused.detail)
-    return RedirectResponse(f"/exceptions/{exception_id}?done={action}", status_code=303)
+    done = "propose" if waiting else action
+    return RedirectResponse(f"/exceptions/{exception_id}?done={done}", status_code=303)
+
+
+@router.post("/exceptions/{exception_id}/approve")
+async def approve_one(
+    request: Request,
+    desk: Desk,
+    exception_id: str,
+    note: Annotated[str, Form(max_length=500)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Approve the write-off another person proposed (recon refuses the proposer's own)."""
+    check_csrf(desk.session.csrf, csrf)
+    try:
+        await desk.clients.recon.approve([exception_id], desk.session.by, note.strip())
+    except ApiRefused as refused:
+        if refused.status in (401, 404):
+            raise
+        return await _page(request, desk, exception_id, problem=refused.detail)
+    return RedirectResponse(f"/exceptions/{exception_id}?done=approve", status_code=303)
 
 
 @router.post("/exceptions/{exception_id}/assign")

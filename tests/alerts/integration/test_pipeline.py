@@ -144,10 +144,21 @@ async def test_forty_overdue_payments_reach_the_merchant_signed_in_one_or_two_de
         assert (await alerts.post(retry)).status_code == 409  # delivered already
         assert (await alerts.post("/v1/deliveries/msg_nope/retry")).status_code == 404
 
-        # People ack and resolve, with a note history; merchants cannot.
+        # People ack and resolve, with a note history; a merchant acknowledges its own alerts
+        # only (SPEC §16), and resolves none.
         alert_url = "/v1/alerts/settlement.overdue:T01"
-        refused = await alerts.post(f"{alert_url}/ack", json={"note": "x"}, headers=AS_M1)
+        refused = await alerts.post(f"{alert_url}/resolve", json={"note": "x"}, headers=AS_M1)
         assert refused.status_code == 403
+        theirs = await alerts.post(
+            "/v1/alerts/settlement.overdue:X1/ack", json={"note": "x"}, headers=AS_M1
+        )
+        assert theirs.status_code == 404  # M2's: not even there for M1
+        own = await alerts.post(
+            "/v1/alerts/settlement.overdue:T02/ack", json={"note": "问过银行了"}, headers=AS_M1
+        )
+        assert own.status_code == 200 and own.json()["notes"][-1]["by"] == "merchant:M1"
+        x1 = (await alerts.get("/v1/alerts/settlement.overdue:X1")).json()
+        assert x1["status"] == "open"
         # A note is sent to the merchant: a card number in it is refused (SPEC §3, issue 28).
         card = await alerts.post(f"{alert_url}/ack", json={"note": "card 4111 1111 1111 1111"})
         assert card.status_code == 422, card.text

@@ -99,8 +99,8 @@ async def test_the_overview_shows_what_each_bank_owes_the_alerts_and_the_excepti
     assert text.count("正常") >= 8  # every service's database and broker
 
     await desk.sign_in(MERCHANT_M1)
-    mine = await desk.browser.get("/")
-    assert mine.status_code == 303 and mine.headers["location"] == "/payments"
+    mine = await desk.browser.get("/")  # a merchant's first page is its own money
+    assert mine.status_code == 200 and "我的款项" in mine.text and "BOCOM" not in mine.text
 
 
 async def test_a_record_set_aside_as_a_dead_letter_shows_in_the_pipelines_health(

@@ -1,8 +1,9 @@
 """The alerts API (SPEC §4): alerts (list, one, ack, resolve), the webhook delivery log and a
 merchant's test message.
 
-A merchant token reads only its own alerts and deliveries (another merchant's: 404); ack,
-resolve, retry and test need the acquirer. Lists are newest first with an opaque cursor.
+A merchant token reads only its own alerts and deliveries (another merchant's: 404) and may
+acknowledge its own alerts; resolve, retry and test need the acquirer. Lists are newest first
+with an opaque cursor.
 """
 
 from __future__ import annotations
@@ -225,12 +226,18 @@ async def _act(
 @router.post(
     "/v1/alerts/{alert_id}/ack",
     tags=["alerts"],
-    summary="Acknowledge an open alert; the note joins its history.",
+    summary="Acknowledge an open alert; the note joins its history. A merchant token may "
+    "acknowledge its own alerts (SPEC §16), not resolve them.",
     responses=_ERRORS | {409: {"description": "The alert is acknowledged or resolved already."}},
 )
 async def ack_alert(
-    alert_id: str, body: NoteIn, request: Request, principal: AcquirerOnly
+    alert_id: str, body: NoteIn, request: Request, principal: Authenticated
 ) -> AlertOut:
+    if principal.is_acquirer and not principal.may_write:
+        raise ProblemError(403, "this token may only read (scope acquirer:read)")
+    if not principal.is_acquirer:  # a merchant: its own alert, or none at all
+        alert = await _alerts(request).get(_stored_id(alert_id, "alert"))
+        not_found_unless_allowed(principal, alert.merchant_id if alert else None, "alert")
     return await _act(alert_id, body, request, principal, "ack")
 
 

@@ -74,6 +74,11 @@ class Session:
     def by(self) -> str:
         return f"token:{self.token_id}"
 
+    @property
+    def may_ack(self) -> bool:
+        """Acknowledges alerts: the acquirer's, and a merchant its own (SPEC §16)."""
+        return self.may_write or self.merchant_id is not None
+
 
 def _cookie_key(key: str) -> Fernet:
     derived = HKDF(

@@ -67,6 +67,12 @@ class MatcherClient(ServiceClient):
         answer: dict[str, list[BankTotals]] = await self.get_json("/v1/banks/summary")
         return answer["items"]
 
+    async def merchant_summary(self, merchant_id: str) -> dict[str, Any]:
+        """What the merchant is still owed, pending and overdue, per currency."""
+        path = f"/v1/merchants/{quote(merchant_id, safe='')}/summary"
+        found: dict[str, Any] = await self.get_json(path)
+        return found
+
     async def payment(self, txn_id: str) -> Payment:
         found: Payment = await self.get_json(f"/v1/payments/{quote(txn_id, safe='')}")
         return found

@@ -11,18 +11,19 @@ from collections import defaultdict
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from settlewatch.common.catalogue import DESK_AGES
 from settlewatch.console.context import Console, Desk
+from settlewatch.console.pages.my_money import my_money
 
 router = APIRouter()
 
 
 @router.get("/")
 async def overview(request: Request, desk: Desk) -> Response:
-    if desk.session.merchant_id:  # a merchant's own view starts with its payments
-        return RedirectResponse("/payments", status_code=303)
+    if desk.session.merchant_id:  # a merchant's own view: its money
+        return await my_money(request, desk, desk.session.merchant_id)
     console: Console = request.app.state.console
     clients = desk.clients
     services = (clients.ingest, clients.matcher, clients.alerts, clients.recon)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,7 +16,7 @@ from starlette.routing import BaseRoute
 
 from settlewatch.console.session import SESSION_COOKIE
 from tests.console.integration.conftest import Desk, eventually
-from tests.ingest.integration.conftest import ACQUIRER, PROFILE
+from tests.ingest.integration.conftest import ACQUIRER, MERCHANT_M1, PROFILE
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -127,3 +128,22 @@ async def test_an_address_that_guessed_too_often_waits_even_with_a_good_token(de
         csrf = desk.csrf(form)
         signed = await other.post("/sign-in", data={"token": ACQUIRER, "csrf": csrf, "next": "/"})
     assert signed.status_code == 303
+
+
+async def test_a_merchant_portal_link_signs_in_with_a_merchant_token_that_expires(
+    desk: Desk,
+) -> None:
+    assert (await desk.api["ingest"].put("/v1/merchants/M1", json=PROFILE)).is_success
+    for token in (ACQUIRER, MERCHANT_M1):  # every merchant; a merchant's that never expires
+        refused = await desk.browser.get("/sign-in", params={"token": token, "next": "/"})
+        assert refused.status_code == 401 and "有有效期的商户令牌" in refused.text
+        assert SESSION_COOKIE not in desk.browser.cookies
+    expires = (datetime.now(UTC) + timedelta(minutes=15)).isoformat()
+    issued = await desk.api["ingest"].post(
+        "/v1/tokens",
+        json={"scope": "merchant:M1", "description": "portal link", "expires_at": expires},
+    )
+    link = await desk.browser.get("/sign-in", params={"token": issued.json()["token"]})
+    assert link.status_code == 303 and link.headers["location"] == "/"  # the token leaves the URL
+    home = await desk.browser.get("/")
+    assert home.status_code == 200 and "我的款项" in home.text

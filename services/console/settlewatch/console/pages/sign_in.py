@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from settlewatch.console.clients import ApiRefused
@@ -31,8 +31,17 @@ def _form(request: Request, next_: str, status: int = 200, refused: str = "") ->
 
 
 @router.get("/sign-in")
-async def sign_in_form(request: Request, next: str = "/") -> Response:  # noqa: A002
-    return _form(request, next)
+async def sign_in_form(
+    request: Request,
+    next: str = "/",  # noqa: A002
+    token: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """The form; or, with `token`, a merchant portal's link (SPEC §16): an acquirer issues a
+    `merchant:<id>` token with an expiry and embeds the link. Only such a token signs in by a
+    link — a link signs in whoever follows it, so it must carry little and end soon."""
+    if not token:
+        return _form(request, next)
+    return await _signed_in(request, token, next, by_link=True)
 
 
 @router.post("/sign-in")
@@ -43,11 +52,17 @@ async def sign_in(
     next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
 ) -> Response:
     check_csrf(request.cookies.get(SIGN_IN_COOKIE), csrf)
+    return await _signed_in(request, token, next, by_link=False)
+
+
+async def _signed_in(request: Request, token: str, next_: str, *, by_link: bool) -> Response:
+    """A session of `token` and the way on to `next_`; the form again, saying why, if the
+    token is refused (or, by a link, is not a merchant's with an expiry)."""
     console: Console = request.app.state.console
     address = request.client.host if request.client else "-"
     if (wait := console.failures.retry_after(address)) is not None:
         SIGN_INS.labels("limited").inc()
-        answer = _form(request, next, status=429, refused="tries")
+        answer = _form(request, next_, status=429, refused="tries")
         answer.headers["retry-after"] = str(wait)
         return answer
     ingest = IngestClient(console.http, console.settings.service_url("ingest"), token.strip())
@@ -58,10 +73,13 @@ async def sign_in(
             raise
         SIGN_INS.labels("refused").inc()
         console.failures.refused(address)
-        return _form(request, next, status=401, refused="token")
+        return _form(request, next_, status=401, refused="token")
+    if by_link and (who["merchant_id"] is None or who["expires_at"] is None):
+        SIGN_INS.labels("refused").inc()
+        return _form(request, next_, status=401, refused="link")
     SIGN_INS.labels("ok").inc()
     session = Session.of(token.strip(), who)
-    answer = RedirectResponse(safe_next(next), status_code=303)
+    answer = RedirectResponse(safe_next(next_), status_code=303)  # the token leaves the URL
     console.sessions.keep(answer, session, request)
     answer.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")
     return answer

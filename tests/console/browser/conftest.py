@@ -22,7 +22,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     files."""
     tmp = tmp_path_factory.mktemp("console")
     with server_dir("console") as data:
-        running = launch(data / "data", tmp)
+        # Write-offs above ¥10,000 need a second person (four eyes).
+        running = launch(data / "data", tmp, {"SETTLEWATCH_WRITE_OFF_APPROVAL": "CNY=1000000"})
         try:
             running.wait_ready()
             yield running

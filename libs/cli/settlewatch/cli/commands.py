@@ -14,13 +14,14 @@ import asyncio
 import functools
 import importlib
 import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from settlewatch.cli import replaying
 from settlewatch.common.config import MatcherSettings, StackSettings, load_settings
-from settlewatch.common.errors import ConfigError
+from settlewatch.common.errors import ConfigError, UsageError
 from settlewatch.common.logging import configure_logging
 from settlewatch.settlementfiles import formats
 
@@ -160,13 +161,33 @@ class Import:
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("file", type=Path, help="the file, as the bank or network sent it")
+        parser.add_argument(
+            "file", type=Path, nargs="?", help="the file, as the bank or network sent it"
+        )
         parser.add_argument("--format", default="auto", help=f"{formats.HELP}; default auto")
+        parser.add_argument(
+            "--watch",
+            type=Path,
+            metavar="DIR",
+            help="import every file dropped in DIR, once, moving it to DIR/done/ or "
+            "DIR/rejected/ with a .json report; keeps watching until Ctrl-C",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         from settlewatch.cli import importing
 
         settings = cli_settings()
+        if (args.file is None) == (args.watch is None):
+            raise UsageError("name a FILE to import, or a folder to --watch")
+        if args.watch is not None:
+            from settlewatch.cli import watching
+
+            url, token = importing.recon_url(settings), importing.token_of(settings)
+            try:
+                watching.watch(args.watch, args.format, url, token, sys.stdout)
+            except KeyboardInterrupt:
+                print("stopped", file=sys.stdout)
+            return 0
         status, body = importing.post_file(
             args.file,
             args.format,

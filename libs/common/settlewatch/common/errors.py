@@ -23,6 +23,7 @@
         ├── DeadLetterError     (cli.deadletters)
         ├── ImportFailed        (cli.importing) a file that cannot be sent to ingest
         ├── CalendarLoadFailed  (cli.calendars) a calendar file unreadable, or not sendable
+        ├── FolderError         (cli.watching) a folder that cannot be watched
         ├── StackError          (devstack.up)
         └── DemoError           (demo.run)
 

@@ -42,8 +42,7 @@ def desk_actions() -> set[str]:
                     for c in ast.walk(node.value)
                     if isinstance(c, ast.Constant) and isinstance(c.value, str)
                 }
-    # Desk._move's actions come through its callers.
-    return found | {"write-off", "reopen"}
+    return found
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,9 @@ class Desk:
             found = await _locked_in(driver, exception_ids, "open", "written off", bulk)
             waiting = [e for e in exception_ids if self._needs_approval(found[e])]
             alone = [e for e in exception_ids if e not in set(waiting)]
-            await _written_off(driver, now, found, alone, by, "write-off", [reason] * len(alone))
+            await _written_off(
+                driver, now, found, alone, by=by, action="write-off", notes=[reason] * len(alone)
+            )
             if waiting:
                 entry = history_entry(now, by, "propose", reason)
                 await driver.execute(_PROPOSE, now, waiting, token, entry)
@@ -194,7 +196,14 @@ class Desk:
                     )
             notes = [note or "" for _ in exception_ids]
             await _written_off(
-                driver, now, found, exception_ids, by, "approve", notes, "pending_approval"
+                driver,
+                now,
+                found,
+                exception_ids,
+                by=by,
+                action="approve",
+                notes=notes,
+                from_status="pending_approval",
             )
         self._on_findings()
         self._on_matched()
@@ -431,6 +440,7 @@ async def _written_off(
     now: datetime,
     found: dict[str, Any],
     exception_ids: Sequence[str],
+    *,
     by: str,
     action: str,
     notes: Sequence[str],

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from settlewatch.settlementfiles import csvmap, formats
-from settlewatch.settlementfiles.model import FileRejected
+from settlewatch.settlementfiles.model import FileRejected, Payout, ReportLine
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 
@@ -130,3 +130,78 @@ def test_the_cli_names_every_format(capsys: pytest.CaptureFixture[str]) -> None:
     for fmt in [*formats.FORMATS, "csv:<mapping name>"]:
         assert fmt in cli_help
         assert fmt in formats.HELP
+
+
+PAYOUT_BILL = """某某银行商户结算对账单
+商户号：M1001
+流水号|交易时间|参考号|交易类型|交易金额|手续费|清算日期|批次号
+|2026-11-25 10:01:02|600000000001|消费|1,280.00|7.68|2026-11-26|B01
+|2026-11-25 11:15:00|600000000002|消费|200.00|1.20|2026-11-26|B01
+|2026-11-25 12:00:00|600000000003|消费|50.00|0.30|2026-11-26|B02
+HK20261126001|2026-11-26 09:00:00||划款|1,471.12|0.00|2026-11-26|B01
+合计|4笔||||3,001.12|9.18|
+"""
+PAYOUT_COLUMNS = {
+    "txn_id": "流水号",
+    "occurred_at": "交易时间",
+    "rrn": "参考号",
+    "kind": "交易类型",
+    "gross": "交易金额",
+    "fee": "手续费",
+    "value_date": "清算日期",
+    "batch_id": "批次号",
+}
+
+
+def payout_mapping(**changes: object) -> csvmap.FileMapping:
+    given = {
+        "delimiter": "|",
+        "encoding": "gbk",
+        "header_row": 3,
+        "columns": PAYOUT_COLUMNS,
+        "thousands_separator": ",",
+        "kinds": {"消费": "sale", "划款": "payout"},
+    }
+    return csvmap.FileMapping.model_validate(given | changes)
+
+
+def test_a_gbk_bills_payout_rows_are_payouts_checked_against_their_batch() -> None:
+    records = list(csvmap.parse(io.BytesIO(PAYOUT_BILL.encode("gbk")), payout_mapping()))
+    lines = [r for r in records if isinstance(r, ReportLine)]
+    (payout,) = [r for r in records if isinstance(r, Payout)]
+    assert [line.rrn for line in lines] == ["600000000001", "600000000002", "600000000003"]
+    assert (payout.batch_id, payout.amount_minor, payout.count) == ("B01", 147_112, 2)
+    assert (payout.reference, payout.value_date, payout.loc) == (
+        "HK20261126001",
+        date(2026, 11, 26),
+        ("line", 7),
+    )
+    assert payout.problems == ()  # 1,272.32 + 198.80 = 1,471.12
+
+    short = PAYOUT_BILL.replace("1,471.12", "1,470.00")
+    (wrong,) = [
+        r
+        for r in csvmap.parse(io.BytesIO(short.encode("gbk")), payout_mapping())
+        if isinstance(r, Payout)
+    ]
+    assert [p.code for p in wrong.problems] == ["summary_mismatch"]
+    assert (wrong.problems[0].expected, wrong.problems[0].found) == ("147112", "147000")
+
+
+def test_by_batch_makes_one_payout_per_batch_and_value_date_from_its_lines() -> None:
+    bill = "\n".join(line for line in PAYOUT_BILL.splitlines() if "划款" not in line) + "\n"
+    mapping = payout_mapping(kinds={"消费": "sale"}, payouts="by_batch")
+    payouts = [
+        r for r in csvmap.parse(io.BytesIO(bill.encode("gbk")), mapping) if isinstance(r, Payout)
+    ]
+    assert [(p.batch_id, p.amount_minor, p.count, p.value_date) for p in payouts] == [
+        ("B01", 147_112, 2, date(2026, 11, 26)),
+        ("B02", 4_970, 1, date(2026, 11, 26)),
+    ]
+    assert all(p.reference == p.batch_id and p.currency == "CNY" for p in payouts)
+
+
+def test_payouts_need_a_batch_column() -> None:
+    columns = {k: v for k, v in PAYOUT_COLUMNS.items() if k != "batch_id"}
+    with pytest.raises(ValidationError, match="batch_id"):
+        payout_mapping(columns=columns, payouts="by_batch")

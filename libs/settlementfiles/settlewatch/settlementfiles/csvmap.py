@@ -1,6 +1,12 @@
 """Any bank's or clearing network's CSV 对账单, read through a named column mapping
 (``PUT /v1/file-mappings/{name}``): which column is which field, and how the file writes text,
 dates and amounts. Each data row becomes a :class:`ReportLine`.
+
+A 对账单 can also say what was paid out, as Adyen's reports do (SPEC §16), in one of two ways:
+rows of a kind the mapping calls ``payout`` (``kinds: {"划款": "payout"}``) are payouts, each
+of its batch, its net the amount paid to the merchant; or ``payouts: "by_batch"`` makes one
+payout per batch and value date from its lines' net. A payout row whose batch's lines add up to
+another amount carries the difference as a problem, as Adyen's do.
 """
 
 from __future__ import annotations
@@ -21,7 +27,14 @@ from pydantic import (
 
 from settlewatch.common.events import Text
 from settlewatch.settlementfiles.amounts import exponent, to_minor
-from settlewatch.settlementfiles.model import FileRejected, Issue, Loc, ReportLine
+from settlewatch.settlementfiles.model import (
+    FileRejected,
+    Issue,
+    Loc,
+    Payout,
+    Problem,
+    ReportLine,
+)
 from settlewatch.settlementfiles.text import rows
 
 __all__ = ["FIELDS", "FileMapping", "parse"]
@@ -70,6 +83,13 @@ class FileMapping(BaseModel):
     stop_at: Annotated[list[Text], Field(max_length=20)] = Field(  # footer rows
         default_factory=lambda: ["合计", "总计", "汇总"]
     )
+    # "by_batch": one payout per batch and value date, from its lines' net (rows mapped to the
+    # kind "payout" are payouts in any case).
+    payouts: Literal["by_batch"] | None = None
+
+    @property
+    def declares_payouts(self) -> bool:
+        return self.payouts is not None or "payout" in self.kinds.values()
 
     @field_validator("timezone")
     @classmethod
@@ -90,10 +110,90 @@ class FileMapping(BaseModel):
     def _amounts(self) -> FileMapping:
         if "net" not in self.columns and "gross" not in self.columns:
             raise ValueError("columns must map net, or gross (and fee)")
+        if self.declares_payouts and "batch_id" not in self.columns:
+            raise ValueError("payouts need a batch_id column: a payout pays a batch")
         return self
 
 
-def parse(stream: IO[bytes], mapping: FileMapping) -> Iterator[ReportLine]:
+def parse(stream: IO[bytes], mapping: FileMapping) -> Iterator[ReportLine | Payout]:
+    """The file's lines in order, then its payouts (see the module's docstring)."""
+    batches: dict[tuple[str, date | None], _Batch] = {}
+    paid: list[ReportLine] = []
+    for line in _lines(stream, mapping):
+        if line.kind == "payout":
+            paid.append(line)
+            continue
+        if mapping.declares_payouts and line.batch_id is not None:
+            batch = batches.setdefault((line.batch_id, line.value_date), _Batch(line.loc))
+            batch.add(line)
+        yield line
+    for row in paid:
+        yield _payout_row(row, batches)
+    if mapping.payouts == "by_batch":
+        for (batch_id, value_date), batch in batches.items():
+            if not any(row.batch_id == batch_id for row in paid):
+                yield batch.payout(batch_id, value_date)
+
+
+class _Batch:
+    """A batch's lines so far: where it starts, its currency, count and net."""
+
+    def __init__(self, loc: Loc) -> None:
+        self.loc = loc
+        self.currency: str | None = None
+        self.count = 0
+        self.net_minor = 0
+
+    def add(self, line: ReportLine) -> None:
+        if self.currency not in (None, line.currency):
+            raise FileRejected([Issue(line.loc, "a batch's lines are in one currency")])
+        self.currency = line.currency
+        self.count += 1
+        self.net_minor += line.net_minor
+
+    def payout(self, batch_id: str, value_date: date | None) -> Payout:
+        assert self.currency is not None
+        return Payout(
+            loc=self.loc,
+            batch_id=batch_id,
+            currency=self.currency,
+            amount_minor=self.net_minor,
+            value_date=value_date,
+            count=self.count,
+            reference=batch_id,
+        )
+
+
+def _payout_row(row: ReportLine, batches: dict[tuple[str, date | None], _Batch]) -> Payout:
+    """A row the mapping calls a payout: what it says was paid, against its batch's lines."""
+    if row.batch_id is None:
+        raise FileRejected([Issue(row.loc, "a payout row names no batch")])
+    lines = [b for (batch_id, _), b in batches.items() if batch_id == row.batch_id]
+    count = sum(b.count for b in lines)
+    net = sum(b.net_minor for b in lines)
+    problems = []
+    if lines and net != row.net_minor:
+        problems.append(
+            Problem(
+                "summary_mismatch",
+                f"batch {row.batch_id} pays out another amount than its lines' net",
+                expected=str(net),
+                found=str(row.net_minor),
+            )
+        )
+    return Payout(
+        loc=row.loc,
+        batch_id=row.batch_id,
+        currency=row.currency,
+        amount_minor=row.net_minor,
+        value_date=row.value_date,
+        count=count,
+        reference=row.txn_id or row.rrn or row.batch_id,
+        problems=tuple(problems),
+    )
+
+
+def _lines(stream: IO[bytes], mapping: FileMapping) -> Iterator[ReportLine]:
     numbered = rows(stream, _ENCODINGS[mapping.encoding], mapping.delimiter)
     zone = ZoneInfo(mapping.timezone)
     try:

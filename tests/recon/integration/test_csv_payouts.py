@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date
 
 import httpx
 import pytest
 
+from settlewatch.demo.files import Credit, camt053
 from tests.settlementfiles.unit.test_csvmap import PAYOUT_BILL, PAYOUT_COLUMNS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+IBAN = "CN1210000000000000000001"
 MAPPING = {
     "delimiter": "|",
     "encoding": "gbk",
@@ -65,3 +68,44 @@ async def test_a_by_batch_mapping_expects_a_payout_per_batch(client: httpx.Async
         json=MAPPING | {"payouts": "by_batch", "columns": {"rrn": "参考号", "net": "交易金额"}},
     )
     assert refused.status_code == 422 and "batch_id" in refused.text
+
+
+async def test_a_credit_within_its_accounts_tolerance_pays_the_payout_and_says_how_far(
+    client: httpx.AsyncClient,
+) -> None:
+    bill = "\n".join(line for line in PAYOUT_BILL.splitlines() if "划款" not in line) + "\n"
+    mapping = MAPPING | {"kinds": {"消费": "sale"}, "payouts": "by_batch"}
+    assert (await client.put("/v1/file-mappings/unionpay", json=mapping)).is_success
+    account = {
+        "iban": IBAN,
+        "currency": "CNY",
+        "bank_code": "ICBC",
+        "owner": "M1",
+        "tolerance": {"amount_minor": 5, "days": 2},
+    }
+    assert (await client.put("/v1/settlement-accounts/A1", json=account)).is_success
+    imported = await client.post(
+        "/v1/settlement-files?format=csv:unionpay", content=bill.encode("gbk")
+    )
+    assert imported.status_code == 202, imported.text
+    # B01's credit 2 fen short and two business days after its value date (Thu 26 → Mon 30).
+    statement = camt053(IBAN, "STMT-T", [Credit(147_110, date(2026, 11, 30), "UNIONPAY")])
+    assert (await client.post("/v1/settlement-files", content=statement)).status_code == 202
+
+    deadline = time.monotonic() + 30
+    while True:
+        payouts = {p["reference"]: p for p in (await client.get("/v1/payouts")).json()["items"]}
+        if payouts.get("B01", {}).get("status") == "arrived" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    b01 = payouts["B01"]
+    assert b01["status"] == "arrived"
+    assert b01["credit"]["difference_minor"] == -2
+    assert b01["credit"]["tolerance"] == {"amount_minor": 5, "days": 2}
+    assert payouts["B02"]["status"] == "expected"  # 49.70 is not 1,471.10
+
+    wrong = await client.put(
+        "/v1/settlement-accounts/A2",
+        json=account | {"iban": "CN1210000000000000000009", "tolerance": {"days": -1}},
+    )
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["loc"][-1] == "days"

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from settlewatch.common.calendar import built_in
-from settlewatch.recon.payouts import Credit, Expected, due, pair, within
+from settlewatch.recon.payouts import Credit, Expected, Tolerance, due, pair, within
 
 CN = built_in("CN")
 FRIDAY = date(2026, 11, 27)
@@ -106,3 +106,53 @@ def test_pairs_are_one_to_one_and_of_equal_money(payouts: list[int], credits: li
         assert sum(p.expected.amount_minor == amount for p in found) == min(
             payouts.count(amount), credits.count(amount)
         )
+
+
+def test_an_accounts_amount_tolerance_pairs_a_credit_a_little_off_recording_the_difference() -> (
+    None
+):
+    strict = pair([expected(amount=10_000)], [credit(amount=9_998)], CN)
+    assert strict == []  # no tolerance: another amount is another credit
+    loose = Tolerance(amount_minor=5)
+    (paired,) = pair([expected(amount=10_000)], [credit(amount=9_998, tolerance=loose)], CN)
+    assert (paired.status, paired.difference_minor) == ("arrived", -2)
+    assert pair([expected(amount=10_000)], [credit(amount=9_994, tolerance=loose)], CN) == []
+
+
+def test_a_credit_named_by_reference_is_short_only_beyond_the_tolerance() -> None:
+    named = {"text": "TX635094301XT batch 380", "tolerance": Tolerance(amount_minor=5)}
+    (near,) = pair([expected(amount=10_000)], [credit(amount=9_996, **named)], CN)
+    assert (near.status, near.difference_minor) == ("arrived", -4)
+    (far,) = pair([expected(amount=10_000)], [credit(amount=9_000, **named)], CN)
+    assert (far.status, far.difference_minor) == ("short", -1_000)
+
+
+def test_a_days_tolerance_widens_the_value_dates_window_in_business_days() -> None:
+    two_later = date(2026, 12, 1)  # Friday + 2 business days
+    assert pair([expected()], [credit(value_date=two_later)], CN) == []
+    wide = Tolerance(days=2)
+    assert len(pair([expected()], [credit(value_date=two_later, tolerance=wide)], CN)) == 1
+    same_day = Tolerance(days=0)
+    assert pair([expected()], [credit(value_date=MONDAY, tolerance=same_day)], CN) == []
+    assert len(pair([expected()], [credit(value_date=FRIDAY, tolerance=same_day)], CN)) == 1
+
+
+@given(
+    st.integers(-50, 50),
+    st.integers(0, 20),
+    st.booleans(),
+)
+def test_a_pair_arrives_within_the_tolerance_and_is_short_beyond_it(
+    off: int, allowed: int, named: bool
+) -> None:
+    text = "TX635094301XT batch 380" if named else ""
+    tolerance = Tolerance(amount_minor=allowed)
+    pairs = pair(
+        [expected(amount=10_000)], [credit(amount=10_000 + off, text=text, tolerance=tolerance)], CN
+    )
+    if abs(off) <= allowed:
+        assert [(p.status, p.difference_minor) for p in pairs] == [("arrived", off)]
+    elif named:
+        assert [(p.status, p.difference_minor) for p in pairs] == [("short", off)]
+    else:
+        assert pairs == []  # another amount, not named: another credit

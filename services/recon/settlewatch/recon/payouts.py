@@ -4,7 +4,12 @@ A report says batch B pays X to the merchant with value date D; the statements o
 settlement accounts say what was credited. A credit is the payout's when it has the payout's
 currency and amount and a value date within one business day of D — and, where the credit's
 text names the payout's reference, that credit before any other, however late. A credit that
-names the reference but carries another amount is the payout arriving short (or over). An
+names the reference but carries another amount is the payout arriving short (or over).
+
+The account a credit is booked on may allow a tolerance (SPEC §16, issue 31): an amount within
+so many minor units of the payout's and a value date within so many business days of D still
+pair, the payout ``arrived`` with the difference recorded (a bank's rounding, a fee taken
+on the way); beyond it, a credit named by the reference is ``short``. An
 expected payout without its credit by D + the grace is missing; a credit nobody expected, by
 its own value date + the grace, is unexpected.
 """
@@ -18,7 +23,7 @@ from typing import Literal
 
 from settlewatch.common.calendar import BusinessCalendar, next_business_day
 
-__all__ = ["Credit", "Expected", "Pair", "due", "pair", "within"]
+__all__ = ["Credit", "Expected", "Pair", "Tolerance", "due", "pair", "within"]
 
 
 @dataclass(frozen=True)
@@ -31,35 +36,54 @@ class Expected:
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How far a credit may be from its payout and still be it: by default the same amount,
+    within one business day."""
+
+    amount_minor: int = 0
+    days: int = 1
+
+
+@dataclass(frozen=True)
 class Credit:
     credit_id: str  # <file_id>:<seq>, or <file_id>:<seq>:<detail> for a collective entry's line
     currency: str
     amount_minor: int
     value_date: date | None
     text: str  # references and remittance information, where a reference may appear
+    tolerance: Tolerance = Tolerance()  # its account's
 
 
 @dataclass(frozen=True)
 class Pair:
     expected: Expected
     credit: Credit
-    status: Literal["arrived", "short"]  # short: named by reference, another amount
+    status: Literal["arrived", "short"]  # short: named by reference, another amount beyond it
+
+    @property
+    def difference_minor(self) -> int:
+        """Credited − expected: 0, within the tolerance when arrived, beyond it when short."""
+        return self.credit.amount_minor - self.expected.amount_minor
 
 
-def _previous_business_day(calendar: BusinessCalendar, day: date) -> date:
-    day -= timedelta(days=1)
-    while not calendar.is_business_day(day):
+def _business_days_before(calendar: BusinessCalendar, day: date, count: int) -> date:
+    for _ in range(count):
         day -= timedelta(days=1)
+        while not calendar.is_business_day(day):
+            day -= timedelta(days=1)
     return day
 
 
-def within(calendar: BusinessCalendar, expected: date | None, credited: date | None) -> bool:
-    """Whether a credit's value date is within one business day of the expected one."""
+def within(
+    calendar: BusinessCalendar, expected: date | None, credited: date | None, days: int = 1
+) -> bool:
+    """Whether a credit's value date is within `days` business days of the expected one."""
     if expected is None or credited is None:
         return False  # a payout without a date can only be paired by its reference
-    low = _previous_business_day(calendar, expected)
-    high = next_business_day(calendar, expected)
-    return low <= credited <= high
+    high = expected
+    for _ in range(days):
+        high = next_business_day(calendar, high)
+    return _business_days_before(calendar, expected, days) <= credited <= high
 
 
 def due(calendar: BusinessCalendar, value_date: date, grace_days: int) -> date:
@@ -81,7 +105,8 @@ def _by_reference(calendar: BusinessCalendar, payout: Expected, credit: Credit) 
         and (
             payout.value_date is None
             or credit.value_date is None
-            or credit.value_date >= _previous_business_day(calendar, payout.value_date)
+            or credit.value_date
+            >= _business_days_before(calendar, payout.value_date, credit.tolerance.days)
         )
     )
 
@@ -89,8 +114,8 @@ def _by_reference(calendar: BusinessCalendar, payout: Expected, credit: Credit) 
 def _by_amount(calendar: BusinessCalendar, payout: Expected, credit: Credit) -> bool:
     return (
         credit.currency == payout.currency
-        and credit.amount_minor == payout.amount_minor
-        and within(calendar, payout.value_date, credit.value_date)
+        and abs(credit.amount_minor - payout.amount_minor) <= credit.tolerance.amount_minor
+        and within(calendar, payout.value_date, credit.value_date, credit.tolerance.days)
     )
 
 
@@ -107,8 +132,10 @@ def pair(
         for payout in list(waiting):
             credit = next((c for c in free if rule(calendar, payout, c)), None)
             if credit is not None:
-                same = credit.amount_minor == payout.amount_minor
-                pairs.append(Pair(payout, credit, "arrived" if same else "short"))
+                near = (
+                    abs(credit.amount_minor - payout.amount_minor) <= credit.tolerance.amount_minor
+                )
+                pairs.append(Pair(payout, credit, "arrived" if near else "short"))
                 free.remove(credit)
                 waiting.remove(payout)
     return pairs

@@ -15,7 +15,7 @@ through the API (files/calendar.py); "today" is Beijing's date.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,7 @@ from settlewatch.common.loops import Alarm
 from settlewatch.recon.calendar import in_force
 from settlewatch.recon.desk_items import SYSTEM, Opened, age_of, close, open_items
 from settlewatch.recon.metrics import DESK_OPEN, PAYOUT_AMOUNT, PAYOUTS
-from settlewatch.recon.payouts import Credit, Expected, Pair, due, pair
+from settlewatch.recon.payouts import Credit, Expected, Pair, Tolerance, due, pair
 
 __all__ = ["PayoutReconciler"]
 
@@ -88,6 +88,10 @@ _ENTRIES = """
 SELECT file_id, seq, body FROM settlement_file_records
 WHERE kind = 'entry' AND match_status = 'unmatched'
 """
+_TOLERANCES = """
+SELECT number, body -> 'tolerance' AS tolerance FROM settlement_accounts
+WHERE body -> 'tolerance' IS NOT NULL AND body -> 'tolerance' <> 'null'::jsonb
+"""
 _PAIRED = "SELECT credit_id FROM payouts WHERE source = 'report' AND credit_id IS NOT NULL"
 _EXPLAINED = "DELETE FROM payouts WHERE source = 'statement' AND credit_id = ANY($1::text[])"
 # The merchant a statement account belongs to (none for the acquirer's collecting accounts).
@@ -142,9 +146,13 @@ class _Seen:
         }
 
 
-def _credits(file_id: str, seq: int, body: dict[str, Any]) -> Iterator[_Seen]:
+def _credits(
+    file_id: str, seq: int, body: dict[str, Any], tolerances: Mapping[str, Tolerance]
+) -> Iterator[_Seen]:
     """An entry as credits: itself, or — a collective entry whose lines all carry an amount —
-    each of its lines (matched line by line). Debits come out with a negative amount."""
+    each of its lines (matched line by line), with its account's tolerance. Debits come out
+    with a negative amount."""
+    tolerance = tolerances.get(body["account"], Tolerance())
     sign = 1 if body["direction"] == "credit" else -1
     entry_text = " ".join(
         str(body.get(k) or "") for k in ("entry_ref", "servicer_ref", "remittance", "info")
@@ -164,6 +172,7 @@ def _credits(file_id: str, seq: int, body: dict[str, Any]) -> Iterator[_Seen]:
                 detail_sign * detail["amount_minor"],
                 value_date,
                 text,
+                tolerance,
             )
             yield _Seen(credit, file_id, body["account"], body)
         return
@@ -176,6 +185,7 @@ def _credits(file_id: str, seq: int, body: dict[str, Any]) -> Iterator[_Seen]:
         sign * body["amount_minor"],
         value_date,
         " ".join(texts),
+        tolerance,
     )
     yield _Seen(credit, file_id, body["account"], body)
 
@@ -223,10 +233,14 @@ class PayoutReconciler:
             calendar = await in_force(driver, "CN")
             await self._record_expected(driver, calendar)
             ready, waiting = await _open(driver, now - LINES_WAIT)
+            tolerances = {
+                row["number"]: Tolerance(**row["tolerance"])
+                for row in await driver.fetch(_TOLERANCES)
+            }
             seen = [
                 s
                 for row in await driver.fetch(_ENTRIES)
-                for s in _credits(row["file_id"], row["seq"], row["body"])
+                for s in _credits(row["file_id"], row["seq"], row["body"], tolerances)
             ]
             paired = {row["credit_id"] for row in await driver.fetch(_PAIRED)}
             free = [s for s in seen if s.credit.credit_id not in paired]
@@ -283,7 +297,7 @@ class PayoutReconciler:
             [p.expected.payout_id for p in pairs],
             [p.status for p in pairs],
             credit_ids,
-            [orjson.dumps(by_id[c].evidence).decode() for c in credit_ids],
+            [orjson.dumps(_paid_with(p, by_id[p.credit.credit_id])).decode() for p in pairs],
             [by_id[c].account for c in credit_ids],
         )
         await _arrived(driver, pairs, {c: by_id[c] for c in credit_ids}, now)
@@ -388,6 +402,18 @@ async def _count(driver: Any) -> None:
         DESK_OPEN.labels(kind, age).set(n)
 
 
+def _paid_with(paired: Pair, seen: _Seen) -> dict[str, Any]:
+    """The credit a payout was paired with, as the payout keeps it: with the difference when it
+    arrived within its account's tolerance, and that tolerance."""
+    if paired.status != "arrived" or not paired.difference_minor:
+        return seen.evidence
+    tolerance = paired.credit.tolerance
+    return seen.evidence | {
+        "difference_minor": paired.difference_minor,
+        "tolerance": {"amount_minor": tolerance.amount_minor, "days": tolerance.days},
+    }
+
+
 def payout_evidence(row: Any) -> dict[str, Any]:
     """An expected payout as a finding's and an exception's evidence."""
     return {
@@ -423,6 +449,17 @@ async def _missing(driver: Any, rows: list[Any], now: datetime) -> None:
     )
 
 
+def _apart(paired: Pair) -> str:
+    """How far the credit is from the payout, when it arrived within the tolerance."""
+    if paired.status != "arrived" or not paired.difference_minor:
+        return ""
+    allowed = paired.credit.tolerance.amount_minor
+    return (
+        f", {paired.difference_minor:+d} minor units from the payout, within the account's "
+        f"tolerance of {allowed}"
+    )
+
+
 async def _arrived(driver: Any, pairs: list[Pair], seen: dict[str, _Seen], now: datetime) -> None:
     """Credits paired: a missing payout's exception closes; one short opens its own; an entry
     reported unexpected before is explained."""
@@ -434,7 +471,7 @@ async def _arrived(driver: Any, pairs: list[Pair], seen: dict[str, _Seen], now: 
         status="resolved",
         by=SYSTEM,
         action="arrived",
-        notes=[f"credit {p.credit.credit_id} arrived ({p.status})" for p in pairs]
+        notes=[f"credit {p.credit.credit_id} arrived ({p.status}{_apart(p)})" for p in pairs]
         + [f"expected as payout {p.expected.payout_id}" for p in pairs],
     )
     short = [p for p in pairs if p.status == "short"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,9 +16,19 @@ from settlewatch.common.events import Currency, Id
 from settlewatch.schema.settlement_files import file_mappings, settlement_accounts
 from settlewatch.settlementfiles.csvmap import FileMapping
 
-__all__ = ["SettlementAccount", "References"]
+__all__ = ["PayoutTolerance", "References", "SettlementAccount"]
 
 AccountNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/ .-]{1,64}$")]
+
+
+class PayoutTolerance(BaseModel):
+    """How far a credit on the account may be from the payout it is (SPEC §16): an amount within
+    `amount_minor` of it, a value date within `days` business days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: Annotated[StrictInt, Field(ge=0, le=100_000_000)] = 0
+    days: Annotated[StrictInt, Field(ge=0, le=10)] = 1
 
 
 class SettlementAccount(BaseModel):
@@ -34,6 +44,9 @@ class SettlementAccount(BaseModel):
     currency: Currency
     bank_code: Id
     owner: Id | Literal["acquirer"]
+    # A merchant's account: that merchant's tolerance; the acquirer's collecting account at a
+    # bank: that bank's.
+    tolerance: PayoutTolerance | None = None
 
     @model_validator(mode="after")
     def _one_number(self) -> SettlementAccount:

@@ -43,6 +43,13 @@ async def test_a_bad_file_is_refused_at_its_line_and_changes_nothing(desk: Desk)
     )
     assert refused.status_code == 422 and "cn.csv:3: is_workday must be 0 or 1" in refused.text
     assert (await desk.api["ingest"].get("/v1/calendars/CN/2031")).status_code == 404
+    not_a_year = await desk.browser.post(
+        "/calendars",
+        data={"csrf": desk.csrf(page), "calendar": "CN", "year": "20x1"},
+        files={"file": ("cn-2031.csv", CSV_2031.encode(), "text/csv")},
+    )
+    assert not_a_year.status_code == 422 and "not a year" in not_a_year.text
+    assert (await desk.api["ingest"].get("/v1/calendars/CN/2031")).status_code == 404
     no_csrf = await desk.browser.post(
         "/calendars", data={"calendar": "CN"}, files={"file": ("cn.csv", b"x", "text/csv")}
     )

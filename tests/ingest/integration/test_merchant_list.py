@@ -45,6 +45,11 @@ async def test_q_finds_an_id_prefix_or_a_name_and_its_wildcards_are_plain_text(
     assert await found("B") == ["B1", "B2"]  # an id's start
     assert await found("100%_") == ["B1"]  # % and _ are characters, not wildcards
     assert await found("1") == ["B1", "B2"]  # in both names; no id starts with it
+    # A 15-digit merchant number may be sought even where it passes the card-number check.
+    assert await found("898310048990004") == []
+    for field in ("q", "settlement_bank"):  # a NUL PostgreSQL cannot compare: 422, not 500
+        nul = await client.get("/v1/merchants", params={field: "a\x00b"})
+        assert nul.status_code == 422 and nul.json()["errors"][0]["loc"] == ["query", field]
 
 
 async def test_secrets_are_masked_and_a_merchant_sees_only_itself(

@@ -103,3 +103,6 @@ async def test_an_assignment_is_refused_when_its_body_or_token_is_wrong(
         headers={"authorization": f"Bearer {MERCHANT_M1}"},
     )
     assert merchant.status_code == 403
+    # The filter too: a NUL PostgreSQL cannot compare (the API fuzzer's find) is a 422, not a 500.
+    nul = await client.get("/v1/exceptions", params={"assignee": "%\x00l"})
+    assert nul.status_code == 422 and nul.json()["errors"][0]["loc"] == ["query", "assignee"]

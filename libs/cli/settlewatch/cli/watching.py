@@ -142,7 +142,7 @@ def _take(path: Path, fmt: str, url: str, token: str) -> tuple[str, dict[str, An
     could not take it (the file stays)."""
     sha256 = _sha256(path)
     status, body = post_file(path, fmt, url, token, None)
-    if status >= 500:
+    if status >= 500 or status == 429:  # recon's trouble, or too many at once: later
         raise ImportFailed(f"recon answered {status}: {body.get('detail', '')}")
     imported = status in (200, 202) and body.get("status") != "rejected"
     outcome = ("duplicate" if status == 200 else "imported") if imported else "rejected"

@@ -88,18 +88,26 @@ ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
-def _storable(text: str) -> str:
-    """JSON can escape a NUL (\\u0000), which PostgreSQL text cannot hold: refused here rather
-    than failing deep in storage. (A lone surrogate escape is already invalid JSON.) And no
-    free text a person types — a note, a reason — may carry a card number (SPEC §3)."""
+def _no_nul(text: str) -> str:
+    """JSON and URLs can escape a NUL (\\u0000, %00), which PostgreSQL text cannot hold, not
+    even as a query parameter: refused here rather than failing deep in storage."""
     if "\x00" in text:
         raise ValueError("must not contain the NUL character")
+    return text
+
+
+def _storable(text: str) -> str:
+    """Free text a person types is kept, so it must be text PostgreSQL holds (a lone surrogate
+    escape is already invalid JSON), and no note or reason may carry a card number (SPEC §3)."""
+    _no_nul(text)
     if looks_like_pan(text):
         raise ValueError(PAN_MESSAGE)
     return text
 
 
 Storable = AfterValidator(_storable)  # for every free-text field (patterned ones are ASCII)
+# For a free-text search or filter: not kept, so a card-number-like merchant number may be sought.
+Searchable = AfterValidator(_no_nul)
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500), Storable]
 Region = Annotated[str, StringConstraints(min_length=1, max_length=64), Storable]  # 北京, CN-SH…
 

@@ -86,9 +86,11 @@ async def load(request: Request, desk: Desk) -> Response:
         content = await upload.read(MAX_CALENDAR_BYTES + 1)
         name = upload.filename or "upload"
         typed = str(form.get("year") or "").strip()
+    if typed and not typed.isdigit():
+        return await _page(request, desk, calendar, problem=f"{typed!r}: not a year", status=422)
     try:
-        year_, body = read_year(content, name, int(typed) if typed.isdigit() else None)
-        loaded: dict[str, Any] = await desk.clients.ingest.load_year(calendar, year_, body)
+        of_file, body = read_year(content, name, int(typed) if typed else None)
+        loaded: dict[str, Any] = await desk.clients.ingest.load_year(calendar, of_file, body)
     except CalendarFileError as exc:
         return await _page(request, desk, calendar, problem=str(exc), status=422)
     except ApiRefused as refused:

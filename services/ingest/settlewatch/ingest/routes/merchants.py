@@ -30,6 +30,7 @@ from settlewatch.common.db import transaction
 from settlewatch.common.events import (
     MerchantChanged,
     MerchantProfile,
+    Searchable,
     encode_event,
     mask_account,
 )
@@ -178,8 +179,8 @@ async def get_merchant(
 async def list_merchants(
     principal: Authenticated,
     ingest: IngestDep,
-    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    settlement_bank: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200), Searchable] = None,
+    settlement_bank: Annotated[str | None, Query(max_length=64), Searchable] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> JSONResponse:

@@ -20,7 +20,7 @@ from pydantic import (
 from sqlalchemy import and_, func, select
 
 from settlewatch.common.auth import AcquirerOnly, Authenticated, not_found_unless_allowed
-from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Storable, Text
+from settlewatch.common.events import ID_PATTERN, Id, QueryDay, Searchable, Storable, Text
 from settlewatch.common.openapi import json_body
 from settlewatch.common.problems import ProblemError
 from settlewatch.common.responses import ERRORS
@@ -202,7 +202,7 @@ async def list_exceptions(
     from_: Annotated[QueryDay | None, Query(alias="from")] = None,
     to: QueryDay | None = None,
     age: Age | None = None,
-    assignee: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=100), Searchable] = None,
     approvable: Annotated[
         bool, Query(description="only write-offs this token may approve (another's proposals)")
     ] = False,

@@ -80,9 +80,11 @@ CLOCKS_PAST = "SELECT count(*) FROM matcher_partitions WHERE clock >= $1"
 # times a second, a core taken from the work being measured.
 ALL_PUBLISHED = """
 SELECT NOT EXISTS (SELECT 1 FROM matcher_payments WHERE status = 'pending')
-   AND NOT EXISTS (SELECT 1 FROM matcher_outbox WHERE published_at IS NULL)
+   AND NOT EXISTS (SELECT 1 FROM matcher_read_unpublished)
 """
-PUBLISHED = "SELECT count(*) FROM matcher_outbox WHERE published_at IS NOT NULL"
+PUBLISHED = """
+SELECT (SELECT count(*) FROM matcher_outbox) - (SELECT count(*) FROM matcher_read_unpublished)
+"""
 
 
 async def reconciliation(

@@ -66,7 +66,7 @@ async def prepared(database_url: str, broker_bootstrap: str, topic_prefix: str) 
         core.tick(at("2025-11-22T12:00+08:00"))  # LATE is overdue by then, and paid after
         apply(core, paid("LATE", occurred="2025-11-22T15:00+08:00"))
         core.tick(at("2025-11-22T16:00+08:00"))
-        await store.save([owned], [], {})
+        await store.save([owned], {}, {})
     finally:
         await engine.dispose()
     conn = await asyncpg.connect(asyncpg_dsn(database_url))

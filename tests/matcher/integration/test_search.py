@@ -47,7 +47,7 @@ async def seed(database_url: str, events: list[Event], tick: str, partition: int
         for event in events:
             apply(matcher, event)
         matcher.tick(at(tick))
-        await store.save([owned], [], {})
+        await store.save([owned], {}, {})
     finally:
         await engine.dispose()
 

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from settlewatch.common.db import create_engine
 from settlewatch.matcher.core.matcher import Matcher
-from settlewatch.matcher.core.model import AWAITING_DEADLINE, AWAITING_EXPIRY
+from settlewatch.matcher.core.model import AWAITING_DEADLINE, AWAITING_EXPIRY, Finding
 from settlewatch.matcher.store import (
     NEVER,
     LostOwnership,
@@ -39,9 +39,9 @@ async def test_a_partition_claimed_by_a_newer_owner_cannot_be_saved_by_the_old_o
     [old] = await store.claim([3])
     [new] = await store.claim([3])  # another instance took the partition over
     assert new.generation == old.generation + 1
-    await store.save([new], [], {("t", 3): 10})
+    await store.save([new], {}, {("t", 3): 10})
     with pytest.raises(LostOwnership):
-        await store.save([old], [], {("t", 3): 99})
+        await store.save([old], {}, {("t", 3): 99})
     assert await store.offsets(["t"], [3]) == {("t", 3): 10}  # the zombie changed nothing
 
 
@@ -72,7 +72,7 @@ async def saved_partition(store: MatcherStore, tick: str, *more: Event) -> Owned
     ):
         apply(matcher, event)
     matcher.tick(at(tick))
-    await store.save([owned], [], {})
+    await store.save([owned], {}, {})
     matcher.evict(0)
     assert owned.state.payments == {}
     return owned
@@ -187,3 +187,48 @@ async def test_the_deadline_indexes_hold_the_statuses_the_core_decides_on(
         "matcher_payments_due": AWAITING_DEADLINE,
         "matcher_payments_unsettled": AWAITING_EXPIRY,
     }
+
+
+def overdue(txn_id: str) -> Finding:
+    return Finding(
+        f"settlement.overdue:{txn_id}",
+        "settlement.overdue",
+        "open",
+        at("2025-11-22"),
+        "M1",
+        txn_id,
+        {},
+    )
+
+
+async def test_findings_are_marked_sent_by_one_watermark_per_partition(
+    store: MatcherStore, database_url: str
+) -> None:
+    """Each partition's findings are sent in the order they were saved; once a batch is sent,
+    one number per partition says so, whatever the batch's size. The stall watch's (no
+    partition) are marked alone."""
+    owned = await store.claim([0, 1])
+    decided: dict[int | None, list[Finding]] = {
+        0: [overdue(f"A{n}") for n in range(3)],
+        1: [overdue("B0")],
+        None: [overdue("stall")],
+    }
+    saved = await store.save(owned, decided, {})
+    assert [(f.partition, f.key) for f in saved] == [
+        (p, f.key) for p, found in decided.items() for f in found
+    ]
+    assert sorted(f.key for f in await store.unpublished()) == sorted(f.key for f in saved)
+    assert [f.key for f in await store.unpublished(limit=1) if f.partition == 0] == [saved[0].key]
+    await store.mark_published([f for f in saved if f.partition == 0][:2] + saved[-1:])
+    left = await store.unpublished()
+    assert sorted(f.key for f in left) == sorted([saved[2].key, saved[3].key])
+    await store.mark_published(saved[:1])  # late news of an earlier batch: the mark stays
+    assert sorted(f.key for f in await store.unpublished()) == sorted(f.key for f in left)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        marks = await conn.fetch("SELECT partition, seq FROM matcher_published ORDER BY 1")
+        assert [(r["partition"], r["seq"]) for r in marks] == [(0, saved[1].seq)]
+        waiting = await conn.fetchval("SELECT count(*) FROM matcher_read_unpublished")
+        assert waiting == 2  # what the dev stack's key rotation waits for
+    finally:
+        await conn.close()

@@ -96,7 +96,7 @@ async def fast_path(database_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
         [owned] = await store.claim([0])
         matcher = Matcher(owned.state)
         setup(matcher)
-        await store.save([owned], [], {})
+        await store.save([owned], {}, {})
         matcher.evict(0)
         assert matcher.tick(NOW) == []
         findings: dict[str, Any] = {}

@@ -166,7 +166,7 @@ async def test_typed_payments_go_back_to_documents_and_forth(database_url: str) 
     try:
         [owned] = await MatcherStore(engine).claim([0])
         owned.state.payments["T1"], owned.state.changed = payment, {"T1"}
-        await MatcherStore(engine).save([owned], [], {})
+        await MatcherStore(engine).save([owned], {}, {})
 
         await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0013")
         conn = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -248,7 +248,7 @@ async def test_a_worded_history_is_coded_and_worded_again(database_url: str) -> 
     try:
         [owned] = await MatcherStore(engine).claim([0])
         owned.state.payments["T1"], owned.state.changed = payment, {"T1"}
-        await MatcherStore(engine).save([owned], [], {})
+        await MatcherStore(engine).save([owned], {}, {})
 
         await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0016")
         worded = orjson.loads(await conn.fetchval("SELECT history::text FROM matcher_payments"))
@@ -271,6 +271,47 @@ async def test_a_worded_history_is_coded_and_worded_again(database_url: str) -> 
         *coded, (_, other, args) = loaded.history
         assert orjson.loads(orjson.dumps(coded)) == orjson.loads(orjson.dumps(payment.history))
         assert history_text(other, args, "zh-CN") == "checked by hand"
+    finally:
+        await conn.close()
+        await engine.dispose()
+
+
+async def test_findings_sent_before_0020_are_not_sent_again_and_none_unsent_is_skipped(
+    database_url: str,
+) -> None:
+    """0020 publishes by a watermark per partition: it starts below each partition's first
+    unsent finding (a later one sent already may go again: at least once), and rows without a
+    partition keep their mark. Its downgrade marks every row under the watermark."""
+    engine = create_engine(database_url)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await MatcherStore(engine).claim([0, 1])
+        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0019")
+        for key, partition, sent in (
+            ("a", 0, True),
+            ("b", 0, False),
+            ("c", 0, True),
+            ("d", 1, True),
+            ("e", None, False),
+            ("f", None, True),
+        ):
+            await conn.execute(
+                "INSERT INTO matcher_outbox (key, body, partition, published_at) "
+                "VALUES ($1, '{}', $2, CASE WHEN $3 THEN now() END)",
+                key,
+                partition,
+                sent,
+            )
+        await asyncio.to_thread(migrate, database_url)
+        store = MatcherStore(engine)
+        unsent = await store.unpublished()
+        assert sorted(f.key for f in unsent) == ["b", "c", "e"]
+        await store.mark_published([f for f in unsent if f.key == "b"])
+
+        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0019")
+        marked = await conn.fetch("SELECT key FROM matcher_outbox WHERE published_at IS NULL")
+        assert sorted(r["key"] for r in marked) == ["e"]  # c was sent before 0020
+        await asyncio.to_thread(migrate, database_url)
     finally:
         await conn.close()
         await engine.dispose()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from sqlalchemy import func, select
+from sqlalchemy import select, text
 
 from settlewatch.common.db import create_engine
 from settlewatch.common.faults import is_infrastructure
@@ -186,9 +186,7 @@ class Rotation:
                 rows = await conn.execute(select(tables.offsets))
                 offsets = {(r.topic, r.partition): r.next_offset for r in rows}
                 unpublished = await conn.scalar(
-                    select(func.count())
-                    .select_from(tables.outbox)
-                    .where(tables.outbox.c.published_at.is_(None))
+                    text("SELECT count(*) FROM matcher_read_unpublished")
                 )
         finally:
             await engine.dispose()

@@ -2,7 +2,8 @@
 
 Other services read the matcher only through its read views: ``matcher_read_clock(clock)`` and
 ``matcher_read_due(bank_code, due_at, overdue)`` (migration 0006) for on-call, and
-``matcher_read_payments`` (0007: a payment by its card-network references) for report lines.
+``matcher_read_payments`` (0007: a payment by its card-network references) for report lines, and
+``matcher_read_unpublished`` (0020: the findings still to send) for the dev stack's key rotation.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from settlewatch.schema.reference import metadata
 
-__all__ = ["offsets", "outbox", "partitions", "payments"]
+__all__ = ["offsets", "outbox", "partitions", "payments", "published"]
 
 # Partitioned by business date, one table per day (created on demand, dropped when closed).
 payments = Table(
@@ -104,10 +105,20 @@ outbox = Table(
     Column("merchant_id", Text),
     Column("body", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("published_at", DateTime(timezone=True)),
+    Column("published_at", DateTime(timezone=True)),  # of a row without a partition only (0020)
     # The order of writing, and the partition that wrote the finding (none: the stall watch), so
-    # that a round of the deadline fast path is marked published by one range (migration 0013).
+    # that a partition's findings are marked published by a watermark (`published`, 0020).
     Column("seq", BigInteger, Identity(always=True), nullable=False),
     Column("partition", Integer),
+    info={"owner": "matcher"},
+)
+
+# Per partition, the highest outbox `seq` published: its rows are written by one owner at a time
+# in `seq` order and published in that order, so every row at or below it is sent (0020).
+published = Table(
+    "matcher_published",
+    metadata,
+    Column("partition", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
     info={"owner": "matcher"},
 )

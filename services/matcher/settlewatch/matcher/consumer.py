@@ -156,7 +156,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 finding = self._stall.observe(clock, self._wall())
                 if finding is not None:
                     FINDINGS.labels(finding.type, finding.state).inc()
-                    await self._engine.publish(await self._store.save([], [finding], {}))
+                    await self._engine.publish(await self._store.save([], {None: [finding]}, {}))
                 if clock is not None:
                     await self._sweep((clock - self._retention).date())
                 partitions = sorted(self.works)

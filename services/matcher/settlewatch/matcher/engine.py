@@ -320,7 +320,7 @@ class Engine:
 
     async def _publish_round(self, fired: Fired) -> None:
         await self._sink.findings(fired.findings)
-        await self._store.mark_round_published(fired)
+        await self._store.mark_published(fired.findings)
         for kind, count in Counter(f.key.split(":", 1)[0] for f in fired.findings).items():
             FINDINGS.labels(kind, "open").inc(count)
 
@@ -357,10 +357,13 @@ class Engine:
             raise
 
     def _take(self, works: Sequence[PartitionWork]) -> Batch:
-        findings = [finding for work in works for finding in work.findings]
+        findings: dict[int | None, list[Finding]] = {
+            work.owned.partition: list(work.findings) for work in works
+        }
         offsets = {key: offset for work in works for key, offset in work.offsets().items()}
         batch = self._store.take([w.owned for w in works], findings, offsets)
-        for (kind, state), count in Counter((f.type, f.state) for f in findings).items():
+        decided = [finding for work in works for finding in work.findings]
+        for (kind, state), count in Counter((f.type, f.state) for f in decided).items():
             FINDINGS.labels(kind, state).inc(count)
         for work in works:
             work.findings.clear()

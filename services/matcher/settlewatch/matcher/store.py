@@ -8,12 +8,15 @@ business date that points its reads at the right day.
 A batch is saved in one transaction: the payments it changed, each partition's state document,
 the findings it decided (outbox) and the offsets it consumed. So after a crash the matcher
 resumes from exactly the state that goes with its offsets, and no finding is lost or doubled.
+A partition's findings are written by its one owner in `seq` order and sent in that order, so
+what is published is one number per partition (`matcher_published`, migration 0020).
 Each partition row carries a generation, bumped by every new owner: a matcher that lost a
 partition in a rebalance fails its next save instead of overwriting the new owner's state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -87,12 +90,25 @@ ON CONFLICT (txn_id, business_date) DO UPDATE SET {
 }, updated_at = now()
 """
 # Set-based statements (arrays): one per batch whatever its size, no parameter limit.
+# A partition's rows get their seq while its writer holds the partition's row (the fence), so a
+# partition's seqs are in commit order: once its findings up to a seq are sent, all below are.
+_MARK_WATERMARKS = """
+INSERT INTO matcher_published (partition, seq) SELECT * FROM unnest($1::int[], $2::bigint[])
+ON CONFLICT (partition) DO UPDATE SET seq = greatest(matcher_published.seq, EXCLUDED.seq)
+"""
+# A finding without a partition (the stall watch's: any instance writes them) is marked alone.
 _MARK_KEYS = "UPDATE matcher_outbox SET published_at = now() WHERE key = ANY($1::text[])"
-# A round's findings are its partition's rows from its first to its last seq: a partition has
-# one writer at a time (the fence locks its row first), so no other row of it falls in between.
-_MARK_RANGE = """
-UPDATE matcher_outbox SET published_at = now()
-WHERE partition = $1 AND seq BETWEEN $2 AND $3 AND published_at IS NULL
+# Up to $1 findings still to send of each partition, in order, and of none.
+_UNPUBLISHED = """
+SELECT key, merchant_id, body::text, seq, partition FROM (
+    SELECT key, merchant_id, body, seq, partition FROM matcher_outbox
+    WHERE partition IS NULL AND published_at IS NULL ORDER BY seq LIMIT $1) lone
+UNION ALL
+SELECT o.key, o.merchant_id, o.body::text, o.seq, o.partition
+FROM matcher_partitions p LEFT JOIN matcher_published w ON w.partition = p.partition
+CROSS JOIN LATERAL (
+    SELECT key, merchant_id, body, seq, partition FROM matcher_outbox
+    WHERE partition = p.partition AND seq > coalesce(w.seq, 0) ORDER BY seq LIMIT $1) o
 """
 # Serialises the creators of a new day's table (two instances, one new day).
 DAY_TABLES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('matcher_payments'))"
@@ -106,10 +122,10 @@ UPDATE matcher_partitions SET body = jsonb_set(body, '{unfinished_tick}', $2::js
 WHERE partition = $1
 """
 _INSERT_OUTBOX = """
-INSERT INTO matcher_outbox (key, merchant_id, body)
-SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+INSERT INTO matcher_outbox (key, merchant_id, body, partition)
+SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::int[])
 ON CONFLICT (key) DO NOTHING
-RETURNING key
+RETURNING key, seq
 """
 # A day's table is looked up alone (the date is in the query), so only its index is probed.
 _FETCH = f"""
@@ -186,11 +202,13 @@ class Owned:
 
 @dataclass(frozen=True)
 class StoredFinding:
-    """A finding in the outbox: `value` is its JSON, as published."""
+    """A finding in the outbox: `value` is its JSON, as published; `seq` its place in the outbox
+    (None until written), `partition` the one that decided it (None: the stall watch)."""
 
     key: str
     merchant_id: str | None
     value: bytes
+    partition: int | None
     seq: int | None = None
 
 
@@ -216,8 +234,8 @@ class _PartitionRow:
 @dataclass(frozen=True)
 class Batch:
     """A processed batch as it is written (MatcherStore.take): partition rows, payment rows
-    (and their txn_ids, by partition), the days they are stored in, findings and the offsets
-    consumed."""
+    (and their txn_ids, by partition), the days they are stored in, findings (seq not yet
+    known) and the offsets consumed."""
 
     partitions: list[_PartitionRow]
     payments: list[tuple[Any, ...]]
@@ -365,16 +383,17 @@ class MatcherStore:
     async def save(
         self,
         owned: Sequence[Owned],
-        findings: Sequence[Finding],
+        findings: Mapping[int | None, Sequence[Finding]],
         next_offsets: Mapping[tuple[str, int], int],
     ) -> list[StoredFinding]:
-        """Write a processed batch atomically; return the findings that are new (to publish)."""
+        """Write a processed batch atomically, `findings` by the partition that decided them
+        (None: none did); return the findings that are new (to publish)."""
         return await self.write(self.take(owned, findings, next_offsets))
 
     def take(
         self,
         owned: Sequence[Owned],
-        findings: Sequence[Finding],
+        findings: Mapping[int | None, Sequence[Finding]],
         next_offsets: Mapping[tuple[str, int], int],
     ) -> Batch:
         """A processed batch as `write` will write it, taken from the state now (the changes
@@ -400,8 +419,9 @@ class MatcherStore:
             {part.partition: set(part.state.changed) for part in owned},
             {p.business_date for _, p in payments},
             [
-                StoredFinding(f.key, f.merchant_id, orjson.dumps(finding_to_json(f)))
-                for f in findings
+                StoredFinding(f.key, f.merchant_id, orjson.dumps(finding_to_json(f)), partition)
+                for partition, decided in findings.items()
+                for f in decided
             ],
             dict(next_offsets),
         )
@@ -482,9 +502,12 @@ class MatcherStore:
             [f.key for f in stored],
             [f.merchant_id for f in stored],
             [f.value.decode() for f in stored],
+            [f.partition for f in stored],
         )
-        new_keys = {row["key"] for row in inserted}
-        return [f for f in stored if f.key in new_keys]
+        seqs = {row["key"]: row["seq"] for row in inserted}
+        return [
+            dataclasses.replace(f, seq=seq) for f in stored if (seq := seqs.get(f.key)) is not None
+        ]
 
     async def fire_due(self, owned: Owned, now: datetime, limit: int) -> Fired:
         """One round of the deadline fast path (timer_sql): up to `limit` stored payments of
@@ -513,7 +536,9 @@ class MatcherStore:
                 rows = await driver.fetch(statement, owned.partition, now, stamp, at, limit)
                 full = full or rows[0]["fired"] >= limit
                 findings += [
-                    StoredFinding(r["key"], r["merchant_id"], r["body"].encode(), r["seq"])
+                    StoredFinding(
+                        r["key"], r["merchant_id"], r["body"].encode(), owned.partition, r["seq"]
+                    )
                     for r in rows
                     if r["key"] is not None
                 ]
@@ -551,32 +576,28 @@ class MatcherStore:
         return dropped
 
     async def unpublished(self, limit: int = 1000) -> list[StoredFinding]:
-        query = (
-            select(
-                tables.outbox.c.key,
-                tables.outbox.c.merchant_id,
-                tables.outbox.c.body.cast(Text),
-            )
-            .where(tables.outbox.c.published_at.is_(None))
-            .order_by(tables.outbox.c.created_at, tables.outbox.c.key)
-            .limit(limit)
-        )
-        async with self._engine.connect() as conn:
-            return [StoredFinding(r[0], r[1], r[2].encode()) for r in await conn.execute(query)]
+        """Findings saved but not yet sent: up to `limit` of each partition, in order."""
+        return [
+            StoredFinding(r[0], r[1], r[2].encode(), r[4], r[3])
+            for r in await self._fetch(_UNPUBLISHED, limit)
+        ]
 
     async def mark_published(self, findings: Sequence[StoredFinding]) -> None:
-        if findings:
+        """`findings` (as saved) were sent: one watermark per partition, whatever their number."""
+        marks: dict[int, int] = {}
+        lone = []
+        for f in findings:
+            if f.partition is None or f.seq is None:
+                lone.append(f.key)
+            else:
+                marks[f.partition] = max(marks.get(f.partition, 0), f.seq)
+        if marks or lone:
             async with transaction(self._engine) as conn:
                 driver = await driver_connection(conn)
-                await driver.execute(_MARK_KEYS, [f.key for f in findings])
-
-    async def mark_round_published(self, fired: Fired) -> None:
-        """Mark a round of the fast path published: one range, whatever its size."""
-        seqs = [f.seq for f in fired.findings if f.seq is not None]
-        if seqs:
-            async with transaction(self._engine) as conn:
-                driver = await driver_connection(conn)
-                await driver.execute(_MARK_RANGE, fired.partition, min(seqs), max(seqs))
+                if marks:
+                    await driver.execute(_MARK_WATERMARKS, list(marks), list(marks.values()))
+                if lone:
+                    await driver.execute(_MARK_KEYS, lone)
 
 
 async def forget_consumed_offsets(database_url: str) -> None:

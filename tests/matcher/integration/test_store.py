@@ -232,3 +232,32 @@ async def test_findings_are_marked_sent_by_one_watermark_per_partition(
         assert waiting == 2  # what the dev stack's key rotation waits for
     finally:
         await conn.close()
+
+
+async def test_a_look_alike_or_another_region_is_read_back_by_its_time_after_a_restart(
+    store: MatcherStore,
+) -> None:
+    """The duplicate and region indexes keep no txn_id: a restarted matcher finds the earlier
+    sale of the same card and amount, and the terminal's transaction in another region, in the
+    store by when they occurred, and makes the same findings as one that kept them in memory."""
+    [owned] = await store.claim([0])
+    matcher = Matcher(owned.state)
+    apply(matcher, merchant("M1"))
+    apply(matcher, sale("T1", "2025-11-20T10:00:00+08:00", card_fingerprint="fp-x", region="上海"))
+    matcher.tick(at("2025-11-20T10:00:30+08:00"))
+    await store.save([owned], {}, {})
+    matcher.evict(0)
+
+    [owned] = await store.claim([0])  # restarted: the indexes rebuilt from the store
+    matcher = Matcher(owned.state)
+    apply(matcher, sale("T2", "2025-11-20T10:03:00+08:00", card_fingerprint="fp-x", region="深圳"))
+    assert matcher.state.payments.keys() == {"T2"}
+    times = matcher.times_at_tick()
+    assert times == {at("2025-11-20T10:00:00+08:00")}
+    matcher.load(await store.at_times(owned, times))
+    findings = matcher.tick(at("2025-11-20T10:03:30+08:00"))
+    found = {f.type: f for f in findings}
+    assert found.keys() == {"terminal.region_jump", "transaction.duplicate_suspected"}
+    assert found["transaction.duplicate_suspected"].evidence["txn_ids"] == ["T1", "T2"]
+    jump = found["terminal.region_jump"].evidence
+    assert (jump["regions"], jump["txn_ids"]) == (["上海", "深圳"], ["T1", "T2"])

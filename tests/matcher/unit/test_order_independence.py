@@ -164,8 +164,9 @@ def test_order_and_duplication_within_a_tick_change_nothing(
 
 
 class Shelf:
-    """The store's contract, in memory: payments as saved rows, read back by txn_id, by
-    deadline (bounded, earliest first) and by bank; the partition document as saved."""
+    """The store's contract, in memory: payments as saved rows, read back by txn_id, by the
+    time a sale or refund occurred, by deadline (bounded, earliest first) and by bank; the
+    partition document as saved."""
 
     def __init__(self) -> None:
         self.rows: dict[str, tuple[Any, ...]] = {}
@@ -182,6 +183,16 @@ class Shelf:
     def fetch(self, state: PartitionState, txn_ids: Iterable[str]) -> list[Payment]:
         wanted = set(txn_ids) - set(state.payments)
         return [p for p in self.stored() if p.txn_id in wanted]
+
+    def at_times(self, state: PartitionState, times: Iterable[datetime]) -> list[Payment]:
+        wanted = set(times)
+        return [
+            p
+            for p in self.stored()
+            if p.kind in ("sale", "refund")
+            and p.occurred_at in wanted
+            and p.txn_id not in state.payments
+        ]
 
     def due(self, now: datetime, limit: int) -> list[Payment]:
         due = [(at, p.txn_id, p) for p in self.stored() if (at := fires_at(p)) and at <= now]
@@ -261,6 +272,7 @@ def run_from_store(
         if index == restart_before:
             matcher = Matcher(shelf.reload(matcher.state))
         matcher.load(shelf.fetch(matcher.state, matcher.needed_at_tick()))
+        matcher.load(shelf.at_times(matcher.state, matcher.times_at_tick()))
         while True:
             due = shelf.due(now, limit=2)
             matcher.load(due)

@@ -354,7 +354,8 @@ def partition_to_json(state: PartitionState) -> Json:
             for sale, refunds in state.early_refunds.items()
         },
         "unknown_reported": sorted(state.unknown_reported),
-        "duplicate_candidates": sorted(state.duplicate_candidates),
+        "duplicate_candidates": sorted([t, at.isoformat()] for t, at in state.duplicate_candidates),
+        "duplicate_pairs": sorted(state.duplicate_pairs),
         "reported_duplicates": [
             [a, b, later.isoformat()] for (a, b), later in state.reported_duplicates.items()
         ],
@@ -369,6 +370,13 @@ def partition_to_json(state: PartitionState) -> Json:
         },
         "unfinished_tick": state.unfinished_tick.isoformat() if state.unfinished_tick else None,
     }
+
+
+def _is_isoformat(text: str) -> bool:
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def _seen_to_json(seen: RegionSeen) -> Json:
@@ -419,7 +427,14 @@ def partition_from_json(
         for sale, r in data.get("early_refunds", {}).items()
     }
     state.unknown_reported = {(s, t) for s, t in data.get("unknown_reported", [])}
-    state.duplicate_candidates = {(a, b) for a, b in data.get("duplicate_candidates", [])}
+    # A candidate is a new sale and when its look-alike occurred; a document saved before issue
+    # 32 holds pairs of txn_ids instead, judged as they are.
+    for first, second in data.get("duplicate_candidates", []):
+        if _is_isoformat(second):
+            state.duplicate_candidates.add((first, datetime.fromisoformat(second)))
+        else:
+            state.duplicate_pairs.add((first, second))
+    state.duplicate_pairs |= {(a, b) for a, b in data.get("duplicate_pairs", [])}
     state.reported_duplicates = {
         (a, b): datetime.fromisoformat(later) for a, b, later in data.get("reported_duplicates", [])
     }

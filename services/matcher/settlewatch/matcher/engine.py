@@ -291,6 +291,7 @@ class Engine:
         published while the next is decided; the tick is saved as unfinished until the last."""
         matcher = work.matcher
         matcher.load(await self._store.fetch(work.owned, matcher.needed_at_tick()))
+        matcher.load(await self._store.at_times(work.owned, matcher.times_at_tick()))
         work.findings += matcher.tick(clock)
         # Nothing in memory is due now; is anything stored out of it? (Asked only once the clock
         # reaches the earliest such payment it knows of.)

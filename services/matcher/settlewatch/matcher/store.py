@@ -157,6 +157,12 @@ FROM matcher_payments
 WHERE partition = ANY($1) AND kind IN ('sale', 'refund') AND occurred_at >= $2
 ORDER BY occurred_at, txn_id
 """
+# The sales and refunds that occurred at given times (what the duplicate and region indexes
+# point at: matcher.core.recent), on the index of recent sales and refunds by time (0021).
+_AT_TIMES = f"""
+SELECT {PAYMENT_SELECT} FROM matcher_payments
+WHERE partition = $1 AND kind IN ('sale', 'refund') AND occurred_at = ANY($2::timestamptz[])
+"""
 _TOP_OVERDUE = """
 SELECT merchant_id, currency, sum(amount_minor)::bigint AS amount
 FROM matcher_payments
@@ -349,6 +355,11 @@ class MatcherStore:
             for day, ids in sorted(by_day.items())
             for payment in await self._payments(_FETCH, day, ids)
         ]
+
+    async def at_times(self, owned: Owned, times: Iterable[datetime]) -> list[Payment]:
+        """The stored sales and refunds of the partition that occurred at `times`."""
+        times = sorted(times)
+        return await self._payments(_AT_TIMES, owned.partition, times) if times else []
 
     async def next_due(self, owned: Owned, besides: Iterable[str] = ()) -> datetime:
         """When the timer next acts on a stored payment of the partition but those `besides`

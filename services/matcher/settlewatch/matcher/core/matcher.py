@@ -356,22 +356,19 @@ class Matcher:
     def remember_sale(
         self, key: SaleKey, txn_id: str, occurred_at: datetime, *, judge: bool = False
     ) -> None:
-        """Index a recent sale by card and amount; with `judge`, pair it with look-alikes."""
+        """Index a recent sale by card and amount; with `judge`, note the times of look-alikes
+        (the pairs are resolved from those payments at the tick)."""
         state = self.state
         if state.clock is not None and occurred_at < state.clock - DUPLICATE_HORIZON:
             return
-        sale = (_micros(occurred_at), key_hash(key), txn_id)
-        same = state.sales_by_card.get(sale[1])
-        others = same if isinstance(same, list) else [same] if same is not None else []
-        if any(other[2] == txn_id for other in others):
-            return
-        for other_at, _, other_id in others if judge else ():
-            if abs(other_at - sale[0]) <= _DUPLICATE_WINDOW_US:
-                pair = (min(other_id, txn_id), max(other_id, txn_id))
-                if pair not in state.reported_duplicates:
-                    state.duplicate_candidates.add(pair)
-        state.sales_by_card[sale[1]] = [*others, sale] if others else sale
-        heapq.heappush(state.sales_by_time, sale)
+        at, group, ref = _micros(occurred_at), key_hash(key), hash(txn_id)
+        others = list(state.recent_sales.of(group))
+        if any(other_ref == ref for _, _, other_ref in others):
+            return  # indexed already
+        for other_at, _, _ in others if judge else ():
+            if abs(other_at - at) <= _DUPLICATE_WINDOW_US:
+                state.duplicate_candidates.add((txn_id, _from_micros(other_at)))
+        state.recent_sales.add(at, group, 0, ref)
 
     def remember_region(self, seen: RegionSeen) -> None:
         """Index a terminal's transaction by region while it is within the jump window."""
@@ -381,9 +378,21 @@ class Matcher:
             and seen.occurred_at < state.clock - self.state.region_jump_window
         ):
             return
-        terminal = (seen.merchant_id, seen.terminal_id)
-        state.regions_by_terminal.setdefault(terminal, {})[seen.txn_id] = seen
-        heapq.heappush(state.regions_by_time, (seen.occurred_at, terminal, seen.txn_id))
+        group, ref = _terminal_hash(seen), hash(seen.txn_id)
+        if any(other_ref == ref for _, _, other_ref in state.recent_regions.of(group)):
+            return  # indexed already
+        state.recent_regions.add(_micros(seen.occurred_at), group, hash(seen.region), ref)
+
+    def _nearest_other_region(self, seen: RegionSeen) -> list[datetime]:
+        """When the terminal's transactions nearest in time to `seen` in another region occurred
+        (one or two times, as far before as after; none: no such transaction in the window)."""
+        at, tag = _micros(seen.occurred_at), hash(seen.region)
+        window = self.state.region_jump_window // _MICROSECOND
+        distances: dict[int, set[int]] = {}
+        for other_at, other_tag, _ in self.state.recent_regions.of(_terminal_hash(seen)):
+            if other_tag != tag and abs(other_at - at) <= window:
+                distances.setdefault(abs(other_at - at), set()).add(other_at)
+        return [_from_micros(t) for t in sorted(distances[min(distances)])] if distances else []
 
     def _cancel(self, original: str, *, by: str, at: datetime) -> None:
         payment = self.state.payments.get(original)
@@ -439,13 +448,24 @@ class Matcher:
             self._schedule(payment)
 
     def needed_at_tick(self) -> set[str]:
-        """Payments the next tick reads besides the due ones."""
-        pairs = self.state.duplicate_candidates
+        """Payments the next tick reads besides the due ones (and those of `times_at_tick`)."""
+        state = self.state
         return (
-            self.state.dirty
-            | {txn_id for pair in pairs for txn_id in pair}
-            | set(self.state.region_candidates)
+            state.dirty
+            | {txn_id for pair in state.duplicate_pairs for txn_id in pair}
+            | {txn_id for txn_id, _ in state.duplicate_candidates}
+            | set(state.region_candidates)
         )
+
+    def times_at_tick(self) -> set[datetime]:
+        """When the recent sales and refunds the next tick compares with occurred: the look-alikes
+        of new sales and the nearest transactions of their terminals in another region. The
+        adapter loads the partition's sales and refunds of those times."""
+        state = self.state
+        times = {at for _, at in state.duplicate_candidates}
+        for seen in state.region_candidates.values():
+            times.update(self._nearest_other_region(seen))
+        return times
 
     def evict(self, keep: int, pinned: AbstractSet[str] = frozenset()) -> datetime | None:
         """Shrink the working set to the `keep` latest loaded payments, plus those the next tick
@@ -508,8 +528,9 @@ class Matcher:
         state.dirty.clear()
         self._fire_due(now)
         self._judge_unknown(now)
-        self._judge_duplicates(now)
-        self._judge_regions(now)
+        at_times = _ByTime(state.payments)
+        self._judge_duplicates(now, at_times)
+        self._judge_regions(now, at_times)
         self._judge_calendars(now)
         self._announce_windows(now)
         self._forget(now)
@@ -522,12 +543,11 @@ class Matcher:
         once a day two days on, and early facts whose transaction never came."""
         state = self.state
         horizon = now - DUPLICATE_HORIZON
-        _forget_sales(state, _micros(horizon))
+        state.recent_sales.forget_before(_micros(horizon))
         for pair, later in list(state.reported_duplicates.items()):
             if later < horizon:
                 del state.reported_duplicates[pair]
-        regions_horizon = now - state.region_jump_window
-        _drop_older(state.regions_by_time, state.regions_by_terminal, regions_horizon)
+        state.recent_regions.forget_before(_micros(now - state.region_jump_window))
         yesterday = (now - timedelta(days=2)).date()
         for finding_id, day in list(state.reported_daily.items()):
             if day < yesterday:
@@ -684,7 +704,7 @@ class Matcher:
         self.state.reported_daily[finding_id] = now.date()
         return True
 
-    def _judge_regions(self, now: datetime) -> None:
+    def _judge_regions(self, now: datetime, at_times: _ByTime) -> None:
         """terminal.region_jump (跳码, SPEC §12): a terminal's transaction in another region than
         one of its transactions within the window, or than the region it is registered in. One
         finding per terminal, day and pair of regions, however many transactions show it."""
@@ -699,11 +719,11 @@ class Matcher:
             other = min(
                 (
                     o
-                    for o in state.regions_by_terminal.get(
-                        (seen.merchant_id, seen.terminal_id), {}
-                    ).values()
-                    if o.region != seen.region
-                    and abs(o.occurred_at - seen.occurred_at) <= self.state.region_jump_window
+                    for at in self._nearest_other_region(seen)
+                    for p in at_times.get(at)
+                    if (o := _region_seen(p)) is not None
+                    and (o.merchant_id, o.terminal_id) == (seen.merchant_id, seen.terminal_id)
+                    and o.region != seen.region
                 ),
                 key=lambda o: (abs(o.occurred_at - seen.occurred_at), o.txn_id),
                 default=None,
@@ -813,11 +833,21 @@ class Matcher:
                     )
                 )
 
-    def _judge_duplicates(self, now: datetime) -> None:
-        for first_id, second_id in sorted(self.state.duplicate_candidates):
-            first = self.state.payments.get(first_id)
-            second = self.state.payments.get(second_id)
+    def _judge_duplicates(self, now: datetime, at_times: _ByTime) -> None:
+        state = self.state
+        for txn_id, other_at in state.duplicate_candidates:
+            for other in at_times.get(other_at):
+                if other.kind == "sale" and other.txn_id != txn_id:
+                    state.duplicate_pairs.add(
+                        (min(txn_id, other.txn_id), max(txn_id, other.txn_id))
+                    )
+        state.duplicate_candidates.clear()
+        for first_id, second_id in sorted(state.duplicate_pairs):
+            first = state.payments.get(first_id)
+            second = state.payments.get(second_id)
             if first is None or second is None or first.cancelled or second.cancelled:
+                continue
+            if (first_id, second_id) in state.reported_duplicates:
                 continue
             if _sale_key(first) != _sale_key(second):
                 continue  # paired by a collision of their keys' hashes
@@ -830,7 +860,7 @@ class Matcher:
                 {"txn_ids": [first_id, second_id]},
                 at=now,
             )
-        self.state.duplicate_candidates.clear()
+        state.duplicate_pairs.clear()
 
     def _judge_money_out(self, payment: Payment, now: datetime) -> None:
         """Once each: a sale whose refunds add up to more than it (refund.exceeds_sale), a
@@ -911,21 +941,6 @@ class Matcher:
         )
 
 
-def _forget_sales(state: PartitionState, before: int) -> None:
-    """Drop the recent sales that occurred before `before` (µs) from the duplicate index."""
-    heap, index = state.sales_by_time, state.sales_by_card
-    while heap and heap[0][0] < before:
-        sale = heapq.heappop(heap)
-        same = index.get(sale[1])
-        rest = [s for s in same if s is not sale] if isinstance(same, list) else []
-        if len(rest) > 1:
-            index[sale[1]] = rest
-        elif rest:
-            index[sale[1]] = rest[0]
-        else:
-            index.pop(sale[1], None)
-
-
 def _sale_key(payment: Payment) -> SaleKey:
     return (payment.merchant_id, payment.card_fingerprint, payment.amount_minor, payment.currency)
 
@@ -934,16 +949,35 @@ def _micros(when: datetime) -> int:
     return (when - _EPOCH) // _MICROSECOND
 
 
-def _drop_older(
-    heap: list[tuple[datetime, Any, str]], index: dict[Any, dict[str, Any]], horizon: datetime
-) -> None:
-    """Pop the heap's entries (time, key, txn) older than `horizon` out of `index` too."""
-    while heap and heap[0][0] < horizon:
-        _, key, txn_id = heapq.heappop(heap)
-        entries = index.get(key, {})
-        entries.pop(txn_id, None)
-        if not entries:
-            index.pop(key, None)
+def _from_micros(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
+
+
+def _terminal_hash(seen: RegionSeen) -> int:
+    return hash((seen.merchant_id, seen.terminal_id))  # a terminal is known by its merchant too
+
+
+def _region_seen(payment: Payment) -> RegionSeen | None:
+    """What a stored sale or refund showed of its terminal's region (None: nothing)."""
+    region, terminal = payment.evidence.get("region"), payment.evidence.get("terminal_id")
+    if payment.kind not in ("sale", "refund") or not region or not terminal:
+        return None
+    return RegionSeen(payment.merchant_id, terminal, payment.txn_id, payment.occurred_at, region)
+
+
+class _ByTime:
+    """The working set's payments by when they occurred, indexed once a tick if asked."""
+
+    def __init__(self, payments: Mapping[str, Payment]) -> None:
+        self._payments = payments
+        self._index: dict[datetime, list[Payment]] | None = None
+
+    def get(self, at: datetime) -> list[Payment]:
+        if self._index is None:
+            self._index = {}
+            for payment in self._payments.values():
+                self._index.setdefault(payment.occurred_at, []).append(payment)
+        return self._index.get(at, [])
 
 
 def _fee_rule(label: str, terms: MerchantTerms) -> dict[str, Any]:

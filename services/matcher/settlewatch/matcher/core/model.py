@@ -12,6 +12,7 @@ from settlewatch.common.catalogue import HistoryArgs, HistoryCode
 from settlewatch.common.fees import FeeSchedule
 from settlewatch.common.findings import FindingType
 from settlewatch.matcher.core.deadlines import DeadlineBasis, Schedule, Window
+from settlewatch.matcher.core.recent import RecentIndex
 
 __all__ = [
     "AWAITING_DEADLINE",
@@ -30,7 +31,6 @@ __all__ = [
     "shared_args",
     "PartitionState",
     "Payment",
-    "RecentSale",
     "RegionSeen",
     "TerminalInfo",
     "SaleKey",
@@ -201,10 +201,6 @@ class Finding:
 
 
 SaleKey = tuple[str, str, int, str]  # merchant, card fingerprint, amount, currency
-# A recent sale in the duplicate index: (occurred_at in µs since the epoch, hash of its SaleKey,
-# txn_id). Compact on purpose: an hour of sales is kept, millions at a busy acquirer. A hash
-# collision only makes a candidate pair, which the tick checks against the two payments.
-RecentSale = tuple[int, int, str]
 
 
 @dataclass
@@ -233,19 +229,20 @@ class PartitionState:
     # Refunds whose sale is not known yet: sale → refund → (amount, occurred_at).
     early_refunds: dict[str, dict[str, tuple[int, datetime]]] = field(default_factory=dict)
     unknown_reported: set[tuple[str, str]] = field(default_factory=set)
-    # Recent sales by card and amount (rebuilt from the store, not saved), and pairs to judge at
-    # the next tick and pairs reported (with the later sale's time, to forget them).
-    sales_by_card: dict[int, RecentSale | list[RecentSale]] = field(default_factory=dict)
-    sales_by_time: list[RecentSale] = field(default_factory=list)  # heap
-    duplicate_candidates: set[tuple[str, str]] = field(default_factory=set)
+    # Recent sales by card and amount (an entry: time, hash of its SaleKey, hash of its txn_id;
+    # rebuilt from the store, not saved); a new sale and the time of a look-alike, to resolve
+    # from the store and judge at the next tick; pairs to judge; pairs reported (with the later
+    # sale's time, to forget them).
+    recent_sales: RecentIndex = field(default_factory=RecentIndex)
+    duplicate_candidates: set[tuple[str, datetime]] = field(default_factory=set)
+    duplicate_pairs: set[tuple[str, str]] = field(default_factory=set)
     reported_duplicates: dict[tuple[str, str], datetime] = field(default_factory=dict)
     region_jump_window: timedelta = REGION_JUMP_WINDOW  # a setting, not saved
-    # Each terminal's transactions of the last region-jump window (rebuilt from the store, not
+    # Each terminal's transactions of the last region-jump window (an entry: time, hash of the
+    # merchant and terminal, hash of the region, hash of the txn_id; rebuilt from the store, not
     # saved) and those to judge at the next tick; the findings made once per day (jumps, books
     # mismatches: finding id → the day reported, forgotten two days later).
-    # (merchant, terminal) → txn_id → what it showed; and the same by time, to forget them.
-    regions_by_terminal: dict[tuple[str, str], dict[str, RegionSeen]] = field(default_factory=dict)
-    regions_by_time: list[tuple[datetime, tuple[str, str], str]] = field(default_factory=list)
+    recent_regions: RecentIndex = field(default_factory=RecentIndex)
     region_candidates: dict[str, RegionSeen] = field(default_factory=dict)
     reported_daily: dict[str, date] = field(default_factory=dict)
     # Maintenance windows announced since the last tick, told to the bank's merchants at it.

@@ -220,10 +220,9 @@ class StoredFinding:
 
 @dataclass(frozen=True)
 class Fired:
-    """One round of the deadline fast path: the partition, its new findings, and whether the
-    round was full (more may be due)."""
+    """One round of the deadline fast path: its new findings (each names its partition), and
+    whether the round was full (more may be due)."""
 
-    partition: int
     findings: list[StoredFinding]
     full: bool
 
@@ -556,7 +555,7 @@ class MatcherStore:
             unfinished = orjson.dumps(now.isoformat() if full else None).decode()
             await driver.execute(_UNFINISHED, owned.partition, unfinished)
         owned.state.unfinished_tick = now if full else None
-        return Fired(owned.partition, findings, full)
+        return Fired(findings, full)
 
     async def drop_closed_windows(self, before: date, owned: Iterable[Owned]) -> list[date]:
         """Drop the day tables before `before` in which no payment is still open nor expired

@@ -79,7 +79,7 @@ CLOCKS_PAST = "SELECT count(*) FROM matcher_partitions WHERE clock >= $1"
 # Both answered from partial indexes: counting the outbox instead would scan a million rows ten
 # times a second, a core taken from the work being measured.
 ALL_PUBLISHED = """
-SELECT NOT EXISTS (SELECT 1 FROM matcher_payments WHERE status = 'pending')
+SELECT NOT EXISTS (SELECT 1 FROM matcher_payment_states WHERE status = 'pending')
    AND NOT EXISTS (SELECT 1 FROM matcher_read_unpublished)
 """
 PUBLISHED = """
@@ -156,7 +156,7 @@ async def main() -> None:
         process.terminate()
         process.wait(30)
         overdue_in_state = await conn.fetchval(
-            "SELECT count(*) FROM matcher_payments WHERE status = 'overdue'"
+            "SELECT count(*) FROM matcher_payment_states WHERE status = 'overdue'"
         )
         recon_overdue, recon_s = await reconciliation(conn, n, now, due_at_once)
         await publisher.close()

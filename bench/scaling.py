@@ -29,7 +29,8 @@ Outcome = tuple[frozenset[tuple[str, str]], frozenset[str]]
 
 async def run(p: Parts, conn: asyncpg.Connection, instances: int, total: int) -> float:
     await conn.execute(
-        "TRUNCATE matcher_payments, matcher_partitions, matcher_offsets, matcher_outbox"
+        "TRUNCATE matcher_payments, matcher_payment_states, matcher_partitions, "
+        "matcher_offsets, matcher_outbox"
     )
     logs = [str(p.workdir / f"matcher-{instances}-{i}.log") for i in range(instances)]
     processes = [serve_matcher(p, log) for log in logs]

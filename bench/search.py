@@ -27,7 +27,7 @@ import asyncpg
 import httpx
 
 from bench.parts import Parts, parts, service_env
-from settlewatch.matcher.codec import PAYMENT_COLUMNS, payment_row
+from settlewatch.matcher.codec import FACT_COLUMNS, STATE_COLUMNS, payment_rows
 from settlewatch.matcher.core.model import Payment, Status
 from tests.support.ports import free_port
 from tests.support.urls import asyncpg_dsn
@@ -37,9 +37,11 @@ MERCHANTS = 20_000
 BANKS = ("ICBC", "CCB", "CMB", "BOCOM", "ABC")
 FIRST_DAY = date(2026, 10, 1)
 SEARCHES = 200
+SPLIT = "matcher_payment_states"  # a payment's state, beside its facts
 
 
-def _row(i: int, day: date, per_day: int) -> tuple[object, ...]:
+def sample_payment(i: int, day: date, per_day: int) -> Payment:
+    """The i-th of `per_day` payments on `day`, as a month of settling leaves it."""
     # The k-th payment of day d; scattered (a prime multiplier) so that every bank, and every
     # merchant, sells on every day.
     k, d = divmod(i, DAYS)
@@ -50,7 +52,7 @@ def _row(i: int, day: date, per_day: int) -> tuple[object, ...]:
     due = occurred + timedelta(days=1)
     status: Status = "settled" if i % 50 else ("overdue" if i % 100 else "pending")
     amount = 1_000 + i * 7919 % 500_000
-    payment = Payment(
+    return Payment(
         txn_id=f"T{i:09d}",
         merchant_id=merchant,
         kind="sale",
@@ -71,8 +73,11 @@ def _row(i: int, day: date, per_day: int) -> tuple[object, ...]:
         overdue_fired=status == "overdue",
         history=[(occurred, "received", {"kind": "sale"})],
     )
+
+
+def _rows(i: int, day: date, per_day: int) -> tuple[tuple[object, ...], tuple[object, ...]]:
     # A partition no matcher owns here: its service starts without loading them.
-    return payment_row(payment, 100)
+    return payment_rows(sample_payment(i, day, per_day), 100)
 
 
 async def load(database_url: str, total: int) -> float:
@@ -83,24 +88,32 @@ async def load(database_url: str, total: int) -> float:
     try:
         for d in range(DAYS):
             day = FIRST_DAY + timedelta(days=d)
-            table = f"matcher_payments_d{day:%Y%m%d}"
-            await conn.execute(
-                f"CREATE TABLE {table} "
-                "(LIKE matcher_payments INCLUDING DEFAULTS INCLUDING GENERATED)"
-            )
+            tables = {t: f"{t}_d{day:%Y%m%d}" for t in ("matcher_payments", SPLIT)}
+            for parent, table in tables.items():
+                await conn.execute(
+                    f"CREATE TABLE {table} (LIKE {parent} INCLUDING DEFAULTS INCLUDING GENERATED)"
+                )
             start = d * per_day
             for chunk in range(start, start + per_day, 100_000):
                 end = min(chunk + 100_000, start + per_day)
-                rows = [_row(i * DAYS + d, day, per_day) for i in range(chunk - start, end - start)]
-                await conn.copy_records_to_table(table, records=rows, columns=PAYMENT_COLUMNS)
-            await conn.execute(
-                f"ALTER TABLE matcher_payments ATTACH PARTITION {table} "
-                f"FOR VALUES FROM ('{day}') TO ('{day + timedelta(days=1)}')"
-            )
+                rows = [
+                    _rows(i * DAYS + d, day, per_day) for i in range(chunk - start, end - start)
+                ]
+                await conn.copy_records_to_table(
+                    tables["matcher_payments"], records=[f for f, _ in rows], columns=FACT_COLUMNS
+                )
+                await conn.copy_records_to_table(
+                    tables[SPLIT], records=[s for _, s in rows], columns=STATE_COLUMNS
+                )
+            for parent, table in tables.items():
+                await conn.execute(
+                    f"ALTER TABLE {parent} ATTACH PARTITION {table} "
+                    f"FOR VALUES FROM ('{day}') TO ('{day + timedelta(days=1)}')"
+                )
             print(
                 f"  day {d + 1}/{DAYS} loaded ({time.perf_counter() - started:.0f} s)", flush=True
             )
-        await conn.execute("ANALYZE matcher_payments")
+        await conn.execute(f"ANALYZE matcher_payments, {SPLIT}")
     finally:
         await conn.close()
     return time.perf_counter() - started

@@ -151,7 +151,7 @@ async def test_sigkill_at_random_points_loses_and_doubles_nothing(
             "SELECT count(*) FROM matcher_outbox WHERE key LIKE 'settlement.overdue:%'"
         )
         statuses = dict(
-            await conn.fetch("SELECT status, count(*) FROM matcher_payments GROUP BY status")
+            await conn.fetch("SELECT status, count(*) FROM matcher_payment_states GROUP BY status")
         )
     finally:
         await conn.close()
@@ -199,7 +199,7 @@ async def test_a_matcher_that_was_down_while_settlements_piled_up_fires_no_false
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         statuses = dict(
-            await conn.fetch("SELECT status, count(*) FROM matcher_payments GROUP BY status")
+            await conn.fetch("SELECT status, count(*) FROM matcher_payment_states GROUP BY status")
         )
     finally:
         await conn.close()

@@ -27,7 +27,7 @@ from settlewatch.common.events import (
     TopicRecord,
 )
 from settlewatch.matcher import engine as engine_module
-from settlewatch.matcher.codec import PAYMENT_SELECT, payment_from_row
+from settlewatch.matcher.codec import PAYMENT_SELECT, PAYMENTS_FROM, payment_from_row
 from settlewatch.matcher.engine import Collected, Engine, PartitionWork
 from settlewatch.matcher.store import MatcherStore
 from tests.matcher.unit.scenario import Event, Run, merchant
@@ -101,7 +101,7 @@ async def through_the_engine(
         await db.dispose()
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        rows = await conn.fetch(f"SELECT {PAYMENT_SELECT} FROM matcher_payments")
+        rows = await conn.fetch(f"SELECT {PAYMENT_SELECT} FROM {PAYMENTS_FROM}")
         keys = {r[0] for r in await conn.fetch("SELECT key FROM matcher_outbox")}
     finally:
         await conn.close()
@@ -138,7 +138,8 @@ async def empty(database_url: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await conn.execute(
-            "TRUNCATE matcher_payments, matcher_partitions, matcher_offsets, matcher_outbox"
+            "TRUNCATE matcher_payments, matcher_payment_states, matcher_partitions, "
+            "matcher_offsets, matcher_outbox"
         )
     finally:
         await conn.close()

@@ -113,10 +113,14 @@ async def test_a_closed_day_is_dropped_whole_and_a_day_with_an_open_payment_stay
     assert dropped == [date(2025, 11, 20)]
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     tables = await conn.fetch(
-        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE 'matcher_payments_d%'"
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE 'matcher_payment%_d%' "
+        "ORDER BY relname"
     )
     await conn.close()
-    assert [t["relname"] for t in tables] == ["matcher_payments_d20251121"]
+    assert [t["relname"] for t in tables] == [
+        "matcher_payment_states_d20251121",
+        "matcher_payments_d20251121",
+    ]
     # The index forgot the dropped payments.
     assert owned.days.days() == {date(2025, 11, 21)}
     assert owned.days.days_of("T-later") == [date(2025, 11, 21)]
@@ -174,7 +178,7 @@ async def test_the_deadline_indexes_hold_the_statuses_the_core_decides_on(
         rows = await conn.fetch(
             "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) AS predicate "
             "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE i.indrelid = 'matcher_payments'::regclass AND i.indpred IS NOT NULL"
+            "WHERE i.indrelid = 'matcher_payment_states'::regclass AND i.indpred IS NOT NULL"
         )
     finally:
         await conn.close()
@@ -184,8 +188,8 @@ async def test_the_deadline_indexes_hold_the_statuses_the_core_decides_on(
         if "status" in r["predicate"]
     }
     assert statuses == {
-        "matcher_payments_due": AWAITING_DEADLINE,
-        "matcher_payments_unsettled": AWAITING_EXPIRY,
+        "matcher_payment_states_due": AWAITING_DEADLINE,
+        "matcher_payment_states_unsettled": AWAITING_EXPIRY,
     }
 
 

@@ -16,7 +16,12 @@ import pytest_asyncio
 from settlewatch.common.db import create_engine
 from settlewatch.common.events import decode_finding
 from settlewatch.matcher import store as store_module
-from settlewatch.matcher.codec import PAYMENT_SELECT, finding_to_json, payment_from_row
+from settlewatch.matcher.codec import (
+    PAYMENT_SELECT,
+    PAYMENTS_FROM,
+    finding_to_json,
+    payment_from_row,
+)
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import PartitionState
 from settlewatch.matcher.store import MatcherStore
@@ -108,7 +113,7 @@ async def fast_path(database_url: str) -> tuple[dict[str, Any], dict[str, Any]]:
             if not fired.full:
                 break
         conn = await asyncpg.connect(asyncpg_dsn(database_url))
-        rows = await conn.fetch(f"SELECT {PAYMENT_SELECT} FROM matcher_payments")
+        rows = await conn.fetch(f"SELECT {PAYMENT_SELECT} FROM {PAYMENTS_FROM}")
         await conn.close()
         stored = map(payment_from_row, rows)
         return {p.txn_id: orjson.loads(orjson.dumps(p)) for p in stored}, findings

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sys
 import uuid
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import asyncpg
 import orjson
@@ -16,9 +18,17 @@ from settlewatch.common.catalogue import history_text
 from settlewatch.common.db import create_engine
 from settlewatch.common.errors import ConfigError
 from settlewatch.common.sealing import Sealer, parse_keys
-from settlewatch.matcher.codec import reference_to_json
+from settlewatch.matcher.codec import (
+    JSON_COLUMNS,
+    PAYMENT_COLUMNS,
+    PAYMENT_SELECT,
+    PAYMENTS_FROM,
+    payment_from_row,
+    payment_row,
+    reference_to_json,
+)
 from settlewatch.matcher.core.matcher import Matcher
-from settlewatch.matcher.core.model import PartitionState
+from settlewatch.matcher.core.model import PartitionState, Payment
 from settlewatch.matcher.store import MatcherStore
 from settlewatch.schema import alembic_config, migrate
 from tests.matcher.unit.scenario import apply, at, merchant, paid, sale, void
@@ -46,12 +56,13 @@ async def test_migrated_database_is_at_head(database_url: str) -> None:
     assert await schema_version(database_url) == head()
 
 
-async def run_migrate(env: dict[str, str]) -> tuple[int, str]:
+async def run_migrate(env: dict[str, str], *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "settlewatch.cli",
         "migrate",
+        *args,
         env=env,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -65,6 +76,9 @@ async def test_settlewatch_migrate_upgrades_an_empty_database(postgres_server_ur
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         url = with_database(postgres_server_url, name)
+        code, stderr = await run_migrate(os.environ | {"DATABASE_URL": url}, "--to", "0022")
+        assert code == 0, stderr
+        assert await schema_version(url) == "0022"  # a release's first step
         code, stderr = await run_migrate(os.environ | {"DATABASE_URL": url})
         assert code == 0, stderr
         assert await schema_version(url) == head()
@@ -315,3 +329,104 @@ async def test_findings_sent_before_0020_are_not_sent_again_and_none_unsent_is_s
     finally:
         await conn.close()
         await engine.dispose()
+
+
+# matcher_payments before 0022: each payment's facts and state in one row (PAYMENT_COLUMNS), as
+# the matchers of the release before write it (the store's merge then: all but the key replaced).
+_WRITE_BEFORE_0022 = f"""
+INSERT INTO matcher_payments ({", ".join(PAYMENT_COLUMNS)})
+VALUES ({", ".join(f"${i}" for i in range(1, len(PAYMENT_COLUMNS) + 1))})
+ON CONFLICT (txn_id, business_date) DO UPDATE SET {
+    ", ".join(f"{c} = EXCLUDED.{c}" for c in PAYMENT_COLUMNS[2:])
+}, updated_at = now()
+"""
+
+
+async def write_before_0022(conn: asyncpg.Connection, payment: Payment) -> None:
+    day = payment.business_date
+    await conn.execute(  # as the store made a day's table then: the facts' table only
+        f"CREATE TABLE IF NOT EXISTS matcher_payments_d{day:%Y%m%d} PARTITION OF "
+        f"matcher_payments FOR VALUES FROM ('{day}') TO ('{day + timedelta(days=1)}')"
+    )
+    await conn.execute(_WRITE_BEFORE_0022, *payment_row(payment, 0))
+
+
+def fired(payment: Payment, now: datetime) -> Payment:
+    """The payment as a matcher's deadline makes it overdue (a state change and a history line)."""
+    return replace(
+        payment,
+        status="overdue",
+        reported="overdue",
+        overdue_fired=True,
+        history=[*payment.history, (now, "overdue", {})],
+    )
+
+
+async def test_payment_states_move_out_while_a_matcher_of_the_release_before_writes(
+    postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0022 copies every payment's state in small batches while a matcher of the release
+    before keeps writing (new payments, on a new day too, and overdue ones): afterwards, and
+    after 0023, each payment reads back as last written; down to 0021 the old table again."""
+    name = f"sw_0022_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(postgres_server_url, name)
+    try:
+        await asyncio.to_thread(migrate, url, "0021")
+        matcher = Matcher(PartitionState())
+        apply(matcher, merchant("M1"))
+        for i in range(1200):  # three business days
+            apply(matcher, sale(f"T{i:05}", f"2025-11-{18 + i % 3}T10:00+08:00"))
+        written = dict(matcher.state.payments)
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        for payment in written.values():
+            await write_before_0022(conn, payment)
+
+        stop = asyncio.Event()
+        writes = 0
+
+        async def old_matcher() -> None:  # on a connection of its own, as a matcher is
+            nonlocal writes
+            own = await asyncpg.connect(asyncpg_dsn(url))
+            rng = random.Random(22)
+            try:
+                while not stop.is_set():
+                    if writes % 3 == 0:  # a new sale, the fourth day among them
+                        apply(
+                            matcher, sale(f"N{writes:05}", f"2025-11-{18 + writes % 4}T11:00+08:00")
+                        )
+                        payment = matcher.state.payments[f"N{writes:05}"]
+                    else:
+                        payment = fired(written[rng.choice(sorted(written))], at("2025-11-25"))
+                    written[payment.txn_id] = payment
+                    await write_before_0022(own, payment)
+                    writes += 1
+                    await asyncio.sleep(0)
+            finally:
+                await own.close()
+
+        writer = asyncio.create_task(old_matcher())
+        monkeypatch.setenv("SETTLEWATCH_MIGRATION_BATCH", "50")
+        await asyncio.to_thread(migrate, url, "0022")
+        during = writes
+        await asyncio.sleep(0.3)  # and a few more after it, mirrored
+        stop.set()
+        await writer
+        assert during > 0 and writes > during
+
+        expected = {t: orjson.loads(orjson.dumps(p)) for t, p in written.items()}
+        await asyncio.to_thread(migrate, url)  # 0023: no matcher of the release before runs
+        rows = await conn.fetch(f"SELECT {PAYMENT_SELECT} FROM {PAYMENTS_FROM}")
+        after = {r[0]: orjson.loads(orjson.dumps(payment_from_row(r))) for r in rows}
+        assert after == expected
+
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0021")
+        old_select = ", ".join(f"{c}::text" if c in JSON_COLUMNS else c for c in PAYMENT_COLUMNS)
+        rows = await conn.fetch(f"SELECT {old_select} FROM matcher_payments")
+        before = {r[0]: orjson.loads(orjson.dumps(payment_from_row(r))) for r in rows}
+        assert before == expected
+        await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()

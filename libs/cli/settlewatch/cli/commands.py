@@ -80,7 +80,12 @@ class Migrate:
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        pass
+        parser.add_argument(
+            "--to",
+            metavar="REVISION",
+            default="head",
+            help="stop at this revision (a release's first step: docs/operations.md, Upgrading)",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         settings = cli_settings()
@@ -89,7 +94,7 @@ class Migrate:
 
         if settings.database_url is None:
             raise ConfigError("DATABASE_URL is required for migrate")
-        migrate(settings.database_url)
+        migrate(settings.database_url, args.to)
         _log.info("database schema is up to date")
         if settings.kafka_bootstrap_servers:
             asyncio.run(

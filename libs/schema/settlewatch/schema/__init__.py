@@ -10,13 +10,15 @@ tables without breaking a reader (tests/project/test_layout.py holds every servi
 
 from __future__ import annotations
 
+import importlib.util
 from importlib.resources import files
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # Alembic is loaded by what migrates, not by every service reading a table
     from alembic.config import Config
 
-__all__ = ["alembic_config", "migrate"]
+__all__ = ["alembic_config", "migrate", "revision_module"]
 
 
 def alembic_config(url: str) -> Config:
@@ -34,3 +36,14 @@ def migrate(url: str, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+
+
+def revision_module(name: str) -> ModuleType:
+    """A migration's module by its file name (the folder is not a package), for a later one
+    that reuses what it defined."""
+    path = files("settlewatch.schema") / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

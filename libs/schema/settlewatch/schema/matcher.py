@@ -1,4 +1,5 @@
-"""The matcher's tables (created by migrations 0003 and 0004, payments typed by 0014), its own.
+"""The matcher's tables (created by migrations 0003 and 0004, payments typed by 0014 and split
+into facts and state by 0022–0023), its own.
 
 Other services read the matcher only through its read views: ``matcher_read_clock(clock)`` and
 ``matcher_read_due(bank_code, due_at, overdue)`` (migration 0006) for on-call, and
@@ -25,9 +26,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from settlewatch.schema.reference import metadata
 
-__all__ = ["offsets", "outbox", "partitions", "payments", "published"]
+__all__ = ["offsets", "outbox", "partitions", "payment_states", "payments", "published"]
 
-# Partitioned by business date, one table per day (created on demand, dropped when closed).
+# A payment is two rows, both partitioned by business date (one table per day, created on
+# demand, dropped together when the day is closed; migrations 0022–0023): what happened, never
+# updated after it is written, with the search indexes; and what the matcher has made of it so
+# far (status, deadline, history…), with only the indexes the timer and the totals need, so a
+# deadline firing rewrites a narrow row and few index entries.
 payments = Table(
     "matcher_payments",
     metadata,
@@ -36,24 +41,44 @@ payments = Table(
     Column("partition", Integer, nullable=False),
     Column("merchant_id", Text, nullable=False),
     Column("kind", Text, nullable=False),
-    Column("status", Text, nullable=False),
     Column("bank_code", Text, nullable=False),
     Column("currency", Text, nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False),
-    Column("card_fingerprint", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # The rest of matcher.core.model.Payment (migration 0014): a timestamp's offset in seconds
-    # east of UTC beside it (the merchant's local time, as its findings show it).
+    # A timestamp's offset in seconds east of UTC beside it (the merchant's local time, as its
+    # findings show it; migration 0014).
     Column("occurred_offset", Integer, nullable=False),
-    Column("due_offset", Integer, nullable=False),
-    Column("base_due_at", DateTime(timezone=True), nullable=False),
-    Column("base_due_offset", Integer, nullable=False),
+    Column("card_fingerprint", Text, nullable=False),
     Column("expected_net_minor", BigInteger),
     Column("fee_rule", Text),
     Column("cycle", Text, nullable=False),
     Column("digest", Text, nullable=False),
+    Column("evidence", JSONB, nullable=False),
+    # Generated from the evidence: the references search and report matching look up.
+    Column("terminal_id", Text, Computed("evidence ->> 'terminal_id'", persisted=True)),
+    Column("rrn", Text, Computed("evidence ->> 'rrn'", persisted=True)),
+    Column("stan", Text, Computed("evidence ->> 'stan'", persisted=True)),
+    postgresql_partition_by="RANGE (business_date)",
+    info={"owner": "matcher"},
+)
+
+payment_states = Table(
+    "matcher_payment_states",
+    metadata,
+    Column("txn_id", Text, primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("partition", Integer, nullable=False),
+    # Copied from the payment (they never change), for the totals and the timer's read view,
+    # which then read this table alone.
+    Column("merchant_id", Text, nullable=False),
+    Column("bank_code", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("due_offset", Integer, nullable=False),
+    Column("base_due_at", DateTime(timezone=True), nullable=False),
+    Column("base_due_offset", Integer, nullable=False),
     Column("deadline_basis", Text, nullable=False),
     Column("reported", Text, nullable=False),
     Column("overdue_fired", Boolean, nullable=False),
@@ -62,15 +87,11 @@ payments = Table(
     Column("cancelled", Boolean, nullable=False),
     Column("refunds_exceeded", Boolean, nullable=False),
     Column("paid_after_void", Boolean, nullable=False),
-    Column("evidence", JSONB, nullable=False),
     Column("refunds", JSONB, nullable=False),
     Column("conflicts", JSONB, nullable=False),
     Column("settlements", JSONB, nullable=False),
     Column("history", JSONB, nullable=False),
-    # Generated from the evidence: the references search and report matching look up.
-    Column("terminal_id", Text, Computed("evidence ->> 'terminal_id'", persisted=True)),
-    Column("rrn", Text, Computed("evidence ->> 'rrn'", persisted=True)),
-    Column("stan", Text, Computed("evidence ->> 'stan'", persisted=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     postgresql_partition_by="RANGE (business_date)",
     info={"owner": "matcher"},
 )

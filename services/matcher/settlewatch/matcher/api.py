@@ -31,7 +31,7 @@ from settlewatch.matcher.codec import payment_from_row
 from settlewatch.matcher.core.model import OWED, Payment, PaymentKind, Status
 from settlewatch.matcher.evidence import Evidence, document, gather
 from settlewatch.matcher.evidence_pdf import render
-from settlewatch.matcher.search import PAYMENT, Filters, search_query
+from settlewatch.matcher.search import Filters, payments, search_query
 from settlewatch.schema import matcher as tables
 
 router = APIRouter(tags=["payments"])
@@ -203,7 +203,7 @@ async def payment_evidence(
 
 
 async def _payment(conn: AsyncConnection, txn_id: str) -> Payment | None:
-    query = select(*PAYMENT).where(tables.payments.c.txn_id == txn_id)
+    query = payments().where(tables.payments.c.txn_id == txn_id)
     row = (await conn.execute(query)).first()
     return payment_from_row(row) if row is not None else None
 
@@ -255,7 +255,7 @@ class BankSummary(BaseModel):
     responses=_ERRORS | {403: {"description": "Not an acquirer token."}},
 )
 async def bank_summary(request: Request, _: AcquirerOnly) -> BankSummary:
-    p = tables.payments.c
+    p = tables.payment_states.c
     totals = (
         select(
             p.bank_code,
@@ -289,7 +289,7 @@ async def merchant_summary(
     merchant_id: str, request: Request, principal: Authenticated
 ) -> MerchantSummary:
     not_found_unless_allowed(principal, merchant_id, "merchant")
-    p = tables.payments.c
+    p = tables.payment_states.c
     # Signed as the bank books them: a pending refund is money the merchant owes back.
     totals = (
         select(p.status, p.currency, func.count(), func.coalesce(func.sum(p.amount_minor), 0))
@@ -297,8 +297,10 @@ async def merchant_summary(
         .group_by(p.status, p.currency)
         .order_by(p.currency)
     )
-    oldest = select(func.min(p.occurred_at)).where(
-        p.merchant_id == merchant_id, p.status == "pending"
+    oldest = (
+        payments()
+        .with_only_columns(func.min(tables.payments.c.occurred_at))
+        .where(p.merchant_id == merchant_id, p.status == "pending")
     )
     async with request.app.state.resources.engine.connect() as conn:
         rows = (await conn.execute(totals)).all()

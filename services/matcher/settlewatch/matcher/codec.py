@@ -36,10 +36,15 @@ __all__ = [
     "finding_to_json",
     "partition_from_json",
     "partition_to_json",
+    "FACT_COLUMNS",
+    "JSON_COLUMNS",
     "PAYMENT_COLUMNS",
     "PAYMENT_SELECT",
+    "PAYMENTS_FROM",
+    "STATE_COLUMNS",
     "payment_from_row",
     "payment_row",
+    "payment_rows",
     "reference_to_json",
 ]
 
@@ -64,29 +69,37 @@ def _fact_from_json(data: Json) -> SettlementFact:
     return SettlementFact(**(data | {"occurred_at": datetime.fromisoformat(data["occurred_at"])}))
 
 
-# A payment's row in matcher_payments (migration 0014), in this order: its scalars as typed
-# columns, a timestamp's offset in seconds east of UTC beside it, its collections as JSON.
-PAYMENT_COLUMNS = [
+# A payment's two rows (migrations 0014, 0022): its facts in matcher_payments and its state in
+# matcher_payment_states, each in this order: scalars as typed columns, a timestamp's offset in
+# seconds east of UTC beside it, collections as JSON. The state repeats the key, the partition
+# and the facts the totals group by.
+FACT_COLUMNS = [
     "txn_id",
     "business_date",
     "partition",
     "merchant_id",
     "kind",
-    "status",
     "bank_code",
     "currency",
     "amount_minor",
     "occurred_at",
     "occurred_offset",
-    "due_at",
-    "due_offset",
-    "base_due_at",
-    "base_due_offset",
     "card_fingerprint",
     "expected_net_minor",
     "fee_rule",
     "cycle",
     "digest",
+    "evidence",
+]
+_COPIED = ["txn_id", "business_date", "partition", "merchant_id", "bank_code", "currency"]
+STATE_COLUMNS = [
+    *_COPIED,
+    "amount_minor",
+    "status",
+    "due_at",
+    "due_offset",
+    "base_due_at",
+    "base_due_offset",
     "deadline_basis",
     "reported",
     "overdue_fired",
@@ -95,15 +108,23 @@ PAYMENT_COLUMNS = [
     "cancelled",
     "refunds_exceeded",
     "paid_after_void",
-    "evidence",
     "refunds",
     "conflicts",
     "settlements",
     "history",
 ]
-_JSON_COLUMNS = {"evidence", "refunds", "conflicts", "settlements", "history"}
-# What a read selects, for payment_from_row: the JSON columns as text (orjson parses them).
-PAYMENT_SELECT = ", ".join(f"{c}::text" if c in _JSON_COLUMNS else c for c in PAYMENT_COLUMNS)
+_STATE_ONLY = STATE_COLUMNS[STATE_COLUMNS.index("status") :]
+JSON_COLUMNS = {"evidence", "refunds", "conflicts", "settlements", "history"}
+# A payment as a read sees it: the facts (f) joined to the state (s), for payment_from_row.
+PAYMENT_COLUMNS = [*FACT_COLUMNS, *_STATE_ONLY]
+PAYMENTS_FROM = (
+    "matcher_payments f JOIN matcher_payment_states s "
+    "ON s.txn_id = f.txn_id AND s.business_date = f.business_date"
+)
+PAYMENT_SELECT = ", ".join(
+    f"{'s' if c in _STATE_ONLY else 'f'}.{c}{'::text' if c in JSON_COLUMNS else ''}"
+    for c in PAYMENT_COLUMNS
+)
 
 
 def _offset(at: datetime) -> int:
@@ -115,31 +136,33 @@ def _zone(offset: int) -> timezone:
     return timezone(timedelta(seconds=offset))
 
 
-def payment_row(payment: Payment, partition: int) -> tuple[Any, ...]:
-    """A payment as a row of PAYMENT_COLUMNS (the JSON columns as text)."""
+def payment_rows(payment: Payment, partition: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A payment as a row of FACT_COLUMNS and one of STATE_COLUMNS (the JSON columns as text)."""
     p = payment
     dumps = orjson.dumps  # dataclasses, datetimes and tuples natively: fast
-    return (
-        p.txn_id,
-        p.business_date,
-        partition,
-        p.merchant_id,
+    copied = (p.txn_id, p.business_date, partition, p.merchant_id, p.bank_code, p.currency)
+    facts = (
+        *copied[:4],
         p.kind,
-        p.status,
-        p.bank_code,
-        p.currency,
+        *copied[4:],
         p.amount_minor,
         p.occurred_at,
         _offset(p.occurred_at),
-        p.due_at,
-        _offset(p.due_at),
-        p.base_due_at,
-        _offset(p.base_due_at),
         p.card_fingerprint,
         p.expected_net_minor,
         p.fee_rule,
         p.cycle,
         p.digest,
+        dumps(p.evidence).decode(),
+    )
+    state = (
+        *copied,
+        p.amount_minor,
+        p.status,
+        p.due_at,
+        _offset(p.due_at),
+        p.base_due_at,
+        _offset(p.base_due_at),
         p.deadline_basis,
         p.reported,
         p.overdue_fired,
@@ -148,12 +171,19 @@ def payment_row(payment: Payment, partition: int) -> tuple[Any, ...]:
         p.cancelled,
         p.refunds_exceeded,
         p.paid_after_void,
-        dumps(p.evidence).decode(),
         dumps(p.refunds).decode(),
         dumps(p.conflicts).decode(),
         dumps(p.settlements).decode(),
         dumps(p.history).decode(),
     )
+    return facts, state
+
+
+def payment_row(payment: Payment, partition: int) -> tuple[Any, ...]:
+    """A payment as one row of PAYMENT_COLUMNS, as a read joins its two rows (and as the one
+    table held them before migration 0022)."""
+    facts, state = payment_rows(payment, partition)
+    return (*facts, *state[len(_COPIED) + 1 :])
 
 
 def payment_from_row(row: Sequence[Any]) -> Payment:
@@ -164,21 +194,22 @@ def payment_from_row(row: Sequence[Any]) -> Payment:
         _partition,
         merchant_id,
         kind,
-        status,
         bank_code,
         currency,
         amount_minor,
         occurred_at,
         occurred_offset,
-        due_at,
-        due_offset,
-        base_due_at,
-        base_due_offset,
         card_fingerprint,
         expected_net_minor,
         fee_rule,
         cycle,
         digest,
+        evidence,
+        status,
+        due_at,
+        due_offset,
+        base_due_at,
+        base_due_offset,
         deadline_basis,
         reported,
         overdue_fired,
@@ -187,7 +218,6 @@ def payment_from_row(row: Sequence[Any]) -> Payment:
         cancelled,
         refunds_exceeded,
         paid_after_void,
-        evidence,
         refunds,
         conflicts,
         settlements,

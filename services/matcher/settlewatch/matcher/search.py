@@ -13,21 +13,34 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, and_, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
-from settlewatch.matcher.codec import PAYMENT_COLUMNS
+from settlewatch.matcher.codec import FACT_COLUMNS, PAYMENT_COLUMNS
 from settlewatch.schema import matcher as tables
 
-__all__ = ["PAYMENT", "Filters", "search_query"]
+__all__ = ["PAYMENT", "Filters", "payments", "search_query"]
 
-# A payment's columns as payment_from_row reads them.
+_facts, _states = tables.payments.c, tables.payment_states.c
+# A payment's columns as payment_from_row reads them: its facts, then its state.
 PAYMENT: list[ColumnElement[Any]] = [
-    tables.payments.c[c].cast(Text)
-    if isinstance(tables.payments.c[c].type, JSONB)
-    else tables.payments.c[c]
-    for c in PAYMENT_COLUMNS
+    column.cast(Text) if isinstance(column.type, JSONB) else column
+    for column in (_facts[c] if c in FACT_COLUMNS else _states[c] for c in PAYMENT_COLUMNS)
 ]
+
+
+def payments() -> Select[Any]:
+    """SELECT PAYMENT FROM a payment's facts joined to its state."""
+    joined = tables.payments.join(
+        tables.payment_states,
+        and_(
+            _states.txn_id == _facts.txn_id,
+            _states.business_date == _facts.business_date,
+        ),
+    )
+    return select(*PAYMENT).select_from(joined)
+
+
 # A business date is the local date of occurred_at, or the next day after the cutoff: within a
 # day and a half of the UTC date either way.
 _DATE_SLACK = timedelta(days=2)
@@ -45,12 +58,12 @@ class Filters:
 
 
 def search_query(filters: Filters, after: tuple[datetime, str] | None, limit: int) -> Select[Any]:
-    p = tables.payments.c
-    query = select(*PAYMENT).order_by(p.occurred_at.desc(), p.txn_id.desc()).limit(limit)
+    p = _facts
+    query = payments().order_by(p.occurred_at.desc(), p.txn_id.desc()).limit(limit)
     if filters.merchant_id is not None:
         query = query.where(p.merchant_id == filters.merchant_id)
     if filters.status is not None:
-        query = query.where(p.status == filters.status)
+        query = query.where(_states.status == filters.status)
     if filters.bank_code is not None:
         query = query.where(p.bank_code == filters.bank_code)
     if filters.terminal_id is not None:

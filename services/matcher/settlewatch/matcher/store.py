@@ -1,7 +1,8 @@
 """The matcher's state store in PostgreSQL.
 
-Payments live in `matcher_payments`, one table per business date, so a closed window (every
-payment in it settled, cancelled or expired, and older than the retention) is dropped whole.
+A payment's facts live in `matcher_payments` and its state in `matcher_payment_states`
+(schema.matcher), each one table per business date, so a closed window (every payment in it
+settled, cancelled or expired, and older than the retention) is dropped whole.
 The matcher keeps only a working set in memory plus, per owned partition, an index from txn_id to
 business date that points its reads at the right day.
 
@@ -32,13 +33,15 @@ from settlewatch.common.db import create_engine, driver_connection, transaction
 from settlewatch.common.errors import Fenced
 from settlewatch.common.events import FindingRecord, finding_json
 from settlewatch.matcher.codec import (
-    PAYMENT_COLUMNS,
+    FACT_COLUMNS,
     PAYMENT_SELECT,
+    PAYMENTS_FROM,
+    STATE_COLUMNS,
     finding_to_json,
     partition_from_json,
     partition_to_json,
     payment_from_row,
-    payment_row,
+    payment_rows,
     reference_to_json,
 )
 from settlewatch.matcher.core.matcher import DUPLICATE_HORIZON, EXPIRY
@@ -76,17 +79,25 @@ OpenTotals = dict[tuple[str, str, str], tuple[int, int]]
 TopOverdue = list[tuple[str, str, int]]  # merchant, currency, overdue amount (minor units)
 
 
-# A batch's payments are copied (binary COPY, the fastest way in) into a staging table of the
-# session, emptied at commit, and merged in one statement.
+# A batch's payments are copied (binary COPY, the fastest way in) into staging tables of the
+# session, emptied at commit, and merged in one statement each: the facts are written once (a
+# payment's facts never change), the state is replaced.
 _STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS matcher_payments_stage
-    (LIKE matcher_payments INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+CREATE TEMP TABLE IF NOT EXISTS matcher_payments_stage ON COMMIT DELETE ROWS AS
+    SELECT {facts} FROM matcher_payments WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS matcher_payment_states_stage ON COMMIT DELETE ROWS AS
+    SELECT {states} FROM matcher_payment_states WITH NO DATA
+""".format(facts=", ".join(FACT_COLUMNS), states=", ".join(STATE_COLUMNS))
+_MERGE_FACTS = f"""
+INSERT INTO matcher_payments ({", ".join(FACT_COLUMNS)})
+SELECT * FROM matcher_payments_stage
+ON CONFLICT (txn_id, business_date) DO NOTHING
 """
-_MERGE_PAYMENTS = f"""
-INSERT INTO matcher_payments ({", ".join(PAYMENT_COLUMNS)})
-SELECT {", ".join(PAYMENT_COLUMNS)} FROM matcher_payments_stage
+_MERGE_STATES = f"""
+INSERT INTO matcher_payment_states ({", ".join(STATE_COLUMNS)})
+SELECT * FROM matcher_payment_states_stage
 ON CONFLICT (txn_id, business_date) DO UPDATE SET {
-    ", ".join(f"{c} = EXCLUDED.{c}" for c in PAYMENT_COLUMNS[2:])
+    ", ".join(f"{c} = EXCLUDED.{c}" for c in STATE_COLUMNS[STATE_COLUMNS.index("status") :])
 }, updated_at = now()
 """
 # Set-based statements (arrays): one per batch whatever its size, no parameter limit.
@@ -112,6 +123,8 @@ CROSS JOIN LATERAL (
 """
 # Serialises the creators of a new day's table (two instances, one new day).
 DAY_TABLES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('matcher_payments'))"
+# The two tables of a payment, each split by business date.
+_DAY_SPLIT = ("matcher_payments", "matcher_payment_states")
 # A save goes through only while this instance still owns the partition's generation; the row
 # stays locked until the save commits, so a new owner's claim waits for it.
 FENCE = """
@@ -129,20 +142,22 @@ RETURNING key, seq
 """
 # A day's table is looked up alone (the date is in the query), so only its index is probed.
 _FETCH = f"""
-SELECT {PAYMENT_SELECT} FROM matcher_payments WHERE business_date = $1 AND txn_id = ANY($2)
+SELECT {PAYMENT_SELECT} FROM {PAYMENTS_FROM}
+WHERE f.business_date = $1 AND s.business_date = $1 AND f.txn_id = ANY($2)
 """
 
 
 # What a maintenance window may move (the core reschedules payments awaiting their deadline).
 _PENDING_OF_BANK = f"""
-SELECT {PAYMENT_SELECT} FROM matcher_payments
-WHERE partition = $1 AND {status_in(AWAITING_DEADLINE)} AND bank_code = $2 AND due_at >= $3
+SELECT {PAYMENT_SELECT} FROM {PAYMENTS_FROM}
+WHERE s.partition = $1 AND s.{status_in(AWAITING_DEADLINE)} AND s.bank_code = $2
+  AND s.due_at >= $3
 """
 # What a loaded calendar year may move (the core re-dates payments whose status is still owed):
 # a business date up to the end of the year, a deadline from the eve of it on.
 _OWED_ACROSS_YEAR = f"""
-SELECT {PAYMENT_SELECT} FROM matcher_payments
-WHERE partition = $1 AND {status_in(OWED)} AND business_date <= $2 AND due_at >= $3
+SELECT {PAYMENT_SELECT} FROM {PAYMENTS_FROM}
+WHERE s.partition = $1 AND s.{status_in(OWED)} AND s.business_date <= $2 AND s.due_at >= $3
 """
 # Where the payments are: a row per partition and day, its txn_ids as one array (decoded in C).
 _KEYS = """
@@ -160,20 +175,26 @@ ORDER BY occurred_at, txn_id
 # The sales and refunds that occurred at given times (what the duplicate and region indexes
 # point at: matcher.core.recent), on the index of recent sales and refunds by time (0021).
 _AT_TIMES = f"""
-SELECT {PAYMENT_SELECT} FROM matcher_payments
-WHERE partition = $1 AND kind IN ('sale', 'refund') AND occurred_at = ANY($2::timestamptz[])
+SELECT {PAYMENT_SELECT} FROM {PAYMENTS_FROM}
+WHERE f.partition = $1 AND f.kind IN ('sale', 'refund')
+  AND f.occurred_at = ANY($2::timestamptz[])
 """
 _TOP_OVERDUE = """
 SELECT merchant_id, currency, sum(amount_minor)::bigint AS amount
-FROM matcher_payments
+FROM matcher_payment_states
 WHERE partition = ANY($1) AND status = 'overdue'
 GROUP BY merchant_id, currency ORDER BY amount DESC LIMIT $2
 """
 _OPEN_TOTALS = f"""
 SELECT bank_code, status, currency, count(*), sum(amount_minor)::bigint
-FROM matcher_payments
+FROM matcher_payment_states
 WHERE partition = ANY($1) AND {status_in(OWED)}
 GROUP BY bank_code, status, currency
+"""
+# Whether a day holds a payment still open or expired since $3 (its table alone is read).
+_STILL_OPEN = """
+SELECT EXISTS (SELECT 1 FROM matcher_payment_states WHERE business_date = $1
+               AND (status = ANY($2) OR (status = 'expired' AND due_at >= $3)))
 """
 _DAYS = """
 SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -181,8 +202,8 @@ WHERE i.inhparent = 'matcher_payments'::regclass
 """
 
 
-def _day_table(day: date) -> str:
-    return f"matcher_payments_d{day:%Y%m%d}"
+def _day_table(day: date, table: str = "matcher_payments") -> str:
+    return f"{table}_d{day:%Y%m%d}"
 
 
 NEVER = datetime.max.replace(tzinfo=UTC)
@@ -243,7 +264,7 @@ class Batch:
     known) and the offsets consumed."""
 
     partitions: list[_PartitionRow]
-    payments: list[tuple[Any, ...]]
+    payments: list[tuple[tuple[Any, ...], tuple[Any, ...]]]  # facts, state
     changed: dict[int, set[str]]  # partition → the txn_ids of its payments in the batch
     days: set[date]
     findings: list[StoredFinding]
@@ -425,7 +446,7 @@ class MatcherStore:
                 )
                 for part in owned
             ],
-            [payment_row(p, partition) for partition, p in payments],
+            [payment_rows(p, partition) for partition, p in payments],
             {part.partition: set(part.state.changed) for part in owned},
             {p.business_date for _, p in payments},
             [
@@ -454,9 +475,13 @@ class MatcherStore:
                 driver = await driver_connection(conn)
                 await driver.execute(_STAGE)
                 await driver.copy_records_to_table(
-                    "matcher_payments_stage", records=batch.payments, columns=PAYMENT_COLUMNS
+                    "matcher_payments_stage", records=[facts for facts, _ in batch.payments]
                 )
-                await driver.execute(_MERGE_PAYMENTS)
+                await driver.copy_records_to_table(
+                    "matcher_payment_states_stage", records=[state for _, state in batch.payments]
+                )
+                await driver.execute(_MERGE_FACTS)
+                await driver.execute(_MERGE_STATES)
             new = await self._add_to_outbox(conn, batch.findings)
             if batch.offsets:
                 rows = [
@@ -480,10 +505,11 @@ class MatcherStore:
             driver = await driver_connection(conn)
             await driver.execute(DAY_TABLES_LOCK)  # the DDL is once per day
             for day in sorted(missing):
-                await driver.execute(
-                    f"CREATE TABLE IF NOT EXISTS {_day_table(day)} PARTITION OF matcher_payments "
-                    f"FOR VALUES FROM ('{day}') TO ('{day}'::date + 1)"
-                )
+                for table in _DAY_SPLIT:
+                    await driver.execute(
+                        f"CREATE TABLE IF NOT EXISTS {_day_table(day, table)} PARTITION OF "
+                        f"{table} FOR VALUES FROM ('{day}') TO ('{day}'::date + 1)"
+                    )
         self._day_tables |= missing
 
     async def _save_partition(self, conn: AsyncConnection, row: _PartitionRow) -> None:
@@ -569,15 +595,10 @@ class MatcherStore:
         for day in sorted(d for d in existing if d < before):
             async with transaction(self._engine) as conn:
                 driver = await driver_connection(conn)
-                table = _day_table(day)
-                still_open = await driver.fetchval(
-                    f"SELECT EXISTS (SELECT 1 FROM {table} WHERE status = ANY($1) "
-                    "OR (status = 'expired' AND due_at >= $2))",
-                    sorted(OPEN),
-                    expired_since,
-                )
+                still_open = await driver.fetchval(_STILL_OPEN, day, sorted(OPEN), expired_since)
                 if not still_open:
-                    await driver.execute(f"DROP TABLE {table}")
+                    tables_of_day = ", ".join(_day_table(day, t) for t in _DAY_SPLIT)
+                    await driver.execute(f"DROP TABLE IF EXISTS {tables_of_day}")
                     dropped.append(day)
         remaining = existing - set(dropped)  # another instance may have dropped some
         for part in owned:

@@ -1,13 +1,14 @@
 """The core's timer in SQL: the deadline fast path.
 
 At a tick the core decides the payments in its working set; every other due payment is decided
-in the database, one statement per partition and round: it marks the due payments as the core's
-`_fire_due` would (pending → overdue at `due_at`; overdue or failed → expired at
-`due_at + EXPIRY`) and writes their findings to the outbox (`UPDATE … RETURNING` feeding
-`INSERT … SELECT`), so a million payments falling due at once never pass through Python one by
-one. The statements are generated from the core's rules (the status sets, EXPIRY, the finding's
-evidence) and tested against the core on the same payments
-(tests/matcher/integration/test_timer_sql.py), which a change of either must keep passing.
+in the database, one statement per partition and round: it marks the due payments' states (a
+narrow row with few indexes: schema.matcher) as the core's `_fire_due` would (pending → overdue
+at `due_at`; overdue or failed → expired at `due_at + EXPIRY`) and writes their findings to the
+outbox (`UPDATE … RETURNING` feeding `INSERT … SELECT`), so a million payments falling due at
+once never pass through Python one by one. The statements are generated from the core's rules
+(the status sets, EXPIRY, the finding's evidence) and tested against the core on the same
+payments (tests/matcher/integration/test_timer_sql.py), which a change of either must keep
+passing.
 
 Every statement takes: $1 partition, $2 clock, $3 the clock as the payment history writes it,
 $4 the clock as a finding writes it, $5 the round's size. It returns one row per new finding
@@ -39,24 +40,24 @@ _AT_EXPIRY = f"{status_in(AWAITING_EXPIRY)} AND due_at <= $2::timestamptz - {_EX
 # set): the earliest fires_at, as matcher.fires_at computes it.
 NEXT_DUE = f"""
 SELECT least(
-    (SELECT min(due_at) FROM matcher_payments
+    (SELECT min(due_at) FROM matcher_payment_states
      WHERE partition = $1 AND {status_in(AWAITING_DEADLINE)} AND txn_id <> ALL($2::text[])),
-    (SELECT min(due_at) FROM matcher_payments
+    (SELECT min(due_at) FROM matcher_payment_states
      WHERE partition = $1 AND {status_in(AWAITING_EXPIRY)} AND txn_id <> ALL($2::text[]))
     + {_EXPIRY})
 """
 
 # The bank's last word (Payment.latest_settlement): the latest confirmation, then the id. A
 # payment awaiting its deadline has none (any settlement makes it settled or failed).
-_LATEST = """LEFT JOIN LATERAL (SELECT s.value AS fact FROM jsonb_each(f.settlements) s
-              ORDER BY (s.value ->> 'occurred_at')::timestamptz DESC,
-                       s.value ->> 'settlement_id' COLLATE "C" DESC
+_LATEST = """LEFT JOIN LATERAL (SELECT e.value AS fact FROM jsonb_each(s.settlements) e
+              ORDER BY (e.value ->> 'occurred_at')::timestamptz DESC,
+                       e.value ->> 'settlement_id' COLLATE "C" DESC
               LIMIT 1) latest ON true"""
 _NO_SETTLEMENT = "CROSS JOIN (SELECT NULL::jsonb AS fact) latest"
-# Matcher._note's evidence: the txn_id, the payment's evidence, then the payment's facts (times
-# in the offset they were given in: matcher_isoformat, migration 0014). The evidence's keys
-# (matcher.EVIDENCE_FIELDS) are none of the others, so one merge builds it: each jsonb merge
-# costs µs a finding.
+# Matcher._note's evidence: the txn_id, the payment's evidence, then the payment's facts (f)
+# and state (s) (times in the offset they were given in: matcher_isoformat, migration 0014).
+# The evidence's keys (matcher.EVIDENCE_FIELDS) are none of the others, so one merge builds it:
+# each jsonb merge costs µs a finding.
 _EVIDENCE = """f.evidence || jsonb_build_object(
         'txn_id', f.txn_id,
         'occurred_at', matcher_isoformat(f.occurred_at, f.occurred_offset),
@@ -64,34 +65,35 @@ _EVIDENCE = """f.evidence || jsonb_build_object(
         'currency', f.currency,
         'bank_code', f.bank_code,
         'settlement_cycle', f.cycle,
-        'due_at', matcher_isoformat(f.due_at, f.due_offset),
-        'deadline_basis', f.deadline_basis,
+        'due_at', matcher_isoformat(s.due_at, s.due_offset),
+        'deadline_basis', s.deadline_basis,
         'settlement_id', latest.fact -> 'settlement_id',
         'failure_reason', latest.fact -> 'failure_reason')"""
 # matcher._overdue: a deadline moved by a calendar makes the next overdue a new finding.
-_OVERDUE_SUBJECT = """CASE WHEN f.deadline_moves > 0
-    THEN f.txn_id || ':' || (f.deadline_moves + 1) ELSE f.txn_id END"""
+_OVERDUE_SUBJECT = """CASE WHEN s.deadline_moves > 0
+    THEN f.txn_id || ':' || (s.deadline_moves + 1) ELSE f.txn_id END"""
 
 
 def _fire(rule: str, becomes: Status, also: str, finding: str, subject: str, latest: str) -> str:
     return f"""
 WITH due AS (
-    SELECT txn_id, business_date FROM matcher_payments
+    SELECT txn_id, business_date FROM matcher_payment_states
     WHERE partition = $1 AND {rule}
     ORDER BY due_at LIMIT $5
 ), fired AS (
-    UPDATE matcher_payments p
+    UPDATE matcher_payment_states p
     SET status = '{becomes}', reported = '{becomes}', {also} updated_at = now(),
         -- the history entry (at, code, args): the status is its code (common.catalogue)
         history = p.history || jsonb_build_array(
             jsonb_build_array($3::text, '{becomes}', '{{}}'::jsonb))
     FROM due WHERE p.txn_id = due.txn_id AND p.business_date = due.business_date
-    RETURNING p.txn_id, p.merchant_id, p.amount_minor, p.currency, p.bank_code, p.cycle,
-        p.occurred_at, p.occurred_offset, p.due_at, p.due_offset, p.deadline_basis,
-        p.deadline_moves, p.evidence, p.settlements
+    RETURNING p.txn_id, p.business_date, p.due_at, p.due_offset, p.deadline_basis,
+        p.deadline_moves, p.settlements
 ), found AS (
     SELECT f.merchant_id, f.txn_id, '{finding}:' || {subject} AS id, {_EVIDENCE} AS evidence
-    FROM fired f {latest}
+    FROM fired s
+    JOIN matcher_payments f ON f.txn_id = s.txn_id AND f.business_date = s.business_date
+    {latest}
 ), new AS (
     INSERT INTO matcher_outbox (key, merchant_id, partition, body)
     SELECT id || '#open', merchant_id, $1, jsonb_build_object(

@@ -14,10 +14,17 @@ _MIGRATION_LOCK = 0x5E771E
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, transaction_per_migration=False)
-    with context.begin_transaction():
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        context.run_migrations()
+    # Held by the session, not a transaction: a migration that copies in batches (0022)
+    # commits along the way.
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+    connection.commit()
+    try:
+        context.configure(connection=connection, transaction_per_migration=False)
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+        connection.commit()
 
 
 async def _main() -> None:

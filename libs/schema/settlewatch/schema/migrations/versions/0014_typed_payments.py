@@ -19,11 +19,9 @@ Create Date: 2026-11-27
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from alembic import op
+
+from settlewatch.schema import revision_module
 
 revision = "0014"
 down_revision = "0013"
@@ -98,7 +96,7 @@ _BOOKS_READS = {
 
 
 def _books() -> str:
-    books: str = _revision("0011_terminals_and_books").BOOKS
+    books: str = revision_module("0011_terminals_and_books").BOOKS
     for document, column in _BOOKS_READS.items():
         assert document in books, document
         books = books.replace(document, column)
@@ -192,14 +190,5 @@ def downgrade() -> None:
         op.execute(f"CREATE INDEX matcher_payments_{name} ON matcher_payments {on}")
     op.execute(_OLD_PAYMENTS_VIEW)
     op.execute("DROP FUNCTION matcher_read_books")
-    op.execute(_revision("0011_terminals_and_books").BOOKS)
+    op.execute(revision_module("0011_terminals_and_books").BOOKS)
     op.execute("DROP FUNCTION matcher_isoformat")
-
-
-def _revision(name: str) -> ModuleType:
-    """An earlier revision's module (the folder is not a package: loaded by path)."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

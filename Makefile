@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The stream processor bench/peer.py compares with, in an environment of its own (its pins
+# conflict with ours: docs/benchmarks.md, "Matcher vs Quix Streams").
+PEER := .venv-peer
+PEER_STAMP := $(PEER)/.installed
 
 .PHONY: install run demo test test-deep lint bench clean
 
@@ -13,6 +17,11 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+$(PEER_STAMP): bench/peer-requirements.txt
+	@test -x $(PEER)/bin/python || $(PYTHON) -m venv $(PEER)
+	$(PEER)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $(PEER_STAMP)
 
 run: install
 	$(BIN)/settlewatch up
@@ -39,15 +48,17 @@ lint: install
 	$(BIN)/mypy libs services
 
 # Each script prints its figures and a last line `RESULT <name>=<ratio>`; see docs/benchmarks.md.
-bench: install
+bench: install $(PEER_STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.matcher
+	$(BIN)/python -m bench.peer
 	$(BIN)/python -m bench.fees
 	$(BIN)/python -m bench.overdue_latency
 	$(BIN)/python -m bench.matcher_state
 	$(BIN)/python -m bench.steady
 	$(BIN)/python -m bench.scaling
 	$(BIN)/python -m bench.search
+	$(BIN)/python -m bench.migration
 	$(BIN)/python -m bench.alerts
 	$(BIN)/python -m bench.restart
 	$(BIN)/python -m bench.files
@@ -55,4 +66,4 @@ bench: install
 	$(BIN)/python -m bench.soak --minutes 5
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEER) .data .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,8 +85,11 @@ class Parts:
 
 
 @asynccontextmanager
-async def parts(prefix: str, partitions: int = 12) -> AsyncIterator[Parts]:
-    """A migrated database and the topics under `prefix`; logs are kept in ``workdir``."""
+async def parts(
+    prefix: str, partitions: int = 12, topic_configs: Mapping[str, str] | None = None
+) -> AsyncIterator[Parts]:
+    """A migrated database and the topics under `prefix` (created with `topic_configs`); logs
+    are kept in ``workdir``."""
     workdir = Path(tempfile.mkdtemp(prefix="settlewatch-bench-"))
     async with AsyncExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL")
@@ -101,7 +104,9 @@ async def parts(prefix: str, partitions: int = 12) -> AsyncIterator[Parts]:
             stack.push_async_callback(broker.stop)
         await asyncio.to_thread(migrate, database_url)
         topics = Topics(prefix)
-        await ensure_topics(bootstrap, topics, partitions=partitions, replication_factor=1)
+        await ensure_topics(
+            bootstrap, topics, partitions=partitions, replication_factor=1, configs=topic_configs
+        )
         yield Parts(database_url, bootstrap, topics, workdir)
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -50,15 +50,26 @@ class Topics:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Topics, *, partitions: int, replication_factor: int
+    bootstrap_servers: str,
+    topics: Topics,
+    *,
+    partitions: int,
+    replication_factor: int,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+    """Create the topics that do not exist yet, with `configs` (the broker's defaults when
+    none); existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         response = await admin.create_topics(
             [
-                NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=replication_factor,
+                    topic_configs=dict(configs or {}),
+                )
                 for name in topics.all()
             ]
         )

@@ -56,7 +56,13 @@ from settlewatch.matcher.core.model import (
     RegionSeen,
 )
 from settlewatch.matcher.day_index import DayIndex
-from settlewatch.matcher.timer_sql import FIRE_EXPIRED, FIRE_OVERDUE, NEXT_DUE, status_in
+from settlewatch.matcher.timer_sql import (
+    FIRE_EXPIRED,
+    FIRE_OVERDUE,
+    FIRE_PLAN,
+    NEXT_DUE,
+    status_in,
+)
 from settlewatch.schema import matcher as tables
 
 __all__ = [
@@ -568,6 +574,7 @@ class MatcherStore:
             fenced = await driver.execute(FENCE, owned.partition, owned.generation)
             if fenced != "UPDATE 1":
                 raise LostOwnership(f"partition {owned.partition} has a newer owner")
+            await driver.execute(FIRE_PLAN)
             for statement in (FIRE_OVERDUE, FIRE_EXPIRED):
                 rows = await driver.fetch(statement, owned.partition, now, stamp, at, limit)
                 full = full or rows[0]["fired"] >= limit

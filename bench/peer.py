@@ -1,17 +1,21 @@
 """The matcher against the stream processor a user would pick instead: Quix Streams.
 
 The records of bench/matcher.py (merchant profiles; transactions and settlements, half of them
-settled, keyed by merchant; a clock pulse in every partition every 2000 events) are written once
-to the embedded broker, 12 partitions, and read by two consumer groups in turn:
+settled, keyed by merchant; a clock pulse in every partition every 2000 events), then a last
+pulse four days on, past every deadline, are written once to the embedded broker, 12 partitions,
+and read by two consumer groups in turn, each doing the matcher's core work — a payment pending
+by its txn_id, settled by a settlement, overdue (a finding) when a pulse passes its deadline:
 
 - `settlewatch serve matcher`: state, findings and offsets committed together in PostgreSQL
   per batch (exactly-once effect: a crash resumes from the state that goes with its offsets);
-- bench/peer_app.py, a Quix Streams application doing the same core work (pending by txn_id,
-  settled by a settlement, overdue by a pulse past its deadline) with Quix's RocksDB state,
-  each change also written to a changelog topic, offsets committed after the state is flushed
-  (at-least-once), in its own environment (`.venv-peer`, `make bench` makes it).
+  timed from its first saved batch until its offsets are past every record and every overdue
+  finding is published;
+- bench/peer_app.py, a Quix Streams application with Quix's RocksDB state, each change also
+  written to a changelog topic, offsets committed after the state is flushed (at-least-once), in
+  its own environment (`.venv-peer`, which `make bench` makes); timed from its first record until
+  the last is processed, its findings produced and its last commit done.
 
-Each from its first record to its last commit. Last line:
+Both must find the same number of overdue payments (the unsettled half). Last line:
 ``RESULT matcher_vs_quix=<matcher records/s ÷ Quix records/s>``.
 """
 
@@ -21,11 +25,18 @@ import argparse
 import asyncio
 import json
 import subprocess
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.matcher import PARTITIONS, matcher_consume, produce
-from bench.parts import parts
+import asyncpg
+
+from bench.matcher import PARTITIONS, produce
+from bench.matcher_state import CONSUMED, PUBLISHED
+from bench.parts import Parts, parts, publish_pulse, serve_matcher
+from settlewatch.common.publisher import Publisher
+from tests.support.urls import asyncpg_dsn
 
 PEER_PYTHON = Path(".venv-peer/bin/python")
 # Quix derives its changelog topics' settings from its input topics' and needs them stated (the
@@ -35,7 +46,7 @@ TOPIC_CONFIGS = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy"
 
 def quix_consume(
     bootstrap: str, transactions: str, settlements: str, total: int, work: Path
-) -> float:
+) -> tuple[float, int]:
     if not PEER_PYTHON.exists():
         raise SystemExit(f"{PEER_PYTHON} is missing: make .venv-peer/.installed")
     with (work / "peer.log").open("ab") as log:
@@ -59,11 +70,36 @@ def quix_consume(
             stdout=subprocess.PIPE,
             stderr=log,
             timeout=1800,
-            check=True,
         )
+    if done.returncode != 0:
+        tail = (work / "peer.log").read_text().splitlines()[-30:]
+        raise SystemExit("the Quix application failed:\n" + "\n".join(tail))
     result = json.loads(done.stdout.decode().strip().splitlines()[-1])
     assert result["records"] >= total, result
-    return float(result["seconds"])
+    return float(result["seconds"]), int(result["findings"])
+
+
+async def matcher_consume(p: Parts, total: int, overdue: int) -> float:
+    conn = await asyncpg.connect(asyncpg_dsn(p.database_url))
+    log = str(p.workdir / "matcher.log")
+    process = serve_matcher(p, log)
+    try:
+        started, first = None, 0
+        while (done := int(await conn.fetchval(CONSUMED))) < total or (
+            int(await conn.fetchval(PUBLISHED)) < overdue
+        ):
+            if started is None and done > 0:
+                started, first = time.perf_counter(), done  # group join excluded
+            if process.poll() is not None:
+                raise RuntimeError(f"matcher exited; see {log}")
+            await asyncio.sleep(0.05)
+        assert started is not None and first < total, "workload too small to time"
+        # The records of the first saved batch were applied before the clock started.
+        return (time.perf_counter() - started) * total / (total - first)
+    finally:
+        process.terminate()
+        process.wait(30)
+        await conn.close()
 
 
 async def main() -> None:
@@ -74,8 +110,13 @@ async def main() -> None:
     prefix = f"peer{uuid.uuid4().hex[:6]}"
     async with parts(prefix, partitions=PARTITIONS, topic_configs=TOPIC_CONFIGS) as p:
         total = await produce(p.bootstrap, p.topics, args.events, args.merchants)
-        matcher_s = await matcher_consume(p, total, str(p.workdir / "matcher.log"))
-        quix_s = await asyncio.to_thread(
+        publisher = Publisher(p.bootstrap, enable_idempotence=False, timeout=60)
+        await publish_pulse(publisher, p.topics, datetime.now(UTC) + timedelta(days=4))
+        await publisher.close()
+        total += 2 * PARTITIONS
+        overdue = args.events // 2  # the unsettled half
+        matcher_s = await matcher_consume(p, total, overdue)
+        quix_s, quix_overdue = await asyncio.to_thread(
             quix_consume,
             p.bootstrap,
             p.topics.transactions,
@@ -83,9 +124,11 @@ async def main() -> None:
             total,
             p.workdir,
         )
+    assert quix_overdue == overdue, f"Quix found {quix_overdue} overdue, not {overdue}"
     matcher_rate, quix_rate = total / matcher_s, total / quix_s
     print(
-        f"records: {total} ({args.events} transactions, half settled, {args.merchants} merchants)"
+        f"records: {total} ({args.events} transactions, half settled, {args.merchants} "
+        f"merchants); {overdue} overdue found by both"
     )
     print(f"settlewatch matcher (PostgreSQL, exactly-once effect): {matcher_rate:,.0f} records/s")
     print(f"Quix Streams (RocksDB + changelog, at-least-once): {quix_rate:,.0f} records/s")

@@ -18,7 +18,7 @@ What it persists and guarantees: RocksDB state per partition, every change also 
 changelog topic, both flushed before the consumer's offsets are committed (every
 `--commit-interval` seconds): at-least-once (Quix's exactly-once needs Kafka transactions, which
 the embedded broker lacks). It prints one JSON line: records processed and seconds from the
-first record to the last commit.
+first record to the last commit, and findings produced.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from quixstreams import Application
+from quixstreams.state.base.state import TransactionState
 
 PARTITION = b"partition"  # the one namespace of a partition's state
 CHINA = timezone(timedelta(hours=8))
@@ -53,31 +54,33 @@ class Core:
 
     def __init__(self) -> None:
         self.processed = 0
+        self.findings = 0
 
     def __call__(self, value: dict[str, Any], state: Any) -> list[dict[str, Any]]:
         self.processed += 1
-        tx = state._transaction  # the partition's transaction: the namespace is ours to choose
+        # The partition's transaction, in a namespace of ours instead of the record's key.
+        space = TransactionState(PARTITION, state._transaction)
         kind, body = value["kind"], value["body"]
         if kind == "transaction":
-            self.transaction(tx, body)
+            self.transaction(space, body)
         elif kind == "settlement":
             for line in body["items"]:
-                payment = tx.get(line["txn_id"], prefix=PARTITION)
+                payment = space.get(line["txn_id"])
                 if payment is not None and payment["status"] != "settled":
                     payment["status"] = "settled"
                     payment["settlement_id"] = body["settlement_id"]
-                    tx.set(line["txn_id"], payment, prefix=PARTITION)
+                    space.set(line["txn_id"], payment)
         elif kind == "merchant":
             cycle = body["profile"]["settlement_cycle"]
-            tx.set("merchant:" + body["merchant_id"], cycle, prefix=PARTITION)
+            space.set("merchant:" + body["merchant_id"], cycle)
         elif kind == "pulse":
-            return self.tick(tx, int(datetime.fromisoformat(body["at"]).timestamp() * 1000))
+            return self.tick(space, int(datetime.fromisoformat(body["at"]).timestamp() * 1000))
         return []
 
-    def transaction(self, tx: Any, txn: dict[str, Any]) -> None:
-        if tx.exists(txn["txn_id"], prefix=PARTITION):
+    def transaction(self, space: TransactionState, txn: dict[str, Any]) -> None:
+        if space.exists(txn["txn_id"]):
             return  # redelivered
-        cycle = tx.get("merchant:" + txn["merchant_id"], "T1", prefix=PARTITION)
+        cycle = space.get("merchant:" + txn["merchant_id"], "T1")
         due = due_ms(txn["occurred_at"], cycle)
         payment = {
             "merchant_id": txn["merchant_id"],
@@ -86,34 +89,34 @@ class Core:
             "due_ms": due,
             "status": "pending",
         }
-        tx.set(txn["txn_id"], payment, prefix=PARTITION)
+        space.set(txn["txn_id"], payment)
         # A minute's deadlines in chunks of CHUNK ids: an append rewrites one chunk, not all.
         minute = f"due:{due // 60_000}"
-        count = tx.get(minute, 0, prefix=PARTITION)
+        count = space.get(minute, 0)
         chunk = f"{minute}:{count // CHUNK}"
-        tx.set(chunk, [*tx.get(chunk, [], prefix=PARTITION), txn["txn_id"]], prefix=PARTITION)
-        tx.set(minute, count + 1, prefix=PARTITION)
-        first = tx.get("first_bucket", None, prefix=PARTITION)
+        space.set(chunk, [*space.get(chunk, []), txn["txn_id"]])
+        space.set(minute, count + 1)
+        first = space.get("first_bucket", None)
         if first is None or due // 60_000 < first:
-            tx.set("first_bucket", due // 60_000, prefix=PARTITION)
+            space.set("first_bucket", due // 60_000)
 
-    def tick(self, tx: Any, now_ms: int) -> list[dict[str, Any]]:
-        first = tx.get("first_bucket", None, prefix=PARTITION)
+    def tick(self, space: TransactionState, now_ms: int) -> list[dict[str, Any]]:
+        first = space.get("first_bucket", None)
         if first is None or first > now_ms // 60_000:
             return []
         findings = []
         for minute in (f"due:{m}" for m in range(first, now_ms // 60_000 + 1)):
-            for n in range(0, tx.get(minute, 0, prefix=PARTITION), CHUNK):
+            for n in range(0, space.get(minute, 0), CHUNK):
                 chunk = f"{minute}:{n // CHUNK}"
-                for txn_id in tx.get(chunk, [], prefix=PARTITION):
-                    payment = tx.get(txn_id, prefix=PARTITION)
+                for txn_id in space.get(chunk, []):
+                    payment = space.get(txn_id)
                     if payment["status"] == "pending" and payment["due_ms"] <= now_ms:
                         payment["status"] = "overdue"
-                        tx.set(txn_id, payment, prefix=PARTITION)
+                        space.set(txn_id, payment)
                         findings.append({"type": "settlement.overdue", "txn_id": txn_id, **payment})
-                tx.delete(chunk, prefix=PARTITION)
-            tx.delete(minute, prefix=PARTITION)
-        tx.set("first_bucket", now_ms // 60_000 + 1, prefix=PARTITION)
+                space.delete(chunk)
+            space.delete(minute)
+        space.set("first_bucket", now_ms // 60_000 + 1)
         return findings
 
 
@@ -125,7 +128,7 @@ def main() -> None:
     parser.add_argument("--findings", required=True)
     parser.add_argument("--records", type=int, required=True, help="stop after this many")
     parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--commit-interval", type=float, default=1.0)
+    parser.add_argument("--commit-interval", type=float, default=5.0)  # Quix's default
     args = parser.parse_args()
     app = Application(
         broker_address=args.bootstrap,
@@ -143,6 +146,7 @@ def main() -> None:
         if not started:
             started.append(time.perf_counter())
         findings = core(value, state)
+        core.findings += len(findings)
         if core.processed >= args.records:
             app.stop()
         return findings
@@ -153,7 +157,8 @@ def main() -> None:
     merged = merged.apply(work, stateful=True, expand=True)
     merged.to_topic(app.topic(args.findings, value_serializer="json"))
     app.run()
-    print(json.dumps({"records": core.processed, "seconds": time.perf_counter() - started[0]}))
+    seconds = time.perf_counter() - started[0]
+    print(json.dumps({"records": core.processed, "findings": core.findings, "seconds": seconds}))
 
 
 if __name__ == "__main__":

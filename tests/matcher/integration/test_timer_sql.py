@@ -17,14 +17,18 @@ from settlewatch.common.db import create_engine
 from settlewatch.common.events import decode_finding
 from settlewatch.matcher import store as store_module
 from settlewatch.matcher.codec import (
+    FACT_COLUMNS,
     PAYMENT_SELECT,
     PAYMENTS_FROM,
+    STATE_COLUMNS,
     finding_to_json,
     payment_from_row,
+    payment_rows,
 )
 from settlewatch.matcher.core.matcher import Matcher
 from settlewatch.matcher.core.model import PartitionState
 from settlewatch.matcher.store import MatcherStore
+from settlewatch.matcher.timer_sql import FIRE_OVERDUE, FIRE_PLAN
 from tests.matcher.unit.scenario import apply, at, merchant, paid, sale, settlement
 from tests.support.urls import asyncpg_dsn
 
@@ -159,3 +163,41 @@ async def test_a_mutation_of_the_sql_rules_is_caught(
     assert rule in original
     monkeypatch.setattr(store_module, statement, original.replace(rule, mutant))
     assert await fast_path(new_york) != reference
+
+
+async def test_a_round_reads_its_payments_by_key_not_the_whole_day(database_url: str) -> None:
+    """A round finds its due payments by the deadline index, then each by its key: priced as
+    random reads, those probes looked dearer than hashing the whole day's table, which a round
+    then scanned every time (1 M due at once: 138 s; read by key: 78 s)."""
+    matcher = Matcher(PartitionState())
+    apply(matcher, merchant("M1"))
+    for i in range(3000):
+        apply(matcher, sale(f"K{i:04}", "2030-01-07T10:00+08:00"))
+    rows = [payment_rows(p, 77) for p in matcher.state.payments.values()]  # a partition alone
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        for table in ("matcher_payments", "matcher_payment_states"):
+            await conn.execute(
+                f"CREATE TABLE {table}_d20300107 PARTITION OF {table} "
+                "FOR VALUES FROM ('2030-01-07') TO ('2030-01-08')"
+            )
+        facts, states = [f for f, _ in rows], [s for _, s in rows]
+        await conn.copy_records_to_table("matcher_payments", records=facts, columns=FACT_COLUMNS)
+        await conn.copy_records_to_table(
+            "matcher_payment_states", records=states, columns=STATE_COLUMNS
+        )
+        await conn.execute("ANALYZE matcher_payments_d20300107, matcher_payment_states_d20300107")
+        now = at("2030-02-01T00:00+08:00")
+        async with conn.transaction():
+            await conn.execute(FIRE_PLAN)
+            plan = "\n".join(
+                r[0] for r in await conn.fetch(f"EXPLAIN {FIRE_OVERDUE}", 77, now, "", "", 100)
+            )
+    finally:
+        await conn.execute(
+            "DROP TABLE matcher_payments_d20300107, matcher_payment_states_d20300107"
+        )
+        await conn.close()
+    assert "Hash Join" not in plan and "Merge Join" not in plan, plan
+    assert "matcher_payment_states_d20300107_pkey" in plan, plan  # the update, by key
+    assert "matcher_payments_d20300107_pkey" in plan, plan  # the facts it quotes, by key

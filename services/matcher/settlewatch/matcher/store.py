@@ -231,6 +231,10 @@ class Owned:
     # No payment stored and out of the working set is due before this (None: not known yet), so
     # a tick before it need not ask the database.
     due_floor: datetime | None = None
+    # The payments of the working set whose facts are stored (read from the store or taken to
+    # be written): a payment's facts never change, so a change of its state writes the state
+    # alone. Only a hint: a payment not in it has its facts written (again: no harm).
+    facts_stored: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,7 @@ class Batch:
     known) and the offsets consumed."""
 
     partitions: list[_PartitionRow]
-    payments: list[tuple[tuple[Any, ...], tuple[Any, ...]]]  # facts, state
+    payments: list[tuple[tuple[Any, ...] | None, tuple[Any, ...]]]  # facts (None: stored), state
     changed: dict[int, set[str]]  # partition → the txn_ids of its payments in the batch
     days: set[date]
     findings: list[StoredFinding]
@@ -365,9 +369,11 @@ class MatcherStore:
             driver = await driver_connection(conn)
             return list(await driver.fetch(query, *args))
 
-    async def _payments(self, query: str, *args: Any) -> list[Payment]:
-        """Payments from a query that selects PAYMENT_SELECT."""
-        return [payment_from_row(row) for row in await self._fetch(query, *args)]
+    async def _payments(self, owned: Owned, query: str, *args: Any) -> list[Payment]:
+        """Payments of `owned` from a query that selects PAYMENT_SELECT."""
+        payments = [payment_from_row(row) for row in await self._fetch(query, *args)]
+        owned.facts_stored.update(p.txn_id for p in payments)
+        return payments
 
     async def fetch(self, owned: Owned, txn_ids: Iterable[str]) -> list[Payment]:
         """The stored payments among `txn_ids` that are not in the working set."""
@@ -379,13 +385,13 @@ class MatcherStore:
         return [
             payment
             for day, ids in sorted(by_day.items())
-            for payment in await self._payments(_FETCH, day, ids)
+            for payment in await self._payments(owned, _FETCH, day, ids)
         ]
 
     async def at_times(self, owned: Owned, times: Iterable[datetime]) -> list[Payment]:
         """The stored sales and refunds of the partition that occurred at `times`."""
         times = sorted(times)
-        return await self._payments(_AT_TIMES, owned.partition, times) if times else []
+        return await self._payments(owned, _AT_TIMES, owned.partition, times) if times else []
 
     async def next_due(self, owned: Owned, besides: Iterable[str] = ()) -> datetime:
         """When the timer next acts on a stored payment of the partition but those `besides`
@@ -397,13 +403,13 @@ class MatcherStore:
 
     async def pending_of_bank(self, owned: Owned, bank_code: str, since: datetime) -> list[Payment]:
         """Pending payments of a bank due at or after `since` (a new maintenance window)."""
-        return await self._payments(_PENDING_OF_BANK, owned.partition, bank_code, since)
+        return await self._payments(owned, _PENDING_OF_BANK, owned.partition, bank_code, since)
 
     async def owed_across_year(self, owned: Owned, year: int) -> list[Payment]:
         """Pending and overdue payments whose deadline may involve days of `year`."""
         last_day = date(year, 12, 31)
         eve = datetime(year - 1, 12, 30, tzinfo=UTC)  # before 1 January in any time zone
-        return await self._payments(_OWED_ACROSS_YEAR, owned.partition, last_day, eve)
+        return await self._payments(owned, _OWED_ACROSS_YEAR, owned.partition, last_day, eve)
 
     async def open_totals(self, partitions: Sequence[int]) -> OpenTotals:
         """Pending and overdue payments and amounts of `partitions`, as last saved."""
@@ -436,7 +442,7 @@ class MatcherStore:
         """A processed batch as `write` will write it, taken from the state now (the changes
         are then no longer pending), so that the state can move on while it is written."""
         payments = [
-            (part.partition, p)
+            (part, p)
             for part in owned
             for t in sorted(part.state.changed)
             if (p := part.state.payments.get(t)) is not None
@@ -452,7 +458,11 @@ class MatcherStore:
                 )
                 for part in owned
             ],
-            [payment_rows(p, partition) for partition, p in payments],
+            [
+                (facts if p.txn_id not in part.facts_stored else None, state)
+                for part, p in payments
+                for facts, state in [payment_rows(p, part.partition)]
+            ],
             {part.partition: set(part.state.changed) for part in owned},
             {p.business_date for _, p in payments},
             [
@@ -467,6 +477,8 @@ class MatcherStore:
             for txn_id in state.changed:
                 if (payment := state.payments.get(txn_id)) is not None:
                     part.days.add(txn_id, payment.business_date)
+                    part.facts_stored.add(txn_id)
+            part.facts_stored.intersection_update(state.payments)  # the evicted go
             state.changed.clear()
             state.reference_changed = False
         return batch
@@ -481,7 +493,8 @@ class MatcherStore:
                 driver = await driver_connection(conn)
                 await driver.execute(_STAGE)
                 await driver.copy_records_to_table(
-                    "matcher_payments_stage", records=[facts for facts, _ in batch.payments]
+                    "matcher_payments_stage",
+                    records=[facts for facts, _ in batch.payments if facts is not None],
                 )
                 await driver.copy_records_to_table(
                     "matcher_payment_states_stage", records=[state for _, state in batch.payments]
@@ -610,6 +623,7 @@ class MatcherStore:
         remaining = existing - set(dropped)  # another instance may have dropped some
         for part in owned:
             part.days.forget({d for d in part.days.days() if d < before} - remaining)
+            part.facts_stored.clear()  # some may have gone with their day
         self._day_tables = {d for d in self._day_tables if d >= before or d in remaining}
         return dropped
 

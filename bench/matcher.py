@@ -22,6 +22,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.parts import (
+    CONSUMED,
+    PUBLISHED,
     Parts,
     merchant_records,
     parts,
@@ -102,19 +104,19 @@ async def raw_consume(bootstrap: str, topics: Topics, total: int) -> float:
     return elapsed
 
 
-async def matcher_consume(p: Parts, total: int, log: str) -> float:
+async def matcher_consume(p: Parts, total: int, log: str, findings: int = 0) -> float:
+    """Seconds for `settlewatch serve matcher` to get past `total` records and publish
+    `findings`, from its first saved batch (the group join excluded; the records of that batch,
+    applied before the clock started, are counted at the rate of the rest)."""
     conn = await asyncpg.connect(asyncpg_dsn(p.database_url))
     process = serve_matcher(p, log)
     try:
-        started = None
-        while True:
-            consumed = "SELECT coalesce(sum(next_offset), 0) FROM matcher_offsets"
-            done = int(await conn.fetchval(consumed))
+        started, first = None, 0
+        while (done := int(await conn.fetchval(CONSUMED))) < total or (
+            findings and int(await conn.fetchval(PUBLISHED)) < findings
+        ):
             if started is None and done > 0:
-                started = time.perf_counter()  # from the first saved batch: group join excluded
-                first = done
-            if done >= total:
-                break
+                started, first = time.perf_counter(), done
             if process.poll() is not None:
                 raise RuntimeError(f"matcher exited; see {log}")
             await asyncio.sleep(0.05)

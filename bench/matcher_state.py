@@ -25,7 +25,16 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.parts import Parts, merchant_records, parts, publish_pulse, sale_record, serve_matcher
+from bench.parts import (
+    CONSUMED,
+    PUBLISHED,
+    Parts,
+    merchant_records,
+    parts,
+    publish_pulse,
+    sale_record,
+    serve_matcher,
+)
 from settlewatch.common.events import MerchantProfile
 from settlewatch.common.publisher import Publisher
 from settlewatch.matcher.core.deadlines import Schedule, deadline
@@ -74,16 +83,12 @@ async def wait_for(conn: asyncpg.Connection, query: str, target: int, *args: obj
     return time.perf_counter() - started
 
 
-CONSUMED = "SELECT coalesce(sum(next_offset), 0) FROM matcher_offsets"
 CLOCKS_PAST = "SELECT count(*) FROM matcher_partitions WHERE clock >= $1"
 # Both answered from partial indexes: counting the outbox instead would scan a million rows ten
 # times a second, a core taken from the work being measured.
 ALL_PUBLISHED = """
 SELECT NOT EXISTS (SELECT 1 FROM matcher_payment_states WHERE status = 'pending')
    AND NOT EXISTS (SELECT 1 FROM matcher_read_unpublished)
-"""
-PUBLISHED = """
-SELECT (SELECT count(*) FROM matcher_outbox) - (SELECT count(*) FROM matcher_read_unpublished)
 """
 
 

@@ -28,16 +28,8 @@ from bench.parts import parts
 from bench.search import DAYS, FIRST_DAY, sample_payment
 from settlewatch.matcher.codec import PAYMENT_COLUMNS, payment_row
 from settlewatch.schema import alembic_config, migrate
+from tests.support import before_0022
 from tests.support.urls import asyncpg_dsn
-
-# The store's merge before 0022: every column but the key replaced.
-WRITE = f"""
-INSERT INTO matcher_payments ({", ".join(PAYMENT_COLUMNS)})
-VALUES ({", ".join(f"${i}" for i in range(1, len(PAYMENT_COLUMNS) + 1))})
-ON CONFLICT (txn_id, business_date) DO UPDATE SET {
-    ", ".join(f"{c} = EXCLUDED.{c}" for c in PAYMENT_COLUMNS[2:])
-}, updated_at = now()
-"""
 
 
 async def load(conn: asyncpg.Connection, total: int) -> float:
@@ -73,7 +65,7 @@ async def write(url: str, total: int, stop: asyncio.Event, latencies: list[float
             payment.status = payment.reported = "overdue"
             row: Any = payment_row(payment, 100)
             started = time.perf_counter()
-            await conn.execute(WRITE, *row)
+            await conn.execute(before_0022.WRITE, *row)
             latencies.append(time.perf_counter() - started)
             if latencies[-1] > 1:
                 print(f"  a write waited {latencies[-1]:.1f} s", flush=True)

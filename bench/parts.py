@@ -111,6 +111,12 @@ async def parts(
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+# The records a matcher has consumed (over all its partitions), and the findings it has published.
+CONSUMED = "SELECT coalesce(sum(next_offset), 0) FROM matcher_offsets"
+PUBLISHED = """
+SELECT (SELECT count(*) FROM matcher_outbox) - (SELECT count(*) FROM matcher_read_unpublished)
+"""
+
 SECRET_KEY = Fernet.generate_key().decode()  # webhook secrets at rest, for this run
 
 

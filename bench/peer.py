@@ -25,18 +25,13 @@ import argparse
 import asyncio
 import json
 import subprocess
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
-
-from bench.matcher import PARTITIONS, produce
-from bench.matcher_state import CONSUMED, PUBLISHED
-from bench.parts import Parts, parts, publish_pulse, serve_matcher
+from bench.matcher import PARTITIONS, matcher_consume, produce
+from bench.parts import parts, publish_pulse
 from settlewatch.common.publisher import Publisher
-from tests.support.urls import asyncpg_dsn
 
 PEER_PYTHON = Path(".venv-peer/bin/python")
 # Quix derives its changelog topics' settings from its input topics' and needs them stated (the
@@ -79,29 +74,6 @@ def quix_consume(
     return float(result["seconds"]), int(result["findings"])
 
 
-async def matcher_consume(p: Parts, total: int, overdue: int) -> float:
-    conn = await asyncpg.connect(asyncpg_dsn(p.database_url))
-    log = str(p.workdir / "matcher.log")
-    process = serve_matcher(p, log)
-    try:
-        started, first = None, 0
-        while (done := int(await conn.fetchval(CONSUMED))) < total or (
-            int(await conn.fetchval(PUBLISHED)) < overdue
-        ):
-            if started is None and done > 0:
-                started, first = time.perf_counter(), done  # group join excluded
-            if process.poll() is not None:
-                raise RuntimeError(f"matcher exited; see {log}")
-            await asyncio.sleep(0.05)
-        assert started is not None and first < total, "workload too small to time"
-        # The records of the first saved batch were applied before the clock started.
-        return (time.perf_counter() - started) * total / (total - first)
-    finally:
-        process.terminate()
-        process.wait(30)
-        await conn.close()
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000, help="transactions")
@@ -115,7 +87,7 @@ async def main() -> None:
         await publisher.close()
         total += 2 * PARTITIONS
         overdue = args.events // 2  # the unsettled half
-        matcher_s = await matcher_consume(p, total, overdue)
+        matcher_s = await matcher_consume(p, total, str(p.workdir / "matcher.log"), overdue)
         quix_s, quix_overdue = await asyncio.to_thread(
             quix_consume,
             p.bootstrap,

@@ -5,8 +5,10 @@ import os
 import random
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 import orjson
@@ -24,7 +26,6 @@ from settlewatch.matcher.codec import (
     PAYMENT_SELECT,
     PAYMENTS_FROM,
     payment_from_row,
-    payment_row,
     reference_to_json,
 )
 from settlewatch.matcher.core.matcher import Matcher
@@ -32,6 +33,7 @@ from settlewatch.matcher.core.model import PartitionState, Payment
 from settlewatch.matcher.store import MatcherStore
 from settlewatch.schema import alembic_config, migrate
 from tests.matcher.unit.scenario import apply, at, merchant, paid, sale, void
+from tests.support import before_0022
 from tests.support.urls import asyncpg_dsn, with_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -50,6 +52,19 @@ async def schema_version(url: str) -> str:
         return version
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def empty_database(server_url: str) -> AsyncIterator[str]:
+    """The URL of a database of its own on the server, dropped afterwards."""
+    name = f"sw_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 async def test_migrated_database_is_at_head(database_url: str) -> None:
@@ -71,11 +86,7 @@ async def run_migrate(env: dict[str, str], *args: str) -> tuple[int, str]:
 
 
 async def test_settlewatch_migrate_upgrades_an_empty_database(postgres_server_url: str) -> None:
-    name = f"sw_empty_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = with_database(postgres_server_url, name)
+    async with empty_database(postgres_server_url) as url:
         code, stderr = await run_migrate(os.environ | {"DATABASE_URL": url}, "--to", "0022")
         assert code == 0, stderr
         assert await schema_version(url) == "0022"  # a release's first step
@@ -86,9 +97,6 @@ async def test_settlewatch_migrate_upgrades_an_empty_database(postgres_server_ur
         tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables")}
         await conn.close()
         assert {"merchants", "maintenance_windows"} <= tables
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_concurrent_migrations_from_several_processes_are_harmless(
@@ -115,11 +123,7 @@ async def test_migrate_without_database_url_explains_what_is_missing() -> None:
 async def test_matcher_state_of_0003_is_carried_into_the_windowed_store(
     postgres_server_url: str,
 ) -> None:
-    name = f"sw_0003_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(postgres_server_url, name)
-    try:
+    async with empty_database(postgres_server_url) as url:
         await asyncio.to_thread(migrate, url, "0003")
         matcher = Matcher(PartitionState())
         apply(matcher, merchant("M1"))
@@ -164,9 +168,6 @@ async def test_matcher_state_of_0003_is_carried_into_the_windowed_store(
             assert await store.next_due(owned) == loaded.due_at
         finally:
             await engine.dispose()
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_typed_payments_go_back_to_documents_and_forth(database_url: str) -> None:
@@ -331,26 +332,6 @@ async def test_findings_sent_before_0020_are_not_sent_again_and_none_unsent_is_s
         await engine.dispose()
 
 
-# matcher_payments before 0022: each payment's facts and state in one row (PAYMENT_COLUMNS), as
-# the matchers of the release before write it (the store's merge then: all but the key replaced).
-_WRITE_BEFORE_0022 = f"""
-INSERT INTO matcher_payments ({", ".join(PAYMENT_COLUMNS)})
-VALUES ({", ".join(f"${i}" for i in range(1, len(PAYMENT_COLUMNS) + 1))})
-ON CONFLICT (txn_id, business_date) DO UPDATE SET {
-    ", ".join(f"{c} = EXCLUDED.{c}" for c in PAYMENT_COLUMNS[2:])
-}, updated_at = now()
-"""
-
-
-async def write_before_0022(conn: asyncpg.Connection, payment: Payment) -> None:
-    day = payment.business_date
-    await conn.execute(  # as the store made a day's table then: the facts' table only
-        f"CREATE TABLE IF NOT EXISTS matcher_payments_d{day:%Y%m%d} PARTITION OF "
-        f"matcher_payments FOR VALUES FROM ('{day}') TO ('{day + timedelta(days=1)}')"
-    )
-    await conn.execute(_WRITE_BEFORE_0022, *payment_row(payment, 0))
-
-
 def fired(payment: Payment, now: datetime) -> Payment:
     """The payment as a matcher's deadline makes it overdue (a state change and a history line)."""
     return replace(
@@ -368,11 +349,7 @@ async def test_payment_states_move_out_while_a_matcher_of_the_release_before_wri
     """0022 copies every payment's state in small batches while a matcher of the release
     before keeps writing (new payments, on a new day too, and overdue ones): afterwards, and
     after 0023, each payment reads back as last written; down to 0021 the old table again."""
-    name = f"sw_0022_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(postgres_server_url))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(postgres_server_url, name)
-    try:
+    async with empty_database(postgres_server_url) as url:
         await asyncio.to_thread(migrate, url, "0021")
         matcher = Matcher(PartitionState())
         apply(matcher, merchant("M1"))
@@ -381,7 +358,7 @@ async def test_payment_states_move_out_while_a_matcher_of_the_release_before_wri
         written = dict(matcher.state.payments)
         conn = await asyncpg.connect(asyncpg_dsn(url))
         for payment in written.values():
-            await write_before_0022(conn, payment)
+            await before_0022.write(conn, payment)
 
         stop = asyncio.Event()
         writes = 0
@@ -400,7 +377,7 @@ async def test_payment_states_move_out_while_a_matcher_of_the_release_before_wri
                     else:
                         payment = fired(written[rng.choice(sorted(written))], at("2025-11-25"))
                     written[payment.txn_id] = payment
-                    await write_before_0022(own, payment)
+                    await before_0022.write(own, payment)
                     writes += 1
                     await asyncio.sleep(0)
             finally:
@@ -427,6 +404,3 @@ async def test_payment_states_move_out_while_a_matcher_of_the_release_before_wri
         before = {r[0]: orjson.loads(orjson.dumps(payment_from_row(r))) for r in rows}
         assert before == expected
         await conn.close()
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()

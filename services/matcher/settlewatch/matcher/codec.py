@@ -33,6 +33,7 @@ from settlewatch.matcher.core.model import (
 )
 
 __all__ = [
+    "fact_row",
     "finding_to_json",
     "partition_from_json",
     "partition_to_json",
@@ -46,6 +47,7 @@ __all__ = [
     "payment_row",
     "payment_rows",
     "reference_to_json",
+    "state_row",
 ]
 
 Json = dict[str, Any]
@@ -136,15 +138,17 @@ def _zone(offset: int) -> timezone:
     return timezone(timedelta(seconds=offset))
 
 
-def payment_rows(payment: Payment, partition: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """A payment as a row of FACT_COLUMNS and one of STATE_COLUMNS (the JSON columns as text)."""
+def fact_row(payment: Payment, partition: int) -> tuple[Any, ...]:
+    """A payment's facts as a row of FACT_COLUMNS (the evidence as JSON text)."""
     p = payment
-    dumps = orjson.dumps  # dataclasses, datetimes and tuples natively: fast
-    copied = (p.txn_id, p.business_date, partition, p.merchant_id, p.bank_code, p.currency)
-    facts = (
-        *copied[:4],
+    return (
+        p.txn_id,
+        p.business_date,
+        partition,
+        p.merchant_id,
         p.kind,
-        *copied[4:],
+        p.bank_code,
+        p.currency,
         p.amount_minor,
         p.occurred_at,
         _offset(p.occurred_at),
@@ -153,10 +157,21 @@ def payment_rows(payment: Payment, partition: int) -> tuple[tuple[Any, ...], tup
         p.fee_rule,
         p.cycle,
         p.digest,
-        dumps(p.evidence).decode(),
+        orjson.dumps(p.evidence).decode(),
     )
-    state = (
-        *copied,
+
+
+def state_row(payment: Payment, partition: int) -> tuple[Any, ...]:
+    """A payment's state as a row of STATE_COLUMNS (the collections as JSON text)."""
+    p = payment
+    dumps = orjson.dumps  # dataclasses, datetimes and tuples natively: fast
+    return (
+        p.txn_id,
+        p.business_date,
+        partition,
+        p.merchant_id,
+        p.bank_code,
+        p.currency,
         p.amount_minor,
         p.status,
         p.due_at,
@@ -176,7 +191,11 @@ def payment_rows(payment: Payment, partition: int) -> tuple[tuple[Any, ...], tup
         dumps(p.settlements).decode(),
         dumps(p.history).decode(),
     )
-    return facts, state
+
+
+def payment_rows(payment: Payment, partition: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A payment as its two rows: facts and state."""
+    return fact_row(payment, partition), state_row(payment, partition)
 
 
 def payment_row(payment: Payment, partition: int) -> tuple[Any, ...]:

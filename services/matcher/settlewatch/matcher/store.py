@@ -37,12 +37,13 @@ from settlewatch.matcher.codec import (
     PAYMENT_SELECT,
     PAYMENTS_FROM,
     STATE_COLUMNS,
+    fact_row,
     finding_to_json,
     partition_from_json,
     partition_to_json,
     payment_from_row,
-    payment_rows,
     reference_to_json,
+    state_row,
 )
 from settlewatch.matcher.core.matcher import DUPLICATE_HORIZON, EXPIRY
 from settlewatch.matcher.core.model import (
@@ -459,9 +460,11 @@ class MatcherStore:
                 for part in owned
             ],
             [
-                (facts if p.txn_id not in part.facts_stored else None, state)
+                (
+                    fact_row(p, part.partition) if p.txn_id not in part.facts_stored else None,
+                    state_row(p, part.partition),
+                )
                 for part, p in payments
-                for facts, state in [payment_rows(p, part.partition)]
             ],
             {part.partition: set(part.state.changed) for part in owned},
             {p.business_date for _, p in payments},

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from cachetools import LRUCache
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from settlewatch.common.auth import (
@@ -297,9 +297,14 @@ async def merchant_summary(
         .group_by(p.status, p.currency)
         .order_by(p.currency)
     )
-    oldest = (
-        payments()
-        .with_only_columns(func.min(tables.payments.c.occurred_at))
+    f = tables.payments.c
+    oldest = (  # from the merchant's pending states (its summary index) to their facts
+        select(func.min(f.occurred_at))
+        .select_from(
+            tables.payment_states.join(
+                tables.payments, and_(f.txn_id == p.txn_id, f.business_date == p.business_date)
+            )
+        )
         .where(p.merchant_id == merchant_id, p.status == "pending")
     )
     async with request.app.state.resources.engine.connect() as conn:

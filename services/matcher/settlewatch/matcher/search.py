@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, select, true, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from settlewatch.matcher.codec import FACT_COLUMNS, PAYMENT_COLUMNS
@@ -22,23 +22,26 @@ from settlewatch.schema import matcher as tables
 __all__ = ["PAYMENT", "Filters", "payments", "search_query"]
 
 _facts, _states = tables.payments.c, tables.payment_states.c
+_STATE_ONLY = [c for c in PAYMENT_COLUMNS if c not in FACT_COLUMNS]
+# A payment's state read by its key for each payment the facts' indexes yield, in their order.
+# A join would let the planner estimate the key's two columns as independent (a day's worth
+# too few rows) and hash a whole table of states instead; OFFSET 0 keeps it a lookup.
+_STATE = (
+    select(*(_states[c] for c in _STATE_ONLY))
+    .where(_states.txn_id == _facts.txn_id, _states.business_date == _facts.business_date)
+    .offset(0)
+    .lateral("state")
+)
 # A payment's columns as payment_from_row reads them: its facts, then its state.
 PAYMENT: list[ColumnElement[Any]] = [
     column.cast(Text) if isinstance(column.type, JSONB) else column
-    for column in (_facts[c] if c in FACT_COLUMNS else _states[c] for c in PAYMENT_COLUMNS)
+    for column in (_facts[c] if c in FACT_COLUMNS else _STATE.c[c] for c in PAYMENT_COLUMNS)
 ]
 
 
 def payments() -> Select[Any]:
-    """SELECT PAYMENT FROM a payment's facts joined to its state."""
-    joined = tables.payments.join(
-        tables.payment_states,
-        and_(
-            _states.txn_id == _facts.txn_id,
-            _states.business_date == _facts.business_date,
-        ),
-    )
-    return select(*PAYMENT).select_from(joined)
+    """SELECT PAYMENT FROM a payment's facts and, for each, its state."""
+    return select(*PAYMENT).select_from(tables.payments.join(_STATE, true()))
 
 
 # A business date is the local date of occurred_at, or the next day after the cutoff: within a
@@ -63,7 +66,7 @@ def search_query(filters: Filters, after: tuple[datetime, str] | None, limit: in
     if filters.merchant_id is not None:
         query = query.where(p.merchant_id == filters.merchant_id)
     if filters.status is not None:
-        query = query.where(_states.status == filters.status)
+        query = query.where(_STATE.c.status == filters.status)
     if filters.bank_code is not None:
         query = query.where(p.bank_code == filters.bank_code)
     if filters.terminal_id is not None:

@@ -1,6 +1,6 @@
-"""The matcher state for the store: payments one row each (typed columns), the rest of a
-partition in one JSON document. Explicit, field by field, so a newer matcher can read an older
-state."""
+"""The matcher state for the store: a payment as two rows of typed columns (its facts, written
+once, and its state), the rest of a partition in one JSON document. Explicit, field by field, so
+a newer matcher can read an older state."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -144,6 +144,20 @@ async def test_a_merchant_token_sees_only_its_own(matcher: httpx.AsyncClient) ->
     assert mine and all(i.startswith("A") for i in mine)
     other = await matcher.get("/v1/payments", params={"merchant_id": "M2"}, headers=AS_M1)
     assert other.status_code == 404
+
+
+async def test_a_merchants_summary_agrees_with_its_payments(matcher: httpx.AsyncClient) -> None:
+    """The summary reads states alone and the oldest pending from states to facts: the same
+    payments the search lists, status by status."""
+    summary = (await matcher.get("/v1/merchants/M1/summary")).json()
+    for status in ("pending", "overdue"):
+        found = await ids(matcher, merchant_id="M1", status=status)
+        assert sum(t["count"] for t in summary[status]) == len(found)
+    pending = await ids(matcher, merchant_id="M1", status="pending")
+    assert pending, "the seed has pending payments of M1"
+    times = [(await matcher.get(f"/v1/payments/{t}")).json()["occurred_at"] for t in pending]
+    oldest = min(datetime.fromisoformat(t) for t in times)
+    assert datetime.fromisoformat(summary["oldest_pending_occurred_at"]) == oldest
 
 
 @pytest.mark.parametrize(

@@ -209,7 +209,7 @@ WHERE i.inhparent = 'matcher_payments'::regclass
 """
 
 
-def _day_table(day: date, table: str = "matcher_payments") -> str:
+def _day_table(day: date, table: str) -> str:
     return f"{table}_d{day:%Y%m%d}"
 
 

@@ -182,7 +182,17 @@ class _SealsSecrets(_Settings):
         return Sealer(parse_keys(self.secret_key.get_secret_value()))
 
 
-class IngestSettings(CommonSettings, _SealsSecrets):
+class _Ticks(_Settings):
+    """The clock's period (SPEC §5): ingest pulses at it and the matcher checks deadlines at it,
+    so an overdue finding comes within one period (and the broker's hops) of `due_at`. One
+    setting for both: a matcher ticking more often than the pulses would check nothing new."""
+
+    timer_interval: PositiveDuration = Field(
+        timedelta(seconds=1), validation_alias="SETTLEWATCH_TIMER_INTERVAL"
+    )
+
+
+class IngestSettings(CommonSettings, _SealsSecrets, _Ticks):
     port: Port = Field(8001, validation_alias="INGEST_PORT")
     # After a webhook secret is replaced, the old one still signs for this long (SPEC §14).
     webhook_secret_overlap: PositiveDuration = Field(
@@ -246,11 +256,8 @@ class ReconSettings(CommonSettings):
     )
 
 
-class MatcherSettings(CommonSettings):
+class MatcherSettings(CommonSettings, _Ticks):
     port: Port = Field(8002, validation_alias="MATCHER_PORT")
-    timer_interval: PositiveDuration = Field(
-        timedelta(seconds=1), validation_alias="SETTLEWATCH_TIMER_INTERVAL"
-    )
     session_timeout: PositiveDuration = Field(
         timedelta(seconds=10), validation_alias="MATCHER_SESSION_TIMEOUT"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -75,7 +76,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             source=f"{socket.gethostname()}:{os.getpid()}",
             clock=wall_clock,
         )
-        resources.loops.start("ingest-pulses", pulses.run)
+        interval = settings.timer_interval.total_seconds()
+        resources.loops.start("ingest-pulses", functools.partial(pulses.run, interval))
         try:
             yield
         finally:

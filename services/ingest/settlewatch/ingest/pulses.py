@@ -1,5 +1,5 @@
 """Clock pulses (SPEC §5): ingest's current time, into every partition of the transactions and
-settlements topics, every second.
+settlements topics, every `SETTLEWATCH_TIMER_INTERVAL` (one second unless set).
 
 A pulse with time T is appended after T was read, and every record acknowledged before T was
 already written, so in each partition a pulse is never ahead of data acknowledged before it.
@@ -34,13 +34,11 @@ class PulseWriter:
         *,
         source: str,
         clock: Callable[[], datetime],
-        interval: float = 1.0,
     ) -> None:
         self._publisher = publisher
         self._topics = topics
         self._source = source
         self._clock = clock
-        self._interval = interval
 
     async def pulse(self) -> None:
         """Write one pulse into every partition of every topic."""
@@ -49,8 +47,8 @@ class PulseWriter:
         )
         await asyncio.gather(*(self._publisher.publish_everywhere(t, value) for t in self._topics))
 
-    async def run(self) -> None:
-        """Pulse every `interval` until cancelled; a broker outage only skips pulses."""
+    async def run(self, interval: float) -> None:
+        """Pulse every `interval` seconds until cancelled; a broker outage only skips pulses."""
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
@@ -63,5 +61,5 @@ class PulseWriter:
             except Exception:  # a bug must not stop the clock for good: log it, keep pulsing
                 PULSES.labels("failed").inc()
                 _log.exception("clock pulse failed")
-            next_at = max(next_at + self._interval, loop.time())
+            next_at = max(next_at + interval, loop.time())
             await asyncio.sleep(next_at - loop.time())

@@ -30,7 +30,6 @@ from settlewatch.common.rate_limits import RateLimits
 from settlewatch.matcher.codec import payment_from_row
 from settlewatch.matcher.core.model import OWED, Payment, PaymentKind, Status
 from settlewatch.matcher.evidence import Evidence, document, gather
-from settlewatch.matcher.evidence_pdf import render
 from settlewatch.matcher.search import Filters, payments, search_query
 from settlewatch.schema import matcher as tables
 
@@ -192,6 +191,10 @@ async def payment_evidence(
     if (pdf := pdfs.get(key)) is None:
         limits: RateLimits = request.app.state.rate_limits
         limits.hit(principal.token_id, PDF_COST)
+        # Imported at the first PDF, not at start: fpdf takes ≈ 0.4 s to import, which a
+        # restarted matcher would add to the time before it takes its partitions back.
+        from settlewatch.matcher.evidence_pdf import render
+
         pdf = await asyncio.to_thread(render, evidence, font)  # ≈ 0.5 s: not on the event loop
         pdfs[key] = pdf
     name = f"settlewatch-evidence-{txn_id}.pdf"

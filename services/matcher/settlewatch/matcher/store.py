@@ -167,8 +167,10 @@ SELECT {PAYMENT_SELECT} FROM {PAYMENTS_FROM}
 WHERE s.partition = $1 AND s.{status_in(OWED)} AND s.business_date <= $2 AND s.due_at >= $3
 """
 # Where the payments are: a row per partition and day, its txn_ids as one array (decoded in C).
+# One text of ids a line per day, not an array: at a million, 4× less of the database's and the
+# driver's time (a txn_id holds no line break: events.ID_PATTERN).
 _KEYS = """
-SELECT partition, business_date, array_agg(txn_id) AS txn_ids FROM matcher_payments
+SELECT partition, business_date, string_agg(txn_id, E'\\n') AS txn_ids FROM matcher_payments
 WHERE partition = ANY($1) GROUP BY partition, business_date
 """
 # The recent sales (duplicates) and the recent sales and refunds with a region (跳码).
@@ -335,7 +337,7 @@ class MatcherStore:
                     regions[r["partition"]].append(seen)
             stored = defaultdict(list)
             for r in await driver.fetch(_KEYS, list(partitions)):
-                stored[r["partition"]].append((r["business_date"], r["txn_ids"]))
+                stored[r["partition"]].append((r["business_date"], r["txn_ids"].split("\n")))
         return [
             Owned(
                 p,

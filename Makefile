@@ -54,6 +54,7 @@ bench: install $(PEER_STAMP)
 	$(BIN)/python -m bench.peer
 	$(BIN)/python -m bench.fees
 	$(BIN)/python -m bench.overdue_latency
+	$(BIN)/python -m bench.overdue_latency --timer-interval PT0.5S
 	$(BIN)/python -m bench.matcher_state
 	$(BIN)/python -m bench.steady
 	$(BIN)/python -m bench.scaling

@@ -43,6 +43,7 @@ __all__ = [
     "PAYMENT_SELECT",
     "PAYMENTS_FROM",
     "STATE_COLUMNS",
+    "STATE_ONLY_COLUMNS",
     "payment_from_row",
     "payment_row",
     "payment_rows",
@@ -115,16 +116,17 @@ STATE_COLUMNS = [
     "settlements",
     "history",
 ]
-_STATE_ONLY = STATE_COLUMNS[STATE_COLUMNS.index("status") :]
+# The state's own columns (after the copied key and facts): what a read takes from the state.
+STATE_ONLY_COLUMNS = STATE_COLUMNS[STATE_COLUMNS.index("status") :]
 JSON_COLUMNS = {"evidence", "refunds", "conflicts", "settlements", "history"}
 # A payment as a read sees it: the facts (f) joined to the state (s), for payment_from_row.
-PAYMENT_COLUMNS = [*FACT_COLUMNS, *_STATE_ONLY]
+PAYMENT_COLUMNS = [*FACT_COLUMNS, *STATE_ONLY_COLUMNS]
 PAYMENTS_FROM = (
     "matcher_payments f JOIN matcher_payment_states s "
     "ON s.txn_id = f.txn_id AND s.business_date = f.business_date"
 )
 PAYMENT_SELECT = ", ".join(
-    f"{'s' if c in _STATE_ONLY else 'f'}.{c}{'::text' if c in JSON_COLUMNS else ''}"
+    f"{'s' if c in STATE_ONLY_COLUMNS else 'f'}.{c}{'::text' if c in JSON_COLUMNS else ''}"
     for c in PAYMENT_COLUMNS
 )
 

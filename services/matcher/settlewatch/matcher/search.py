@@ -16,18 +16,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Text, select, true, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
-from settlewatch.matcher.codec import FACT_COLUMNS, PAYMENT_COLUMNS
+from settlewatch.matcher.codec import FACT_COLUMNS, PAYMENT_COLUMNS, STATE_ONLY_COLUMNS
 from settlewatch.schema import matcher as tables
 
 __all__ = ["PAYMENT", "Filters", "payments", "search_query"]
 
 _facts, _states = tables.payments.c, tables.payment_states.c
-_STATE_ONLY = [c for c in PAYMENT_COLUMNS if c not in FACT_COLUMNS]
 # A payment's state read by its key for each payment the facts' indexes yield, in their order.
 # A join would let the planner estimate the key's two columns as independent (a day's worth
 # too few rows) and hash a whole table of states instead; OFFSET 0 keeps it a lookup.
 _STATE = (
-    select(*(_states[c] for c in _STATE_ONLY))
+    select(*(_states[c] for c in STATE_ONLY_COLUMNS))
     .where(_states.txn_id == _facts.txn_id, _states.business_date == _facts.business_date)
     .offset(0)
     .lateral("state")

@@ -20,6 +20,7 @@ __all__ = [
     "create_engine",
     "driver_connection",
     "driver_session",
+    "driver_snapshot",
     "driver_transaction",
     "invalidated_on_error",
     "ping",
@@ -95,6 +96,17 @@ async def driver_session(engine: AsyncEngine) -> AsyncIterator[Any]:
     """The driver connection for reads (autocommit), discarded on error like the above."""
     async with engine.connect() as conn, invalidated_on_error(conn):
         yield await driver_connection(conn)
+
+
+@asynccontextmanager
+async def driver_snapshot(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The driver connection in a read-only transaction of one snapshot (REPEATABLE READ): reads
+    that must agree with each other, and settings made for them with ``SET LOCAL``."""
+    async with (
+        driver_session(engine) as driver,
+        driver.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        yield driver
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -29,7 +29,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from settlewatch.common.db import create_engine, driver_connection, transaction
+from settlewatch.common.db import (
+    create_engine,
+    driver_connection,
+    driver_snapshot,
+    transaction,
+)
 from settlewatch.common.errors import Fenced
 from settlewatch.common.events import FindingRecord, finding_json
 from settlewatch.matcher.codec import (
@@ -200,6 +205,11 @@ FROM matcher_payment_states
 WHERE partition = ANY($1) AND {status_in(OWED)}
 GROUP BY bank_code, status, currency
 """
+# For the gauges' sums, which group every owed payment into a few groups (bank × status ×
+# currency; merchant × currency): the planner, taking the groups for a tenth of the rows, sorted
+# them in parallel workers and spilled to disk — 1.2–1.5 s of CPU at a million owed, every 5 s;
+# hashed in the one backend it is 0.3 s.
+_SUMMING = "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL enable_sort = off"
 # Whether a day holds a payment still open or expired since $3 (its table alone is read).
 _STILL_OPEN = """
 SELECT EXISTS (SELECT 1 FROM matcher_payment_states WHERE business_date = $1
@@ -416,13 +426,18 @@ class MatcherStore:
 
     async def open_totals(self, partitions: Sequence[int]) -> OpenTotals:
         """Pending and overdue payments and amounts of `partitions`, as last saved."""
-        rows = await self._fetch(_OPEN_TOTALS, list(partitions))
+        rows = await self._sum(_OPEN_TOTALS, list(partitions))
         return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
 
     async def top_overdue(self, partitions: Sequence[int], limit: int = 20) -> TopOverdue:
         """The merchants of `partitions` with the most money overdue (a bounded set of series)."""
-        rows = await self._fetch(_TOP_OVERDUE, list(partitions), limit)
+        rows = await self._sum(_TOP_OVERDUE, list(partitions), limit)
         return [(r[0], r[1], r[2]) for r in rows]
+
+    async def _sum(self, query: str, *args: Any) -> list[Any]:
+        async with driver_snapshot(self._engine) as driver:
+            await driver.execute(_SUMMING)
+            return list(await driver.fetch(query, *args))
 
     # --- writes ---------------------------------------------------------------------------
 

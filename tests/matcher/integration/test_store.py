@@ -18,6 +18,7 @@ from settlewatch.matcher.store import (
     LostOwnership,
     MatcherStore,
     Owned,
+    StoredIds,
     forget_consumed_offsets,
 )
 from tests.matcher.unit.scenario import Event, apply, at, merchant, paid, sale
@@ -265,3 +266,47 @@ async def test_a_look_alike_or_another_region_is_read_back_by_its_time_after_a_r
     assert found["transaction.duplicate_suspected"].evidence["txn_ids"] == ["T1", "T2"]
     jump = found["terminal.region_jump"].evidence
     assert (jump["regions"], jump["txn_ids"]) == (["上海", "深圳"], ["T1", "T2"])
+
+
+async def test_a_claim_keeps_the_ids_read_ahead_of_a_partition_unless_its_owner_saved_since(
+    store: MatcherStore,
+) -> None:
+    """A restarting matcher reads where every partition's payments lie while its group assigns
+    the partitions; the claim keeps that read for a partition to which nothing was saved since,
+    and reads again one whose last owner saved a payment in between, which is then found."""
+    owners = {o.partition: o for o in await store.claim([0, 1])}
+    matchers = {p: Matcher(o.state) for p, o in owners.items()}
+    for p, matcher in matchers.items():
+        apply(matcher, merchant("M1"))
+        apply(matcher, sale(f"T-{p}", "2025-11-20T10:00+08:00"))
+    await store.save(list(owners.values()), {}, {})
+
+    ahead = StoredIds()
+    await store.read_ahead(ahead)
+    assert ahead.days[1].days_of("T-1") == [date(2025, 11, 20)]
+    apply(matchers[1], sale("T-late", "2025-11-21T10:00+08:00"))  # the last owner, meanwhile
+    await store.save([owners[1]], {}, {})
+
+    claimed = {o.partition: o for o in await store.claim([0, 1], ahead)}
+    assert claimed[0].days is ahead.days[0]  # not read again
+    assert claimed[1].days.days_of("T-late") == [date(2025, 11, 21)]
+    assert claimed[1].days.days_of("T-1") == [date(2025, 11, 20)]
+
+
+async def test_a_partition_the_read_ahead_was_told_it_would_not_get_is_read_by_its_claim(
+    store: MatcherStore,
+) -> None:
+    """Told which partitions were assigned, the read ahead skips the others; a claim of one of
+    those still finds its payments (read then, not taken for empty)."""
+    owners = {o.partition: o for o in await store.claim([0, 1])}
+    for p, owned in owners.items():
+        matcher = Matcher(owned.state)
+        apply(matcher, merchant("M1"))
+        apply(matcher, sale(f"T-{p}", "2025-11-20T10:00+08:00"))
+    await store.save(list(owners.values()), {}, {})
+
+    ahead = StoredIds(wanted={0})
+    await store.read_ahead(ahead)
+    assert ahead.read == {0} and 1 not in ahead.days
+    [claimed] = await store.claim([1], ahead)
+    assert claimed.days.days_of("T-1") == [date(2025, 11, 20)]

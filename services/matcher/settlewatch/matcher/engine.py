@@ -42,7 +42,14 @@ from settlewatch.matcher.core.deadlines import Window
 from settlewatch.matcher.core.matcher import Matcher, UnknownMerchant, referenced
 from settlewatch.matcher.core.model import Finding, PartitionState
 from settlewatch.matcher.metrics import CALENDAR_FALLBACKS, FINDINGS, SETTLEMENT_DELAY
-from settlewatch.matcher.store import Batch, Fired, MatcherStore, Owned, StoredFinding
+from settlewatch.matcher.store import (
+    Batch,
+    Fired,
+    MatcherStore,
+    Owned,
+    StoredFinding,
+    StoredIds,
+)
 
 __all__ = [
     "Collected",
@@ -220,10 +227,13 @@ class Engine:
         self._firing = asyncio.Semaphore(os.cpu_count() or 1)
         self._writing: asyncio.Task[None] | None = None  # save_behind's batch
 
-    async def claim(self, partitions: Sequence[int], topics: Sequence[str]) -> list[PartitionWork]:
-        """Own `partitions`: their state from the store, a tick left unfinished finished."""
+    async def claim(
+        self, partitions: Sequence[int], topics: Sequence[str], ahead: StoredIds | None = None
+    ) -> list[PartitionWork]:
+        """Own `partitions`: their state from the store (MatcherStore.claim), a tick left
+        unfinished finished."""
         works = []
-        for owned in await self._store.claim(partitions) if partitions else []:
+        for owned in await self._store.claim(partitions, ahead) if partitions else []:
             work = PartitionWork(owned, {t: _Stream() for t in topics})
             if (unfinished := owned.state.unfinished_tick) is not None:
                 await self.tick(work, unfinished, [])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -83,6 +83,7 @@ __all__ = [
     "TopOverdue",
     "Owned",
     "StoredFinding",
+    "StoredIds",
     "forget_consumed_offsets",
 ]
 
@@ -178,6 +179,10 @@ _KEYS = """
 SELECT partition, business_date, string_agg(txn_id, E'\\n') AS txn_ids FROM matcher_payments
 WHERE partition = ANY($1) GROUP BY partition, business_date
 """
+# Each partition row's version: every save of a partition's payments updates its row in the same
+# transaction (FENCE), so a row whose version is unchanged since a read has had no payment saved.
+_VERSIONS = "SELECT partition, xmin::text AS version FROM matcher_partitions"
+_VERSIONS_LOCKED = f"{_VERSIONS} WHERE partition = ANY($1) ORDER BY partition FOR UPDATE"
 # The recent sales (duplicates) and the recent sales and refunds with a region (跳码).
 _RECENT = """
 SELECT partition, kind, merchant_id, card_fingerprint, amount_minor, currency, txn_id,
@@ -262,6 +267,19 @@ class StoredFinding:
     seq: int | None = None
 
 
+@dataclass
+class StoredIds:
+    """Where the partitions' payments lie, read before this instance knew which partitions it
+    would get (MatcherStore.read_ahead), with the version of each partition's row at that read:
+    a claim keeps the index of a partition whose row has not changed since. Once `wanted` is
+    set (the partitions assigned), the read skips the others."""
+
+    versions: dict[int, str] = field(default_factory=dict)
+    days: dict[int, DayIndex] = field(default_factory=dict)
+    wanted: set[int] | None = None
+    read: set[int] = field(default_factory=set)  # the partitions read whole
+
+
 @dataclass(frozen=True)
 class Fired:
     """One round of the deadline fast path: its new findings (each names its partition), and
@@ -302,8 +320,38 @@ class MatcherStore:
         self._region_jump_window = region_jump_window
         self._day_tables: set[date] = set()  # known to exist
 
-    async def claim(self, partitions: Sequence[int]) -> list[Owned]:
-        """Take ownership of `partitions` and load what their state needs in memory."""
+    async def read_ahead(self, ahead: StoredIds) -> None:
+        """Fill `ahead` with where the payments of every partition lie, as `claim` would read
+        it: a process reads it while its consumer group assigns the partitions (a second or
+        more that it would otherwise wait), and the claim then reads only what was saved since.
+        """
+
+        def wanted(partition: int) -> bool:  # `wanted` is set once, never widened
+            return ahead.wanted is None or partition in ahead.wanted
+
+        async with driver_snapshot(self._engine) as driver:  # versions and ids of one snapshot
+            ahead.versions = {r["partition"]: r["version"] for r in await driver.fetch(_VERSIONS)}
+            await self._read_days(driver, list(ahead.versions), ahead.days, wanted)
+        ahead.read = set(filter(wanted, ahead.versions))
+
+    async def _read_days(
+        self,
+        driver: Any,
+        partitions: list[int],
+        into: dict[int, DayIndex],
+        wanted: Callable[[int], bool] = lambda _: True,
+    ) -> None:
+        """Where the payments of `partitions` lie, into their indexes, a day's ids at a time (a
+        million ids as strings are ≈ 70 MB)."""
+        if partitions:
+            async for r in driver.cursor(_KEYS, partitions, prefetch=1):
+                if wanted(r["partition"]):
+                    index = into.setdefault(r["partition"], DayIndex())
+                    index.add_day(r["business_date"], r["txn_ids"].split("\n"))
+
+    async def claim(self, partitions: Sequence[int], ahead: StoredIds | None = None) -> list[Owned]:
+        """Take ownership of `partitions` and load what their state needs in memory (where
+        their payments lie from `ahead` for each partition saved nothing since it was read)."""
         claim = (
             insert(tables.partitions)
             .values([{"partition": p, "generation": 1, "body": {}} for p in partitions])
@@ -320,8 +368,14 @@ class MatcherStore:
             )
         )
         async with transaction(self._engine) as conn:
-            rows = {row.partition: row for row in await conn.execute(claim)}
             driver = await driver_connection(conn)
+            days: dict[int, DayIndex] = {}
+            if ahead is not None:  # locked until the claim commits: no save comes between
+                for r in await driver.fetch(_VERSIONS_LOCKED, list(partitions)):
+                    p = r["partition"]
+                    if p in ahead.read and ahead.versions[p] == r["version"]:
+                        days[p] = ahead.days.get(p, DayIndex())  # none: it held no payment
+            rows = {row.partition: row for row in await conn.execute(claim)}
             clocks = [row.clock for row in rows.values() if row.clock is not None]
             horizon = max(DUPLICATE_HORIZON, self._region_jump_window)
             since = min(clocks) - horizon if clocks else datetime(1970, 1, 1, tzinfo=UTC)
@@ -345,9 +399,7 @@ class MatcherStore:
                         r["region"],
                     )
                     regions[r["partition"]].append(seen)
-            stored = defaultdict(list)
-            for r in await driver.fetch(_KEYS, list(partitions)):
-                stored[r["partition"]].append((r["business_date"], r["txn_ids"].split("\n")))
+            await self._read_days(driver, [p for p in partitions if p not in days], days)
         return [
             Owned(
                 p,
@@ -360,7 +412,7 @@ class MatcherStore:
                     regions[p],
                     self._region_jump_window,
                 ),
-                DayIndex.of(stored[p]),
+                days.get(p, DayIndex()),
             )
             for p in partitions
         ]

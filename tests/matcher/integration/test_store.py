@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -310,3 +310,37 @@ async def test_a_partition_the_read_ahead_was_told_it_would_not_get_is_read_by_i
     assert ahead.read == {0} and 1 not in ahead.days
     [claimed] = await store.claim([1], ahead)
     assert claimed.days.days_of("T-1") == [date(2025, 11, 20)]
+
+
+async def test_findings_sent_and_older_than_the_retention_leave_the_outbox(
+    store: MatcherStore, database_url: str
+) -> None:
+    """The outbox keeps what is unsent whatever its age, and what was sent for the retention;
+    the rest goes, a bounded number of batches at a time."""
+    owned = await store.claim([0, 1])
+    decided: dict[int | None, list[Finding]] = {
+        0: [overdue(f"A{n}") for n in range(5)],
+        1: [overdue("B0")],
+        None: [overdue("stall-sent"), overdue("stall-unsent")],
+    }
+    saved = await store.save(owned, decided, {})
+    a = [f for f in saved if f.partition == 0]
+    await store.mark_published(a[:4] + saved[-2:-1])  # A0–A3 and one of the stall watch's
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        # A0–A2, B0 and both of the stall watch's were written 40 days ago; A3 and A4 today.
+        await conn.execute(
+            "UPDATE matcher_outbox SET created_at = now() - interval '40 days', "
+            "published_at = CASE WHEN published_at IS NULL THEN NULL "
+            "ELSE now() - interval '40 days' END WHERE key <> ALL($1::text[])",
+            [a[3].key, a[4].key],
+        )
+        cutoff = datetime.now(UTC) - timedelta(days=35)
+        assert not await store.prune_outbox(cutoff, [0, 1], batches=2, batch=1)
+        assert await store.prune_outbox(cutoff, [0, 1], batch=1)
+        left = {r[0] for r in await conn.fetch("SELECT key FROM matcher_outbox")}
+    finally:
+        await conn.close()
+    # Sent and old: gone. Sent but recent (A3), unsent (A4, B0: no watermark), the unsent
+    # stall finding: kept.
+    assert left == {a[3].key, a[4].key, saved[5].key, saved[7].key}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -99,6 +99,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self._stall = StallWatch(topics.prefix)
         self._retention = retention
         self._swept_before: date | None = None
+        self._prune_before: datetime | None = None  # findings sent before it leave the outbox
         self.open_totals: OpenTotals = {}
         self.top_overdue: TopOverdue = []
         self.works: dict[int, PartitionWork] = {}
@@ -159,7 +160,8 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _watch_clock(self, every: float = 5.0) -> None:
         """pipeline.stalled when the clock of the owned partitions stops (ingest down, pulses
         lost), resolved when it moves again: one page for on-call, not one per payment. Also
-        refreshes the open-payment gauges and drops closed windows once a day."""
+        refreshes the open-payment gauges and, once a day, drops closed windows and sends the
+        old findings out of the outbox."""
         while True:
             await asyncio.sleep(every)
             async with self._lock:
@@ -176,7 +178,11 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 if clock is not None:
                     await self._sweep((clock - self._retention).date())
                 partitions = sorted(self.works)
-            # A read of what is saved: no need to hold up the batches meanwhile.
+            # Reads and deletes of what is saved: no need to hold up the batches meanwhile.
+            if self._prune_before is not None and await self._store.prune_outbox(
+                self._prune_before, partitions
+            ):
+                self._prune_before = None  # else more next time
             # Both at once: a scrape between the two reads would see one new and one old.
             totals = await self._store.open_totals(partitions)
             top = await self._store.top_overdue(partitions)
@@ -191,6 +197,7 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         if dropped:
             _log.info("closed windows dropped", extra={"days": [d.isoformat() for d in dropped]})
         self._swept_before = before
+        self._prune_before = datetime.combine(before, time.min, UTC)
 
     async def _process(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import takewhile
 from typing import Any
 
 import orjson
@@ -134,6 +135,17 @@ CROSS JOIN LATERAL (
     SELECT key, merchant_id, body, seq, partition FROM matcher_outbox
     WHERE partition = p.partition AND seq > coalesce(w.seq, 0) ORDER BY seq LIMIT $1) o
 """
+# Findings sent and older than the state's retention leave the outbox: a partition's, a batch at
+# a time in `seq` order up to its watermark (its rows are written in that order by one owner, so
+# their times rise with it: the batch's old prefix is what goes); the stall watch's by their mark.
+_PRUNABLE = """
+SELECT seq, created_at < $3 AS old FROM matcher_outbox
+WHERE partition = $1 AND seq > $2
+  AND seq <= (SELECT seq FROM matcher_published WHERE partition = $1)
+ORDER BY seq LIMIT $4
+"""
+_PRUNE = "DELETE FROM matcher_outbox WHERE partition = $1 AND seq > $2 AND seq <= $3"
+_PRUNE_LONE = "DELETE FROM matcher_outbox WHERE partition IS NULL AND published_at < $1"
 # Serialises the creators of a new day's table (two instances, one new day).
 DAY_TABLES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('matcher_payments'))"
 # The two tables of a payment, each split by business date.
@@ -698,6 +710,31 @@ class MatcherStore:
             part.facts_stored.clear()  # some may have gone with their day
         self._day_tables = {d for d in self._day_tables if d >= before or d in remaining}
         return dropped
+
+    async def prune_outbox(
+        self, before: datetime, partitions: Iterable[int], batches: int = 10, batch: int = 10_000
+    ) -> bool:
+        """Delete the findings sent and written before `before`, of `partitions` and of none,
+        at most `batches` transactions of `batch` rows (a matcher's loop is not held up for
+        long); return whether all are gone. What is unsent stays, whatever its age."""
+        async with transaction(self._engine) as conn:
+            await (await driver_connection(conn)).execute(_PRUNE_LONE, before)
+        for partition in partitions:
+            after = 0
+            while True:
+                if batches == 0:
+                    return False
+                batches -= 1
+                async with transaction(self._engine) as conn:
+                    driver = await driver_connection(conn)
+                    rows = await driver.fetch(_PRUNABLE, partition, after, before, batch)
+                    old = list(takewhile(lambda r: r["old"], rows))
+                    if old:
+                        await driver.execute(_PRUNE, partition, after, old[-1]["seq"])
+                if len(old) < batch:
+                    break
+                after = old[-1]["seq"]
+        return True
 
     async def unpublished(self, limit: int = 1000) -> list[StoredFinding]:
         """Findings saved but not yet sent: up to `limit` of each partition, in order."""

@@ -160,8 +160,8 @@ class MatcherLoop(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _watch_clock(self, every: float = 5.0) -> None:
         """pipeline.stalled when the clock of the owned partitions stops (ingest down, pulses
         lost), resolved when it moves again: one page for on-call, not one per payment. Also
-        refreshes the open-payment gauges and, once a day, drops closed windows and sends the
-        old findings out of the outbox."""
+        refreshes the open-payment gauges and, once a day, drops closed windows and deletes the
+        findings sent before the retention from the outbox."""
         while True:
             await asyncio.sleep(every)
             async with self._lock:

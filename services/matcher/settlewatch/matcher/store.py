@@ -34,6 +34,7 @@ from settlewatch.common.db import (
     create_engine,
     driver_connection,
     driver_snapshot,
+    driver_transaction,
     transaction,
 )
 from settlewatch.common.errors import Fenced
@@ -717,16 +718,15 @@ class MatcherStore:
         """Delete the findings sent and written before `before`, of `partitions` and of none,
         at most `batches` transactions of `batch` rows (a matcher's loop is not held up for
         long); return whether all are gone. What is unsent stays, whatever its age."""
-        async with transaction(self._engine) as conn:
-            await (await driver_connection(conn)).execute(_PRUNE_LONE, before)
+        async with driver_transaction(self._engine) as driver:
+            await driver.execute(_PRUNE_LONE, before)
         for partition in partitions:
             after = 0
             while True:
                 if batches == 0:
                     return False
                 batches -= 1
-                async with transaction(self._engine) as conn:
-                    driver = await driver_connection(conn)
+                async with driver_transaction(self._engine) as driver:
                     rows = await driver.fetch(_PRUNABLE, partition, after, before, batch)
                     old = list(takewhile(lambda r: r["old"], rows))
                     if old:

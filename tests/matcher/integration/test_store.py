@@ -307,7 +307,7 @@ async def test_a_partition_the_read_ahead_was_told_it_would_not_get_is_read_by_i
 
     ahead = StoredIds(wanted={0})
     await store.read_ahead(ahead)
-    assert ahead.read == {0} and 1 not in ahead.days
+    assert ahead.days.keys() == {0}
     [claimed] = await store.claim([1], ahead)
     assert claimed.days.days_of("T-1") == [date(2025, 11, 20)]
 

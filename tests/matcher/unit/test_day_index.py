@@ -30,9 +30,9 @@ def test_it_answers_as_a_dict_across_loads_adds_compactions_and_drops(
     forgotten: set[date],
 ) -> None:
     truth = dict(stored)
-    index = DayIndex.of(
-        (day, [t for t, d in stored.items() if d == day]) for day in set(stored.values())
-    )
+    index = DayIndex()
+    for day in set(stored.values()):
+        index.add_day(day, [t for t, d in stored.items() if d == day])
     original = day_index.COMPACT_AT
     day_index.COMPACT_AT = compact_at  # merges happen between the adds
     try:

@@ -34,14 +34,6 @@ class DayIndex:
         self._days: dict[date, array[float]] = {}
         self._recent: dict[str, date] = {}
 
-    @classmethod
-    def of(cls, days: Iterable[tuple[date, list[str]]]) -> DayIndex:
-        """The index of stored payments given as (business date, txn_ids) pairs."""
-        index = cls()
-        for day, txn_ids in days:
-            index.add_day(day, txn_ids)
-        return index
-
     def add_day(self, day: date, txn_ids: Iterable[str]) -> None:
         """`txn_ids` are stored on `day`, as read from the store."""
         # _key for each, composed in C: a million calls of the method cost 0.15 s more.

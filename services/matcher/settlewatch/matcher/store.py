@@ -290,7 +290,11 @@ class StoredIds:
     versions: dict[int, str] = field(default_factory=dict)
     days: dict[int, DayIndex] = field(default_factory=dict)
     wanted: set[int] | None = None
-    read: set[int] = field(default_factory=set)  # the partitions read whole
+
+    def wants(self, partition: int) -> bool:
+        """Whether the read takes (or took) `partition`: `wanted` is set once, never widened,
+        so a partition it wants was read whole once the read is done."""
+        return self.wanted is None or partition in self.wanted
 
 
 @dataclass(frozen=True)
@@ -338,14 +342,9 @@ class MatcherStore:
         it: a process reads it while its consumer group assigns the partitions (a second or
         more that it would otherwise wait), and the claim then reads only what was saved since.
         """
-
-        def wanted(partition: int) -> bool:  # `wanted` is set once, never widened
-            return ahead.wanted is None or partition in ahead.wanted
-
         async with driver_snapshot(self._engine) as driver:  # versions and ids of one snapshot
             ahead.versions = {r["partition"]: r["version"] for r in await driver.fetch(_VERSIONS)}
-            await self._read_days(driver, list(ahead.versions), ahead.days, wanted)
-        ahead.read = set(filter(wanted, ahead.versions))
+            await self._read_days(driver, list(ahead.versions), ahead.days, ahead.wants)
 
     async def _read_days(
         self,
@@ -364,7 +363,8 @@ class MatcherStore:
 
     async def claim(self, partitions: Sequence[int], ahead: StoredIds | None = None) -> list[Owned]:
         """Take ownership of `partitions` and load what their state needs in memory (where
-        their payments lie from `ahead` for each partition saved nothing since it was read)."""
+        their payments lie from `ahead`, a finished read, for each partition saved nothing since
+        it was read)."""
         claim = (
             insert(tables.partitions)
             .values([{"partition": p, "generation": 1, "body": {}} for p in partitions])
@@ -386,7 +386,7 @@ class MatcherStore:
             if ahead is not None:  # locked until the claim commits: no save comes between
                 for r in await driver.fetch(_VERSIONS_LOCKED, list(partitions)):
                     p = r["partition"]
-                    if p in ahead.read and ahead.versions[p] == r["version"]:
+                    if ahead.wants(p) and ahead.versions.get(p) == r["version"]:
                         days[p] = ahead.days.get(p, DayIndex())  # none: it held no payment
             rows = {row.partition: row for row in await conn.execute(claim)}
             clocks = [row.clock for row in rows.values() if row.clock is not None]

@@ -46,6 +46,16 @@ async def test_a_partition_claimed_by_a_newer_owner_cannot_be_saved_by_the_old_o
     assert await store.offsets(["t"], [3]) == {("t", 3): 10}  # the zombie changed nothing
 
 
+async def test_a_batch_with_one_partition_lost_writes_none_of_its_partitions(
+    store: MatcherStore,
+) -> None:
+    old, kept = await store.claim([5, 6])
+    await store.claim([5])  # another instance took partition 5 over, not 6
+    with pytest.raises(LostOwnership, match=r"\[5\]"):
+        await store.save([old, kept], {}, {("t", 5): 7, ("t", 6): 8})
+    assert await store.offsets(["t"], [5, 6]) == {}
+
+
 async def test_forgetting_offsets_makes_the_matcher_start_from_the_beginning(
     database_url: str,
 ) -> None:

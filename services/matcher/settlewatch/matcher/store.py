@@ -26,7 +26,7 @@ from itertools import takewhile
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -155,6 +155,19 @@ _DAY_SPLIT = ("matcher_payments", "matcher_payment_states")
 # stays locked until the save commits, so a new owner's claim waits for it.
 FENCE = """
 UPDATE matcher_partitions SET updated_at = now() WHERE partition = $1 AND generation = $2
+"""
+# A batch's partitions, each fenced by its generation: a partition another instance has claimed
+# since is not written (the caller's transaction is then rolled back). One statement, not one a
+# partition: the batch is written while the next one is applied, and each round trip waits for
+# the event loop.
+_SAVE_PARTITIONS = """
+UPDATE matcher_partitions p
+SET clock = u.clock, body = u.body::jsonb, reference = coalesce(u.reference::jsonb, p.reference),
+    updated_at = now()
+FROM unnest($1::int[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[])
+    AS u(partition, generation, clock, body, reference)
+WHERE p.partition = u.partition AND p.generation = u.generation
+RETURNING p.partition
 """
 _UNFINISHED = """
 UPDATE matcher_partitions SET body = jsonb_set(body, '{unfinished_tick}', $2::jsonb)
@@ -572,8 +585,7 @@ class MatcherStore:
         """Write a batch taken by `take` in one transaction; return its new findings."""
         await self._ensure_day_tables(batch.days)
         async with transaction(self._engine) as conn:
-            for row in batch.partitions:
-                await self._save_partition(conn, row)
+            await self._save_partitions(conn, batch.partitions)
             if batch.payments:
                 driver = await driver_connection(conn)
                 await driver.execute(_STAGE)
@@ -616,20 +628,20 @@ class MatcherStore:
                     )
         self._day_tables |= missing
 
-    async def _save_partition(self, conn: AsyncConnection, row: _PartitionRow) -> None:
-        values: dict[str, Any] = {"clock": row.clock, "body": row.body, "updated_at": func.now()}
-        if row.reference is not None:
-            values["reference"] = row.reference
-        fenced = (
-            update(tables.partitions)
-            .where(
-                tables.partitions.c.partition == row.partition,
-                tables.partitions.c.generation == row.generation,
-            )
-            .values(**values)
+    async def _save_partitions(self, conn: AsyncConnection, rows: Sequence[_PartitionRow]) -> None:
+        if not rows:
+            return
+        driver = await driver_connection(conn)
+        saved = await driver.fetch(
+            _SAVE_PARTITIONS,
+            [r.partition for r in rows],
+            [r.generation for r in rows],
+            [r.clock for r in rows],
+            [orjson.dumps(r.body).decode() for r in rows],
+            [None if r.reference is None else orjson.dumps(r.reference).decode() for r in rows],
         )
-        if (await conn.execute(fenced)).rowcount != 1:
-            raise LostOwnership(f"partition {row.partition} has a newer owner")
+        if lost := {r.partition for r in rows} - {row["partition"] for row in saved}:
+            raise LostOwnership(f"partitions {sorted(lost)} have a newer owner")
 
     async def _add_to_outbox(
         self, conn: AsyncConnection, stored: Sequence[StoredFinding]

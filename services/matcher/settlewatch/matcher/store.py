@@ -206,7 +206,8 @@ SELECT partition, business_date, string_agg(txn_id, E'\\n') AS txn_ids FROM matc
 WHERE partition = ANY($1) GROUP BY partition, business_date
 """
 # Each partition row's version: every save of a partition's payments updates its row in the same
-# transaction (FENCE), so a row whose version is unchanged since a read has had no payment saved.
+# transaction (_SAVE_PARTITIONS; FENCE for a fired round), so a row whose version is unchanged
+# since a read has had no payment saved.
 _VERSIONS = "SELECT partition, xmin::text AS version FROM matcher_partitions"
 _VERSIONS_LOCKED = f"{_VERSIONS} WHERE partition = ANY($1) ORDER BY partition FOR UPDATE"
 # The recent sales (duplicates) and the recent sales and refunds with a region (跳码).
